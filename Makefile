@@ -1,0 +1,49 @@
+# airflow-azure-compute developer workflow. `make test` and `make demo` work on a fresh clone:
+# they create .venv, install the package with its dev and emulator extras, and install Azurite
+# from the committed package-lock.json. A second run skips what is already installed (stamp files).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMPS := .stamps
+PYTEST_ARGS ?=
+
+.PHONY: install test unit integration e2e lint demo bench docs airflow clean
+
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev,emulator]"
+	@touch $@
+
+$(STAMPS)/npm: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(STAMPS)/venv $(STAMPS)/npm
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_imports.py
+
+test: lint
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+
+unit: install
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/unit
+
+integration: install
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/integration
+
+e2e: install
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/e2e
+
+bench: install
+	@set -e; for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+clean:
+	rm -rf $(STAMPS) site build dist *.egg-info

@@ -1,0 +1,691 @@
+"""One parser for every connection type: Airflow Connection -> :class:`ServiceSettings` -> credentials.
+
+Each service has its own connection type (names chosen so this provider installs beside the official
+Microsoft Azure provider):
+
+==========================  =========================================================================
+``azure_compute_batch``     Batch account URL; shared key (login = account name, password = key) or Entra ID
+``azure_compute_blob``      account URL or connection string; shared key, SAS token, or Entra ID
+``azure_compute_aci``       subscription id, resource group, default region, ARM endpoint; Entra ID
+``azure_compute_durable``   function app URL; system key or function key; task hub; optional Entra ID scope
+==========================  =========================================================================
+
+Entra ID modes shared by all: ``service_principal`` (secret or certificate), ``managed_identity``,
+``workload_identity``, ``default`` (DefaultAzureCredential) and ``token`` (a bearer token given as is).
+Every type accepts an endpoint override and a ``ca_bundle`` for TLS.
+
+The settings object is parsed and validated once; :meth:`ServiceSettings.credential` and
+:meth:`ServiceSettings.async_credential` build the sync and async credential from one table, so the
+auth branches exist once. Errors name the connection and the field and never echo a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import ipaddress
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow_azure_compute.exceptions import ConnectionConfigError
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AccessToken
+
+
+class StrEnum(str, Enum):
+    """``enum.StrEnum`` for Python 3.10."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class ServiceKind(StrEnum):
+    """The connection types of this provider (``conn_type`` values)."""
+
+    BATCH = "azure_compute_batch"
+    BLOB = "azure_compute_blob"
+    ACI = "azure_compute_aci"
+    DURABLE = "azure_compute_durable"
+
+
+class AuthMode(StrEnum):
+    """How a connection authenticates."""
+
+    SHARED_KEY = "shared_key"
+    SAS = "sas"
+    CONNECTION_STRING = "connection_string"
+    FUNCTION_KEY = "function_key"
+    SERVICE_PRINCIPAL = "service_principal"
+    MANAGED_IDENTITY = "managed_identity"
+    WORKLOAD_IDENTITY = "workload_identity"
+    DEFAULT = "default"
+    TOKEN = "token"
+
+
+ENTRA_MODES = frozenset(
+    {
+        AuthMode.SERVICE_PRINCIPAL,
+        AuthMode.MANAGED_IDENTITY,
+        AuthMode.WORKLOAD_IDENTITY,
+        AuthMode.DEFAULT,
+        AuthMode.TOKEN,
+    }
+)
+
+#: The auth modes each service accepts.
+ALLOWED_MODES: Mapping[ServiceKind, frozenset[AuthMode]] = {
+    ServiceKind.BATCH: ENTRA_MODES | {AuthMode.SHARED_KEY},
+    ServiceKind.BLOB: ENTRA_MODES | {AuthMode.SHARED_KEY, AuthMode.SAS, AuthMode.CONNECTION_STRING},
+    ServiceKind.ACI: ENTRA_MODES,
+    ServiceKind.DURABLE: ENTRA_MODES | {AuthMode.FUNCTION_KEY},
+}
+
+#: Token scopes per service (ACI's derives from the ARM endpoint; Durable's is ``app_auth_scope``).
+BATCH_SCOPE = "https://batch.core.windows.net//.default"
+STORAGE_SCOPE = "https://storage.azure.com/.default"
+DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+#: Extra keys understood by each connection type (beyond the shared Entra/TLS ones).
+_SERVICE_EXTRAS: Mapping[ServiceKind, frozenset[str]] = {
+    ServiceKind.BATCH: frozenset({"account_url", "account_name", "account_key"}),
+    ServiceKind.BLOB: frozenset(
+        {"account_url", "account_name", "account_key", "connection_string", "sas_token"}
+    ),
+    ServiceKind.ACI: frozenset({"subscription_id", "resource_group", "region", "arm_endpoint"}),
+    ServiceKind.DURABLE: frozenset(
+        {"function_app_url", "function_key", "task_hub", "storage_connection", "app_auth_scope"}
+    ),
+}
+_COMMON_EXTRAS = frozenset(
+    {
+        "auth_mode",
+        "tenant_id",
+        "client_id",
+        "client_secret",
+        "certificate_path",
+        "certificate_password",
+        "federated_token_file",
+        "authority_host",
+        "token",
+        "ca_bundle",
+        "allow_http",
+    }
+)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """A validated connection: where the service is and how to authenticate to it.
+
+    Build it with :meth:`from_connection` (or :meth:`from_fields` in tests); secrets are kept out of
+    ``repr``.
+    """
+
+    kind: ServiceKind
+    endpoint: str
+    auth_mode: AuthMode
+    conn_id: str | None = None
+    account_name: str | None = None
+    account_key: str | None = field(default=None, repr=False)
+    sas_token: str | None = field(default=None, repr=False)
+    connection_string: str | None = field(default=None, repr=False)
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    certificate_path: str | None = None
+    certificate_password: str | None = field(default=None, repr=False)
+    federated_token_file: str | None = None
+    authority_host: str | None = None
+    token: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    region: str | None = None
+    function_key: str | None = field(default=None, repr=False)
+    task_hub: str | None = None
+    storage_connection: str | None = None
+    app_auth_scope: str | None = None
+
+    # ----------------------------------------------------------------------------------- parsing
+    @classmethod
+    def from_connection(cls, conn: Any) -> ServiceSettings:
+        """Parse an Airflow ``Connection`` (any of the four types) and validate it."""
+        conn_id = getattr(conn, "conn_id", None)
+        try:
+            kind = ServiceKind(conn.conn_type)
+        except ValueError:
+            raise ConnectionConfigError(
+                f"connection type {conn.conn_type!r} is not one of this provider's: "
+                + ", ".join(k.value for k in ServiceKind),
+                conn_id=conn_id,
+                field="conn_type",
+            ) from None
+        extra = _parse_extra(getattr(conn, "extra", None), kind, conn_id)
+        return cls.from_fields(
+            kind,
+            conn_id=conn_id,
+            host=conn.host,
+            login=conn.login,
+            password=conn.password,
+            extra=extra,
+        )
+
+    @classmethod
+    def from_fields(
+        cls,
+        kind: ServiceKind | str,
+        *,
+        conn_id: str | None = None,
+        host: str | None = None,
+        login: str | None = None,
+        password: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ServiceSettings:
+        """Build settings from a connection's parts; ``extra`` keys as in the connection form."""
+        kind = ServiceKind(kind)
+        x = _Extra(dict(extra or {}), kind, conn_id)
+        common: dict[str, Any] = {
+            name: x.get(name)
+            for name in (
+                "tenant_id",
+                "client_id",
+                "client_secret",
+                "certificate_path",
+                "certificate_password",
+                "federated_token_file",
+                "authority_host",
+                "token",
+                "ca_bundle",
+            )
+        }
+        parse = _PARSERS[kind]
+        settings = parse(x, conn_id=conn_id, host=host, login=login, password=password, common=common)
+        settings._validate(allow_http=x.flag("allow_http"))
+        return settings
+
+    # ------------------------------------------------------------------------------- credentials
+    @property
+    def token_scope(self) -> str | None:
+        """The Entra ID scope a bearer token for this service needs."""
+        if self.kind is ServiceKind.BATCH:
+            return BATCH_SCOPE
+        if self.kind is ServiceKind.BLOB:
+            return STORAGE_SCOPE
+        if self.kind is ServiceKind.ACI:
+            return f"{self.endpoint.rstrip('/')}/.default"
+        return self.app_auth_scope
+
+    @property
+    def uses_entra(self) -> bool:
+        return self.auth_mode in ENTRA_MODES or (
+            self.kind is ServiceKind.DURABLE and self.app_auth_scope is not None
+        )
+
+    def credential(self) -> Any:
+        """The sync SDK credential: a named key, a SAS, a token credential, or None (key in URL/query)."""
+        return self._build_credential(aio=False)
+
+    def async_credential(self) -> Any:
+        """The async counterpart of :meth:`credential` (``azure.identity.aio`` for Entra ID)."""
+        return self._build_credential(aio=True)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for SDK clients: TLS trust for a private CA bundle."""
+        return {"connection_verify": self.ca_bundle} if self.ca_bundle else {}
+
+    def redacted(self) -> dict[str, Any]:
+        """A loggable view: every secret replaced by ``***``."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = "***" if (value is not None and not f.repr) else value
+        return out
+
+    def _build_credential(self, *, aio: bool) -> Any:
+        mode = self.auth_mode
+        if self.kind is ServiceKind.DURABLE and mode is AuthMode.FUNCTION_KEY:
+            if self.app_auth_scope is None:
+                return None
+            mode = AuthMode.DEFAULT if not self.client_id else AuthMode.MANAGED_IDENTITY
+        if mode is AuthMode.SHARED_KEY or (mode is AuthMode.CONNECTION_STRING and self.account_key):
+            from azure.core.credentials import AzureNamedKeyCredential
+
+            return AzureNamedKeyCredential(self.account_name or "", self.account_key or "")
+        if mode is AuthMode.SAS or mode is AuthMode.CONNECTION_STRING:
+            from azure.core.credentials import AzureSasCredential
+
+            return AzureSasCredential(self.sas_token or "")
+        if mode is AuthMode.TOKEN:
+            return (AsyncStaticTokenCredential if aio else StaticTokenCredential)(self.token or "")
+        module = __import__("azure.identity.aio" if aio else "azure.identity", fromlist=["_"])
+        class_name, kwargs = _ENTRA_FACTORIES[mode](self)
+        if self.authority_host and mode is not AuthMode.MANAGED_IDENTITY:
+            kwargs["authority"] = self.authority_host
+        return getattr(module, class_name)(**kwargs)
+
+    # -------------------------------------------------------------------------------- validation
+    def _fail(self, message: str, field: str) -> ConnectionConfigError:
+        return ConnectionConfigError(message, conn_id=self.conn_id, field=field)
+
+    def _validate(self, *, allow_http: bool) -> None:
+        if self.auth_mode not in ALLOWED_MODES[self.kind]:
+            allowed = ", ".join(sorted(m.value for m in ALLOWED_MODES[self.kind]))
+            raise self._fail(
+                f"auth mode {self.auth_mode.value!r} does not apply to {self.kind.value}; use one of: {allowed}",
+                "auth_mode",
+            )
+        url = urlsplit(self.endpoint)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise self._fail(
+                f"{self.endpoint!r} is not an http(s) URL; give the full endpoint, e.g. https://name.example.net",
+                _ENDPOINT_FIELD[self.kind],
+            )
+        if url.scheme == "http" and not allow_http and not _is_loopback(url.hostname):
+            raise self._fail(
+                f"plain http to {url.hostname!r} would send credentials unencrypted; use https "
+                "(http is accepted only for loopback emulators, or set allow_http: true in the extra)",
+                _ENDPOINT_FIELD[self.kind],
+            )
+        if self.auth_mode in (AuthMode.SHARED_KEY, AuthMode.CONNECTION_STRING) and self.account_key:
+            if not self.account_name:
+                raise self._fail("a shared key needs the account name (the Login field)", "login")
+            try:
+                base64.b64decode(self.account_key, validate=True)
+            except (binascii.Error, ValueError):
+                raise self._fail(
+                    "the account key is not valid base64; paste the key exactly as the portal shows it",
+                    "password",
+                ) from None
+        if self.auth_mode is AuthMode.SHARED_KEY and not self.account_key:
+            raise self._fail("shared key auth needs the account key (the Password field)", "password")
+        if self.auth_mode is AuthMode.SAS and not self.sas_token:
+            raise self._fail("SAS auth needs a SAS token", "sas_token")
+        if self.sas_token is not None and "sig=" not in self.sas_token:
+            raise self._fail("the SAS token has no signature (sig=...); copy the whole token", "sas_token")
+        if self.auth_mode is AuthMode.SERVICE_PRINCIPAL:
+            for name in ("tenant_id", "client_id"):
+                if not getattr(self, name):
+                    raise self._fail(f"a service principal needs {name}", name)
+            if bool(self.client_secret) == bool(self.certificate_path):
+                raise self._fail(
+                    "give exactly one of client_secret and certificate_path for a service principal",
+                    "client_secret",
+                )
+        if self.auth_mode is AuthMode.WORKLOAD_IDENTITY:
+            for name in ("tenant_id", "client_id"):
+                if not getattr(self, name):
+                    raise self._fail(f"workload identity needs {name}", name)
+            token_file = self.federated_token_file or os.environ.get("AZURE_FEDERATED_TOKEN_FILE")
+            if not token_file:
+                raise self._fail(
+                    "workload identity needs a federated token file (or $AZURE_FEDERATED_TOKEN_FILE)",
+                    "federated_token_file",
+                )
+            if not Path(token_file).is_file():
+                raise self._fail(f"the file {token_file!r} does not exist", "federated_token_file")
+        if self.auth_mode is AuthMode.TOKEN and not self.token:
+            raise self._fail("token auth needs the bearer token", "token")
+        for name in ("certificate_path", "ca_bundle"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise self._fail(f"the file {path!r} does not exist; give a readable path", name)
+        for name in ("tenant_id", "client_id"):
+            value = getattr(self, name)
+            if value and not _GUID.match(value) and not (name == "tenant_id" and "." in value):
+                raise self._fail(f"{value!r} is not a GUID; copy it from the Entra ID app overview", name)
+        if self.kind is ServiceKind.ACI:
+            if not self.subscription_id:
+                raise self._fail("Container Instances needs the subscription id", "subscription_id")
+            if not _GUID.match(self.subscription_id):
+                raise self._fail(f"{self.subscription_id!r} is not a subscription GUID", "subscription_id")
+            if not self.resource_group:
+                raise self._fail("Container Instances needs the resource group", "resource_group")
+        if self.kind is ServiceKind.DURABLE and not self.function_key and not self.app_auth_scope:
+            raise self._fail(
+                "the Durable HTTP API needs the system key (durabletask_extension) or a function key; "
+                "or set app_auth_scope for App Service authentication",
+                "function_key",
+            )
+
+
+_ENDPOINT_FIELD = {
+    ServiceKind.BATCH: "account_url",
+    ServiceKind.BLOB: "account_url",
+    ServiceKind.ACI: "arm_endpoint",
+    ServiceKind.DURABLE: "function_app_url",
+}
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def _parse_extra(raw: Any, kind: ServiceKind, conn_id: str | None) -> dict[str, Any]:
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError) as err:
+        raise ConnectionConfigError(
+            f"the extra is not valid JSON ({err.__class__.__name__} at position "
+            f'{getattr(err, "pos", "?")}); write it as a JSON object, e.g. {{"account_url": "https://..."}}',
+            conn_id=conn_id,
+            field="extra",
+        ) from None
+    if not isinstance(value, dict):
+        raise ConnectionConfigError(
+            f"the extra must be a JSON object, not {type(value).__name__}", conn_id=conn_id, field="extra"
+        )
+    return value
+
+
+class _Extra:
+    """Reads extra fields, accepting both plain keys and the UI's ``extra__<type>__<name>`` keys."""
+
+    def __init__(self, values: dict[str, Any], kind: ServiceKind, conn_id: str | None) -> None:
+        prefix = f"extra__{kind.value}__"
+        self.values = {k.removeprefix(prefix): v for k, v in values.items()}
+        self.kind = kind
+        self.conn_id = conn_id
+        known = _SERVICE_EXTRAS[kind] | _COMMON_EXTRAS
+        for key in self.values:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
+            if close:
+                raise ConnectionConfigError(
+                    f"unknown extra field {key!r}; did you mean {close[0]!r}?", conn_id=conn_id, field=key
+                )
+
+    def get(self, name: str) -> str | None:
+        value = self.values.get(name)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ConnectionConfigError(
+                f"expected a string, got {type(value).__name__}", conn_id=self.conn_id, field=name
+            )
+        return value.strip()
+
+    def flag(self, name: str) -> bool:
+        value = self.values.get(name)
+        if isinstance(value, bool) or value is None:
+            return bool(value)
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConnectionConfigError("expected true or false", conn_id=self.conn_id, field=name)
+
+    def auth_mode(self) -> AuthMode | None:
+        raw = self.get("auth_mode")
+        if raw is None:
+            return None
+        try:
+            return AuthMode(raw.lower())
+        except ValueError:
+            raise ConnectionConfigError(
+                f"unknown auth mode {raw!r}; use one of: " + ", ".join(m.value for m in AuthMode),
+                conn_id=self.conn_id,
+                field="auth_mode",
+            ) from None
+
+
+def _entra_mode(common: Mapping[str, Any]) -> AuthMode:
+    if common.get("token"):
+        return AuthMode.TOKEN
+    if common.get("client_secret") or common.get("certificate_path"):
+        return AuthMode.SERVICE_PRINCIPAL
+    if common.get("federated_token_file"):
+        return AuthMode.WORKLOAD_IDENTITY
+    return AuthMode.DEFAULT
+
+
+def _no_conflict(conn_id: str | None, given: Mapping[str, Any], what: str) -> None:
+    present = [name for name, value in given.items() if value]
+    if len(present) > 1:
+        raise ConnectionConfigError(
+            f"{' and '.join(present)} are both given; {what}", conn_id=conn_id, field=present[1]
+        )
+
+
+def _parse_connection_string(value: str, conn_id: str | None) -> dict[str, str]:
+    parts: dict[str, str] = {}
+    for item in value.strip().strip(";").split(";"):
+        if not item.strip():
+            continue
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise ConnectionConfigError(
+                "the connection string is malformed: every part must be Key=Value, separated by ';'",
+                conn_id=conn_id,
+                field="connection_string",
+            )
+        parts[key.strip().lower()] = val.strip()
+    endpoint = parts.get("blobendpoint")
+    if not endpoint and parts.get("accountname"):
+        protocol = parts.get("defaultendpointsprotocol", "https")
+        endpoint = (
+            f"{protocol}://{parts['accountname']}.blob.{parts.get('endpointsuffix', 'core.windows.net')}"
+        )
+    if not endpoint:
+        raise ConnectionConfigError(
+            "the connection string names neither AccountName nor BlobEndpoint; copy it whole from the portal",
+            conn_id=conn_id,
+            field="connection_string",
+        )
+    name = parts.get("accountname") or urlsplit(endpoint).path.strip("/") or None
+    out = {"endpoint": endpoint}
+    if name:
+        out["account_name"] = name
+    if "accountkey" in parts:
+        out["account_key"] = parts["accountkey"]
+    if "sharedaccesssignature" in parts:
+        out["sas_token"] = parts["sharedaccesssignature"]
+    if "account_key" not in out and "sas_token" not in out:
+        raise ConnectionConfigError(
+            "the connection string has neither AccountKey nor SharedAccessSignature",
+            conn_id=conn_id,
+            field="connection_string",
+        )
+    return out
+
+
+def _required(value: str | None, conn_id: str | None, field: str, what: str) -> str:
+    if not value:
+        raise ConnectionConfigError(what, conn_id=conn_id, field=field)
+    return value.rstrip("/")
+
+
+_Parser = Callable[..., ServiceSettings]
+
+
+def _parse_batch(x: _Extra, *, conn_id: str | None, host: str | None, login: str | None,
+                 password: str | None, common: dict[str, Any]) -> ServiceSettings:  # fmt: skip
+    endpoint = _required(
+        x.get("account_url") or host, conn_id, "account_url",
+        "the Batch account URL is missing; set Host (or account_url) to https://<account>.<region>.batch.azure.com",
+    )  # fmt: skip
+    key = password or x.get("account_key")
+    mode = x.auth_mode() or (AuthMode.SHARED_KEY if key else _entra_mode(common))
+    return ServiceSettings(
+        kind=ServiceKind.BATCH, endpoint=endpoint, auth_mode=mode, conn_id=conn_id,
+        account_name=login or x.get("account_name"), account_key=key, **common,
+    )  # fmt: skip
+
+
+def _parse_blob(x: _Extra, *, conn_id: str | None, host: str | None, login: str | None,
+                password: str | None, common: dict[str, Any]) -> ServiceSettings:  # fmt: skip
+    conn_str = x.get("connection_string")
+    key = password or x.get("account_key")
+    sas = x.get("sas_token")
+    _no_conflict(conn_id, {"account_key": key, "sas_token": sas},
+                 "choose one: a shared key or a SAS token")  # fmt: skip
+    _no_conflict(conn_id, {"connection_string": conn_str, "account_key/sas_token": key or sas},
+                 "a connection string already carries its credential; remove the other")  # fmt: skip
+    parsed = _parse_connection_string(conn_str, conn_id) if conn_str else {}
+    endpoint = _required(
+        parsed.get("endpoint") or x.get("account_url") or host, conn_id, "account_url",
+        "the Blob account URL is missing; set Host (or account_url) to https://<account>.blob.core.windows.net, "
+        "or give a connection_string",
+    )  # fmt: skip
+    if sas is not None:
+        sas = sas.lstrip("?")
+    mode = x.auth_mode() or (
+        AuthMode.CONNECTION_STRING if conn_str
+        else AuthMode.SAS if sas
+        else AuthMode.SHARED_KEY if key
+        else _entra_mode(common)
+    )  # fmt: skip
+    return ServiceSettings(
+        kind=ServiceKind.BLOB, endpoint=endpoint, auth_mode=mode, conn_id=conn_id,
+        account_name=parsed.get("account_name") or login or x.get("account_name") or _account_from_url(endpoint),
+        account_key=parsed.get("account_key") or key,
+        sas_token=parsed.get("sas_token") or sas,
+        connection_string=conn_str, **common,
+    )  # fmt: skip
+
+
+def _account_from_url(endpoint: str) -> str | None:
+    """``https://acct.blob.core.windows.net`` -> ``acct``; Azurite's ``http://127.0.0.1:p/acct`` -> ``acct``."""
+    url = urlsplit(endpoint)
+    if url.hostname and not _is_loopback(url.hostname) and "." in url.hostname:
+        return url.hostname.split(".")[0]
+    return url.path.strip("/").split("/")[0] or None
+
+
+def _parse_aci(x: _Extra, *, conn_id: str | None, host: str | None, login: str | None,
+               password: str | None, common: dict[str, Any]) -> ServiceSettings:  # fmt: skip
+    endpoint = (x.get("arm_endpoint") or host or DEFAULT_ARM_ENDPOINT).rstrip("/")
+    return ServiceSettings(
+        kind=ServiceKind.ACI, endpoint=endpoint, auth_mode=x.auth_mode() or _entra_mode(common),
+        conn_id=conn_id, subscription_id=x.get("subscription_id"), resource_group=x.get("resource_group"),
+        region=x.get("region"), **common,
+    )  # fmt: skip
+
+
+def _parse_durable(x: _Extra, *, conn_id: str | None, host: str | None, login: str | None,
+                   password: str | None, common: dict[str, Any]) -> ServiceSettings:  # fmt: skip
+    endpoint = _required(
+        x.get("function_app_url") or host, conn_id, "function_app_url",
+        "the function app URL is missing; set Host (or function_app_url) to https://<app>.azurewebsites.net",
+    )  # fmt: skip
+    key = password or x.get("function_key")
+    scope = x.get("app_auth_scope")
+    mode = x.auth_mode() or (AuthMode.FUNCTION_KEY if key or not scope else _entra_mode(common))
+    return ServiceSettings(
+        kind=ServiceKind.DURABLE, endpoint=endpoint, auth_mode=mode, conn_id=conn_id,
+        function_key=key, task_hub=x.get("task_hub"), storage_connection=x.get("storage_connection"),
+        app_auth_scope=scope, **common,
+    )  # fmt: skip
+
+
+_PARSERS: Mapping[ServiceKind, _Parser] = {
+    ServiceKind.BATCH: _parse_batch,
+    ServiceKind.BLOB: _parse_blob,
+    ServiceKind.ACI: _parse_aci,
+    ServiceKind.DURABLE: _parse_durable,
+}
+
+#: Entra ID credential class names (same in ``azure.identity`` and ``azure.identity.aio``) and kwargs.
+_ENTRA_FACTORIES: Mapping[AuthMode, Callable[[ServiceSettings], tuple[str, dict[str, Any]]]] = {
+    AuthMode.SERVICE_PRINCIPAL: lambda s: (
+        (
+            "ClientSecretCredential",
+            {"tenant_id": s.tenant_id, "client_id": s.client_id, "client_secret": s.client_secret},
+        )
+        if s.client_secret
+        else (
+            "CertificateCredential",
+            {
+                "tenant_id": s.tenant_id,
+                "client_id": s.client_id,
+                "certificate_path": s.certificate_path,
+                "password": s.certificate_password,
+            },
+        )
+    ),
+    AuthMode.MANAGED_IDENTITY: lambda s: ("ManagedIdentityCredential", {"client_id": s.client_id}),
+    AuthMode.WORKLOAD_IDENTITY: lambda s: (
+        "WorkloadIdentityCredential",
+        {
+            "tenant_id": s.tenant_id,
+            "client_id": s.client_id,
+            "token_file_path": s.federated_token_file or os.environ.get("AZURE_FEDERATED_TOKEN_FILE"),
+        },
+    ),
+    AuthMode.DEFAULT: lambda s: (
+        "DefaultAzureCredential",
+        {"managed_identity_client_id": s.client_id} if s.client_id else {},
+    ),
+}
+
+
+class StaticTokenCredential:
+    """A bearer token given as is (``token`` auth mode): short-lived tokens, CI, emulators."""
+
+    def __init__(self, token: str, *, lifetime_s: int = 3600) -> None:
+        self._token = token
+        self._lifetime_s = lifetime_s
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._token, int(time.time()) + self._lifetime_s)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(token=***)"
+
+
+class AsyncStaticTokenCredential(StaticTokenCredential):
+    """Async twin of :class:`StaticTokenCredential`."""
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
+        return StaticTokenCredential.get_token(self, *scopes, **kwargs)
+
+    async def close(self) -> None:  # type: ignore[override]
+        """Nothing to release."""
+
+    async def __aenter__(self) -> AsyncStaticTokenCredential:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def with_overrides(settings: ServiceSettings, **changes: Any) -> ServiceSettings:
+    """A copy of ``settings`` with some fields changed (tests, per-call endpoint overrides)."""
+    return replace(settings, **changes)
+
+
+__all__ = [
+    "ALLOWED_MODES",
+    "AsyncStaticTokenCredential",
+    "AuthMode",
+    "ServiceKind",
+    "ServiceSettings",
+    "StaticTokenCredential",
+    "with_overrides",
+]

@@ -1,0 +1,69 @@
+"""Turn the emulator's endpoints file and Azurite's endpoints into Airflow connections.
+
+``connection_env(endpoints, azurite)`` returns ``AIRFLOW_CONN_*`` variables (JSON form) for the four
+connection types under their default conn ids, for tests, ``make demo``, ``make airflow`` and users
+who point a local Airflow at the emulators.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_azure_compute.emulator.stack import AzuriteEndpoints
+
+#: The bearer token sent to the ACI emulator (it accepts any token; real ARM needs a real one).
+EMULATOR_TOKEN = "emulator-token"
+
+
+def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict[str, dict[str, Any]]:
+    """Connection dicts keyed by conn id; services missing from ``endpoints`` are left out."""
+    conns: dict[str, dict[str, Any]] = {
+        "azure_compute_blob_default": {
+            "conn_type": "azure_compute_blob",
+            "host": azurite.blob_url,
+            "login": azurite.account_name,
+            "password": azurite.account_key,
+        }
+    }
+    if batch := endpoints.get("batch"):
+        conns["azure_compute_batch_default"] = {
+            "conn_type": "azure_compute_batch",
+            "host": batch["url"],
+            "login": batch["account_name"],
+            "password": batch["account_key"],
+        }
+    if aci := endpoints.get("aci"):
+        conns["azure_compute_aci_default"] = {
+            "conn_type": "azure_compute_aci",
+            "extra": {
+                "arm_endpoint": aci["url"],
+                "subscription_id": aci["subscription_id"],
+                "resource_group": aci["resource_group"],
+                "region": aci.get("region", "westeurope"),
+                "auth_mode": "token",
+                "token": EMULATOR_TOKEN,
+                "ca_bundle": aci["ca_path"],
+            },
+        }
+    if durable := endpoints.get("durable"):
+        conns["azure_compute_durable_default"] = {
+            "conn_type": "azure_compute_durable",
+            "host": durable["url"],
+            "password": durable["key"],
+            "extra": {"task_hub": durable.get("task_hub") or ""},
+        }
+    return conns
+
+
+def env_name(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def connection_env(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` environment variables (JSON) for every available service."""
+    return {env_name(cid): json.dumps(conn) for cid, conn in connections(endpoints, azurite).items()}
+
+
+__all__ = ["EMULATOR_TOKEN", "connection_env", "connections", "env_name"]

@@ -1,0 +1,176 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+Connection form fields are declared here (``conn-fields``), not through hook methods; sensitive fields
+carry ``"format": "password"`` so the UI masks them and Airflow redacts them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_azure_compute import __version__
+
+_STR = {"type": ["string", "null"]}
+_SECRET = {"type": ["string", "null"], "format": "password"}
+
+
+def _field(label: str, description: str, *, secret: bool = False, **schema: Any) -> dict[str, Any]:
+    return {"label": label, "description": description, "schema": {**(_SECRET if secret else _STR), **schema}}
+
+
+_AUTH_MODES = [
+    "shared_key",
+    "sas",
+    "connection_string",
+    "function_key",
+    "service_principal",
+    "managed_identity",
+    "workload_identity",
+    "default",
+]
+
+#: Entra ID and TLS fields every connection type accepts.
+_ENTRA_FIELDS: dict[str, Any] = {
+    "auth_mode": _field(
+        "Auth mode",
+        "How to authenticate; empty = inferred from the fields you fill in. One of: "
+        + ", ".join(_AUTH_MODES),
+        enum=[*_AUTH_MODES, None],
+    ),
+    "tenant_id": _field("Tenant ID", "Entra ID tenant (service principal, workload identity)."),
+    "client_id": _field(
+        "Client ID", "Application (client) id of the service principal or user-assigned managed identity."
+    ),
+    "client_secret": _field("Client secret", "Service principal secret.", secret=True),
+    "certificate_path": _field("Certificate path", "PEM or PKCS12 file of a certificate service principal."),
+    "certificate_password": _field("Certificate password", "Password of the certificate file.", secret=True),
+    "federated_token_file": _field(
+        "Federated token file", "Workload identity token file (default: $AZURE_FEDERATED_TOKEN_FILE)."
+    ),
+    "authority_host": _field(
+        "Authority host", "Entra ID authority for sovereign clouds, e.g. https://login.microsoftonline.us."
+    ),
+    "token": _field("Bearer token", "A ready-made access token (token auth mode).", secret=True),
+    "ca_bundle": _field("CA bundle", "Path to a PEM CA bundle to trust for TLS (private CAs, emulators)."),
+    "allow_http": {
+        "label": "Allow plain http",
+        "description": "Accept an http endpoint on a non-loopback host (e.g. a compose network).",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
+}
+
+
+def _connection_type(
+    conn_type: str, hook: str, name: str, fields: dict[str, Any], behaviour: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "connection-type": conn_type,
+        "hook-class-name": f"airflow_azure_compute.hooks.{hook}",
+        "hook-name": name,
+        "conn-fields": {**fields, **_ENTRA_FIELDS},
+        "ui-field-behaviour": behaviour,
+    }
+
+
+CONNECTION_TYPES: list[dict[str, Any]] = [
+    _connection_type(
+        "azure_compute_batch",
+        "batch.BatchHook",
+        "Azure Batch (azure-compute)",
+        {
+            "account_url": _field(
+                "Account URL", "Batch account endpoint, https://<account>.<region>.batch.azure.com."
+            ),
+        },
+        {
+            "hidden-fields": ["schema", "port", "extra"],
+            "relabeling": {"host": "Account URL", "login": "Account name", "password": "Account key"},
+            "placeholders": {"host": "https://myaccount.westeurope.batch.azure.com", "login": "myaccount"},
+        },
+    ),
+    _connection_type(
+        "azure_compute_blob",
+        "blob.BlobHook",
+        "Azure Blob Storage (azure-compute)",
+        {
+            "account_url": _field("Account URL", "Blob endpoint, https://<account>.blob.core.windows.net."),
+            "connection_string": _field("Connection string", "Storage connection string.", secret=True),
+            "sas_token": _field("SAS token", "Account or container SAS token.", secret=True),
+        },
+        {
+            "hidden-fields": ["schema", "port", "extra"],
+            "relabeling": {"host": "Account URL", "login": "Account name", "password": "Account key"},
+            "placeholders": {"host": "https://myaccount.blob.core.windows.net", "login": "myaccount"},
+        },
+    ),
+    _connection_type(
+        "azure_compute_aci",
+        "container_instances.ContainerInstancesHook",
+        "Azure Container Instances (azure-compute)",
+        {
+            "subscription_id": _field("Subscription ID", "Azure subscription of the container groups."),
+            "resource_group": _field("Resource group", "Resource group of the container groups."),
+            "region": _field("Default region", "Region for new container groups, e.g. westeurope."),
+            "arm_endpoint": _field(
+                "ARM endpoint", "Resource Manager endpoint override (sovereign clouds, emulators)."
+            ),
+        },
+        {
+            "hidden-fields": ["schema", "port", "extra", "host", "login", "password"],
+            "relabeling": {},
+            "placeholders": {},
+        },
+    ),
+    _connection_type(
+        "azure_compute_durable",
+        "durable.DurableHook",
+        "Azure Durable Functions (azure-compute)",
+        {
+            "function_app_url": _field(
+                "Function app URL", "Root URL of the function app, https://<app>.azurewebsites.net."
+            ),
+            "function_key": _field(
+                "Key",
+                "System key `durabletask_extension` (or a function key for the app's own starter route).",
+                secret=True,
+            ),
+            "task_hub": _field("Task hub", "Task hub name (default: the app's)."),
+            "storage_connection": _field(
+                "Storage connection name", "App setting naming the task hub's storage."
+            ),
+            "app_auth_scope": _field(
+                "App Service auth scope",
+                "Entra ID scope when the app sits behind App Service authentication.",
+            ),
+        },
+        {
+            "hidden-fields": ["schema", "port", "extra", "login"],
+            "relabeling": {"host": "Function app URL", "password": "Key"},
+            "placeholders": {"host": "https://myapp.azurewebsites.net"},
+        },
+    ),
+]
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider info dict (validated by Airflow against provider_info.schema.json)."""
+    return {
+        "package-name": "airflow-azure-compute",
+        "name": "Azure Compute (Batch, Blob, Container Instances, Durable Functions)",
+        "description": "Large parallel work on Azure from Airflow 3: Blob split/merge, Batch fan-out, "
+        "Container Instances and Durable Functions, deferrable by default.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Azure Batch (azure-compute)",
+                "external-doc-url": "https://learn.microsoft.com/azure/batch/",
+                "tags": ["azure"],
+            },
+        ],
+        "hooks": [],
+        "operators": [],
+        "sensors": [],
+        "triggers": [],
+        "connection-types": CONNECTION_TYPES,
+        "extra-links": [],
+    }

@@ -1,0 +1,123 @@
+"""Provider registration: the metadata Airflow's ProvidersManager and the UI read."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import airflow
+import jsonschema
+import pytest
+
+from airflow_azure_compute.connections import ServiceKind
+from airflow_azure_compute.get_provider_info import get_provider_info
+
+#: Connection types owned by the official apache-airflow-providers-microsoft-azure (15.x).
+OFFICIAL_AZURE_CONN_TYPES = {
+    "azure", "azure_batch", "azure_compute", "azure_container_instance", "azure_container_registry",
+    "azure_container_volume", "azure_cosmos", "azure_data_explorer", "azure_data_factory",
+    "azure_data_lake", "azure_fileshare", "azure_service_bus", "azure_synapse", "azure_synapse_pipeline",
+    "adls", "msgraph", "powerbi", "wasb", "azure_datalake_storage", "azure_file_share",
+}  # fmt: skip
+
+
+def test_provider_info_matches_the_schema() -> None:
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_package_name_is_the_distribution_name() -> None:
+    (ep,) = [
+        e
+        for e in entry_points(group="apache_airflow_provider")
+        if e.value.startswith("airflow_azure_compute")
+    ]
+    assert ep.dist is not None
+    assert get_provider_info()["package-name"] == ep.dist.name == "airflow-azure-compute"
+
+
+def test_connection_types_do_not_clash_with_the_official_provider() -> None:
+    ours = {ct["connection-type"] for ct in get_provider_info()["connection-types"]}
+    assert ours == {k.value for k in ServiceKind}
+    assert not ours & OFFICIAL_AZURE_CONN_TYPES, ours & OFFICIAL_AZURE_CONN_TYPES
+
+
+def test_every_listed_module_and_class_imports() -> None:
+    info = get_provider_info()
+    modules = [m for group in ("hooks", "operators", "sensors", "triggers")
+               for entry in info.get(group, []) for m in entry.get("python-modules", [])]  # fmt: skip
+    classes = [ct["hook-class-name"] for ct in info["connection-types"]] + info.get("extra-links", [])
+    for module in modules:
+        importlib.import_module(module)
+    for path in classes:
+        module, _, name = path.rpartition(".")
+        assert hasattr(importlib.import_module(module), name), path
+
+
+@pytest.mark.integration
+def test_airflow_providers_list_shows_the_package(tmp_path: Path) -> None:
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],
+        capture_output=True, text=True, env=env, check=True, timeout=120,
+    )  # fmt: skip
+    listed = {p["package_name"] for p in json.loads(out.stdout[out.stdout.index("[") :])}
+    assert "airflow-azure-compute" in listed
+    hooks = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "hooks", "--output", "json"],
+        capture_output=True, text=True, env=env, check=True, timeout=120,
+    )  # fmt: skip
+    for kind in ServiceKind:
+        assert kind.value in hooks.stdout
+
+
+def test_ui_hook_metadata_has_every_field() -> None:
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    meta = {m.connection_type: m for m in HookMetaService.hook_meta_data()}
+    for ct in get_provider_info()["connection-types"]:
+        entry = meta[ct["connection-type"]]
+        assert entry.hook_name == ct["hook-name"]
+        extra = entry.extra_fields or {}
+        for name, spec in ct["conn-fields"].items():
+            assert name in extra, (ct["connection-type"], name)
+            assert extra[name]["schema"]["title"] == spec["label"]
+            assert extra[name]["schema"].get("format") == spec["schema"].get("format"), name
+        hidden = set(ct["ui-field-behaviour"]["hidden-fields"])
+        assert entry.standard_fields is not None
+        for std in ("host", "login", "password", "port"):
+            field = getattr(entry.standard_fields, std)
+            assert field.hidden == (std in hidden), (ct["connection-type"], std)
+
+
+def test_secret_fields_are_registered_as_sensitive() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    widgets = ProvidersManager().connection_form_widgets
+    for kind in ServiceKind:
+        for name in ("client_secret", "certificate_password", "token"):
+            assert widgets[f"extra__{kind.value}__{name}"].is_sensitive, (kind, name)
+    assert widgets["extra__azure_compute_blob__sas_token"].is_sensitive
+    assert widgets["extra__azure_compute_durable__function_key"].is_sensitive
+
+
+def test_secret_fields_are_masked() -> None:
+    secrets = {
+        name
+        for ct in get_provider_info()["connection-types"]
+        for name, spec in ct["conn-fields"].items()
+        if spec["schema"].get("format") == "password"
+    }
+    assert {
+        "client_secret",
+        "certificate_password",
+        "sas_token",
+        "connection_string",
+        "function_key",
+        "token",
+    } <= secrets
