@@ -8,6 +8,7 @@ Also prints the import time of all operator modules against bare Airflow (see do
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ t0 = time.perf_counter()
 import airflow.sdk  # bare Airflow, as a DAG file has it
 t1 = time.perf_counter()
 import airflow_azure_compute
-names = []
+names = list({extra!r})
 for pkg in {packages!r}:
     mod = importlib.import_module(f"airflow_azure_compute.{{pkg}}")
     for info in pkgutil.iter_modules(mod.__path__):
@@ -35,10 +36,12 @@ print(json.dumps({{"modules": names, "azure": azure, "airflow_s": t1 - t0, "prov
 """
 
 
-def measure() -> dict[str, object]:
-    code = PROBE.format(packages=PACKAGES)
+def measure(extra_modules: tuple[str, ...] = (), pythonpath: str | None = None) -> dict[str, object]:
+    """Import every provider module (and ``extra_modules``) in a fresh interpreter; report what loaded."""
+    code = PROBE.format(packages=PACKAGES, extra=list(extra_modules))
+    env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else None
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env
     ).stdout
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return result
