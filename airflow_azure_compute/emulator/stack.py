@@ -95,7 +95,7 @@ def run_azurite(workspace: Path | None = None, *, timeout: float = 30) -> Iterat
             "--queueHost", "127.0.0.1", "--queuePort", "0",
             "--tableHost", "127.0.0.1", "--tablePort", "0",
             "--location", str(location),
-            "--skipApiVersionCheck", "--loose", "--silent",
+            "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry",
         ]  # fmt: skip
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
