@@ -1,0 +1,46 @@
+"""ARM CloudError bodies: ``{"error": {"code", "message", "target", "details"}}``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+class CloudError(Exception):
+    """An ARM error answer; handlers raise it, the route wrapper renders it.
+
+    :param status: HTTP status.
+    :param code: ARM error code (what ``HttpResponseError.error.code`` shows the SDK user).
+    :param message: human-readable message.
+    :param target: the offending property, when there is one.
+    """
+
+    def __init__(self, status: int, code: str, message: str, target: str | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.target = target
+
+    def response(self) -> web.Response:
+        return cloud_error_response(self.status, self.code, self.message, self.target)
+
+
+def cloud_error_response(status: int, code: str, message: str, target: str | None = None) -> web.Response:
+    """A CloudError JSON response (``x-ms-failure-cause`` as ARM sends it for service errors)."""
+    error: dict[str, object] = {"code": code, "message": message, "details": []}
+    if target:
+        error["target"] = target
+    return web.json_response({"error": error}, status=status)
+
+
+def bad_request(message: str, target: str | None = None, code: str = "InvalidRequestContent") -> CloudError:
+    return CloudError(400, code, message, target)
+
+
+def not_found(kind: str, name: str, resource_group: str) -> CloudError:
+    return CloudError(
+        404,
+        "ResourceNotFound",
+        f"The Resource 'Microsoft.ContainerInstance/{kind}/{name}' under resource group "
+        f"'{resource_group}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )

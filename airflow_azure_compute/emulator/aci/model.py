@@ -1,0 +1,273 @@
+"""Pure logic of the ACI emulator: request validation, redaction, restart and state rules.
+
+Nothing here touches processes, sockets or clocks, so every rule is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_azure_compute.emulator.aci.errors import CloudError, bad_request
+
+API_VERSION = "2023-05-01"
+RESOURCE_TYPE = "Microsoft.ContainerInstance/containerGroups"
+PROVIDER = "Microsoft.ContainerInstance"
+
+#: Wire spelling of each restart policy, keyed by its lower-case form (ARM enums are case-insensitive).
+RESTART_POLICIES: Mapping[str, str] = {"always": "Always", "onfailure": "OnFailure", "never": "Never"}
+OS_TYPES: Mapping[str, str] = {"linux": "Linux", "windows": "Windows"}
+
+#: ACI names: 1-63 lower-case letters, digits and single hyphens, starting and ending alphanumeric.
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){0,62}(?<!-)$")
+
+#: Exit code of a container whose command cannot be run locally (shell convention: command not found).
+NOT_RUNNABLE_EXIT = 127
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What the emulator needs to run one container.
+
+    :param name: container name inside the group.
+    :param image: image reference (only shown in events: images are not pulled).
+    :param command: argv executed directly, without a shell; empty when the request gave none.
+    :param env: environment variables from ``value`` and ``secureValue`` alike.
+    """
+
+    name: str
+    image: str
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """A validated PUT body.
+
+    :param location: Azure region as given.
+    :param restart_policy: ``Always``, ``OnFailure`` or ``Never`` (wire spelling).
+    :param containers: the containers, in request order.
+    :param body: the request body as stored (secrets included; :func:`redact` before echoing).
+    """
+
+    location: str
+    restart_policy: str
+    containers: tuple[ContainerSpec, ...]
+    body: dict[str, Any] = field(repr=False)
+
+    def runtime_properties(self) -> dict[str, Any]:
+        """The part of the body whose change makes an update redeploy the containers."""
+        props = dict(self.body.get("properties", {}))
+        return {k: v for k, v in props.items() if k not in {"ipAddress", "diagnostics"}}
+
+
+def valid_name(name: str) -> bool:
+    return bool(_NAME.match(name))
+
+
+def _require_dict(value: Any, target: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise bad_request(f"'{target}' must be a JSON object.", target)
+    return value
+
+
+def _parse_container(raw: Any, index: int) -> ContainerSpec:
+    where = f"properties.containers[{index}]"
+    raw = _require_dict(raw, where)
+    name = raw.get("name")
+    if not isinstance(name, str) or not valid_name(name):
+        raise CloudError(
+            400,
+            "InvalidContainerName",
+            f"The container name '{name}' in container group is invalid: use 1-63 lower-case letters, "
+            "digits and single hyphens, starting and ending with a letter or digit.",
+            f"{where}.name",
+        )
+    props = _require_dict(raw.get("properties"), f"{where}.properties")
+    image = props.get("image")
+    if not isinstance(image, str) or not image:
+        raise bad_request(f"The image of container '{name}' is required.", f"{where}.properties.image")
+    requests = _require_dict(props.get("resources", {}), f"{where}.properties.resources").get("requests")
+    requests = _require_dict(requests, f"{where}.properties.resources.requests")
+    for key in ("cpu", "memoryInGB"):
+        value = requests.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise bad_request(
+                f"Container '{name}' must request a positive '{key}'.",
+                f"{where}.properties.resources.requests.{key}",
+            )
+    command = props.get("command") or []
+    if not isinstance(command, list) or not all(isinstance(part, str) for part in command):
+        raise bad_request(
+            f"The command of container '{name}' must be a list of strings.", f"{where}.properties.command"
+        )
+    env: dict[str, str] = {}
+    for position, var in enumerate(props.get("environmentVariables") or []):
+        var = _require_dict(var, f"{where}.properties.environmentVariables[{position}]")
+        var_name = var.get("name")
+        if not isinstance(var_name, str) or not var_name:
+            raise bad_request(
+                f"Environment variable {position} of container '{name}' has no name.",
+                f"{where}.properties.environmentVariables[{position}].name",
+            )
+        value = var.get("secureValue") if var.get("secureValue") is not None else var.get("value")
+        env[var_name] = "" if value is None else str(value)
+    return ContainerSpec(name=name, image=image, command=tuple(command), env=env)
+
+
+def parse_group(body: Any, name: str) -> GroupSpec:
+    """Validate a create/update body; raises :class:`CloudError` 400 naming the property at fault."""
+    if not valid_name(name):
+        raise CloudError(
+            400,
+            "InvalidContainerGroupName",
+            f"The container group name '{name}' is invalid: use 1-63 lower-case letters, digits and "
+            "single hyphens, starting and ending with a letter or digit.",
+        )
+    body = _require_dict(body, "body")
+    location = body.get("location")
+    if not isinstance(location, str) or not location:
+        raise CloudError(400, "LocationRequired", "The location property is required for this definition.")
+    props = _require_dict(body.get("properties"), "properties")
+    raw_containers = props.get("containers")
+    if not isinstance(raw_containers, list) or not raw_containers:
+        raise bad_request("A container group needs at least one container.", "properties.containers")
+    containers = tuple(_parse_container(raw, i) for i, raw in enumerate(raw_containers))
+    names = [c.name for c in containers]
+    if len(set(names)) != len(names):
+        raise bad_request("Container names must be unique within a group.", "properties.containers")
+    os_type = OS_TYPES.get(str(props.get("osType", "")).lower())
+    if os_type is None:
+        raise bad_request("'osType' must be Linux or Windows.", "properties.osType")
+    policy = RESTART_POLICIES.get(str(props.get("restartPolicy") or "Always").lower())
+    if policy is None:
+        raise bad_request("'restartPolicy' must be Always, OnFailure or Never.", "properties.restartPolicy")
+    if props.get("initContainers"):
+        raise bad_request(
+            "initContainers are not supported by the local emulator.", "properties.initContainers"
+        )
+    stored = copy.deepcopy(body)
+    stored["properties"].update(osType=os_type, restartPolicy=policy)
+    stored["properties"].pop("provisioningState", None)
+    stored["properties"].pop("instanceView", None)
+    for container in stored["properties"]["containers"]:
+        container["properties"].pop("instanceView", None)
+    return GroupSpec(location=location, restart_policy=policy, containers=containers, body=stored)
+
+
+def redact(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a stored body with secrets removed: ``secureValue`` and registry ``password``."""
+    out = copy.deepcopy(dict(body))
+    props = out.get("properties", {})
+    for container in props.get("containers", []):
+        variables = container.get("properties", {}).get("environmentVariables") or []
+        container["properties"]["environmentVariables"] = [
+            {k: v for k, v in var.items() if k != "secureValue"} for var in variables
+        ]
+    for cred in props.get("imageRegistryCredentials") or []:
+        cred.pop("password", None)
+    return out
+
+
+def restarts_after(policy: str, exit_code: int) -> bool:
+    """Whether a container that exited with ``exit_code`` is started again under ``policy``."""
+    if policy == "Always":
+        return True
+    if policy == "OnFailure":
+        return exit_code != 0
+    return False
+
+
+def exit_code_of(returncode: int) -> int:
+    """A process return code as a container exit code (killed by signal N -> 128 + N, as Docker)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def detail_status(exit_code: int) -> str:
+    return "Completed" if exit_code == 0 else "Error"
+
+
+def backoff_seconds(restart_count: int, base: float, cap: float) -> float:
+    """Crash-loop delay before restart number ``restart_count + 1`` (doubling, capped)."""
+    return float(min(cap, base * (2 ** min(restart_count, 16))))
+
+
+@dataclass(frozen=True)
+class ContainerPhase:
+    """What the group state needs to know about one container.
+
+    :param started: the container has been started at least once in this deployment.
+    :param done: it exited and will not be started again.
+    :param exit_code: its last exit code (None while it never exited).
+    """
+
+    started: bool
+    done: bool
+    exit_code: int | None
+
+
+def group_state(policy: str, *, stopped: bool, containers: Sequence[ContainerPhase]) -> str:
+    """Group ``instanceView.state``: Pending, Running, Succeeded, Failed or Stopped."""
+    if stopped:
+        return "Stopped"
+    if not containers or not all(c.started for c in containers):
+        return "Pending"
+    if not all(c.done for c in containers):
+        return "Running"
+    if all(c.exit_code == 0 for c in containers):
+        return "Succeeded"
+    return "Failed" if policy == "Never" else "Running"
+
+
+@dataclass
+class AciSettings:
+    """Run-time knobs of the ACI emulator (``GET/PUT {admin}/aci/settings``).
+
+    :param page_size: container groups per list page before a ``nextLink``.
+    :param provision_delay_s: time spent in each of ``Pending`` and ``Creating``.
+    :param backoff_base_s: first crash-loop delay before a restart; doubles per restart.
+    :param backoff_cap_s: longest crash-loop delay.
+    :param stop_grace_s: time between SIGTERM and SIGKILL when stopping or deleting.
+    :param retry_after_s: ``Retry-After`` on LRO answers (at least 1: azure-core reads 0 as absent).
+    :param retry_after_ms: when set, also send ``retry-after-ms`` (azure-core prefers it).
+    :param log_lines: lines of output kept per container.
+    :param auth_fault: 401 or 403 to answer every ARM request with that error (None: off).
+    """
+
+    page_size: int = 100
+    provision_delay_s: float = 0.2
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 5.0
+    stop_grace_s: float = 3.0
+    retry_after_s: int = 1
+    retry_after_ms: int | None = None
+    log_lines: int = 10_000
+    auth_fault: int | None = None
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Apply a partial update after validating every value; raises ValueError."""
+        unknown = set(values) - set(self.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown settings: {sorted(unknown)}")
+        merged = {**self.__dict__, **values}
+        checks = {
+            "page_size": merged["page_size"] >= 1,
+            "retry_after_s": merged["retry_after_s"] >= 1,
+            "retry_after_ms": merged["retry_after_ms"] is None or merged["retry_after_ms"] >= 1,
+            "auth_fault": merged["auth_fault"] in (None, 401, 403),
+            "log_lines": merged["log_lines"] >= 1,
+        }
+        for key in ("provision_delay_s", "backoff_base_s", "backoff_cap_s", "stop_grace_s"):
+            checks[key] = merged[key] >= 0
+        bad = sorted(key for key, ok in checks.items() if not ok)
+        if bad:
+            raise ValueError(f"invalid values for: {bad}")
+        for key, value in values.items():
+            setattr(self, key, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)

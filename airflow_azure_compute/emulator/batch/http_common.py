@@ -1,0 +1,120 @@
+"""Request plumbing shared by the Batch route modules: auth middleware, bodies, paging."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from airflow_azure_compute.emulator.batch import auth
+from airflow_azure_compute.emulator.batch.odata import compile_filter, parse_select, project
+from airflow_azure_compute.emulator.batch.wire import BatchError, json_response
+from airflow_azure_compute.emulator.faults import ADMIN_PREFIX
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_RESULTS = 1000
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer :class:`BatchError` in the Batch error format (empty body for HEAD)."""
+    head = request.method == "HEAD"
+    try:
+        return await handler(request)
+    except BatchError as exc:
+        return exc.response(head=head)
+    except web.HTTPNotFound:
+        return BatchError(404, "ResourceNotFound", f"No Batch operation at {request.path}.").response(
+            head=head
+        )
+    except web.HTTPMethodNotAllowed:
+        return BatchError(
+            405, "MethodNotAllowed", f"{request.method} is not allowed on {request.path}."
+        ).response(head=head)
+
+
+def make_auth_middleware(account: str, key_ref: Callable[[], str], forced: dict[str, int]) -> Any:
+    """SharedKey check on every non-admin request, and the ``api-version`` query parameter."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(ADMIN_PREFIX):
+            return await handler(request)
+        if forced.get("count", 0) > 0:
+            forced["count"] -= 1
+            status = forced.get("status", 403)
+            code = "AuthenticationFailed" if status in (401, 403) else "InvalidAuthenticationInfo"
+            raise BatchError(status, code, "Injected authentication failure.")
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        auth.verify(request.method, request.headers, account, key_ref(), raw_path, raw_query)
+        if not request.query.get("api-version"):
+            raise BatchError(
+                400,
+                "MissingRequiredQueryParameter",
+                "A query parameter that's mandatory for this request is not specified.",
+                {"QueryParameterName": "api-version"},
+            )
+        return await handler(request)
+
+    return middleware
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise BatchError(400, "InvalidRequestBody", f"The request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BatchError(400, "InvalidRequestBody", "The request body must be a JSON object.")
+    return body
+
+
+def page(
+    request: web.Request,
+    items: Sequence[Any],
+    to_wire: Callable[[Any], Mapping[str, Any]] = lambda item: item,
+) -> web.Response:
+    """A ``{"value": [...], "odata.nextLink": absolute URL}`` page of ``items``.
+
+    ``$filter``, ``$select`` and ``maxresults`` come from the query. ``$skiptoken`` is the position in
+    ``items`` where the page starts scanning, so a full listing converts each item once however many
+    pages it takes; the next link repeats every other query parameter (filter and select included).
+    ``to_wire`` may return a lazy mapping (``Task.view``): only what the filter and select read is built.
+    """
+    query = request.query
+    predicate = compile_filter(query.get("$filter"))
+    select = parse_select(query.get("$select"))
+    try:
+        limit = int(query.get("maxresults") or MAX_RESULTS)
+        position = int(query.get("$skiptoken") or 0)
+    except ValueError as exc:
+        raise BatchError(400, "InvalidQueryParameterValue", f"Invalid paging parameter: {exc}") from exc
+    if not 1 <= limit <= MAX_RESULTS:
+        raise BatchError(
+            400,
+            "InvalidQueryParameterValue",
+            "maxresults must be between 1 and 1000.",
+            {"QueryParameterName": "maxresults", "QueryParameterValue": str(limit)},
+        )
+    out: list[dict[str, Any]] = []
+    while position < len(items) and len(out) < limit:
+        item = to_wire(items[position])
+        position += 1
+        if predicate is None or predicate(item):
+            out.append(project(item, select))
+    body: dict[str, Any] = {"value": out}
+    if position < len(items):
+        params = {k: v for k, v in query.items() if k != "$skiptoken"}
+        params["$skiptoken"] = str(position)
+        body["odata.nextLink"] = str(request.url.with_query(params))
+    return json_response(body)
+
+
+def one(request: web.Request, item: dict[str, Any], headers: dict[str, str]) -> web.Response:
+    """A single entity honouring ``$select``."""
+    return json_response(project(item, parse_select(request.query.get("$select"))), headers=headers)

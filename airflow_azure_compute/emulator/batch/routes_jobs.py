@@ -1,0 +1,184 @@
+"""Job routes of the Batch emulator (create, get, list, update, delete, terminate, taskcounts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from airflow_azure_compute.emulator.batch.engine import BatchEngine
+from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
+from airflow_azure_compute.emulator.batch.model import Job
+from airflow_azure_compute.emulator.batch.wire import (
+    BatchError,
+    check_id,
+    entity_headers,
+    json_response,
+    parse_duration,
+)
+
+ALL_TASKS_COMPLETE = {"noaction", "terminatejob"}
+TASK_FAILURE = {"noaction", "performexitoptionsjobaction"}
+UPDATABLE = (
+    "priority",
+    "maxParallelTasks",
+    "allowTaskPreemption",
+    "constraints",
+    "poolInfo",
+    "onAllTasksComplete",
+    "metadata",
+)
+
+
+def validate_job_fields(body: dict[str, Any]) -> None:
+    """Check the enum and duration fields shared by create and update."""
+    if body.get("onAllTasksComplete") not in (None, *ALL_TASKS_COMPLETE):
+        raise BatchError(
+            400, "InvalidPropertyValue", "Invalid onAllTasksComplete.", {"PropertyName": "onAllTasksComplete"}
+        )
+    if body.get("onTaskFailure") not in (None, *TASK_FAILURE):
+        raise BatchError(
+            400, "InvalidPropertyValue", "Invalid onTaskFailure.", {"PropertyName": "onTaskFailure"}
+        )
+    constraints = body.get("constraints") or {}
+    try:
+        parse_duration(constraints.get("maxWallClockTime"))
+    except ValueError as exc:
+        raise BatchError(
+            400, "InvalidPropertyValue", str(exc), {"PropertyName": "constraints.maxWallClockTime"}
+        ) from exc
+    retries = constraints.get("maxTaskRetryCount")
+    if retries is not None and (not isinstance(retries, int) or retries < -1):
+        raise BatchError(400, "InvalidPropertyValue", "maxTaskRetryCount must be >= -1.")
+
+
+def job_or_404(engine: BatchEngine, job_id: str) -> Job:
+    job = engine.jobs.get(job_id.lower())
+    if job is None:
+        raise BatchError(404, "JobNotFound", f"The specified job {job_id} does not exist.")
+    return job
+
+
+def require_mutable(job: Job) -> None:
+    """409 for jobs that can no longer change (JobCompleted / JobBeingTerminated / JobBeingDeleted)."""
+    if job.state == "deleting":
+        raise BatchError(409, "JobBeingDeleted", f"The specified job {job.id} is being deleted.")
+    if job.state == "terminating":
+        raise BatchError(409, "JobBeingTerminated", f"The specified job {job.id} is being terminated.")
+    if job.state == "completed":
+        raise BatchError(409, "JobCompleted", f"The specified job {job.id} has already completed.")
+
+
+class JobRoutes:
+    """Handlers of ``/jobs`` and ``/jobs/{jobId}`` (tasks are in :mod:`routes_tasks`)."""
+
+    def __init__(self, engine: BatchEngine) -> None:
+        self.engine = engine
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/jobs", self.create),
+            web.get("/jobs", self.list),
+            web.get("/jobs/{jobId}", self.get),
+            web.delete("/jobs/{jobId}", self.delete),
+            web.patch("/jobs/{jobId}", self.patch),
+            web.put("/jobs/{jobId}", self.put),
+            web.post("/jobs/{jobId}/terminate", self.terminate),
+            web.post("/jobs/{jobId}/disable", self.disable),
+            web.post("/jobs/{jobId}/enable", self.enable),
+            web.get("/jobs/{jobId}/taskcounts", self.task_counts),
+            web.get("/jobs/{jobId}/jobpreparationandreleasetaskstatus", self.prep_status),
+        ]
+
+    def job(self, request: web.Request) -> Job:
+        return job_or_404(self.engine, request.match_info["jobId"])
+
+    async def create(self, request: web.Request) -> web.Response:
+        spec = await read_json(request)
+        job_id = check_id("job", spec.get("id"))
+        pool_info = spec.get("poolInfo") or {}
+        if not pool_info.get("poolId"):
+            raise BatchError(
+                400,
+                "MissingRequiredProperty",
+                "poolInfo.poolId is required (auto pools are not emulated).",
+                {"PropertyName": "poolInfo.poolId"},
+            )
+        validate_job_fields(spec)
+        if job_id.lower() in self.engine.jobs:
+            raise BatchError(409, "JobExists", f"The specified job {job_id} already exists.")
+        job = self.engine.create_job(spec)
+        return web.Response(status=201, headers=entity_headers(job.etag, job.last_modified, job.url))
+
+    async def list(self, request: web.Request) -> web.Response:
+        return page(request, list(self.engine.jobs.values()), Job.wire)
+
+    async def get(self, request: web.Request) -> web.Response:
+        job = self.job(request)
+        return one(request, job.wire(), entity_headers(job.etag, job.last_modified))
+
+    async def delete(self, request: web.Request) -> web.Response:
+        job = self.job(request)
+        if job.state != "deleting":
+            self.engine.delete_job(job)
+        return web.Response(status=202)
+
+    async def _update(self, request: web.Request, *, replace: bool) -> web.Response:
+        job = self.job(request)
+        require_mutable(job)
+        body = await read_json(request)
+        validate_job_fields(body)
+        for name in UPDATABLE:
+            if name in body:
+                job.spec[name] = body[name]
+            elif replace and name not in ("poolInfo", "maxParallelTasks", "allowTaskPreemption"):
+                job.spec.pop(name, None)
+        job.touch()
+        if job.spec.get("onAllTasksComplete") == "terminatejob" and job.tasks and job.unfinished == 0:
+            self.engine.terminate_job(job, "AllTasksComplete")
+        self.engine.wake()
+        return web.Response(status=200, headers=entity_headers(job.etag, job.last_modified, job.url))
+
+    async def patch(self, request: web.Request) -> web.Response:
+        return await self._update(request, replace=False)
+
+    async def put(self, request: web.Request) -> web.Response:
+        return await self._update(request, replace=True)
+
+    async def terminate(self, request: web.Request) -> web.Response:
+        job = self.job(request)
+        require_mutable(job)
+        body = await read_json(request)
+        self.engine.terminate_job(job, str(body.get("terminateReason") or "UserTerminate"))
+        return web.Response(status=202, headers=entity_headers(job.etag, job.last_modified, job.url))
+
+    async def disable(self, request: web.Request) -> web.Response:
+        job = self.job(request)
+        require_mutable(job)
+        body = await read_json(request)
+        option = body.get("disableTasks") or "requeue"
+        if option not in ("requeue", "terminate", "wait"):
+            raise BatchError(400, "InvalidPropertyValue", "disableTasks must be requeue, terminate or wait.")
+        self.engine.disable_job(job, option)
+        return web.Response(status=202, headers=entity_headers(job.etag, job.last_modified, job.url))
+
+    async def enable(self, request: web.Request) -> web.Response:
+        job = self.job(request)
+        require_mutable(job)
+        if job.state == "disabled":
+            job.set_state("active")
+            self.engine.wake()
+        return web.Response(status=202, headers=entity_headers(job.etag, job.last_modified, job.url))
+
+    async def task_counts(self, request: web.Request) -> web.Response:
+        return json_response(self.job(request).counts.wire())
+
+    async def prep_status(self, request: web.Request) -> web.Response:
+        job = self.job(request)
+        if not job.spec.get("jobPreparationTask") and not job.spec.get("jobReleaseTask"):
+            raise BatchError(
+                409,
+                "JobPreparationTaskOrReleaseTaskNotSpecified",
+                "The job has neither a job preparation nor a job release task.",
+            )
+        return page(request, list(job.prep_status.values()))
