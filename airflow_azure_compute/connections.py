@@ -108,21 +108,19 @@ _SERVICE_EXTRAS: Mapping[ServiceKind, frozenset[str]] = {
         {"function_app_url", "function_key", "task_hub", "storage_connection", "app_auth_scope"}
     ),
 }
-_COMMON_EXTRAS = frozenset(
-    {
-        "auth_mode",
-        "tenant_id",
-        "client_id",
-        "client_secret",
-        "certificate_path",
-        "certificate_password",
-        "federated_token_file",
-        "authority_host",
-        "token",
-        "ca_bundle",
-        "allow_http",
-    }
+#: Entra ID and TLS extras every type accepts, copied as they are onto the settings.
+_IDENTITY_EXTRAS = (
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "certificate_path",
+    "certificate_password",
+    "federated_token_file",
+    "authority_host",
+    "token",
+    "ca_bundle",
 )
+_COMMON_EXTRAS = frozenset({*_IDENTITY_EXTRAS, "auth_mode", "allow_http"})
 
 
 def _is_loopback(host: str) -> bool:
@@ -205,20 +203,7 @@ class ServiceSettings:
         """Build settings from a connection's parts; ``extra`` keys as in the connection form."""
         kind = ServiceKind(kind)
         x = _Extra(dict(extra or {}), kind, conn_id)
-        common: dict[str, Any] = {
-            name: x.get(name)
-            for name in (
-                "tenant_id",
-                "client_id",
-                "client_secret",
-                "certificate_path",
-                "certificate_password",
-                "federated_token_file",
-                "authority_host",
-                "token",
-                "ca_bundle",
-            )
-        }
+        common: dict[str, Any] = {name: x.get(name) for name in _IDENTITY_EXTRAS}
         parse = _PARSERS[kind]
         settings = parse(x, conn_id=conn_id, host=host, login=login, password=password, common=common)
         settings._validate(allow_http=x.flag("allow_http"))
