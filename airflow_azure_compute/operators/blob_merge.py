@@ -1,0 +1,377 @@
+"""Merge shards (by prefix or by split manifest) in chunk order into one local file or one blob."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import os
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_azure_compute.blob_paths import check_blob_path, check_container_name, normalize_prefix
+from airflow_azure_compute.exceptions import AzureComputeConfigError
+from airflow_azure_compute.hooks.blob import BlockSink, TaskPool
+from airflow_azure_compute.ids import run_metadata
+from airflow_azure_compute.merging import (
+    DEFAULT_INDEX_PATTERN,
+    MergeMode,
+    Shard,
+    ShardCallable,
+    ShardSetError,
+    import_callable,
+    make_joiner,
+    plan_shards,
+)
+from airflow_azure_compute.operators._blob_common import (
+    BlobBaseOperator,
+    Progress,
+    as_int,
+    conflict_error,
+    owned_by_task,
+)
+from airflow_azure_compute.sharding import ShardManifest
+
+if TYPE_CHECKING:
+    from airflow.sdk import XComArg
+    from airflow.sdk.definitions.context import Context
+
+    from airflow_azure_compute.hooks.blob import BlobAsyncHook
+
+
+class Sink(Protocol):
+    size: int
+
+    async def write(self, data: bytes) -> None: ...
+    async def close(self) -> str: ...
+
+
+class FileSink:
+    """Writes a local file through a temporary sibling, renamed into place on close (atomic).
+
+    Writing and hashing run on a background thread fed by a small bounded queue: both release the
+    GIL, so they overlap with the downloads instead of taking turns with them on the event loop.
+    """
+
+    QUEUE = 8
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()/abort()
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.size = 0
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="merge-file-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self.file.write(data)
+                    self.md5.update(data)
+                except BaseException as err:  # reported by close()
+                    self._error = err
+
+    async def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._error is not None:
+            raise self._error
+        self.size += len(data)
+        try:
+            self._queue.put_nowait(data)
+        except queue.Full:
+            await asyncio.to_thread(self._queue.put, data)
+
+    async def _stop(self) -> None:
+        await asyncio.to_thread(self._queue.put, None)
+        await asyncio.to_thread(self._thread.join)
+        self.file.close()
+
+    async def close(self) -> str:
+        await self._stop()
+        if self._error is not None:
+            raise self._error
+        os.replace(self.tmp, self.path)
+        return base64.b64encode(self.md5.digest()).decode()
+
+    async def abort(self) -> None:
+        await self._stop()
+        self.tmp.unlink(missing_ok=True)
+
+
+class _ShardReader(io.RawIOBase):
+    """A blocking binary stream over a shard's async pieces, read from a worker thread."""
+
+    def __init__(self, pieces: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        self._pieces = pieces
+        self._loop = loop
+        self._buf = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    async def _next(self) -> bytes:
+        return await anext(self._pieces)
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf and not self._eof:
+            try:
+                self._buf = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
+            except StopAsyncIteration:
+                self._eof = True
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def drain(self) -> None:
+        while self.readinto(bytearray(1 << 20)):
+            pass
+
+
+async def _run_callable(fn: ShardCallable, shard: Shard, pieces: AsyncIterator[bytes], sink: Sink) -> None:
+    """Run the user's callable in a worker thread; its stream and its output bridge to the loop."""
+    loop = asyncio.get_running_loop()
+
+    def work() -> None:
+        raw = _ShardReader(pieces, loop)
+        out: Iterable[bytes] | None = fn(shard, io.BufferedReader(raw, buffer_size=1 << 20))
+        for data in out or ():
+            asyncio.run_coroutine_threadsafe(sink.write(bytes(data)), loop).result()
+        raw.drain()  # the download of this shard must finish even if the callable stopped early
+
+    await asyncio.to_thread(work)
+
+
+class BlobMergeOperator(BlobBaseOperator):
+    """Merge shards in chunk-index order into one local file or one blob.
+
+    Shards are the blobs under ``prefix`` (ordered by the number in each base name), or a split
+    manifest's chunks. A missing index, a duplicate or a blob without an index is an error naming
+    them, raised before anything is written. Downloads run ``max_concurrency`` at a time with bounded
+    read-ahead; output is written strictly in order. A blob output is staged as blocks and committed
+    once, so readers never see half a result; a file output is renamed into place.
+
+    Returns ``{"location", "size", "md5", "shards"}`` (shards = count).
+
+    :param container: container of the shards.
+    :param prefix: where the shards are; with ``manifest``, only its chunk count is used.
+    :param manifest: a split manifest blob name (in ``container``), or the split operator's return
+        value; without ``prefix`` its chunks themselves are merged.
+    :param expected_count: the shards must be exactly indices ``0 .. expected_count - 1``.
+    :param index_pattern: regex whose group 1 is the chunk index in a blob's base name.
+    :param mode: ``concat`` (bytes), ``csv`` (header once), ``jsonl`` or ``callable``.
+    :param merge_callable: import path ``package.module:function`` called as ``fn(shard, stream)``
+        for each shard in order (``shard.index``, ``shard.name``; ``stream`` a binary file object);
+        it returns the bytes to write (an iterable of ``bytes``) or None.
+    :param output_path: local output file; exclusive with ``output_blob``.
+    :param output_blob: output blob name, in ``output_container`` (default ``container``).
+    :param output_container: container of ``output_blob``.
+
+    Connection, concurrency, container creation and overwrite: see :class:`BlobBaseOperator`.
+    """
+
+    template_fields: Sequence[str] = (
+        "container", "prefix", "manifest", "expected_count", "mode", "merge_callable", "output_path",
+        "output_blob", "output_container", "blob_conn_id",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        container: str,
+        prefix: str | None = None,
+        manifest: str | Mapping[str, Any] | XComArg | None = None,
+        expected_count: int | str | None = None,
+        index_pattern: str = DEFAULT_INDEX_PATTERN,
+        mode: MergeMode | str = MergeMode.CONCAT,
+        merge_callable: str | None = None,
+        output_path: str | None = None,
+        output_blob: str | None = None,
+        output_container: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.container = container
+        self.prefix = prefix
+        self.manifest = manifest
+        self.expected_count = expected_count
+        self.index_pattern = index_pattern
+        self.mode = mode
+        self.merge_callable = merge_callable
+        self.output_path = output_path
+        self.output_blob = output_blob
+        self.output_container = output_container
+
+    # -- validation ------------------------------------------------------------------------------
+    def _check(self) -> tuple[MergeMode, ShardCallable | None]:
+        try:
+            mode = MergeMode(str(self.mode).lower())
+        except ValueError:
+            raise AzureComputeConfigError(
+                f"{self.mode!r} is not a merge mode; use one of: " + ", ".join(m.value for m in MergeMode),
+                field="mode",
+            ) from None
+        fn = None
+        if mode is MergeMode.CALLABLE:
+            if not self.merge_callable:
+                raise AzureComputeConfigError("mode='callable' needs merge_callable", field="merge_callable")
+            try:
+                fn = import_callable(str(self.merge_callable))
+            except ValueError as err:
+                raise AzureComputeConfigError(str(err), field="merge_callable") from err
+        elif self.merge_callable:
+            raise AzureComputeConfigError("merge_callable needs mode='callable'", field="mode")
+        if bool(self.output_path) == bool(self.output_blob):
+            raise AzureComputeConfigError(
+                "give exactly one of output_path and output_blob", field="output_path"
+            )
+        if self.prefix is None and self.manifest is None:
+            raise AzureComputeConfigError("give prefix or manifest (or both)", field="prefix")
+        return mode, fn
+
+    def _manifest_ref(self, container: str) -> tuple[str, str] | None:
+        ref = self.manifest
+        if ref is None or ref == "":
+            return None
+        if isinstance(ref, Mapping):
+            return (
+                check_container_name(ref.get("container", container), field="manifest"),
+                check_blob_path(str(ref["manifest"]), field="manifest"),
+            )
+        return container, check_blob_path(str(ref), field="manifest")
+
+    # -- execution -------------------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        mode, fn = self._check()
+        container = check_container_name(self.container, field="container")
+        out_container = check_container_name(self.output_container or container, field="output_container")
+        if self.output_blob:
+            check_blob_path(str(self.output_blob), field="output_blob")
+        prefix = None if self.prefix is None else normalize_prefix(self.prefix)
+        expected_count = as_int(self.expected_count, "expected_count", optional=True)
+        return self.run(self._merge(context, mode, fn, container, prefix, expected_count, out_container))
+
+    async def _merge(
+        self, context: Context, mode: MergeMode, fn: ShardCallable | None, container: str, prefix: str | None,
+        expected_count: int | None, out_container: str,
+    ) -> dict[str, Any]:  # fmt: skip
+        async with self.async_hook() as hook:
+            names, sizes = await self._plan(hook, container, prefix, expected_count)
+            location = await self._check_output(hook, context, out_container)
+            # staged 4 MiB blocks: a few in flight saturate the link and bound memory
+            pool = TaskPool(min(self.concurrency(), 4))
+            sink: Sink
+            if self.output_path:
+                sink = FileSink(str(self.output_path))
+            else:
+                sink = BlockSink(hook.container(out_container), str(self.output_blob), pool,
+                                 metadata=run_metadata(context))  # fmt: skip
+            try:
+                await self._copy(hook, container, names, sizes, mode, fn, sink)
+                md5 = await sink.close()
+            except BaseException:
+                if isinstance(sink, FileSink):
+                    await sink.abort()
+                await pool.join_quietly()
+                raise
+            self.log.info("Merged %d shards (%d bytes) into %s", len(names), sink.size, location)
+            return {"location": location, "size": sink.size, "md5": md5, "shards": len(names)}
+
+    async def _plan(
+        self, hook: BlobAsyncHook, container: str, prefix: str | None, expected_count: int | None
+    ) -> tuple[list[str], list[int]]:
+        expected_names: list[str] | None = None
+        known_sizes: dict[str, int] = {}
+        ref = self._manifest_ref(container)
+        if ref is not None:
+            entry = await hook.get_blob(*ref)
+            if entry is None:
+                raise AzureComputeConfigError(
+                    f"manifest {ref[1]!r} not found in container {ref[0]!r}", field="manifest"
+                )
+            manifest = ShardManifest.from_json(await hook.read_bytes(*ref))
+            if not manifest.complete:
+                raise AzureComputeConfigError(
+                    f"manifest {ref[1]!r} describes a split that stopped early ({manifest.error}); rerun the split",
+                    field="manifest",
+                )
+            if prefix is None:
+                expected_names, prefix = manifest.chunk_names, manifest.prefix
+                known_sizes = {c.name: c.size for c in manifest.chunks}
+            elif expected_count is None:
+                expected_count = len(manifest.chunks)
+        if not await hook.container_exists(container):
+            raise AzureComputeConfigError(f"container {container!r} does not exist", field="container")
+        if known_sizes:  # the manifest has the sizes: a names-only listing is enough (and much cheaper)
+            found = {
+                name: known_sizes.get(name, 0) async for name in hook.list_blob_names(container, prefix or "")
+            }
+        else:
+            found = {b.name: b.size async for b in hook.list_blobs(container, prefix or "")}
+        try:
+            shards = plan_shards(
+                found,
+                expected_count=expected_count,
+                expected_names=expected_names,
+                index_pattern=self.index_pattern,
+            )
+        except ShardSetError as err:
+            raise AzureComputeConfigError(f"{err} (under {container}/{prefix})", field="prefix") from err
+        self.log.info("Merging %d shards from %s/%s", len(shards), container, prefix)
+        return [s.name for s in shards], [found[s.name] for s in shards]
+
+    async def _check_output(self, hook: BlobAsyncHook, context: Context, out_container: str) -> str:
+        if self.output_path:
+            path = Path(str(self.output_path))
+            if path.exists() and not self.overwrite:
+                raise AzureComputeConfigError(
+                    f"{path} already exists; set overwrite=True or choose another output_path",
+                    field="output_path",
+                )
+            return str(path)
+        blob = str(self.output_blob)
+        await self.ensure_container(hook, out_container, context)
+        entry = await hook.get_blob(out_container, blob)
+        if entry is not None and not self.overwrite and not owned_by_task(entry.metadata, context):
+            raise conflict_error([blob], "output_blob", f"blobs in {out_container!r}")
+        return f"{hook.container(out_container).url}/{blob}"
+
+    async def _copy(
+        self, hook: BlobAsyncHook, container: str, names: list[str], sizes: list[int], mode: MergeMode,
+        fn: ShardCallable | None,
+        sink: Sink,
+    ) -> None:  # fmt: skip
+        joiner = None if fn is not None else make_joiner(mode)
+        progress = Progress(self.log, "merge")
+        read = 0
+        ordered = hook.iter_ordered(container, names, sizes=sizes, max_concurrency=self.concurrency())
+        async for i, pieces in ordered:
+            shard = Shard(i, names[i])
+            if fn is not None:
+                await _run_callable(fn, shard, pieces, sink)
+            else:
+                assert joiner is not None
+                try:
+                    await sink.write(joiner.start(shard))
+                    async for data in pieces:
+                        read += len(data)
+                        await sink.write(joiner.feed(data))
+                    await sink.write(joiner.end())
+                except ValueError as err:
+                    raise AzureComputeConfigError(str(err), field="mode") from err
+            progress.tick(sink.size, i + 1)
+        progress.done(sink.size, len(names))
+
+
+__all__ = ["BlobMergeOperator", "FileSink"]

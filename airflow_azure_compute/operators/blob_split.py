@@ -1,0 +1,276 @@
+"""Split a local file or a blob into chunks, streamed straight to Blob Storage with concurrent uploads."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_azure_compute.blob_paths import check_blob_path, check_container_name, normalize_prefix
+from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeRemoteError
+from airflow_azure_compute.hooks.blob import BLOCK_SIZE, ChunkUploader, TaskPool, remote_error
+from airflow_azure_compute.ids import run_metadata
+from airflow_azure_compute.operators._blob_common import (
+    BlobBaseOperator,
+    Progress,
+    as_int,
+    conflict_error,
+    owned_by_task,
+)
+from airflow_azure_compute.sharding import (
+    ShardManifest,
+    SplitInputError,
+    SplitMode,
+    Splitter,
+    count_records,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.context import Context
+
+    from airflow_azure_compute.hooks.blob import BlobAsyncHook
+
+READ_SIZE = BLOCK_SIZE
+
+
+def _file_blocks(path: str, size: int = READ_SIZE) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while block := f.read(size):
+            yield block
+
+
+class BlobSplitOperator(BlobBaseOperator):
+    """Split a local file or a blob into chunks uploaded under ``container``/``prefix``.
+
+    Chunks are named ``<prefix>part-00000<ext>`` (zero-padded, so they sort in order) and a manifest
+    ``<prefix>manifest.json`` lists each chunk's name, size, record count and MD5 (see
+    :class:`~airflow_azure_compute.sharding.ShardManifest`). Memory stays bounded whatever the input
+    size: the input is read block by block and never copied to disk.
+
+    Returns ``{"container", "manifest", "chunks"}`` and pushes the XComs ``manifest`` (blob name) and
+    ``chunks`` (list of blob names) so a fan-out can ``.expand()`` over ``split.output["chunks"]``.
+    XCom never carries data.
+
+    :param source_path: local input file; exclusive with ``source_blob``.
+    :param source_blob: input blob name (in ``source_container``, default ``container``).
+    :param source_container: container of ``source_blob``.
+    :param container: container of the chunks.
+    :param prefix: blob name prefix of the chunks (``"runs/{{ run_id }}/chunks/"``).
+    :param mode: ``lines`` (default), ``bytes``, ``csv`` (header repeated in each chunk) or ``jsonl``.
+    :param chunk_count: number of chunks (exclusive with ``chunk_size``).
+    :param chunk_size: target bytes per chunk.
+    :param encoding: text encoding checked in text modes (undecodable input is an error).
+    :param csv_header: in ``csv`` mode, whether the first record is a header to repeat.
+    :param suffix: chunk name suffix; default: the input's extension.
+
+    Connection, concurrency, container creation and overwrite: see :class:`BlobBaseOperator`.
+    """
+
+    template_fields: Sequence[str] = (
+        "source_path", "source_blob", "source_container", "container", "prefix", "mode",
+        "chunk_count", "chunk_size", "encoding", "suffix", "blob_conn_id",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        container: str,
+        prefix: str = "",
+        source_path: str | None = None,
+        source_blob: str | None = None,
+        source_container: str | None = None,
+        mode: SplitMode | str = SplitMode.LINES,
+        chunk_count: int | str | None = None,
+        chunk_size: int | str | None = None,
+        encoding: str = "utf-8",
+        csv_header: bool = True,
+        suffix: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.container = container
+        self.prefix = prefix
+        self.source_path = source_path
+        self.source_blob = source_blob
+        self.source_container = source_container
+        self.mode = mode
+        self.chunk_count = chunk_count
+        self.chunk_size = chunk_size
+        self.encoding = encoding
+        self.csv_header = csv_header
+        self.suffix = suffix
+
+    # -- validation (before any request) -------------------------------------------------------
+    def _mode(self) -> SplitMode:
+        try:
+            return SplitMode(str(self.mode).lower())
+        except ValueError:
+            raise AzureComputeConfigError(
+                f"{self.mode!r} is not a split mode; use one of: " + ", ".join(m.value for m in SplitMode),
+                field="mode",
+            ) from None
+
+    def _source_name(self) -> str:
+        if bool(self.source_path) == bool(self.source_blob):
+            raise AzureComputeConfigError(
+                "give exactly one of source_path and source_blob", field="source_path"
+            )
+        if self.source_path:
+            path = Path(self.source_path)
+            if not path.is_file():
+                raise AzureComputeConfigError(
+                    f"{self.source_path!r} is not an existing file; check the path (on the worker)",
+                    field="source_path",
+                )
+            return path.name
+        return posixpath.basename(check_blob_path(str(self.source_blob), field="source_blob"))
+
+    def _splitter(self, mode: SplitMode, prefix: str, name: str, total_size: int) -> Splitter:
+        chunk_count = as_int(self.chunk_count, "chunk_count", optional=True)
+        chunk_size = as_int(self.chunk_size, "chunk_size", optional=True)
+        suffix = self.suffix if self.suffix is not None else os.path.splitext(name)[1]
+        total_records = None
+        if chunk_count is not None and mode.is_text and self.source_path:
+            # a cheap pre-pass over the local file makes chunk_count exact and fails early
+            total_records = count_records(
+                _file_blocks(str(self.source_path)), mode, csv_header=self.csv_header
+            )
+        try:
+            return Splitter(
+                mode, chunk_count=chunk_count, chunk_size=chunk_size, total_size=total_size,
+                total_records=total_records, prefix=prefix, suffix=suffix, encoding=self.encoding,
+                csv_header=self.csv_header, hash_chunks=False,
+            )  # fmt: skip
+        except SplitInputError as err:
+            raise AzureComputeConfigError(str(err), field=_field(err.field, self)) from err
+
+    # -- execution -----------------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        container = check_container_name(self.container, field="container")
+        source_container = check_container_name(self.source_container or container, field="source_container")
+        prefix = normalize_prefix(self.prefix)
+        mode = self._mode()
+        name = self._source_name()
+        manifest = self.run(self._split(context, container, source_container, prefix, mode, name))
+        names = manifest.chunk_names
+        context["ti"].xcom_push(key="manifest", value=manifest.manifest_name)
+        context["ti"].xcom_push(key="chunks", value=names)
+        return {"container": container, "manifest": manifest.manifest_name, "chunks": names}
+
+    async def _split(
+        self, context: Context, container: str, source_container: str, prefix: str, mode: SplitMode, name: str
+    ) -> ShardManifest:
+        source = (
+            f"file://{self.source_path}"
+            if self.source_path
+            else f"blob://{source_container}/{self.source_blob}"
+        )
+        async with self.async_hook() as hook:
+            if self.source_path:
+                total = os.path.getsize(str(self.source_path))
+            else:
+                entry = await hook.get_blob(source_container, str(self.source_blob))
+                if entry is None:
+                    raise AzureComputeConfigError(
+                        f"blob {self.source_blob!r} does not exist in container {source_container!r}",
+                        field="source_blob",
+                    )
+                total = entry.size
+            splitter = self._splitter(mode, prefix, name, total)
+            await self._clear_prefix(hook, context, container, prefix)
+            manifest = ShardManifest(container=container, prefix=prefix, mode=mode.value, source=source)
+            blocks = self._blocks(hook, source_container)
+            pool = TaskPool(self.concurrency())
+            uploader = ChunkUploader(
+                hook.container(container), pool, name_of=splitter.name, metadata=run_metadata(context)
+            )
+            try:
+                await self._upload(splitter, uploader, blocks, total)
+            except SplitInputError as err:
+                manifest.complete, manifest.error = False, str(err)
+                await self._write_manifest(hook, context, manifest, splitter, uploader.committed)
+                raise AzureComputeConfigError(
+                    f"{err} (the manifest {manifest.manifest_name!r} lists the {len(manifest.chunks)} chunks "
+                    "uploaded before this was found)",
+                    field=_field(err.field, self),
+                ) from err
+            except Exception as err:
+                manifest.complete, manifest.error = False, f"{type(err).__name__}: {err}"
+                await self._write_manifest(hook, context, manifest, splitter, uploader.committed)
+                if isinstance(err, AzureComputeRemoteError | AzureComputeConfigError):
+                    raise
+                raise remote_error(f"split upload to {container!r}", err) from err
+            manifest.header_size = len(splitter.header)
+            await self._write_manifest(hook, context, manifest, splitter, uploader.committed)
+            self.log.info(
+                "Split %s into %d chunks (%d records) under %s/%s; manifest %s",
+                source, len(manifest.chunks), manifest.total_records, container, prefix, manifest.manifest_name,
+            )  # fmt: skip
+            return manifest
+
+    async def _clear_prefix(self, hook: BlobAsyncHook, context: Context, container: str, prefix: str) -> None:
+        """Refuse others' blobs under the prefix unless overwrite; remove stale chunks before writing."""
+        created = await self.ensure_container(hook, container, context)
+        if created:
+            return
+        existing = [b async for b in hook.list_blobs(container, prefix, metadata=True)]
+        foreign = [b.name for b in existing if not owned_by_task(b.metadata, context)]
+        if foreign and not self.overwrite:
+            raise conflict_error(foreign, "prefix", f"blobs under {container}/{prefix}")
+        if existing:
+            self.log.info(
+                "Removing %d blobs left under %s/%s before splitting", len(existing), container, prefix
+            )
+            await hook.delete_blobs(container, [b.name for b in existing], max_concurrency=self.concurrency())
+
+    def _blocks(self, hook: BlobAsyncHook, source_container: str) -> AsyncIterator[bytes]:
+        async def local() -> AsyncIterator[bytes]:
+            for block in _file_blocks(str(self.source_path)):
+                yield block
+
+        if self.source_path:
+            return local()
+        return hook.download_stream(source_container, str(self.source_blob))
+
+    async def _upload(
+        self, splitter: Splitter, uploader: ChunkUploader, blocks: AsyncIterator[bytes], total: int
+    ) -> None:
+        pool = uploader.pool
+        progress = Progress(self.log, "split")
+        read = 0
+        try:
+            async for block in blocks:
+                read += len(block)
+                for piece in splitter.feed(block):
+                    await uploader.add(piece, splitter.chunks[piece.index] if piece.last else None)
+                progress.tick(read, len(uploader.committed), total)
+            for piece in splitter.finish():
+                await uploader.add(piece, splitter.chunks[piece.index] if piece.last else None)
+            await pool.join()
+        except BaseException:
+            await pool.join_quietly()
+            raise
+        progress.done(read, len(uploader.committed))
+
+    async def _write_manifest(
+        self, hook: BlobAsyncHook, context: Context, manifest: ShardManifest, splitter: Splitter,
+        committed: set[int],
+    ) -> None:  # fmt: skip
+        """Write the manifest listing exactly the committed chunks."""
+        manifest.chunks = [c for c in splitter.chunks if c.index in committed]
+        await hook.upload_bytes(
+            manifest.container, manifest.manifest_name, manifest.to_json().encode(), overwrite=True,
+            metadata=run_metadata(context),
+        )  # fmt: skip
+
+
+def _field(split_field: str, op: BlobSplitOperator) -> str:
+    """Map the splitter's field names to this operator's parameters."""
+    if split_field == "source":
+        return "source_path" if op.source_path else "source_blob"
+    return split_field
+
+
+__all__ = ["BlobSplitOperator"]
