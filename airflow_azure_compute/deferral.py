@@ -1,0 +1,39 @@
+"""Defaults shared by deferrable operators and sensors: deferrable-by-default and absolute deadlines."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import time
+from datetime import timedelta
+
+_ENV = "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable`` when set explicitly (env or airflow.cfg); otherwise ``True``.
+
+    Airflow's own default for the option is ``false``; this provider's waits are cheap only when
+    deferred, so it defers unless a deployment opts out.
+    """
+    from airflow.configuration import conf
+
+    if _ENV in os.environ or configparser.ConfigParser.has_option(conf, "operators", "default_deferrable"):
+        return conf.getboolean("operators", "default_deferrable", fallback=True)
+    return True
+
+
+def to_seconds(value: timedelta | float | int | None) -> float | None:
+    """A timeout given as timedelta or seconds, as seconds (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def deadline_after(timeout: timedelta | float | int | None, *, now: float | None = None) -> float | None:
+    """Absolute epoch deadline ``timeout`` from ``now`` (what triggers carry across re-entries)."""
+    seconds = to_seconds(timeout)
+    return None if seconds is None else (time.time() if now is None else now) + seconds
+
+
+__all__ = ["deadline_after", "default_deferrable", "to_seconds"]

@@ -1,0 +1,44 @@
+"""Base of the Batch operators: the connections and the hook, documented once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow_azure_compute.hooks.batch import BatchHook
+
+
+class BatchBaseOperator(BaseOperator):
+    """Base of the Batch operators.
+
+    Operators return a dict whose keys are also pushed as separate XComs (``op.output["job_id"]``).
+
+    :param azure_conn_id: the ``azure_compute_batch`` connection.
+    :param blob_conn_id: the ``azure_compute_blob`` connection that signs SAS URLs (resource files,
+        outputs, mounts) and cleans up containers.
+    """
+
+    ui_color = "#cfe8fc"
+
+    def __init__(
+        self,
+        *,
+        azure_conn_id: str = "azure_compute_batch_default",
+        blob_conn_id: str = "azure_compute_blob_default",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("multiple_outputs", True)
+        super().__init__(**kwargs)
+        self.azure_conn_id = azure_conn_id
+        self.blob_conn_id = blob_conn_id
+
+    @property
+    def hook(self) -> BatchHook:
+        from airflow_azure_compute.hooks.batch import BatchHook
+
+        return BatchHook(conn_id=self.azure_conn_id)
+
+
+__all__ = ["BatchBaseOperator"]

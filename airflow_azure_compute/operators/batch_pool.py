@@ -1,0 +1,214 @@
+"""Create or reuse a Batch pool, then wait (deferred) until enough nodes are usable."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_azure_compute.deferral import default_deferrable
+from airflow_azure_compute.exceptions import (
+    AzureComputeConfigError,
+    AzureComputeRemoteError,
+    DeadlineExceededError,
+)
+from airflow_azure_compute.ids import run_metadata
+from airflow_azure_compute.links import BatchPoolLink, batch_account_fields
+from airflow_azure_compute.operators._batch_common import BatchBaseOperator
+from airflow_azure_compute.specs import ExistingPolicy, PoolSpec, pool_differences
+from airflow_azure_compute.states import Outcome, evaluate_pool
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.context import Context
+
+    from airflow_azure_compute.hooks.batch import BatchHook
+
+#: How long ``if_exists="recreate"`` waits for the old pool to disappear.
+RECREATE_WAIT_S = 300
+
+
+class BatchEnsurePoolOperator(BatchBaseOperator):
+    """Make sure a pool shaped like ``pool_spec`` exists; optionally wait until ``min_ready_nodes`` are usable.
+
+    Returns ``{"pool_id", "created"}``. The pool's metadata names the dag, run and task that created it,
+    which is what :class:`~airflow_azure_compute.operators.batch_cleanup.BatchCleanupOperator` checks
+    before deleting anything.
+
+    :param pool_spec: a :class:`~airflow_azure_compute.specs.PoolSpec` or a mapping of its fields.
+    :param if_exists: ``reuse`` (check the shape, naming any difference), ``fail`` or ``recreate``.
+    :param min_ready_nodes: wait until this many nodes are idle or running (0: do not wait).
+    :param deferrable: wait in the triggerer instead of on the worker (default: ``[operators]
+        default_deferrable`` when set, else True).
+    :param poll_interval: seconds between readiness polls.
+    :param wait_timeout: absolute limit for readiness.
+
+    Connections: see :class:`~airflow_azure_compute.operators._batch_common.BatchBaseOperator`.
+    """
+
+    template_fields: Sequence[str] = ("pool_spec", "if_exists", "min_ready_nodes", "azure_conn_id")
+    template_fields_renderers = {"pool_spec": "json"}
+    operator_extra_links = (BatchPoolLink(),)
+
+    def __init__(
+        self,
+        *,
+        pool_spec: PoolSpec | Mapping[str, Any],
+        if_exists: str = ExistingPolicy.REUSE.value,
+        min_ready_nodes: int = 1,
+        deferrable: bool | None = None,
+        poll_interval: float = 10.0,
+        wait_timeout: timedelta = timedelta(minutes=30),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pool_spec = pool_spec.as_dict() if isinstance(pool_spec, PoolSpec) else pool_spec
+        self.if_exists = if_exists
+        self.min_ready_nodes = min_ready_nodes
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+
+    def spec(self) -> PoolSpec:
+        return PoolSpec.coerce(self.pool_spec)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        spec = self.spec()
+        try:
+            policy = ExistingPolicy(self.if_exists)
+        except ValueError:
+            raise AzureComputeConfigError(
+                f"{self.if_exists!r}; use one of {[p.value for p in ExistingPolicy]}", field="if_exists"
+            ) from None
+        hook = self.hook
+        body = self.create_body(spec, context)
+        created = self.ensure(hook, spec, policy, body)
+        BatchPoolLink.persist(context, pool_id=spec.pool_id, **batch_account_fields(hook.account_url))
+        result = {"pool_id": spec.pool_id, "created": created}
+        if self.min_ready_nodes <= 0:
+            return result
+        decision = evaluate_pool(
+            hook.get_pool(spec.pool_id) or {},
+            hook.list_node_states(spec.pool_id),
+            min_ready_nodes=self.min_ready_nodes,
+        )
+        if decision.outcome is Outcome.FAILED:
+            raise AzureComputeRemoteError(decision.message, code="PoolNotReady")
+        if decision.outcome is Outcome.SUCCEEDED:
+            self.log.info("%s", decision.message)
+            return result
+        deadline = time.time() + self.wait_timeout.total_seconds()
+        if self.deferrable:
+            from airflow_azure_compute.triggers.batch import BatchPoolReadyTrigger
+
+            self.defer(
+                trigger=BatchPoolReadyTrigger(
+                    pool_id=spec.pool_id,
+                    conn_id=self.azure_conn_id,
+                    deadline=deadline,
+                    poll_interval=self.poll_interval,
+                    min_ready_nodes=self.min_ready_nodes,
+                ),
+                method_name="execute_complete",
+                kwargs={"result": result},
+            )
+        return self.wait_on_worker(hook, spec.pool_id, deadline, result)
+
+    def wait_on_worker(
+        self, hook: BatchHook, pool_id: str, deadline: float, result: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Readiness polling on the worker (``deferrable=False``)."""
+        while time.time() < deadline:
+            time.sleep(self.poll_interval)
+            decision = evaluate_pool(
+                hook.get_pool(pool_id) or {},
+                hook.list_node_states(pool_id),
+                min_ready_nodes=self.min_ready_nodes,
+            )
+            self.log.info("%s", decision.message)
+            if decision.outcome is Outcome.SUCCEEDED:
+                return result
+            if decision.outcome is Outcome.FAILED:
+                raise AzureComputeRemoteError(decision.message, code="PoolNotReady")
+        raise DeadlineExceededError(f"pool {pool_id}: not ready before the deadline")
+
+    def execute_complete(
+        self, context: Context, event: Mapping[str, Any], result: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        status = event.get("status")
+        if status == "success":
+            self.log.info("%s", event.get("message"))
+            return result or {"pool_id": event.get("pool_id"), "created": False}
+        if status == "timeout":
+            raise DeadlineExceededError(str(event.get("message")))
+        raise AzureComputeRemoteError(str(event.get("message")), code="PoolNotReady")
+
+    def create_body(self, spec: PoolSpec, context: Context) -> dict[str, Any]:
+        """The create body, with registry credentials and mount SAS resolved from connections."""
+        user = password = None
+        if spec.container and spec.container.registry_conn_id:
+            conn = BaseHook.get_connection(spec.container.registry_conn_id)
+            user, password = conn.login, conn.password
+            if not (user and password):
+                raise AzureComputeConfigError(
+                    f"connection {spec.container.registry_conn_id!r} needs a login and a password",
+                    field="pool.container.registry_conn_id",
+                )
+        account, sas = None, {}
+        if spec.mounts:
+            from airflow_azure_compute.operators._blob_sas import BlobSasSource
+
+            source = BlobSasSource(self.blob_conn_id, expiry=timedelta(days=7))
+            account = source.account_name
+            sas = {m.container_name: source.token(m.container_name, "rl") for m in spec.mounts}
+        return spec.to_wire(
+            metadata=run_metadata(context),
+            registry_user=user,
+            registry_password=password,
+            mount_account=account,
+            mount_sas=sas,
+        )
+
+    def ensure(self, hook: BatchHook, spec: PoolSpec, policy: ExistingPolicy, body: dict[str, Any]) -> bool:
+        existing = hook.get_pool(spec.pool_id)
+        if existing is not None and existing.get("state") != "deleting":
+            if policy is ExistingPolicy.FAIL:
+                raise AzureComputeRemoteError(
+                    f"pool {spec.pool_id!r} already exists (if_exists='fail')", code="PoolExists", status=409
+                )
+            if policy is ExistingPolicy.REUSE:
+                diffs = pool_differences(spec, existing)
+                if diffs:
+                    raise AzureComputeConfigError(
+                        f"pool {spec.pool_id!r} exists with a different shape: "
+                        + "; ".join(diffs)
+                        + ". Use if_exists='recreate', another pool_id, or match the spec",
+                        field="pool",
+                    )
+                self.log.info("reusing pool %s (shape matches the spec)", spec.pool_id)
+                return False
+            self.log.info("recreating pool %s", spec.pool_id)
+            hook.delete_pool(spec.pool_id)
+            existing = hook.get_pool(spec.pool_id)
+        if existing is not None:
+            self._wait_gone(hook, spec.pool_id)
+        created = hook.create_pool(body)
+        if not created:  # lost a race with another run: treat like an existing pool
+            return self.ensure(
+                hook, spec, ExistingPolicy.REUSE if policy is not ExistingPolicy.FAIL else policy, body
+            )
+        self.log.info("created pool %s", spec.pool_id)
+        return True
+
+    def _wait_gone(self, hook: BatchHook, pool_id: str) -> None:
+        # The one wait on the worker: a pool being deleted blocks re-creation under the same id.
+        deadline = time.monotonic() + RECREATE_WAIT_S
+        while hook.get_pool(pool_id) is not None:
+            if time.monotonic() > deadline:
+                raise DeadlineExceededError(f"pool {pool_id!r} still being deleted after {RECREATE_WAIT_S}s")
+            time.sleep(1)
+
+
+__all__ = ["BatchEnsurePoolOperator"]

@@ -1,0 +1,258 @@
+"""Wait for a Batch job (or one fan-out's tasks in a shared job): deferrable, one request per poll."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_azure_compute.deferral import deadline_after, default_deferrable, to_seconds
+from airflow_azure_compute.exceptions import (
+    AzureComputeConfigError,
+    AzureComputeRemoteError,
+    BatchTasksFailedError,
+    DeadlineExceededError,
+)
+from airflow_azure_compute.links import BatchJobLink, batch_account_fields
+from airflow_azure_compute.specs import FailurePolicy, check_batch_id
+from airflow_azure_compute.states import Outcome, TaskCounts, evaluate_tasks, progress_line
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.context import Context
+
+    from airflow_azure_compute.hooks.batch import BatchHook
+
+
+def format_forensics(report: Sequence[Mapping[str, Any]]) -> str:
+    """The failed tasks' exit code, failureInfo and output tails, for the log."""
+    blocks = []
+    for f in report:
+        head = (
+            f"task {f.get('id')}: exit code {f.get('exit_code')}, "
+            f"failure {f.get('failure_code')}: {f.get('failure_message')}, retries {f.get('retry_count')}"
+        )
+        tails = "".join(
+            f"\n--- {name} (last 4 KB) ---\n{(f.get(name) or '').rstrip()}"
+            for name in ("stderr.txt", "stdout.txt")
+        )
+        blocks.append(head + tails)
+    return "\n\n".join(blocks)
+
+
+def summarize_failures(failed: Sequence[Mapping[str, Any]], report: Sequence[Mapping[str, Any]]) -> str:
+    """One line per failed task (first lines of stderr), for the raised error."""
+    by_id = {r.get("id"): r for r in report}
+    lines = []
+    for f in failed[:10]:
+        r = by_id.get(f.get("id"), {})
+        last = next((ln for ln in reversed((r.get("stderr.txt") or "").splitlines()) if ln.strip()), "")
+        lines.append(
+            f"{f.get('id')} (exit {f.get('exit_code')}, {f.get('failure_code')})"
+            + (f": {last[:200]}" if last else "")
+        )
+    more = f"; and {len(failed) - 10} more" if len(failed) > 10 else ""
+    return "; ".join(lines) + more
+
+
+class BatchJobSensor(BaseSensorOperator):
+    """Wait until a job's tasks (or those under ``task_id_prefix``) are done, per a failure policy.
+
+    Deferred (default), each poll is one ``taskcounts`` request in the triggerer, whatever the job size;
+    with ``scope="prefix"`` it is a filtered, ``$select``-ed, paged task list (⌈n/1000⌉ requests of about
+    100 bytes per task) so several fan-outs can share a job. When tasks failed, the failed ones are listed
+    once and the first ``forensics_limit`` get their exit code, failureInfo and the last 4 KB of
+    ``stderr.txt``/``stdout.txt`` written to the log and summarized in the error.
+
+    Returns ``{"job_id", "task_id_prefix", "counts", "failed_task_ids"}`` (the latter non-empty only
+    under ``tolerate``).
+
+    :param job_id: the Batch job (usually ``fanout.output["job_id"]``).
+    :param task_id_prefix: this fan-out's prefix (``fanout.output["task_id_prefix"]``).
+    :param expected_tasks: how many tasks to wait for (``fanout.output["task_count"]``).
+    :param scope: ``job`` (one taskcounts request per poll) or ``prefix``.
+    :param failure_policy: ``fail_fast``, ``tolerate`` or ``run_all``.
+    :param tolerate_percent: with ``tolerate``: share of tasks allowed to fail.
+    :param owns_job: the run created the job (``fanout.output["owns_job"]``): killing the task
+        terminates the job; otherwise only this fan-out's tasks.
+    :param forensics_limit: how many failed tasks get stdout/stderr tails.
+    :param error_budget: transient errors tolerated over the whole wait.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable`` when set,
+        else True).
+    :param azure_conn_id: the ``azure_compute_batch`` connection.
+    """
+
+    template_fields: Sequence[str] = (
+        "job_id",
+        "task_id_prefix",
+        "expected_tasks",
+        "owns_job",
+        "failure_policy",
+        "tolerate_percent",
+        "azure_conn_id",
+    )
+    operator_extra_links = (BatchJobLink(),)
+    ui_color = "#cfe8fc"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        task_id_prefix: str | None = None,
+        expected_tasks: int | None = None,
+        scope: str = "job",
+        failure_policy: str = FailurePolicy.FAIL_FAST.value,
+        tolerate_percent: float = 0.0,
+        owns_job: bool = False,
+        forensics_limit: int = 5,
+        error_budget: int = 20,
+        deferrable: bool | None = None,
+        azure_conn_id: str = "azure_compute_batch_default",
+        poke_interval: float = 10.0,
+        timeout: timedelta | float = 24 * 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("multiple_outputs", True)  # op.output["key"] for each returned key
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.job_id = job_id
+        self.task_id_prefix = task_id_prefix
+        self.expected_tasks = expected_tasks
+        self.scope = scope
+        self.failure_policy = failure_policy
+        self.tolerate_percent = tolerate_percent
+        self.owns_job = owns_job
+        self.forensics_limit = forensics_limit
+        self.error_budget = error_budget
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.azure_conn_id = azure_conn_id
+
+    @property
+    def hook(self) -> BatchHook:
+        from airflow_azure_compute.hooks.batch import BatchHook
+
+        return BatchHook(conn_id=self.azure_conn_id)
+
+    def _check(self) -> FailurePolicy:
+        check_batch_id(self.job_id, "job_id")
+        if self.scope not in ("job", "prefix"):
+            raise AzureComputeConfigError(f"{self.scope!r}; use 'job' or 'prefix'", field="scope")
+        if self.scope == "prefix" and not self.task_id_prefix:
+            raise AzureComputeConfigError("scope='prefix' needs task_id_prefix", field="task_id_prefix")
+        if not 0 <= float(self.tolerate_percent) <= 100:
+            raise AzureComputeConfigError("must be between 0 and 100", field="tolerate_percent")
+        try:
+            return FailurePolicy(self.failure_policy)
+        except ValueError:
+            raise AzureComputeConfigError(
+                f"{self.failure_policy!r}; use one of {[p.value for p in FailurePolicy]}",
+                field="failure_policy",
+            ) from None
+
+    @property
+    def expected(self) -> int | None:
+        return int(self.expected_tasks) if self.expected_tasks not in (None, "", "None") else None
+
+    def counts(self, hook: BatchHook) -> TaskCounts:
+        if self.scope == "prefix" and self.task_id_prefix:
+            return hook.get_scoped_counts(self.job_id, self.task_id_prefix)
+        return hook.get_task_counts(self.job_id)
+
+    def execute(self, context: Context) -> Any:
+        policy = self._check()
+        hook = self.hook
+        BatchJobLink.persist(context, job_id=self.job_id, **batch_account_fields(hook.account_url))
+        if not self.deferrable:
+            return super().execute(context)
+        # Short-circuit: one taskcounts request; a job already done never defers.
+        event = self.evaluate_now(hook, policy)
+        if event is not None:
+            return self.execute_complete(context, event)
+        from airflow_azure_compute.triggers.batch import BatchJobCompleteTrigger
+
+        self.defer(
+            trigger=BatchJobCompleteTrigger(
+                job_id=self.job_id,
+                conn_id=self.azure_conn_id,
+                deadline=deadline_after(self.timeout) or 0.0,
+                poll_interval=float(self.poke_interval),
+                error_budget=self.error_budget,
+                task_id_prefix=self.task_id_prefix,
+                expected_tasks=self.expected,
+                scope=self.scope,
+                failure_policy=policy.value,
+                tolerate_percent=float(self.tolerate_percent),
+                owns_job=bool(self.owns_job),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=to_seconds(self.timeout) or 0) if self.timeout else None,
+        )
+
+    def evaluate_now(self, hook: BatchHook, policy: FailurePolicy) -> dict[str, Any] | None:
+        """One poll on the worker: an event dict when done, else None."""
+        counts = self.counts(hook)
+        self.log.info("job %s: %s", self.job_id, progress_line(counts, self.expected, rate=None, elapsed=0.0))
+        decision = evaluate_tasks(
+            counts, expected=self.expected, policy=policy, tolerate_percent=float(self.tolerate_percent)
+        )
+        if decision.outcome is Outcome.WAITING:
+            return None
+        prefix = self.task_id_prefix if self.scope == "prefix" else None
+        failed = hook.list_failed_tasks(self.job_id, prefix, limit=100) if counts.failed else []
+        return {
+            "status": "success" if decision.outcome is Outcome.SUCCEEDED else "failed",
+            "job_id": self.job_id,
+            "task_id_prefix": self.task_id_prefix,
+            "counts": counts.as_dict(),
+            "failed_tasks": failed,
+            "message": decision.message,
+        }
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        event = self.evaluate_now(self.hook, self._check())
+        if event is None:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
+        status = event.get("status")
+        failed: list[dict[str, Any]] = list(event.get("failed_tasks") or [])
+        report = self.forensics(failed)
+        if status == "success":
+            self.log.info("job %s: %s", self.job_id, event.get("message"))
+            return {
+                "job_id": self.job_id,
+                "task_id_prefix": self.task_id_prefix,
+                "counts": dict(event.get("counts") or {}),
+                "failed_task_ids": [f["id"] for f in failed],
+            }
+        if status == "timeout":
+            raise DeadlineExceededError(str(event.get("message")))
+        if status == "failed":
+            raise BatchTasksFailedError(
+                f"job {self.job_id}: {event.get('message')}. Failed: {summarize_failures(failed, report)}",
+                failed_task_ids=[str(f["id"]) for f in failed],
+            )
+        raise AzureComputeRemoteError(f"job {self.job_id}: {event.get('message')}", code="TriggerError")
+
+    def forensics(self, failed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Exit code, failureInfo and output tails of the first ``forensics_limit`` failed tasks, logged."""
+        if not failed:
+            return []
+        hook = self.hook
+        report = [hook.task_forensics(self.job_id, f) for f in failed[: self.forensics_limit]]
+        self.log.error(
+            "job %s: %d failed task(s); forensics:\n%s", self.job_id, len(failed), format_forensics(report)
+        )
+        return report
+
+    def on_kill(self) -> None:
+        """Killed while waiting on the worker: stop the remote work this run owns."""
+        hook = self.hook
+        if self.owns_job:
+            hook.terminate_job(self.job_id, "AirflowTaskKilled")
+        elif self.task_id_prefix:
+            hook.terminate_tasks(self.job_id, self.task_id_prefix)
+
+
+__all__ = ["BatchJobSensor", "format_forensics", "summarize_failures"]

@@ -1,0 +1,345 @@
+"""Batch triggers: wait for a job's tasks, or for a pool's nodes, on the native async client.
+
+Each poll is one pure decision (:func:`~airflow_azure_compute.states.evaluate_tasks` /
+:func:`~airflow_azure_compute.states.evaluate_pool`) over what one or two requests returned. Transient
+service errors (429, 5xx, resets) are retried with backoff inside an error budget; an absolute deadline
+(epoch seconds) survives triggerer restarts because it is part of the serialized state.
+
+``on_kill`` (a user killed the task) terminates this run's remote work; ``cleanup`` only closes
+clients, so a triggerer restart or redistribution leaves the tasks running and the new trigger resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_azure_compute.hooks.batch import BatchAsyncHook, backoff, is_transient
+from airflow_azure_compute.specs import FailurePolicy
+from airflow_azure_compute.states import Outcome, TaskCounts, evaluate_pool, evaluate_tasks, progress_line
+
+if TYPE_CHECKING:
+    from azure.batch.aio import BatchClient as AsyncBatchClient
+
+
+EventStatus = Literal["success", "failed", "timeout", "error"]
+#: Unchanged progress is logged at most this often (changed progress: every poll).
+HEARTBEAT_S = 60.0
+
+
+class BatchJobEvent(TypedDict, total=False):
+    """Payload of :class:`BatchJobCompleteTrigger` events."""
+
+    status: EventStatus
+    job_id: str
+    task_id_prefix: str | None
+    counts: dict[str, int]
+    failed_tasks: list[dict[str, Any]]
+    message: str
+
+
+class BatchPoolEvent(TypedDict, total=False):
+    """Payload of :class:`BatchPoolReadyTrigger` events."""
+
+    status: EventStatus
+    pool_id: str
+    ready_nodes: int
+    message: str
+
+
+class _BatchPollingTrigger(BaseTrigger):
+    """Shared loop: poll, decide, log, retry transient errors within a budget, honour the deadline."""
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        deadline: float,
+        poll_interval: float = 10.0,
+        error_budget: int = 20,
+    ) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+        self.deadline = float(deadline)
+        self.poll_interval = float(poll_interval)
+        self.error_budget = int(error_budget)
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "conn_id": self.conn_id,
+            "deadline": self.deadline,
+            "poll_interval": self.poll_interval,
+            "error_budget": self.error_budget,
+        }
+
+    def _fields(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{type(self).__module__}.{type(self).__qualname__}", {**self._fields(), **self._common()}
+
+    def hook(self) -> BatchAsyncHook:
+        return BatchAsyncHook(conn_id=self.conn_id)
+
+    async def poll(self, hook: BatchAsyncHook, client: AsyncBatchClient) -> dict[str, Any] | None:
+        """One poll: an event payload when done, else None."""
+        raise NotImplementedError
+
+    def timeout_event(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        # The operator checked once before deferring; spreading the first poll over one interval keeps a
+        # triggerer that (re)starts many triggers at once from firing all their requests together.
+        await asyncio.sleep(random.uniform(0, self.poll_interval))
+        hook = self.hook()
+        errors = 0
+        try:
+            async with hook.client() as client:
+                while True:
+                    try:
+                        event = await self.poll(hook, client)
+                    except Exception as err:
+                        if not is_transient(err):
+                            raise
+                        errors += 1
+                        if errors > self.error_budget:
+                            yield TriggerEvent(
+                                {
+                                    **self.timeout_event(),
+                                    "status": "error",
+                                    "message": f"transient error budget ({self.error_budget}) spent; "
+                                    f"last: {type(err).__name__}: {getattr(err, 'message', err)}",
+                                }
+                            )
+                            return
+                        delay = min(backoff(errors, base=1.0), self.poll_interval * 3)
+                        self.log.warning(
+                            "transient error %d/%d (%s), retrying in %.1fs",
+                            errors,
+                            self.error_budget,
+                            type(err).__name__,
+                            delay,
+                        )
+                        await asyncio.sleep(delay)
+                        continue
+                    if event is not None:
+                        yield TriggerEvent(event)
+                        return
+                    if time.time() >= self.deadline:
+                        yield TriggerEvent(self.timeout_event())
+                        return
+                    await asyncio.sleep(min(self.poll_interval, max(self.deadline - time.time(), 0.0)))
+        except Exception as err:
+            yield TriggerEvent(
+                {
+                    **self.timeout_event(),
+                    "status": "error",
+                    "message": f"{type(err).__name__}: {getattr(err, 'message', None) or err}",
+                }
+            )
+
+
+class BatchJobCompleteTrigger(_BatchPollingTrigger):
+    """Fires when a job's (or one fan-out's) tasks are done, or fail per the failure policy.
+
+    Each poll costs one ``taskcounts`` request (``scope="job"``), or a filtered, ``$select``-ed, paged
+    list of the tasks under ``task_id_prefix`` (``scope="prefix"``: ⌈n/1000⌉ requests, for jobs shared
+    by several fan-outs). When the decision is final and tasks failed, one filtered list of the failed
+    tasks follows.
+
+    :param job_id: the Batch job.
+    :param task_id_prefix: this fan-out's task-id prefix (scoping and ``on_kill``).
+    :param expected_tasks: how many tasks the fan-out created (None: whatever the job holds).
+    :param scope: ``job`` (taskcounts) or ``prefix``.
+    :param failure_policy: see :class:`~airflow_azure_compute.specs.FailurePolicy`.
+    :param tolerate_percent: share of failed tasks tolerated with ``tolerate``.
+    :param owns_job: this run created the job: ``on_kill`` terminates the whole job.
+    :param failed_limit: at most this many failed tasks are reported in the event.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        conn_id: str,
+        deadline: float,
+        poll_interval: float = 10.0,
+        error_budget: int = 20,
+        task_id_prefix: str | None = None,
+        expected_tasks: int | None = None,
+        scope: str = "job",
+        failure_policy: str = FailurePolicy.FAIL_FAST.value,
+        tolerate_percent: float = 0.0,
+        owns_job: bool = False,
+        failed_limit: int = 100,
+    ) -> None:
+        super().__init__(
+            conn_id=conn_id, deadline=deadline, poll_interval=poll_interval, error_budget=error_budget
+        )
+        self.job_id = job_id
+        self.task_id_prefix = task_id_prefix
+        self.expected_tasks = expected_tasks
+        self.scope = scope
+        self.failure_policy = FailurePolicy(failure_policy)
+        self.tolerate_percent = float(tolerate_percent)
+        self.owns_job = bool(owns_job)
+        self.failed_limit = int(failed_limit)
+        self._started = time.monotonic()
+        self._first_done: int | None = None
+        self._last_counts: TaskCounts | None = None
+        self._last_logged = 0.0
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "task_id_prefix": self.task_id_prefix,
+            "expected_tasks": self.expected_tasks,
+            "scope": self.scope,
+            "failure_policy": self.failure_policy.value,
+            "tolerate_percent": self.tolerate_percent,
+            "owns_job": self.owns_job,
+            "failed_limit": self.failed_limit,
+        }
+
+    def _base_event(
+        self, status: EventStatus, message: str, counts: TaskCounts | None = None
+    ) -> dict[str, Any]:
+        return {
+            "status": status,
+            "job_id": self.job_id,
+            "task_id_prefix": self.task_id_prefix,
+            "counts": counts.as_dict() if counts else {},
+            "failed_tasks": [],
+            "message": message,
+        }
+
+    def timeout_event(self) -> dict[str, Any]:
+        return self._base_event("timeout", f"job {self.job_id}: deadline passed before its tasks were done")
+
+    async def counts(self, hook: BatchAsyncHook, client: AsyncBatchClient) -> TaskCounts:
+        if self.scope == "prefix" and self.task_id_prefix:
+            return await hook.get_scoped_counts(client, self.job_id, self.task_id_prefix)
+        return await hook.get_task_counts(client, self.job_id)
+
+    def rate(self, counts: TaskCounts) -> tuple[float | None, float]:
+        elapsed = time.monotonic() - self._started
+        if self._first_done is None:
+            self._first_done = counts.completed
+            return None, elapsed
+        done = counts.completed - self._first_done
+        return (done / elapsed if elapsed > 0 and done > 0 else None), elapsed
+
+    def report_progress(self, counts: TaskCounts) -> None:
+        """The progress line: at every poll where the counts moved, else once per ``HEARTBEAT_S``.
+
+        A log line costs more CPU than the poll itself; a triggerer running a thousand waits on queued
+        tasks would spend its loop logging identical lines.
+        """
+        rate, elapsed = self.rate(counts)
+        now = time.monotonic()
+        if counts == self._last_counts and now - self._last_logged < HEARTBEAT_S:
+            return
+        self._last_counts, self._last_logged = counts, now
+        self.log.info(
+            "job %s: %s", self.job_id, progress_line(counts, self.expected_tasks, rate=rate, elapsed=elapsed)
+        )
+
+    async def poll(self, hook: BatchAsyncHook, client: AsyncBatchClient) -> dict[str, Any] | None:
+        counts = await self.counts(hook, client)
+        self.report_progress(counts)
+        decision = evaluate_tasks(
+            counts,
+            expected=self.expected_tasks,
+            policy=self.failure_policy,
+            tolerate_percent=self.tolerate_percent,
+        )
+        if decision.outcome is Outcome.WAITING:
+            return None
+        prefix = self.task_id_prefix if self.scope == "prefix" else None
+        failed = (
+            await hook.list_failed_tasks(client, self.job_id, prefix, limit=self.failed_limit)
+            if counts.failed
+            else []
+        )
+        status: EventStatus = "success" if decision.outcome is Outcome.SUCCEEDED else "failed"
+        event = self._base_event(status, decision.message, counts)
+        event["failed_tasks"] = failed
+        return event
+
+    async def on_kill(self) -> None:
+        """A user killed the task: terminate the job when this run owns it, else this fan-out's tasks."""
+        hook = self.hook()
+        async with hook.client() as client:
+            if self.owns_job:
+                self.log.info("terminating job %s (owned by this run)", self.job_id)
+                await asyncio.wait_for(hook.terminate_job(client, self.job_id, "AirflowTaskKilled"), 60)
+            elif self.task_id_prefix:
+                n = await asyncio.wait_for(hook.terminate_tasks(client, self.job_id, self.task_id_prefix), 60)
+                self.log.info("terminated %d task(s) %s* of job %s", n, self.task_id_prefix, self.job_id)
+
+
+class BatchPoolReadyTrigger(_BatchPollingTrigger):
+    """Fires when at least ``min_ready_nodes`` of a pool are idle or running; fails at once on resize
+    errors, start-task failures or unusable nodes. Each poll: one pool GET and one node list.
+
+    :param pool_id: the Batch pool.
+    :param min_ready_nodes: how many usable nodes are enough to go on.
+    """
+
+    def __init__(
+        self,
+        *,
+        pool_id: str,
+        conn_id: str,
+        deadline: float,
+        poll_interval: float = 10.0,
+        error_budget: int = 20,
+        min_ready_nodes: int = 1,
+    ) -> None:
+        super().__init__(
+            conn_id=conn_id, deadline=deadline, poll_interval=poll_interval, error_budget=error_budget
+        )
+        self.pool_id = pool_id
+        self.min_ready_nodes = int(min_ready_nodes)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"pool_id": self.pool_id, "min_ready_nodes": self.min_ready_nodes}
+
+    def timeout_event(self) -> dict[str, Any]:
+        return {
+            "status": "timeout",
+            "pool_id": self.pool_id,
+            "ready_nodes": 0,
+            "message": f"pool {self.pool_id}: deadline passed before {self.min_ready_nodes} node(s) were ready",
+        }
+
+    async def poll(self, hook: BatchAsyncHook, client: AsyncBatchClient) -> dict[str, Any] | None:
+        pool = await hook.get_pool(client, self.pool_id)
+        if pool is None:
+            return {
+                "status": "failed",
+                "pool_id": self.pool_id,
+                "ready_nodes": 0,
+                "message": "pool not found",
+            }
+        states = await hook.list_node_states(client, self.pool_id)
+        decision = evaluate_pool(pool, states, min_ready_nodes=self.min_ready_nodes)
+        self.log.info("%s", decision.message)
+        if decision.outcome is Outcome.WAITING:
+            return None
+        status: EventStatus = "success" if decision.outcome is Outcome.SUCCEEDED else "failed"
+        return {
+            "status": status,
+            "pool_id": self.pool_id,
+            "ready_nodes": decision.ready_nodes,
+            "message": decision.message,
+        }
+
+
+__all__ = ["BatchJobCompleteTrigger", "BatchJobEvent", "BatchPoolEvent", "BatchPoolReadyTrigger"]

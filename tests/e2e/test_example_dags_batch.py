@@ -1,0 +1,103 @@
+"""The Batch example DAGs, each run with ``dag.test()`` against the emulator and Azurite."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.integration._batch_env import admin, set_faults
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+
+
+def load(name: str, dags_folder: Path) -> ModuleType:
+    """Copy the example (and its programs) into the DAGs folder, where dag.test() serializes it from."""
+    shutil.copy(EXAMPLES / f"{name}.py", dags_folder / f"{name}.py")
+    shutil.copytree(EXAMPLES / "batch_programs", dags_folder / "batch_programs", dirs_exist_ok=True)
+    spec = importlib.util.spec_from_file_location(f"example_{name}", dags_folder / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(dag: Any, conf: dict[str, Any]) -> Any:
+    dr = dag.test(run_conf=conf)
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert dr.state == "success", states
+    return dr
+
+
+def xcom(dr: Any, task_id: str) -> Any:
+    ti = next(t for t in dr.get_task_instances() if t.task_id == task_id)
+    return ti.xcom_pull(task_ids=task_id)
+
+
+@pytest.fixture
+def dags(airflow_db: Path, batch_env: dict[str, Any]) -> Path:
+    """The DAGs folder of the test Airflow, with connections to the emulator and Azurite set."""
+    return airflow_db / "dags"
+
+
+def test_split_fanout_merge(dags: Path) -> None:
+    from airflow_azure_compute.hooks.batch import BatchHook
+
+    module = load("batch_split_fanout_merge", dags)
+    pool_id = "e2e-split-fanout"
+    dr = run(
+        module.dag, {"records": 3000, "chunks": 6, "seed": 7, "pool_id": pool_id, "python": sys.executable}
+    )
+    fanout = xcom(dr, "fanout")
+    assert fanout["task_count"] == 6
+    assert xcom(dr, "check") == module.expected_stats(3000, 7)
+    cleanup = xcom(dr, "cleanup")
+    assert f"pool:{pool_id}" in cleanup["deleted"] and f"job:{fanout['job_id']}" in cleanup["deleted"]
+    pool = BatchHook().get_pool(pool_id)
+    assert pool is None or pool.get("state") == "deleting"
+
+
+def test_manifest_workflow_on_an_existing_pool(dags: Path) -> None:
+    from airflow_azure_compute.hooks.batch import BatchHook
+    from airflow_azure_compute.specs import PoolSpec
+
+    module = load("batch_manifest_workflow", dags)
+    pool_id = "e2e-shared-workflow"
+    hook = BatchHook()
+    hook.create_pool(PoolSpec.coerce(module.pool_shape(pool_id)).to_wire())  # created outside this run
+    dr = run(module.dag, {"pool_id": pool_id, "start": 4, "python": sys.executable})
+    assert xcom(dr, "final_result")["value"] == module.expected_chain(4)
+    steps = xcom(dr, "steps")
+    assert steps["task_count"] == 3 and steps["owns_job"] is True
+    cleanup = xcom(dr, "cleanup")
+    assert f"pool:{pool_id}" in cleanup["kept"]  # reused, not created by the run: kept
+    assert hook.get_pool(pool_id) is not None
+    hook.delete_pool(pool_id)
+
+
+def test_python_map(dags: Path) -> None:
+    module = load("python_map", dags)
+    values = [0, 4, 7, 10]
+    dr = run(module.dag, {"values": values, "pool_id": "e2e-python-map", "python": sys.executable})
+    assert xcom(dr, "collect") == [module.work(v) for v in values]
+
+
+def test_manifest_workflow_rides_through_ten_percent_503(dags: Path, batch_env: dict[str, Any]) -> None:
+    """10 % of Batch requests answered 503 (Retry-After: 1): the run still succeeds."""
+    module = load("batch_manifest_workflow", dags)
+    admin(batch_env, "counters/reset", {}, method="POST")
+    set_faults(batch_env, error_rate=0.10, seed=11)
+    try:
+        dr = run(module.dag, {"pool_id": "e2e-faulty-workflow", "start": 2, "python": sys.executable})
+        faults = admin(batch_env, "counters")["faults_injected"]
+    finally:
+        set_faults(batch_env)
+    assert xcom(dr, "final_result")["value"] == module.expected_chain(2)
+    assert sum(faults.values()) > 0  # faults were really injected
