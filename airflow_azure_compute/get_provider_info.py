@@ -166,11 +166,101 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://learn.microsoft.com/azure/batch/",
                 "tags": ["azure"],
             },
+            {
+                "integration-name": "Azure Blob Storage (azure-compute)",
+                "external-doc-url": "https://learn.microsoft.com/azure/storage/blobs/",
+                "tags": ["azure"],
+            },
+            {
+                "integration-name": "Azure Container Instances (azure-compute)",
+                "external-doc-url": "https://learn.microsoft.com/azure/container-instances/",
+                "tags": ["azure"],
+            },
+            {
+                "integration-name": "Azure Durable Functions (azure-compute)",
+                "external-doc-url": "https://learn.microsoft.com/azure/azure-functions/durable/",
+                "tags": ["azure"],
+            },
         ],
-        "hooks": [],
-        "operators": [],
-        "sensors": [],
-        "triggers": [],
+        "hooks": [
+            {
+                "integration-name": "Azure Batch (azure-compute)",
+                "python-modules": ["airflow_azure_compute.hooks.batch"],
+            },
+            {
+                "integration-name": "Azure Blob Storage (azure-compute)",
+                "python-modules": ["airflow_azure_compute.hooks.blob"],
+            },
+            {
+                "integration-name": "Azure Container Instances (azure-compute)",
+                "python-modules": ["airflow_azure_compute.hooks.container_instances"],
+            },
+            {
+                "integration-name": "Azure Durable Functions (azure-compute)",
+                "python-modules": ["airflow_azure_compute.hooks.durable"],
+            },
+        ],
+        "operators": [
+            {
+                "integration-name": "Azure Batch (azure-compute)",
+                "python-modules": [
+                    "airflow_azure_compute.operators.batch_pool",
+                    "airflow_azure_compute.operators.batch_job",
+                    "airflow_azure_compute.operators.batch_fanout",
+                    "airflow_azure_compute.operators.batch_cleanup",
+                ],
+            },
+            {
+                "integration-name": "Azure Blob Storage (azure-compute)",
+                "python-modules": [
+                    "airflow_azure_compute.operators.blob_split",
+                    "airflow_azure_compute.operators.blob_upload",
+                    "airflow_azure_compute.operators.blob_merge",
+                    "airflow_azure_compute.operators.blob_cleanup",
+                ],
+            },
+            {
+                "integration-name": "Azure Container Instances (azure-compute)",
+                "python-modules": ["airflow_azure_compute.operators.container_instances"],
+            },
+            {
+                "integration-name": "Azure Durable Functions (azure-compute)",
+                "python-modules": ["airflow_azure_compute.operators.durable"],
+            },
+        ],
+        "sensors": [
+            {
+                "integration-name": "Azure Batch (azure-compute)",
+                "python-modules": ["airflow_azure_compute.sensors.batch"],
+            },
+            {
+                "integration-name": "Azure Container Instances (azure-compute)",
+                "python-modules": ["airflow_azure_compute.sensors.container_instances"],
+            },
+            {
+                "integration-name": "Azure Durable Functions (azure-compute)",
+                "python-modules": ["airflow_azure_compute.sensors.durable"],
+            },
+        ],
+        "triggers": [
+            {
+                "integration-name": "Azure Batch (azure-compute)",
+                "python-modules": ["airflow_azure_compute.triggers.batch"],
+            },
+            {
+                "integration-name": "Azure Container Instances (azure-compute)",
+                "python-modules": ["airflow_azure_compute.triggers.container_instances"],
+            },
+            {
+                "integration-name": "Azure Durable Functions (azure-compute)",
+                "python-modules": ["airflow_azure_compute.triggers.durable"],
+            },
+        ],
         "connection-types": CONNECTION_TYPES,
-        "extra-links": [],
+        "extra-links": [
+            "airflow_azure_compute.links.BatchPoolLink",
+            "airflow_azure_compute.links.BatchJobLink",
+            "airflow_azure_compute.links.ContainerGroupLink",
+            "airflow_azure_compute.links.DurableInstanceLink",
+        ],
     }

@@ -1,0 +1,212 @@
+"""Azure Container Instances hooks over ``azure.mgmt.containerinstance`` (sync) and its ``.aio`` twin.
+
+Both hooks take the connection's ARM endpoint, token scope and CA bundle from one
+:class:`~airflow_azure_compute.connections.ServiceSettings`, speak ARM JSON dicts (see
+:mod:`.aci_groups` for the pure logic), and map SDK errors the same way (:func:`remote_error`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_azure_compute.connections import ServiceKind, ServiceSettings
+from airflow_azure_compute.exceptions import AzureComputeRemoteError
+from airflow_azure_compute.hooks.base import AzureComputeBaseHook
+
+if TYPE_CHECKING:
+    from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+    from azure.mgmt.containerinstance.aio import (
+        ContainerInstanceManagementClient as AsyncContainerInstanceManagementClient,
+    )
+
+#: Seconds between LRO polls when the service sends no Retry-After (the SDK default is 30).
+LRO_POLLING_INTERVAL = 2
+
+
+def client_options(settings: ServiceSettings) -> dict[str, Any]:
+    """Keyword arguments of both management clients (everything but the credential)."""
+    # azure-core logs every request and response at INFO: far too much for a task log.
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+    return {
+        "subscription_id": settings.subscription_id,
+        "base_url": settings.endpoint,
+        "credential_scopes": [settings.token_scope],
+        "polling_interval": LRO_POLLING_INTERVAL,
+        **settings.client_kwargs(),
+    }
+
+
+def remote_error(operation: str, name: str, err: Exception) -> AzureComputeRemoteError:
+    """The provider error for an SDK error (chain it with ``from err``)."""
+    error = getattr(err, "error", None)
+    code = getattr(error, "code", None) or type(err).__name__
+    message = getattr(err, "message", None) or str(err)
+    return AzureComputeRemoteError(
+        f"{operation} container group {name!r}: {message}",
+        code=code,
+        status=getattr(err, "status_code", None),
+    )
+
+
+def to_dict(model: Any) -> dict[str, Any]:
+    """An SDK model as ARM JSON (camelCase, read-only fields included)."""
+    return model.serialize(keep_readonly=True)  # type: ignore[no-any-return]
+
+
+def to_model(body: Mapping[str, Any]) -> Any:
+    from azure.mgmt.containerinstance.models import ContainerGroup
+
+    return ContainerGroup.deserialize(dict(body))
+
+
+class ContainerInstancesHook(AzureComputeBaseHook):
+    """Sync ACI hook (connection type ``azure_compute_aci``); the resource group is the connection's."""
+
+    service: ClassVar[ServiceKind] = ServiceKind.ACI
+    hook_name = "Azure Container Instances (azure-compute)"
+
+    @cached_property
+    def client(self) -> ContainerInstanceManagementClient:
+        from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+
+        return ContainerInstanceManagementClient(self.settings.credential(), **client_options(self.settings))
+
+    @property
+    def resource_group(self) -> str:
+        return str(self.settings.resource_group)
+
+    def get_group(self, name: str) -> dict[str, Any] | None:
+        """The group as ARM JSON, or ``None`` if it does not exist."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        try:
+            return to_dict(self.client.container_groups.get(self.resource_group, name))
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as err:
+            raise remote_error("get", name, err) from err
+
+    def create_group(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT the group and return the service's first answer (does not wait for provisioning)."""
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            poller = self.client.container_groups.begin_create_or_update(
+                self.resource_group, name, to_model(body), polling=False
+            )
+            return to_dict(poller.result())
+        except HttpResponseError as err:
+            raise remote_error("create", name, err) from err
+
+    def delete_group(self, name: str, *, wait: bool = True) -> None:
+        """Delete the group (a missing group is not an error); waits for the deletion unless ``wait=False``."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        try:
+            poller = self.client.container_groups.begin_delete(self.resource_group, name)
+            if wait:
+                poller.result()
+        except ResourceNotFoundError:
+            return
+        except HttpResponseError as err:
+            raise remote_error("delete", name, err) from err
+
+    def stop_group(self, name: str) -> None:
+        """Stop every container of the group (the group and its logs stay)."""
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            self.client.container_groups.stop(self.resource_group, name)
+        except HttpResponseError as err:
+            raise remote_error("stop", name, err) from err
+
+    def get_logs(self, name: str, container: str, *, tail: int | None = 1000, timestamps: bool = True) -> str:
+        """The last ``tail`` log lines of one container ("" when it has none yet)."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        try:
+            logs = self.client.containers.list_logs(
+                self.resource_group, name, container, tail=tail, timestamps=timestamps
+            )
+            return logs.content or ""
+        except ResourceNotFoundError:
+            return ""
+        except HttpResponseError as err:
+            raise remote_error("logs of", name, err) from err
+
+    def list_groups(self) -> list[dict[str, Any]]:
+        """Every group in the connection's resource group, as ARM JSON."""
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            return [
+                to_dict(g) for g in self.client.container_groups.list_by_resource_group(self.resource_group)
+            ]
+        except HttpResponseError as err:
+            raise remote_error("list", self.resource_group, err) from err
+
+    def probe(self) -> str:
+        groups = self.list_groups()
+        return f"{len(groups)} container group(s) in resource group {self.resource_group!r}"
+
+
+class ContainerInstancesAsyncHook(AzureComputeBaseHook):
+    """Async twin of :class:`ContainerInstancesHook` (triggers); open a client with :meth:`client`."""
+
+    service: ClassVar[ServiceKind] = ServiceKind.ACI
+    hook_name = "Azure Container Instances (azure-compute, async)"
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[AsyncContainerInstanceManagementClient]:
+        """A native async client; closes it and its credential on exit."""
+        from azure.mgmt.containerinstance.aio import ContainerInstanceManagementClient
+
+        settings = await self.aget_settings()
+        credential = settings.async_credential()
+        try:
+            async with ContainerInstanceManagementClient(credential, **client_options(settings)) as client:
+                yield client
+        finally:
+            if hasattr(credential, "close"):
+                await credential.close()
+
+    async def resource_group(self) -> str:
+        return str((await self.aget_settings()).resource_group)
+
+    async def get_group(
+        self, client: AsyncContainerInstanceManagementClient, name: str
+    ) -> dict[str, Any] | None:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        try:
+            return to_dict(await client.container_groups.get(await self.resource_group(), name))
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as err:
+            raise remote_error("get", name, err) from err
+
+    async def delete_group(self, client: AsyncContainerInstanceManagementClient, name: str) -> None:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        try:
+            poller = await client.container_groups.begin_delete(await self.resource_group(), name)
+            await poller.result()
+        except ResourceNotFoundError:
+            return
+        except HttpResponseError as err:
+            raise remote_error("delete", name, err) from err
+
+    async def stop_group(self, client: AsyncContainerInstanceManagementClient, name: str) -> None:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            await client.container_groups.stop(await self.resource_group(), name)
+        except HttpResponseError as err:
+            raise remote_error("stop", name, err) from err
+
+
+__all__ = ["ContainerInstancesAsyncHook", "ContainerInstancesHook", "client_options", "remote_error"]

@@ -1,0 +1,468 @@
+"""Run an Azure Container Instances container group to completion: create or reattach, wait, logs, cleanup.
+
+The group name derives from dag, run, task and map index, so a retry finds the group its first try
+created: a live one is reattached, a finished one is replaced. Logs reach the task log while the task is
+deferred (the trigger fires every ``logging_interval``; the operator prints the new lines and defers
+again), and the final logs are fetched before the cleanup policy may delete the group.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow.sdk import BaseOperator
+
+from airflow_azure_compute.cleanup import CleanupPolicy, should_delete
+from airflow_azure_compute.deferral import deadline_after, default_deferrable, to_seconds
+from airflow_azure_compute.exceptions import (
+    AzureComputeConfigError,
+    AzureComputeError,
+    AzureComputeRemoteError,
+    DeadlineExceededError,
+    RemoteWorkFailedError,
+)
+from airflow_azure_compute.hooks.aci_groups import (
+    ContainerSpec,
+    RegistryCredential,
+    build_group_body,
+    derive_group_name,
+    evaluate_group,
+    new_log_lines,
+    validate_group_name,
+)
+from airflow_azure_compute.ids import created_by_run, run_metadata, run_scope
+from airflow_azure_compute.links import ContainerGroupLink
+from airflow_azure_compute.triggers.container_instances import (
+    ContainerGroupEvent,
+    ContainerGroupTrigger,
+    OnKillAction,
+    evaluate,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.context import Context
+
+    from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
+
+T = TypeVar("T")
+
+
+def _hook(conn_id: str | None) -> ContainerInstancesHook:
+    from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
+
+    return ContainerInstancesHook(conn_id)
+
+
+def _get_connection(conn_id: str) -> Any:
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(conn_id)
+
+
+def _mask(value: str) -> None:
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(value)
+
+
+def connection_value(conn: Any, key: str) -> str | None:
+    """``password``, ``login`` or an extra field of a connection."""
+    if key == "password":
+        return conn.password  # type: ignore[no-any-return]
+    if key == "login":
+        return conn.login  # type: ignore[no-any-return]
+    value = (conn.extra_dejson or {}).get(key)
+    return None if value is None else str(value)
+
+
+def print_new_logs(
+    hook: ContainerInstancesHook,
+    name: str,
+    containers: Iterable[str],
+    cursors: Mapping[str, str],
+    *,
+    tail: int,
+    log: Any,
+) -> dict[str, str]:
+    """Print each container's log lines newer than its cursor (at most ``tail``); return the new cursors."""
+    out = dict(cursors)
+    for container in containers:
+        try:
+            content = hook.get_logs(name, container, tail=tail, timestamps=True)
+        except AzureComputeError as err:
+            log.warning("logs of %s/%s unavailable: %s", name, container, err)
+            continue
+        lines, cursor = new_log_lines(content, out.get(container))
+        for line in lines:
+            log.info("[%s] %s", container, line)
+        if cursor is not None:
+            out[container] = cursor
+    return out
+
+
+def group_outcome(name: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"group_name", "exit_codes"}`` for a ``succeeded`` event; the matching provider error otherwise."""
+    status = event.get("status")
+    codes = dict(event.get("exit_codes") or {})
+    if status == "succeeded":
+        return {"group_name": name, "exit_codes": codes}
+    message = event.get("message") or f"container group {name!r}: {status}"
+    if status == "timeout":
+        raise DeadlineExceededError(message, code="Timeout")
+    if status == "failed":
+        failed = {c: code for c, code in codes.items() if code != 0}
+        raise RemoteWorkFailedError(
+            f"container group {name!r}: containers failed: {failed}" + (f" ({message})" if message else ""),
+            code="ContainerFailed",
+        )
+    raise AzureComputeRemoteError(message, code="Error")
+
+
+class ContainerInstancesRunGroupOperator(BaseOperator):
+    """Create (or reattach to) a container group, wait until its containers terminate, then clean up.
+
+    Returns ``{"group_name": ..., "exit_codes": {container: code}}``; any non-zero exit raises
+    :class:`~airflow_azure_compute.exceptions.RemoteWorkFailedError` (after the logs are printed).
+
+    :param containers: the containers, as :class:`~airflow_azure_compute.hooks.aci_groups.ContainerSpec`
+        or mappings with its fields (templated). For one container, give ``image`` (and ``command``,
+        ``environment``, ``secure_environment``, ``cpu``, ``memory_gb``, ``gpu_count``, ``gpu_sku``)
+        instead: they build a container named ``main``.
+    :param group_name: default derived from dag, run, task and map index (lower case, <= 63).
+    :param conn_id: ``azure_compute_aci`` connection (subscription, resource group, default region).
+    :param location: region; default the connection's.
+    :param os_type: ``Linux`` or ``Windows``.
+    :param restart_policy: ``Never`` (default), ``OnFailure`` or ``Always`` (never terminates by itself).
+    :param secure_env_conn_id: connection holding the values of the containers' ``secure_environment``.
+    :param registry_conn_id: image registry login: host = server, login = user name, password; or an
+        extra ``identity`` (managed identity resource id) instead of the password.
+    :param identity: ``"SystemAssigned"`` and/or user-assigned managed identity resource ids.
+    :param subnet_ids: subnet resource ids to deploy into (virtual network).
+    :param tags: extra tags; ``airflow_dag_id``, ``airflow_run_id`` and ``airflow_task_id`` are always set.
+    :param cleanup: ``keep``, ``delete`` or ``delete_on_success`` (default), applied in ``finally``.
+    :param poll_interval: seconds between status checks.
+    :param logging_interval: seconds between log prints while waiting; ``None`` prints at the end only.
+    :param log_tail: at most this many lines per container per print.
+    :param timeout: give up after this long (absolute deadline across deferrals); the group is stopped.
+    :param on_kill_action: ``delete`` (default), ``stop`` or ``keep`` the group if the task is killed.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
+    """
+
+    template_fields: Sequence[str] = (
+        "containers",
+        "image",
+        "command",
+        "environment",
+        "group_name",
+        "conn_id",
+        "location",
+        "tags",
+        "subnet_ids",
+        "identity",
+    )
+    template_fields_renderers = {"containers": "json", "environment": "json", "tags": "json"}
+    operator_extra_links = (ContainerGroupLink(),)
+    ui_color = "#0078d4"
+
+    def __init__(
+        self,
+        *,
+        containers: Sequence[ContainerSpec | Mapping[str, Any]] | None = None,
+        image: str | None = None,
+        command: Sequence[str] = (),
+        environment: Mapping[str, str] | None = None,
+        secure_environment: Mapping[str, str] | None = None,
+        cpu: float = 1.0,
+        memory_gb: float = 1.5,
+        gpu_count: int = 0,
+        gpu_sku: str | None = None,
+        group_name: str | None = None,
+        conn_id: str | None = None,
+        location: str | None = None,
+        os_type: str = "Linux",
+        restart_policy: str = "Never",
+        secure_env_conn_id: str | None = None,
+        registry_conn_id: str | None = None,
+        identity: str | Sequence[str] | None = None,
+        subnet_ids: Sequence[str] = (),
+        tags: Mapping[str, str] | None = None,
+        cleanup: CleanupPolicy | str = CleanupPolicy.DELETE_ON_SUCCESS,
+        poll_interval: float = 10.0,
+        logging_interval: float | None = 60.0,
+        log_tail: int = 1000,
+        timeout: timedelta | float | None = None,
+        on_kill_action: OnKillAction | str = OnKillAction.DELETE,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (containers is None) == (image is None):
+            raise AzureComputeConfigError(
+                "give either containers or image (one container)", field="containers"
+            )
+        self.containers = containers
+        self.image = image
+        self.command = command
+        self.environment = environment
+        self.single = {
+            "secure_environment": dict(secure_environment or {}),
+            "cpu": cpu,
+            "memory_gb": memory_gb,
+            "gpu_count": gpu_count,
+            "gpu_sku": gpu_sku,
+        }
+        self.group_name = group_name
+        self.conn_id = conn_id
+        self.location = location
+        self.os_type = os_type
+        self.restart_policy = restart_policy
+        self.secure_env_conn_id = secure_env_conn_id
+        self.registry_conn_id = registry_conn_id
+        self.identity = identity
+        self.subnet_ids = subnet_ids
+        self.tags = tags
+        self.cleanup = CleanupPolicy.parse(cleanup)
+        self.poll_interval = float(poll_interval)
+        self.logging_interval = logging_interval
+        self.log_tail = int(log_tail)
+        self.timeout = timeout
+        self.on_kill_action = OnKillAction.parse(on_kill_action)
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self._group: str | None = None
+
+    # -- inputs ---------------------------------------------------------------------------------------
+
+    def specs(self) -> list[ContainerSpec]:
+        if self.image is not None:
+            return [
+                ContainerSpec(
+                    name="main",
+                    image=self.image,
+                    command=self.command if isinstance(self.command, str) else list(self.command),
+                    environment=dict(self.environment or {}),
+                    **self.single,  # type: ignore[arg-type]
+                )
+            ]
+        return [ContainerSpec.coerce(c) for c in self.containers or ()]
+
+    def _secure_values(self, specs: Iterable[ContainerSpec]) -> dict[str, str]:
+        keys = sorted({key for spec in specs for key in spec.secure_environment.values()})
+        if not keys:
+            return {}
+        if not self.secure_env_conn_id:
+            raise AzureComputeConfigError(
+                "containers declare secure_environment; name the connection holding the values",
+                field="secure_env_conn_id",
+            )
+        conn = _get_connection(self.secure_env_conn_id)
+        values: dict[str, str] = {}
+        for key in keys:
+            value = connection_value(conn, key)
+            if value is None:
+                raise AzureComputeConfigError(
+                    f"connection {self.secure_env_conn_id!r} has no field {key!r}", field="secure_environment"
+                )
+            _mask(value)
+            values[key] = value
+        return values
+
+    def _registries(self) -> list[RegistryCredential]:
+        if not self.registry_conn_id:
+            return []
+        conn = _get_connection(self.registry_conn_id)
+        if not conn.host:
+            raise AzureComputeConfigError(
+                f"connection {self.registry_conn_id!r} needs the registry server as host",
+                field="registry_conn_id",
+            )
+        if conn.password:
+            _mask(conn.password)
+        identity = connection_value(conn, "identity")
+        return [RegistryCredential(conn.host, conn.login, conn.password, identity)]
+
+    # -- execution ------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        dag_id, run_id, _, _ = run_scope(context)
+        name = validate_group_name(self.group_name or derive_group_name(*run_scope(context)))
+        specs = self.specs()
+        hook = _hook(self.conn_id)
+        body = build_group_body(
+            specs,
+            location=self.location or hook.settings.region or "",
+            os_type=self.os_type,
+            restart_policy=self.restart_policy,
+            secure_values=self._secure_values(specs),
+            registries=self._registries(),
+            identity=self.identity,
+            subnet_ids=list(self.subnet_ids),
+            tags={**dict(self.tags or {}), **run_metadata(context)},
+        )
+        self._group = name
+        existing = hook.get_group(name)
+        if existing is not None and not created_by_run(existing.get("tags"), dag_id, run_id):
+            raise AzureComputeRemoteError(
+                f"container group {name!r} exists and was not created by this dag run; choose another group_name",
+                code="Conflict",
+            )
+        if existing is not None and evaluate_group(existing).terminal:
+            self.log.info("container group %s finished in an earlier try; replacing it", name)
+            hook.delete_group(name)
+            existing = None
+        if existing is None:
+            hook.create_group(name, body)
+            self.log.info("created container group %s (%d container(s))", name, len(specs))
+        else:
+            self.log.info("reattached to running container group %s", name)
+        settings = hook.settings
+        ContainerGroupLink.persist(
+            context,
+            subscription_id=str(settings.subscription_id),
+            resource_group=str(settings.resource_group),
+            group_name=name,
+        )
+        deadline = deadline_after(self.timeout)
+        return self._with_cleanup(hook, name, lambda: self._wait(hook, name, deadline, {}))
+
+    def execute_complete(self, context: Context, event: ContainerGroupEvent, **kwargs: Any) -> Any:
+        """Resume from the trigger: print new logs, then defer again (``running``) or finish.
+
+        The group name, deadline and log cursors come back in the event as well as in the defer kwargs.
+        """
+        hook = _hook(self.conn_id)
+        name = str(kwargs.get("group_name") or event["group_name"])
+        deadline = kwargs.get("deadline", event.get("deadline"))
+        cursors = dict(kwargs.get("cursors") or event.get("log_cursors") or {})
+        self._group = name
+
+        def resume() -> Any:
+            logs = self._print_logs(hook, name, event.get("exit_codes", {}), cursors)
+            if event.get("status") == "running":
+                self._defer(name, deadline, logs)
+            return self._finish(hook, name, event)
+
+        return self._with_cleanup(hook, name, resume)
+
+    def _wait(
+        self, hook: ContainerInstancesHook, name: str, deadline: float | None, cursors: dict[str, str]
+    ) -> Any:
+        last_print = time.monotonic()
+        while True:
+            body = hook.get_group(name)
+            event = evaluate(name, body, deadline=deadline, now=time.time(), log_due=False)
+            containers = evaluate_group(body).exit_codes if body else {}
+            if event is not None:
+                self._print_logs(hook, name, containers, cursors)
+                return self._finish(hook, name, event)
+            if self.deferrable:
+                self._defer(name, deadline, self._print_logs(hook, name, containers, cursors))
+            interval = to_seconds(self.logging_interval)
+            if interval is not None and time.monotonic() - last_print >= interval:
+                cursors = self._print_logs(hook, name, containers, cursors)
+                last_print = time.monotonic()
+            time.sleep(self.poll_interval)
+
+    def _defer(self, name: str, deadline: float | None, cursors: dict[str, str]) -> None:
+        self.defer(
+            trigger=ContainerGroupTrigger(
+                group_name=name,
+                conn_id=self.conn_id,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                logging_interval=to_seconds(self.logging_interval),
+                on_kill_action=self.on_kill_action.value,
+                log_cursors=cursors,
+            ),
+            method_name="execute_complete",
+            kwargs={"group_name": name, "deadline": deadline, "cursors": cursors},
+        )
+
+    def _print_logs(
+        self, hook: ContainerInstancesHook, name: str, containers: Iterable[str], cursors: dict[str, str]
+    ) -> dict[str, str]:
+        return print_new_logs(hook, name, containers, cursors, tail=self.log_tail, log=self.log)
+
+    def _finish(self, hook: ContainerInstancesHook, name: str, event: Mapping[str, Any]) -> dict[str, Any]:
+        self.log.info("container group %s: %s", name, event.get("summary") or event.get("status"))
+        if event.get("status") == "timeout" and not should_delete(self.cleanup, False):
+            hook.stop_group(name)
+        return group_outcome(name, event)
+
+    def _with_cleanup(self, hook: ContainerInstancesHook, name: str, step: Callable[[], T]) -> T:
+        """Run ``step``; unless it deferred, apply the cleanup policy in ``finally``."""
+        from airflow.sdk.exceptions import TaskDeferred
+
+        succeeded: bool | None = None
+        try:
+            value = step()
+            succeeded = True
+            return value
+        except TaskDeferred:
+            raise
+        except BaseException:
+            succeeded = False
+            raise
+        finally:
+            if succeeded is not None and should_delete(self.cleanup, succeeded):
+                try:
+                    hook.delete_group(name)
+                    self.log.info("deleted container group %s (cleanup=%s)", name, self.cleanup.value)
+                except AzureComputeError as err:  # never hide the task's own outcome
+                    self.log.warning("delete of container group %s failed: %s", name, err)
+
+    def on_kill(self) -> None:
+        if self._group is None or self.on_kill_action is OnKillAction.KEEP:
+            return
+        hook = _hook(self.conn_id)
+        if self.on_kill_action is OnKillAction.STOP:
+            hook.stop_group(self._group)
+        else:
+            hook.delete_group(self._group, wait=False)
+
+
+class ContainerInstancesDeleteGroupsOperator(BaseOperator):
+    """Delete container groups: by name, and/or every group this dag run created (by its tags).
+
+    :param group_names: names to delete (templated); missing ones are skipped.
+    :param created_by_this_run: also delete every group tagged with this dag run.
+    :param conn_id: ``azure_compute_aci`` connection id.
+    """
+
+    template_fields: Sequence[str] = ("group_names", "conn_id")
+
+    def __init__(
+        self,
+        *,
+        group_names: Sequence[str] = (),
+        created_by_this_run: bool = False,
+        conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.group_names = group_names
+        self.created_by_this_run = created_by_this_run
+        self.conn_id = conn_id
+
+    def execute(self, context: Context) -> list[str]:
+        names = [validate_group_name(n, field_name="group_names") for n in self.group_names]
+        hook = _hook(self.conn_id)
+        if self.created_by_this_run:
+            dag_id, run_id, _, _ = run_scope(context)
+            names += [g["name"] for g in hook.list_groups() if created_by_run(g.get("tags"), dag_id, run_id)]
+        deleted = [n for n in dict.fromkeys(names) if hook.get_group(n) is not None]
+        for name in deleted:
+            hook.delete_group(name)
+        self.log.info("deleted container groups: %s", deleted or "none")
+        return deleted
+
+
+__all__ = [
+    "ContainerInstancesDeleteGroupsOperator",
+    "ContainerInstancesRunGroupOperator",
+    "connection_value",
+    "group_outcome",
+    "print_new_logs",
+]

@@ -1,0 +1,397 @@
+"""Durable Functions operators: start (or reattach to) an orchestration, raise events, terminate, purge.
+
+Waiting is shared with :class:`~airflow_azure_compute.sensors.durable.DurableOrchestrationSensor`
+through :class:`DurableWaiter`: one poll decision (the trigger's pure ``evaluate``), one trigger, one
+way to turn the final event into an XCom value or an error, and the purge policy applied in ``finally``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_azure_compute.cleanup import CleanupPolicy, should_delete
+from airflow_azure_compute.deferral import deadline_after, default_deferrable
+from airflow_azure_compute.exceptions import (
+    AzureComputeError,
+    AzureComputeRemoteError,
+    DeadlineExceededError,
+    RemoteWorkFailedError,
+)
+from airflow_azure_compute.hooks.durable_api import RuntimeStatus, validate_instance_id
+from airflow_azure_compute.ids import derive_id, run_scope
+from airflow_azure_compute.links import DurableInstanceLink
+from airflow_azure_compute.triggers.durable import (
+    DurableOrchestrationEvent,
+    DurableOrchestrationTrigger,
+    SuspendedAction,
+    evaluate,
+    progress_text,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.context import Context
+
+    from airflow_azure_compute.hooks.durable import DurableHook
+
+
+def _preview(value: Any, limit: int = 1000) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def outcome(event: Mapping[str, Any]) -> Any:
+    """The orchestration output for a success event; raise the matching provider error otherwise."""
+    status = event.get("status")
+    instance_id = event.get("instance_id")
+    if status == "success":
+        return event.get("output")
+    runtime = event.get("runtime_status")
+    details = []
+    if event.get("output") is not None:
+        details.append(f"output: {_preview(event['output'])}")
+    if event.get("custom_status") is not None:
+        details.append(f"customStatus: {_preview(event['custom_status'])}")
+    message = (event.get("message") or f"orchestration {instance_id!r}: {status}") + (
+        "; " + "; ".join(details) if details else ""
+    )
+    if status in ("failed", "suspended"):
+        raise RemoteWorkFailedError(message, code=runtime)
+    if status == "timeout":
+        raise DeadlineExceededError(message, code=runtime)
+    raise AzureComputeRemoteError(message, code=runtime)
+
+
+@dataclass
+class DurableWaiter:
+    """How a task waits for an orchestration; the shared half of the start operator and the sensor.
+
+    :param conn_id: ``azure_compute_durable`` connection id.
+    :param poll_interval: seconds between status requests.
+    :param on_suspended: ``wait`` (default), ``fail`` or ``resume`` when the instance is Suspended.
+    :param terminate_on_kill: terminate the orchestration when the task is killed (or times out).
+    :param cleanup: purge the instance history after the wait: ``keep`` (default), ``delete`` or
+        ``delete_on_success``.
+    """
+
+    conn_id: str | None
+    poll_interval: float
+    on_suspended: SuspendedAction
+    terminate_on_kill: bool
+    cleanup: CleanupPolicy
+
+    def check(
+        self, hook: DurableHook, instance_id: str, deadline: float | None, log: Any, *, missing: int = 0
+    ) -> tuple[DurableOrchestrationEvent | None, int]:
+        """One poll: the event to finish with (or ``None``), and the count of polls that found no instance."""
+        status = hook.get_status(instance_id)
+        if status is not None and status.custom_status is not None:
+            log.info("%s progress: %s", instance_id, progress_text(status.custom_status))
+        if (
+            status is not None
+            and status.runtime_status is RuntimeStatus.SUSPENDED
+            and self.on_suspended is SuspendedAction.RESUME
+        ):
+            hook.resume(instance_id)
+        missing = 0 if status is not None else missing + 1
+        event = evaluate(
+            status,
+            instance_id=instance_id,
+            on_suspended=self.on_suspended,
+            deadline=deadline,
+            now=time.time(),
+            missing=missing,
+        )
+        return event, missing
+
+    def poll_until_done(
+        self, hook: DurableHook, instance_id: str, deadline: float | None, log: Any
+    ) -> DurableOrchestrationEvent:
+        """The non-deferrable wait: poll on the worker until an event."""
+        event, missing = self.check(hook, instance_id, deadline, log)
+        while event is None:
+            time.sleep(self.poll_interval)
+            event, missing = self.check(hook, instance_id, deadline, log, missing=missing)
+        return event
+
+    def trigger(self, instance_id: str, deadline: float | None) -> DurableOrchestrationTrigger:
+        return DurableOrchestrationTrigger(
+            instance_id=instance_id,
+            conn_id=self.conn_id,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            on_suspended=self.on_suspended.value,
+            terminate_on_kill=self.terminate_on_kill,
+        )
+
+    def finish(self, hook: DurableHook, event: Mapping[str, Any], log: Any) -> Any:
+        """Turn the final event into the output (or an error); terminate on timeout; purge per policy."""
+        instance_id = str(event.get("instance_id"))
+        succeeded = False
+        try:
+            log.info(
+                "orchestration %s: %s (%s)",
+                instance_id,
+                event.get("status"),
+                event.get("runtime_status", "-"),
+            )
+            if event.get("status") == "timeout" and self.terminate_on_kill:
+                hook.terminate(instance_id, "deadline exceeded in Airflow")
+            value = outcome(event)
+            succeeded = True
+            return value
+        finally:
+            if should_delete(self.cleanup, succeeded):
+                try:
+                    log.info("purging the history of %s (cleanup=%s)", instance_id, self.cleanup.value)
+                    hook.purge(instance_id)
+                except AzureComputeError as err:  # never hide the task's own outcome
+                    log.warning("purge of %s failed: %s", instance_id, err)
+
+
+def make_waiter(
+    conn_id: str | None,
+    poll_interval: float,
+    on_suspended: SuspendedAction | str,
+    terminate_on_kill: bool,
+    cleanup: CleanupPolicy | str,
+) -> DurableWaiter:
+    return DurableWaiter(
+        conn_id=conn_id,
+        poll_interval=float(poll_interval),
+        on_suspended=SuspendedAction.parse(on_suspended),
+        terminate_on_kill=terminate_on_kill,
+        cleanup=CleanupPolicy.parse(cleanup),
+    )
+
+
+def _hook(conn_id: str | None) -> DurableHook:
+    from airflow_azure_compute.hooks.durable import DurableHook
+
+    return DurableHook(conn_id)
+
+
+class DurableStartOrchestrationOperator(BaseOperator):
+    """Start an orchestration (or reattach to a running one with the same id); optionally wait for it.
+
+    Returns the instance id, or, with ``wait_for_completion``, the orchestration's output. The instance
+    id is also pushed as XCom ``instance_id``.
+
+    :param orchestrator: orchestrator function name.
+    :param input: JSON input: a dict/list, or a JSON string (templated; a rendered template is parsed).
+    :param instance_id: instance id; default derived from dag, run, task and map index, so a retry
+        reattaches to the instance its first try started.
+    :param start_route: the app's own HTTP starter route (relative, may contain ``{function_name}``
+        and ``{instance_id}``) instead of the built-in ``/runtime/webhooks/durabletask/orchestrators``.
+    :param wait_for_completion: wait (deferred by default) until the instance is terminal.
+    :param timeout: give up waiting after this long (absolute deadline across deferrals); the instance
+        is then terminated when ``terminate_on_kill``.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
+
+    ``conn_id``, ``poll_interval``, ``on_suspended``, ``terminate_on_kill`` and ``cleanup`` are those
+    of :class:`DurableWaiter`.
+    """
+
+    template_fields: Sequence[str] = ("orchestrator", "input", "instance_id", "start_route", "conn_id")
+    template_fields_renderers = {"input": "json"}
+    operator_extra_links = (DurableInstanceLink(),)
+    ui_color = "#3c78d8"
+
+    def __init__(
+        self,
+        *,
+        orchestrator: str,
+        input: Any = None,
+        instance_id: str | None = None,
+        start_route: str | None = None,
+        conn_id: str | None = None,
+        wait_for_completion: bool = False,
+        poll_interval: float = 5.0,
+        timeout: timedelta | float | None = None,
+        on_suspended: SuspendedAction | str = SuspendedAction.WAIT,
+        terminate_on_kill: bool = True,
+        cleanup: CleanupPolicy | str = CleanupPolicy.KEEP,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.orchestrator = orchestrator
+        self.input = input
+        self.instance_id = instance_id
+        self.start_route = start_route
+        self.conn_id = conn_id
+        self.wait_for_completion = wait_for_completion
+        self.timeout = timeout
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self._waiter_args = (float(poll_interval), on_suspended, terminate_on_kill, cleanup)
+        make_waiter(conn_id, *self._waiter_args)  # fail fast on bad values
+        self._started_id: str | None = None
+
+    @property
+    def waiter(self) -> DurableWaiter:
+        """How this task waits (built from the rendered ``conn_id``)."""
+        return make_waiter(self.conn_id, *self._waiter_args)
+
+    def execute(self, context: Context) -> Any:
+        instance_id = self.instance_id or derive_id("orch", *run_scope(context))
+        validate_instance_id(instance_id)
+        hook = _hook(self.conn_id)
+        result = hook.start(
+            self.orchestrator, instance_id=instance_id, input=self.input, route=self.start_route
+        )
+        self._started_id = result.instance_id
+        self.log.info(
+            "%s orchestration %s (%s)",
+            "reattached to" if result.reattached else "started",
+            result.instance_id,
+            self.orchestrator,
+        )
+        context["ti"].xcom_push(key="instance_id", value=result.instance_id)
+        DurableInstanceLink.persist(context, endpoint=hook.settings.endpoint, instance_id=result.instance_id)
+        if not self.wait_for_completion:
+            return result.instance_id
+        deadline = deadline_after(self.timeout)
+        waiter = self.waiter
+        event, _ = waiter.check(hook, result.instance_id, deadline, self.log)
+        if event is None and self.deferrable:
+            self.defer(trigger=waiter.trigger(result.instance_id, deadline), method_name="execute_complete")
+        if event is None:
+            event = waiter.poll_until_done(hook, result.instance_id, deadline, self.log)
+        return waiter.finish(hook, event, self.log)
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
+        return self.waiter.finish(_hook(self.conn_id), event, self.log)
+
+    def on_kill(self) -> None:
+        if self._started_id and self.wait_for_completion and self.waiter.terminate_on_kill:
+            _hook(self.conn_id).terminate(self._started_id, "task killed in Airflow")
+
+
+class DurableRaiseEventOperator(BaseOperator):
+    """Raise an external event on a running orchestration.
+
+    :param instance_id: orchestration instance id (templated).
+    :param event_name: event name the orchestrator waits for (``wait_for_external_event``).
+    :param event_data: JSON payload: a dict/list or a JSON string (templated).
+    :param conn_id: ``azure_compute_durable`` connection id.
+    """
+
+    template_fields: Sequence[str] = ("instance_id", "event_name", "event_data", "conn_id")
+    template_fields_renderers = {"event_data": "json"}
+
+    def __init__(
+        self,
+        *,
+        instance_id: str,
+        event_name: str,
+        event_data: Any = None,
+        conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.instance_id = instance_id
+        self.event_name = event_name
+        self.event_data = event_data
+        self.conn_id = conn_id
+
+    def execute(self, context: Context) -> None:
+        _hook(self.conn_id).raise_event(self.instance_id, self.event_name, self.event_data)
+        self.log.info("raised event %r on %s", self.event_name, self.instance_id)
+
+
+class DurableTerminateOrchestrationOperator(BaseOperator):
+    """Terminate an orchestration; an instance that already ended is not an error.
+
+    :param instance_id: orchestration instance id (templated).
+    :param reason: reason recorded with the termination.
+    :param conn_id: ``azure_compute_durable`` connection id.
+    """
+
+    template_fields: Sequence[str] = ("instance_id", "reason", "conn_id")
+
+    def __init__(
+        self,
+        *,
+        instance_id: str,
+        reason: str = "terminated from Airflow",
+        conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.instance_id = instance_id
+        self.reason = reason
+        self.conn_id = conn_id
+
+    def execute(self, context: Context) -> bool:
+        sent = _hook(self.conn_id).terminate(self.instance_id, self.reason)
+        self.log.info("terminate %s: %s", self.instance_id, "sent" if sent else "already terminal")
+        return sent
+
+
+class DurablePurgeOrchestrationOperator(BaseOperator):
+    """Purge the history of one or more terminal orchestrations (a missing instance is not an error).
+
+    Typically the last task of a DAG, with ``trigger_rule="all_done"``.
+
+    :param instance_ids: one id or a list of ids (templated).
+    :param terminate: terminate instances that are still running first (else purging them fails).
+    :param conn_id: ``azure_compute_durable`` connection id.
+    """
+
+    template_fields: Sequence[str] = ("instance_ids", "conn_id")
+
+    def __init__(
+        self,
+        *,
+        instance_ids: str | Sequence[str],
+        terminate: bool = False,
+        conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.instance_ids = instance_ids
+        self.terminate = terminate
+        self.conn_id = conn_id
+
+    def execute(self, context: Context) -> list[str]:
+        ids = [self.instance_ids] if isinstance(self.instance_ids, str) else list(self.instance_ids)
+        for instance_id in ids:
+            validate_instance_id(instance_id, field_name="instance_ids")
+        hook = _hook(self.conn_id)
+        purged: list[str] = []
+        for instance_id in ids:
+            if self.terminate:
+                status = hook.get_status(instance_id)
+                if status is not None and not status.is_terminal:
+                    hook.terminate(instance_id, "purged from Airflow")
+                    self._wait_terminal(hook, instance_id)
+            if hook.purge(instance_id):
+                purged.append(instance_id)
+            self.log.info("purge %s: %s", instance_id, "done" if instance_id in purged else "not found")
+        return purged
+
+    @staticmethod
+    def _wait_terminal(hook: DurableHook, instance_id: str, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = hook.get_status(instance_id)
+            if status is None or status.is_terminal:
+                return
+            time.sleep(0.5)
+
+
+__all__ = [
+    "DurablePurgeOrchestrationOperator",
+    "DurableRaiseEventOperator",
+    "DurableStartOrchestrationOperator",
+    "DurableTerminateOrchestrationOperator",
+    "DurableWaiter",
+    "make_waiter",
+    "outcome",
+]

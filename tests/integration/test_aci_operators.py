@@ -1,0 +1,295 @@
+"""Container Instances operator and trigger against the ACI emulator (HTTPS ARM, real SDK, real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_azure_compute.exceptions import (
+    AzureComputeConfigError,
+    DeadlineExceededError,
+    RemoteWorkFailedError,
+)
+from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
+from airflow_azure_compute.operators.container_instances import (
+    ContainerInstancesDeleteGroupsOperator,
+    ContainerInstancesRunGroupOperator,
+)
+from tests.integration.ops_support import FakeTI, context_for, execute, expect_deferred, first_event, rebuild
+
+pytestmark = pytest.mark.integration
+
+SECRET = "s3cr3t-value-for-aci"
+
+
+def py(code: str) -> list[str]:
+    """A container command running Python code (the emulator runs commands as local processes)."""
+    return [sys.executable, "-u", "-c", code]
+
+
+TICKER = "import time\nfor i in range({n}):\n    print('tick', i)\n    time.sleep({pause})\nraise SystemExit({code})"
+
+
+@pytest.fixture(scope="module")
+def aci(emulator: dict[str, Any], azurite: Any) -> Iterator[ContainerInstancesHook]:
+    from airflow_azure_compute.emulator.airflow_env import connection_env
+
+    mp = pytest.MonkeyPatch()
+    for key, value in connection_env(emulator, azurite).items():
+        mp.setenv(key, value)
+    secrets = {"conn_type": "generic", "password": SECRET, "extra": {"api_token": "tok-123"}}
+    mp.setenv("AIRFLOW_CONN_ACI_SECRETS", json.dumps(secrets))
+    try:
+        yield ContainerInstancesHook()
+    finally:
+        mp.undo()
+
+
+def run_op(op: ContainerInstancesRunGroupOperator, ti: FakeTI) -> tuple[Any, list[str]]:
+    with structlog.testing.capture_logs() as logs:
+        result = execute(op, context_for(ti))
+    return result, [str(entry.get("event")) for entry in logs]
+
+
+def test_full_lifecycle_streams_logs_while_deferred(aci: ContainerInstancesHook) -> None:
+    ti = FakeTI(task_id="ticker", run_id="aci-lifecycle")
+    op = ContainerInstancesRunGroupOperator(
+        task_id="ticker",
+        containers=[
+            {"name": "a", "image": "python:3.11", "command": py(TICKER.format(n=6, pause=0.15, code=0))},
+            {"name": "b", "image": "python:3.11", "command": py("print('from b')")},
+        ],
+        poll_interval=0.1,
+        logging_interval=0.3,
+        tags={"team": "ops"},
+    )
+    deferred = expect_deferred(lambda: op.execute(context_for(ti)))
+    name = deferred.kwargs["group_name"]  # type: ignore[index]
+    assert name.startswith("cg-ops-dag-") and len(name) <= 63 and name == name.lower()
+    group = aci.get_group(name)
+    assert group is not None
+    assert group["tags"]["airflow_run_id"] == "aci-lifecycle" and group["tags"]["team"] == "ops"
+    reentries = 0
+    with structlog.testing.capture_logs() as logs:
+        while True:
+            event = asyncio.run(first_event(rebuild(deferred.trigger)))
+            try:
+                result = op.resume_execution(
+                    "execute_complete", {**deferred.kwargs, "event": event}, context_for(ti)
+                )  # type: ignore[dict-item]
+                break
+            except TaskDeferred as again:
+                reentries += 1
+                deferred = again
+    assert result == {"group_name": name, "exit_codes": {"a": 0, "b": 0}}
+    assert reentries >= 1  # logs were printed while the group ran, then deferred again
+    printed = [str(entry.get("event")) for entry in logs]
+    ticks = [line for line in printed if "tick" in line]
+    assert ticks == [f"[a] tick {i}" for i in range(6)] or [t.split("] ")[1] for t in ticks] == [
+        f"tick {i}" for i in range(6)
+    ]
+    assert aci.get_group(name) is None  # delete_on_success
+    assert ti.xcom["azure_aci_container_group"]["group_name"] == name
+
+
+def test_failure_keeps_group_with_logs_fetched_first(aci: ContainerInstancesHook) -> None:
+    ti = FakeTI(task_id="failing", run_id="aci-fail")
+    op = ContainerInstancesRunGroupOperator(
+        task_id="failing",
+        image="python:3.11",
+        command=py("print('about to fail'); raise SystemExit(3)"),
+        poll_interval=0.1,
+    )
+    with pytest.raises(RemoteWorkFailedError) as err, structlog.testing.capture_logs() as logs:
+        execute(op, context_for(ti))
+    assert "'main': 3" in str(err.value)
+    assert any("about to fail" in str(e.get("event")) for e in logs)
+    name = ti.xcom["azure_aci_container_group"]["group_name"]
+    assert aci.get_group(name) is not None  # delete_on_success keeps a failed group for inspection
+    ContainerInstancesDeleteGroupsOperator(task_id="rm", created_by_this_run=True).execute(context_for(ti))
+    assert aci.get_group(name) is None
+
+
+def test_delete_policy_deletes_failed_group_non_deferrable(aci: ContainerInstancesHook) -> None:
+    ti = FakeTI(task_id="sync", run_id="aci-sync")
+    op = ContainerInstancesRunGroupOperator(
+        task_id="sync",
+        image="python:3.11",
+        command=py("raise SystemExit(2)"),
+        poll_interval=0.1,
+        cleanup="delete",
+        deferrable=False,
+    )
+    with pytest.raises(RemoteWorkFailedError):
+        op.execute(context_for(ti))
+    assert aci.get_group(ti.xcom["azure_aci_container_group"]["group_name"]) is None
+
+
+def test_secure_environment_from_connection_never_logged(aci: ContainerInstancesHook) -> None:
+    ti = FakeTI(task_id="secure", run_id="aci-secure")
+    digest = hashlib.sha256(SECRET.encode()).hexdigest()  # the command must not carry the secret itself
+    check = (
+        "import hashlib, os\n"
+        f"assert hashlib.sha256(os.environ['APP_SECRET'].encode()).hexdigest() == {digest!r}\n"
+        "assert os.environ['API_TOKEN'] == 'tok-123'\n"
+        "print('secrets ok, plain =', os.environ['PLAIN'])"
+    )
+    op = ContainerInstancesRunGroupOperator(
+        task_id="secure",
+        image="python:3.11",
+        command=py(check),
+        environment={"PLAIN": "visible"},
+        secure_environment={"APP_SECRET": "password", "API_TOKEN": "api_token"},
+        secure_env_conn_id="aci_secrets",
+        poll_interval=0.1,
+        cleanup="keep",
+    )
+    result, printed = run_op(op, ti)
+    assert result["exit_codes"] == {"main": 0}
+    assert any("secrets ok, plain = visible" in line for line in printed)
+    assert not any(SECRET in line for line in printed)
+    group = aci.get_group(result["group_name"])
+    assert SECRET not in json.dumps(group)  # ARM never echoes secure values
+    aci.delete_group(result["group_name"])
+
+
+def test_retry_reattaches_to_running_group(aci: ContainerInstancesHook) -> None:
+    def try_once() -> Any:
+        op = ContainerInstancesRunGroupOperator(
+            task_id="long",
+            image="python:3.11",
+            command=py(TICKER.format(n=40, pause=0.1, code=0)),
+            poll_interval=0.1,
+        )
+        return expect_deferred(lambda: op.execute(context_for(FakeTI(task_id="long", run_id="aci-retry"))))
+
+    first = try_once()
+    name = first.kwargs["group_name"]  # type: ignore[index]
+    started = _start_time(aci, name)
+    second = try_once()
+    assert second.kwargs["group_name"] == name  # type: ignore[index]
+    assert _start_time(aci, name) == started  # same containers, not a twin
+    aci.delete_group(name)
+
+
+def _start_time(aci: ContainerInstancesHook, name: str) -> Any:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        group = aci.get_group(name) or {}
+        view = (
+            group.get("properties", {}).get("containers", [{}])[0].get("properties", {}).get("instanceView")
+        )
+        if view and view.get("currentState", {}).get("startTime"):
+            return view["currentState"]["startTime"]
+        time.sleep(0.05)
+    raise AssertionError("container never started")
+
+
+def test_kill_while_deferred_deletes_group(aci: ContainerInstancesHook) -> None:
+    op = ContainerInstancesRunGroupOperator(
+        task_id="killme",
+        image="python:3.11",
+        command=py(TICKER.format(n=300, pause=0.1, code=0)),
+        poll_interval=0.1,
+    )
+    deferred = expect_deferred(lambda: op.execute(context_for(FakeTI(task_id="killme", run_id="aci-kill"))))
+    name = deferred.kwargs["group_name"]  # type: ignore[index]
+    trigger = rebuild(deferred.trigger)
+
+    async def kill() -> None:
+        task = asyncio.ensure_future(first_event(trigger))
+        await asyncio.sleep(0.3)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await trigger.on_kill()
+
+    asyncio.run(kill())
+    assert aci.get_group(name) is None
+
+
+def test_triggerer_restart_mid_wait_resumes(aci: ContainerInstancesHook) -> None:
+    ti = FakeTI(task_id="restart", run_id="aci-restart")
+    op = ContainerInstancesRunGroupOperator(
+        task_id="restart",
+        image="python:3.11",
+        command=py(TICKER.format(n=8, pause=0.1, code=0)),
+        poll_interval=0.1,
+        logging_interval=None,
+    )
+    deferred = expect_deferred(lambda: op.execute(context_for(ti)))
+    name = deferred.kwargs["group_name"]  # type: ignore[index]
+
+    async def interrupted() -> None:
+        trigger = rebuild(deferred.trigger)
+        task = asyncio.ensure_future(first_event(trigger))
+        await asyncio.sleep(0.2)
+        task.cancel()  # triggerer restart: cancel + cleanup, no on_kill
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await trigger.cleanup()
+
+    asyncio.run(interrupted())
+    assert aci.get_group(name) is not None
+    event = asyncio.run(first_event(rebuild(deferred.trigger)))
+    assert event["status"] == "succeeded"
+    result = op.resume_execution("execute_complete", {**deferred.kwargs, "event": event}, context_for(ti))  # type: ignore[dict-item]
+    assert result["exit_codes"] == {"main": 0}
+
+
+def test_deadline_stops_and_fails(aci: ContainerInstancesHook) -> None:
+    ti = FakeTI(task_id="slow", run_id="aci-deadline")
+    op = ContainerInstancesRunGroupOperator(
+        task_id="slow",
+        image="python:3.11",
+        command=py(TICKER.format(n=300, pause=0.1, code=0)),
+        poll_interval=0.1,
+        timeout=0.5,
+        cleanup="delete",
+    )
+    with pytest.raises(DeadlineExceededError):
+        execute(op, context_for(ti))
+    assert aci.get_group(ti.xcom["azure_aci_container_group"]["group_name"]) is None
+
+
+def test_bad_specs_fail_before_any_call(aci: ContainerInstancesHook) -> None:
+    op = ContainerInstancesRunGroupOperator(task_id="bad", image="x", command="echo hi")  # type: ignore[arg-type]
+    with pytest.raises(AzureComputeConfigError, match="argv"):
+        op.execute(context_for(FakeTI(task_id="bad")))
+    op = ContainerInstancesRunGroupOperator(task_id="bad2", image="x", secure_environment={"S": "password"})
+    with pytest.raises(AzureComputeConfigError) as err:
+        op.execute(context_for(FakeTI(task_id="bad2")))
+    assert err.value.field == "secure_env_conn_id"
+
+
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_sensor_waits_for_a_group_created_elsewhere(aci: ContainerInstancesHook, deferrable: bool) -> None:
+    from airflow_azure_compute.hooks.aci_groups import ContainerSpec, build_group_body
+    from airflow_azure_compute.sensors.container_instances import ContainerGroupSensor
+
+    name = f"made-elsewhere-{int(deferrable)}"
+    code = TICKER.format(n=3, pause=0.1, code=4 if deferrable else 0)
+    aci.create_group(
+        name, build_group_body([ContainerSpec(name="w", image="i", command=py(code))], location="w")
+    )
+    sensor = ContainerGroupSensor(task_id="s", group_name=name, poke_interval=0.1, deferrable=deferrable)
+    ctx = context_for(FakeTI(task_id="s"))
+    with structlog.testing.capture_logs() as logs:
+        if deferrable:
+            with pytest.raises(RemoteWorkFailedError, match="'w': 4"):
+                execute(sensor, ctx)
+        else:
+            assert execute(sensor, ctx) == {"group_name": name, "exit_codes": {"w": 0}}
+    assert [e["event"] for e in logs if "tick" in str(e.get("event"))] == [f"[w] tick {i}" for i in range(3)]
+    assert aci.get_group(name) is not None  # the sensor never deletes
+    aci.delete_group(name)
