@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -59,6 +60,14 @@ def test_every_listed_module_and_class_imports() -> None:
         assert hasattr(importlib.import_module(module), name), path
 
 
+def _json_array(text: str) -> list[dict[str, str]]:
+    """The JSON array the CLI prints, skipping any log lines around it."""
+    start = re.search(r"^\[\s*(\{|\])", text, re.MULTILINE)
+    assert start, text[-2000:]
+    value, _ = json.JSONDecoder().raw_decode(text[start.start() :])
+    return list(value)
+
+
 @pytest.mark.integration
 def test_airflow_providers_list_shows_the_package(tmp_path: Path) -> None:
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
@@ -66,7 +75,7 @@ def test_airflow_providers_list_shows_the_package(tmp_path: Path) -> None:
         [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],
         capture_output=True, text=True, env=env, check=True, timeout=120,
     )  # fmt: skip
-    listed = {p["package_name"] for p in json.loads(out.stdout[out.stdout.index("[") :])}
+    listed = {p["package_name"] for p in _json_array(out.stdout)}
     assert "airflow-azure-compute" in listed
     hooks = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "hooks", "--output", "json"],
