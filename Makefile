@@ -30,7 +30,7 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/check_imports.py
 
-test: lint
+test: lint docs
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
 
 unit: install
@@ -44,6 +44,15 @@ e2e: install
 
 bench: install
 	@set -e; for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+airflow: install
+	$(BIN)/python scripts/airflow_ui.py
 
 clean:
 	rm -rf $(STAMPS) site build dist *.egg-info

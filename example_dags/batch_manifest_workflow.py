@@ -83,7 +83,7 @@ with DAG(
 
     pool = BatchEnsurePoolOperator(task_id="pool", pool_spec=shape(), if_exists="reuse", min_ready_nodes=1)
 
-    # [START howto_operator_batch_manifest]
+    # --8<-- [start:howto_operator_batch_manifest]
     steps = BatchRunTasksOperator(
         task_id="steps",
         job={"pool_id": "{{ params.pool_id }}", "uses_task_dependencies": True, "max_task_retries": 1},
@@ -93,7 +93,7 @@ with DAG(
         output_prefix="results/",
         output_pattern="out/*",
     )
-    # [END howto_operator_batch_manifest]
+    # --8<-- [end:howto_operator_batch_manifest]
 
     wait = BatchJobSensor(
         task_id="wait",

@@ -109,7 +109,7 @@ with DAG(
     def pool_shape(**context: Any) -> dict[str, Any]:
         """The pool spec from the run config (a PoolSpec mapping)."""
         p = context["params"]
-        # [START howto_batch_pool_spec]
+        # --8<-- [start:howto_batch_pool_spec]
         spec: dict[str, Any] = {
             "pool_id": p["pool_id"],
             "vm_size": p["vm_size"],
@@ -129,7 +129,7 @@ with DAG(
                 "registry_server": p["registry_server"] or None,
                 "registry_conn_id": p["registry_conn_id"] or None,
             }
-        # [END howto_batch_pool_spec]
+        # --8<-- [end:howto_batch_pool_spec]
         return spec
 
     @task
@@ -138,7 +138,7 @@ with DAG(
         image = context["params"]["container_image"]
         return {"image_name": image} if image else {}
 
-    # [START howto_operator_batch_ensure_pool]
+    # --8<-- [start:howto_operator_batch_ensure_pool]
     pool = BatchEnsurePoolOperator(
         task_id="pool",
         pool_spec=pool_shape(),
@@ -146,9 +146,9 @@ with DAG(
         min_ready_nodes=1,
         poll_interval=2,
     )
-    # [END howto_operator_batch_ensure_pool]
+    # --8<-- [end:howto_operator_batch_ensure_pool]
 
-    # [START howto_operator_batch_run_tasks]
+    # --8<-- [start:howto_operator_batch_run_tasks]
     fanout = BatchRunTasksOperator(
         task_id="fanout",
         job={"pool_id": "{{ params.pool_id }}", "max_task_retries": 2, "max_wall_clock_seconds": 3600},
@@ -161,9 +161,9 @@ with DAG(
         output_pattern="out/*.jsonl",
         container=task_container(),
     )
-    # [END howto_operator_batch_run_tasks]
+    # --8<-- [end:howto_operator_batch_run_tasks]
 
-    # [START howto_sensor_batch_job]
+    # --8<-- [start:howto_sensor_batch_job]
     wait = BatchJobSensor(
         task_id="wait",
         job_id=fanout.output["job_id"],
@@ -173,7 +173,7 @@ with DAG(
         failure_policy="{{ params.failure_policy }}",
         poke_interval=2,
     )
-    # [END howto_sensor_batch_job]
+    # --8<-- [end:howto_sensor_batch_job]
 
     merge = BlobMergeOperator(
         task_id="merge",
@@ -201,14 +201,14 @@ with DAG(
             raise ValueError(f"merged result differs from the local computation: {dict(got)} != {want}")
         return want
 
-    # [START howto_operator_batch_cleanup]
+    # --8<-- [start:howto_operator_batch_cleanup]
     cleanup = BatchCleanupOperator(
         task_id="cleanup",
         fanout_task_ids=["fanout"],
         pool_ids=["{{ params.pool_id }}"],
         containers=[where["container"]],
     )
-    # [END howto_operator_batch_cleanup]
+    # --8<-- [end:howto_operator_batch_cleanup]
 
     checked = check(merge.output, where)
     [split, upload_program, pool] >> fanout >> wait >> merge >> checked

@@ -52,7 +52,7 @@ with DAG(
         ),
     },
 ) as dag:
-    # [START howto_batch_python_map_ship]
+    # --8<-- [start:howto_batch_python_map_ship]
     @task
     def ship(**context: Any) -> dict[str, Any]:
         """Pickle the function (by value) and each input to Blob, with the runner and cloudpickle."""
@@ -84,7 +84,7 @@ with DAG(
             inputs.append(name)
         return {"container": container, "inputs": inputs}
 
-    # [END howto_batch_python_map_ship]
+    # --8<-- [end:howto_batch_python_map_ship]
     shipped = ship()
 
     pool = BatchEnsurePoolOperator(
@@ -100,7 +100,7 @@ with DAG(
         min_ready_nodes=1,
     )
 
-    # [START howto_batch_python_map_fanout]
+    # --8<-- [start:howto_batch_python_map_fanout]
     calls = BatchRunTasksOperator(
         task_id="calls",
         job={"pool_id": "{{ params.pool_id }}"},
@@ -112,7 +112,7 @@ with DAG(
         output_prefix="outputs/",
         output_pattern="out/*.pkl",
     )
-    # [END howto_batch_python_map_fanout]
+    # --8<-- [end:howto_batch_python_map_fanout]
 
     wait = BatchJobSensor(
         task_id="wait",
