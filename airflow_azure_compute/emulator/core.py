@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from aiohttp import web
 
@@ -92,6 +92,26 @@ class EmulatorService:
         return info
 
 
+class AdminSettings(Protocol):
+    """Settings changed by an admin ``PUT`` (fault injection, a service's own knobs)."""
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+    def update(self, values: dict[str, Any]) -> None: ...
+
+
+async def put_admin_settings(request: web.Request, settings: AdminSettings) -> web.Response:
+    """Apply a JSON object body to ``settings``: 200 with the new values, 400 naming what was wrong."""
+    try:
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise ValueError("body must be a JSON object")
+        settings.update(body)
+    except (ValueError, TypeError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response(settings.as_dict())
+
+
 def _admin_routes(service: EmulatorService) -> list[web.RouteDef]:
     ctx = service.ctx
 
@@ -106,14 +126,7 @@ def _admin_routes(service: EmulatorService) -> list[web.RouteDef]:
         return web.json_response(ctx.faults.as_dict())
 
     async def put_faults(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-            if not isinstance(body, dict):
-                raise ValueError("body must be a JSON object")
-            ctx.faults.update(body)
-        except (ValueError, TypeError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response(ctx.faults.as_dict())
+        return await put_admin_settings(request, ctx.faults)
 
     async def reset(_: web.Request) -> web.Response:
         service.reset()

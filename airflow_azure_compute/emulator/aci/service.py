@@ -33,7 +33,7 @@ from airflow_azure_compute.emulator.aci.model import (
     redact,
 )
 from airflow_azure_compute.emulator.aci.runtime import GroupDeployment, rfc3339, utc_now
-from airflow_azure_compute.emulator.core import EmulatorService, ServiceContext
+from airflow_azure_compute.emulator.core import EmulatorService, ServiceContext, put_admin_settings
 from airflow_azure_compute.emulator.faults import ADMIN_PREFIX
 
 SUBSCRIPTION = "/subscriptions/{subscription}"
@@ -501,14 +501,7 @@ class AciService(EmulatorService):
         return web.json_response(self.settings.as_dict())
 
     async def put_settings(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-            if not isinstance(body, dict):
-                raise ValueError("body must be a JSON object")
-            self.settings.update(body)
-        except (ValueError, TypeError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response(self.settings.as_dict())
+        return await put_admin_settings(request, self.settings)
 
     async def admin_groups(self, _: web.Request) -> web.Response:
         """Each group's state and the pid of every running container process (for tests and debugging)."""

@@ -1,7 +1,8 @@
 """Pool allocation: resizes, node boot and start tasks, autoscale, preemption, node removal.
 
-A mixin of :class:`~airflow_azure_compute.emulator.batch.engine.BatchEngine`, which provides the task
-side (``_execute``, ``_requeue``, ``_complete``) and the loop that calls these methods when due.
+A base of :class:`~airflow_azure_compute.emulator.batch.engine.BatchEngine`, which provides the task
+side (``_requeue``, ``_complete``) and the loop that calls these methods when due; start tasks run
+through :meth:`~airflow_azure_compute.emulator.batch.execution.TaskExecution._execute`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_azure_compute.emulator.batch import autoscale
+from airflow_azure_compute.emulator.batch.execution import TaskExecution
 from airflow_azure_compute.emulator.batch.model import Job, Node, Pool, Task
 from airflow_azure_compute.emulator.batch.wire import BatchError, iso, now, parse_duration
 
@@ -45,32 +47,18 @@ class Timings:
     tick_s: float = 0.05
 
 
-class PoolAllocation:
+class PoolAllocation(TaskExecution):
     """Pool and node state changes; the engine supplies the hooks declared at the top."""
 
     pools: dict[str, Pool]
     jobs: dict[str, Job]
     timings: Timings
     workdir: Path
-    account_url: str
 
     def wake(self) -> None:
         raise NotImplementedError
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        raise NotImplementedError
-
-    async def _execute(
-        self,
-        pool: Pool,
-        node: Node,
-        job: Job | None,
-        kind: str,
-        task_id: str,
-        spec: dict[str, Any],
-        extra_env: dict[str, str],
-        task: Task | None = None,
-    ) -> Any:
         raise NotImplementedError
 
     def _requeue(self, task: Task) -> None:

@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import aiohttp
@@ -26,22 +23,6 @@ from airflow_azure_compute.emulator.batch.model import Job, Node, Pool, Task
 from airflow_azure_compute.emulator.batch.wire import iso, now, parse_duration
 
 log = logging.getLogger("airflow_azure_compute.emulator.batch")
-
-
-@dataclass
-class _RunnerFailure:
-    exit_code: int | None
-    result: str
-    failure_info: dict[str, Any] | None
-    start_time: datetime
-    end_time: datetime
-    task_dir: Path
-
-
-def _load_runner() -> ModuleType:
-    from airflow_azure_compute.emulator.batch import runner
-
-    return runner
 
 
 class BatchEngine(PoolAllocation):
@@ -68,12 +49,6 @@ class BatchEngine(PoolAllocation):
         self.http: aiohttp.ClientSession | None = None
 
     # ----------------------------------------------------------------- lifecycle
-    @property
-    def runner(self) -> Any:
-        if self._runner is None:
-            self._runner = _load_runner()
-        return self._runner
-
     async def start(self) -> None:
         self.http = aiohttp.ClientSession()
         self._loop_task = asyncio.create_task(self.run_loop(), name="batch-scheduler")
@@ -489,60 +464,3 @@ class BatchEngine(PoolAllocation):
         if result.failure_info:
             info["failureInfo"] = result.failure_info
         return info
-
-    async def _execute(
-        self,
-        pool: Pool,
-        node: Node,
-        job: Job | None,
-        kind: str,
-        task_id: str,
-        spec: dict[str, Any],
-        extra_env: dict[str, str],
-        task: Task | None = None,
-    ) -> Any:
-        env: dict[str, str] = {}
-        if job is not None:
-            env.update(
-                {
-                    e["name"]: str(e.get("value") or "")
-                    for e in job.spec.get("commonEnvironmentSettings") or []
-                }
-            )
-        env.update({e["name"]: str(e.get("value") or "") for e in spec.get("environmentSettings") or []})
-        wall = (task.max_wall_clock() if task else None) or parse_duration(
-            (spec.get("constraints") or {}).get("maxWallClockTime")
-        )
-        run_spec = self.runner.TaskRunSpec(
-            account_name=self.account_name,
-            account_url=self.account_url,
-            pool_id=pool.id,
-            node_id=node.id,
-            is_dedicated=node.is_dedicated,
-            node_root=node.root,
-            job_id=job.id if job else None,
-            task_id=task_id,
-            kind=kind,
-            command_line=str(spec.get("commandLine") or ""),
-            environment=env,
-            resource_files=list(spec.get("resourceFiles") or []),
-            output_files=list(spec.get("outputFiles") or []),
-            max_wall_clock_seconds=wall.total_seconds() if wall else None,
-            container_settings=spec.get("containerSettings"),
-            extra_env=extra_env,
-        )
-        assert self.http is not None
-        started = now()
-        try:
-            return await self.runner.run_task(run_spec, self.http)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a runner bug must not leave the task running forever
-            log.exception("running %s %s failed", kind, task_id)
-            failure = {
-                "category": "servererror",
-                "code": "EmulatorRunnerError",
-                "message": f"{type(exc).__name__}: {exc}",
-                "details": [],
-            }
-            return _RunnerFailure(None, "failure", failure, started, now(), node.root)

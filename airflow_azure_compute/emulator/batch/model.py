@@ -185,13 +185,10 @@ class Pool:
         return out
 
 
-@dataclass
-class Task:
-    """A task of a job; ``spec`` is the create body; state changes go through the job."""
+@dataclass(kw_only=True)
+class _Tracked:
+    """State, timestamps and eTag shared by jobs and tasks (the state before the last change is kept)."""
 
-    id: str
-    job: Job
-    spec: dict[str, Any]
     state: str = "active"
     etag: str = field(default_factory=new_etag)
     last_modified: datetime = field(default_factory=now)
@@ -199,6 +196,41 @@ class Task:
     state_time: datetime = field(default_factory=now)
     previous_state: str | None = None
     previous_state_time: datetime | None = None
+
+    def touch(self) -> None:
+        self.etag, self.last_modified = _stamp()
+
+    def enter_state(self, state: str) -> bool:
+        """Move to ``state``, remembering the previous one; ``False`` when already in it."""
+        if state == self.state:
+            return False
+        self.previous_state, self.previous_state_time = self.state, self.state_time
+        self.state, self.state_time = state, now()
+        return True
+
+    def _wire_tracked(self, url: str) -> dict[str, Any]:
+        return {
+            "url": url,
+            "eTag": self.etag,
+            "lastModified": iso(self.last_modified),
+            "creationTime": iso(self.creation_time),
+            "state": self.state,
+            "stateTransitionTime": iso(self.state_time),
+        }
+
+    def _wire_previous(self, out: dict[str, Any]) -> None:
+        if self.previous_state:
+            out["previousState"] = self.previous_state
+            out["previousStateTransitionTime"] = iso(self.previous_state_time)
+
+
+@dataclass
+class Task(_Tracked):
+    """A task of a job; ``spec`` is the create body; state changes go through the job."""
+
+    id: str
+    job: Job
+    spec: dict[str, Any]
     execution: dict[str, Any] = field(default_factory=lambda: {"retryCount": 0, "requeueCount": 0})
     node_info: dict[str, Any] | None = None
     node: Node | None = None
@@ -244,22 +276,15 @@ class Task:
         constraints.setdefault("maxWallClockTime", format_duration(self.max_wall_clock()))
         constraints.setdefault("retentionTime", "P7D")
         constraints["maxTaskRetryCount"] = self.max_retries()
+        out.update(self._wire_tracked(self.url))
         out.update(
             {
-                "url": self.url,
-                "eTag": self.etag,
-                "lastModified": iso(self.last_modified),
-                "creationTime": iso(self.creation_time),
-                "state": self.state,
-                "stateTransitionTime": iso(self.state_time),
                 "constraints": constraints,
                 "requiredSlots": self.required_slots,
                 "executionInfo": self.execution,
             }
         )
-        if self.previous_state:
-            out["previousState"] = self.previous_state
-            out["previousStateTransitionTime"] = iso(self.previous_state_time)
+        self._wire_previous(out)
         if self.node_info:
             out["nodeInfo"] = self.node_info
         return out
@@ -326,19 +351,12 @@ class TaskCounts:
 
 
 @dataclass
-class Job:
+class Job(_Tracked):
     """A job: its tasks (keyed by lowercase id, in creation order), a ready queue and counts."""
 
     id: str
     spec: dict[str, Any]
     base_url: str
-    state: str = "active"
-    etag: str = field(default_factory=new_etag)
-    last_modified: datetime = field(default_factory=now)
-    creation_time: datetime = field(default_factory=now)
-    state_time: datetime = field(default_factory=now)
-    previous_state: str | None = None
-    previous_state_time: datetime | None = None
     execution: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
     queue: deque[Task] = field(default_factory=deque)
@@ -367,13 +385,8 @@ class Job:
     def priority(self) -> int:
         return int(self.spec.get("priority") or 0)
 
-    def touch(self) -> None:
-        self.etag, self.last_modified = _stamp()
-
     def set_state(self, state: str) -> None:
-        if state != self.state:
-            self.previous_state, self.previous_state_time = self.state, self.state_time
-            self.state, self.state_time = state, now()
+        if self.enter_state(state):
             self.touch()
 
     def add_task(self, task: Task) -> None:
@@ -389,15 +402,13 @@ class Job:
     def set_task_state(self, task: Task, state: str, **execution: Any) -> None:
         """Move ``task`` to ``state`` (updating counts), merging ``execution`` into executionInfo."""
         self.counts.add(task, task.state, task.execution.get("result"), -1)
-        if state != task.state:
-            task.previous_state, task.previous_state_time = task.state, task.state_time
-            task.state, task.state_time = state, now()
+        task.enter_state(state)
         for name, value in execution.items():
             if value is None:
                 task.execution.pop(name, None)
             else:
                 task.execution[name] = value
-        task.etag, task.last_modified = _stamp()
+        task.touch()
         self.counts.add(task, task.state, task.execution.get("result"), +1)
 
     @property
@@ -409,14 +420,9 @@ class Job:
         constraints = dict(self.spec.get("constraints") or {})
         constraints.setdefault("maxWallClockTime", format_duration(None))
         constraints.setdefault("maxTaskRetryCount", 0)
+        out.update(self._wire_tracked(self.url))
         out.update(
             {
-                "url": self.url,
-                "eTag": self.etag,
-                "lastModified": iso(self.last_modified),
-                "creationTime": iso(self.creation_time),
-                "state": self.state,
-                "stateTransitionTime": iso(self.state_time),
                 "priority": self.priority,
                 "maxParallelTasks": self.spec.get("maxParallelTasks", -1),
                 "allowTaskPreemption": bool(self.spec.get("allowTaskPreemption", False)),
@@ -427,7 +433,5 @@ class Job:
                 "executionInfo": self.execution,
             }
         )
-        if self.previous_state:
-            out["previousState"] = self.previous_state
-            out["previousStateTransitionTime"] = iso(self.previous_state_time)
+        self._wire_previous(out)
         return out

@@ -30,6 +30,16 @@ UPDATABLE = (
 )
 
 
+def check_max_wall_clock(constraints: dict[str, Any]) -> None:
+    """400 unless ``constraints.maxWallClockTime`` is absent or an ISO 8601 duration (jobs and tasks)."""
+    try:
+        parse_duration(constraints.get("maxWallClockTime"))
+    except ValueError as exc:
+        raise BatchError(
+            400, "InvalidPropertyValue", str(exc), {"PropertyName": "constraints.maxWallClockTime"}
+        ) from exc
+
+
 def validate_job_fields(body: dict[str, Any]) -> None:
     """Check the enum and duration fields shared by create and update."""
     if body.get("onAllTasksComplete") not in (None, *ALL_TASKS_COMPLETE):
@@ -41,12 +51,7 @@ def validate_job_fields(body: dict[str, Any]) -> None:
             400, "InvalidPropertyValue", "Invalid onTaskFailure.", {"PropertyName": "onTaskFailure"}
         )
     constraints = body.get("constraints") or {}
-    try:
-        parse_duration(constraints.get("maxWallClockTime"))
-    except ValueError as exc:
-        raise BatchError(
-            400, "InvalidPropertyValue", str(exc), {"PropertyName": "constraints.maxWallClockTime"}
-        ) from exc
+    check_max_wall_clock(constraints)
     retries = constraints.get("maxTaskRetryCount")
     if retries is not None and (not isinstance(retries, int) or retries < -1):
         raise BatchError(400, "InvalidPropertyValue", "maxTaskRetryCount must be >= -1.")

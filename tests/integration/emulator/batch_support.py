@@ -7,7 +7,10 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
+
+from airflow_azure_compute.emulator.batch.runner import TaskRunSpec
 
 T = TypeVar("T")
 
@@ -98,3 +101,40 @@ def cleanup(client: Any, *, job_id: str | None = None, pool_id: str | None = Non
         client.begin_delete_job(job_id, polling_interval=0.05).result()
     if pool_id:
         client.begin_delete_pool(pool_id, polling_interval=0.05).result()
+
+
+def create_pool_and_job(client: Any, prefix: str = "pool", *, dedicated: int) -> tuple[str, str]:
+    """Create a pool of ``dedicated`` nodes and a job on it, with fresh ids; return (pool id, job id)."""
+    pool_id, job_id = uid(prefix), uid("job")
+    client.create_pool(pool_options(pool_id, dedicated=dedicated))
+    client.create_job(job_options(job_id, pool_id))
+    return pool_id, job_id
+
+
+def run_one_task(
+    client: Any, pool_id: str, task: Any, *, timeout: float = 30, **job_extra: Any
+) -> tuple[str, Any]:
+    """Run ``task`` alone in a new job on ``pool_id`` until it completes; return (job id, the task)."""
+    job_id = uid("job")
+    client.create_job(job_options(job_id, pool_id, **job_extra))
+    client.create_task(job_id, task)
+    wait_tasks_completed(client, job_id, 1, timeout=timeout)
+    return job_id, client.get_task(job_id, task.id)
+
+
+def task_run_spec(node_root: Path, command_line: str, **overrides: Any) -> TaskRunSpec:
+    """A ``run_task`` spec of task ``task-1`` of job ``job`` on a dedicated node; ``overrides`` replace fields."""
+    fields: dict[str, Any] = {
+        "account_name": "acct",
+        "account_url": "http://127.0.0.1:1",
+        "pool_id": "pool",
+        "node_id": "tvmps_1",
+        "is_dedicated": True,
+        "node_root": node_root,
+        "job_id": "job",
+        "task_id": "task-1",
+        "kind": "task",
+        "command_line": command_line,
+    }
+    fields.update(overrides)
+    return TaskRunSpec(**fields)

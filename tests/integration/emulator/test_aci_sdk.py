@@ -5,11 +5,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import ssl
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +16,8 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
+
+from tests.integration.emulator.aci_support import admin, raw
 
 pytestmark = pytest.mark.integration
 
@@ -37,16 +36,6 @@ class FakeCredential:
 
 
 @pytest.fixture(scope="module")
-def aci(emulator: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The emulator's ``aci`` endpoints, with LRO polls sped up by ``retry-after-ms`` for this module."""
-    endpoints: dict[str, Any] = emulator["aci"]
-    before = admin(endpoints, "GET", "/aci/settings")
-    admin(endpoints, "PUT", "/aci/settings", {"retry_after_ms": 100, "backoff_base_s": 0.2})
-    yield endpoints
-    admin(endpoints, "PUT", "/aci/settings", before)
-
-
-@pytest.fixture(scope="module")
 def client(aci: dict[str, Any]) -> Iterator[ContainerInstanceManagementClient]:
     with ContainerInstanceManagementClient(
         FakeCredential(),  # type: ignore[arg-type]
@@ -55,27 +44,6 @@ def client(aci: dict[str, Any]) -> Iterator[ContainerInstanceManagementClient]:
         connection_verify=aci["ca_path"],
     ) as c:
         yield c
-
-
-def admin(aci: dict[str, Any], method: str, path: str, body: Any = None) -> Any:
-    return raw(aci, method, aci["admin_url"] + path, body)[1]
-
-
-def raw(
-    aci: dict[str, Any], method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
-) -> tuple[int, Any, dict[str, str]]:
-    """A plain HTTPS request trusting the emulator CA: (status, JSON body or None, headers)."""
-    context = ssl.create_default_context(cafile=aci["ca_path"])
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, context=context, timeout=10) as response:
-            text = response.read()
-            return response.status, json.loads(text) if text else None, dict(response.headers)
-    except urllib.error.HTTPError as err:
-        text = err.read()
-        return err.code, json.loads(text) if text else None, dict(err.headers)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:

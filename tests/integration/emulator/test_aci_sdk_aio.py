@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import ssl
 import time
-import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import psutil
@@ -37,23 +34,6 @@ class FakeAsyncCredential:
 
     async def __aexit__(self, *args: object) -> None:
         return None
-
-
-def admin(aci: dict[str, Any], method: str, path: str, body: Any = None) -> Any:
-    context = ssl.create_default_context(cafile=aci["ca_path"])
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(aci["admin_url"] + path, data=data, method=method)
-    with urllib.request.urlopen(request, context=context, timeout=10) as response:
-        return json.loads(response.read())
-
-
-@pytest.fixture(scope="module")
-def aci(emulator: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    endpoints: dict[str, Any] = emulator["aci"]
-    before = admin(endpoints, "GET", "/aci/settings")
-    admin(endpoints, "PUT", "/aci/settings", {"retry_after_ms": 100, "backoff_base_s": 0.2})
-    yield endpoints
-    admin(endpoints, "PUT", "/aci/settings", before)
 
 
 @pytest.fixture

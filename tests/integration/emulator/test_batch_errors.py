@@ -14,6 +14,7 @@ from tests.integration.emulator.batch_support import (
     admin,
     batch_client,
     cleanup,
+    create_pool_and_job,
     job_options,
     pool_options,
     uid,
@@ -124,9 +125,7 @@ def test_oversized_collection_is_413(emulator: dict[str, Any]) -> None:
     from azure.core.exceptions import HttpResponseError
 
     client = batch_client(emulator)
-    pool_id, job_id = uid("pool"), uid("job")
-    client.create_pool(pool_options(pool_id, dedicated=0))
-    client.create_job(job_options(job_id, pool_id))
+    pool_id, job_id = create_pool_and_job(client, dedicated=0)
     big = "x" * 20_000
     tasks = [models.BatchTaskCreateOptions(id=f"t{i}", command_line=f"/bin/echo {big}") for i in range(60)]
     with pytest.raises(HttpResponseError) as info:  # ~1.2 MB in one request
@@ -149,9 +148,7 @@ def test_collection_reports_per_task_client_errors(emulator: dict[str, Any]) -> 
     from azure.batch import models
 
     client = batch_client(emulator)
-    pool_id, job_id = uid("pool"), uid("job")
-    client.create_pool(pool_options(pool_id, dedicated=0))
-    client.create_job(job_options(job_id, pool_id))
+    pool_id, job_id = create_pool_and_job(client, dedicated=0)
     client.create_task(job_id, models.BatchTaskCreateOptions(id="dup", command_line="/bin/true"))
     group = models.BatchTaskGroup(
         task_values=[

@@ -16,20 +16,12 @@ from tests.integration.emulator.batch_support import (
     cleanup,
     job_options,
     pool_options,
+    run_one_task,
     uid,
     wait_tasks_completed,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pool(emulator: dict[str, Any]) -> Any:
-    client = batch_client(emulator)
-    pool_id = uid("exec")
-    client.create_pool(pool_options(pool_id, dedicated=2, slots=2))
-    yield pool_id
-    cleanup(client, pool_id=pool_id)
 
 
 def _container_sas(azurite: Any, container: str, **permissions: bool) -> str:
@@ -109,20 +101,17 @@ def test_missing_input_blob_fails_without_retry(emulator: dict[str, Any], azurit
     BlobServiceClient.from_connection_string(azurite.connection_string).create_container(container)
     base, _, query = _container_sas(azurite, container, read=True).partition("?")
     client = batch_client(emulator)
-    job_id = uid("job")
-    client.create_job(
-        job_options(job_id, pool, constraints=models.BatchJobConstraints(max_task_retry_count=3))
-    )
-    client.create_task(
-        job_id,
+    job_id, task = run_one_task(
+        client,
+        pool,
         models.BatchTaskCreateOptions(
             id="nofile",
             command_line="/bin/true",
             resource_files=[models.ResourceFile(http_url=f"{base}/absent.txt?{query}", file_path="x.txt")],
         ),
+        constraints=models.BatchJobConstraints(max_task_retry_count=3),
     )
-    wait_tasks_completed(client, job_id, 1)
-    info = client.get_task(job_id, "nofile").execution_info
+    info = task.execution_info
     assert info.result is models.BatchTaskExecutionResult.FAILURE
     assert info.failure_info.code == "BlobNotFound" and info.retry_count == 0 and info.exit_code is None
     cleanup(client, job_id=job_id)
@@ -132,18 +121,15 @@ def test_failing_task_is_retried_to_its_limit(emulator: dict[str, Any], pool: st
     from azure.batch import models
 
     client = batch_client(emulator)
-    job_id = uid("job")
-    client.create_job(job_options(job_id, pool))
-    client.create_task(
-        job_id,
+    job_id, task = run_one_task(
+        client,
+        pool,
         models.BatchTaskCreateOptions(
             id="flaky",
             command_line="/bin/sh -c 'echo attempt >> ../../shared-count 2>/dev/null; exit 3'",
             constraints=models.BatchTaskConstraints(max_task_retry_count=2),
         ),
     )
-    wait_tasks_completed(client, job_id, 1)
-    task = client.get_task(job_id, "flaky")
     info = task.execution_info
     assert task.state is models.BatchTaskState.COMPLETED
     assert info.retry_count == 2 and info.exit_code == 3 and info.last_retry_time is not None
@@ -157,10 +143,9 @@ def test_wall_clock_limit_kills_the_task(emulator: dict[str, Any], pool: str) ->
     from azure.batch import models
 
     client = batch_client(emulator)
-    job_id = uid("job")
-    client.create_job(job_options(job_id, pool))
-    client.create_task(
-        job_id,
+    job_id, task = run_one_task(
+        client,
+        pool,
         models.BatchTaskCreateOptions(
             id="slow",
             command_line="/bin/sleep 30",
@@ -168,9 +153,9 @@ def test_wall_clock_limit_kills_the_task(emulator: dict[str, Any], pool: str) ->
                 max_wall_clock_time=timedelta(seconds=0.5), max_task_retry_count=3
             ),
         ),
+        timeout=10,
     )
-    wait_tasks_completed(client, job_id, 1, timeout=10)
-    info = client.get_task(job_id, "slow").execution_info
+    info = task.execution_info
     assert info.result is models.BatchTaskExecutionResult.FAILURE
     assert info.failure_info.code == "MaxWallClockTimeExpiry" and info.retry_count == 0
     assert (info.end_time - info.start_time) < timedelta(seconds=10)

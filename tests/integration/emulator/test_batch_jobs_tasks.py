@@ -12,23 +12,12 @@ from tests.integration.emulator.batch_support import (
     batch_client,
     cleanup,
     job_options,
-    pool_options,
     uid,
     wait_for,
     wait_tasks_completed,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pool(emulator: dict[str, Any]) -> Any:
-    """A fresh 2-node pool with 2 slots per node, deleted afterwards."""
-    client = batch_client(emulator)
-    pool_id = uid("pool")
-    client.create_pool(pool_options(pool_id, dedicated=2, slots=2))
-    yield pool_id
-    cleanup(client, pool_id=pool_id)
 
 
 def test_job_crud_counts_and_terminate(emulator: dict[str, Any], pool: str) -> None:

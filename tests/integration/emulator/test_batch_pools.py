@@ -13,6 +13,7 @@ from tests.integration.emulator.batch_support import (
     admin,
     batch_client,
     cleanup,
+    create_pool_and_job,
     job_options,
     pool_options,
     uid,
@@ -230,9 +231,7 @@ def test_preemption_requeues_running_tasks(emulator: dict[str, Any]) -> None:
     from azure.batch import models
 
     client = batch_client(emulator)
-    pool_id, job_id = uid("pool"), uid("job")
-    client.create_pool(pool_options(pool_id, dedicated=1))
-    client.create_job(job_options(job_id, pool_id))
+    pool_id, job_id = create_pool_and_job(client, dedicated=1)
     client.create_task(job_id, models.BatchTaskCreateOptions(id="sleeper", command_line="/bin/sleep 0.8"))
     wait_for(
         lambda: client.get_task(job_id, "sleeper").state is models.BatchTaskState.RUNNING, what="running"

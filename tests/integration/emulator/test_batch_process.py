@@ -31,8 +31,20 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
 
 
-def test_ports_endpoints_and_sigterm_kills_running_tasks(tmp_path: Path) -> None:
+def _start_sleeping_task(endpoints: dict[str, Any], pid_file: Path) -> tuple[Any, int]:
+    """Run a long task ``t`` of job ``j`` on pool ``p``; return the client and the task's process id."""
     from azure.batch import models
+
+    client = batch_client(endpoints)
+    client.create_pool(pool_options("p", dedicated=1))
+    client.create_job(job_options("j", "p"))
+    command = f"/bin/sh -c 'echo $$ > {pid_file}; exec sleep 60'"
+    client.create_task("j", models.BatchTaskCreateOptions(id="t", command_line=command))
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="task pid")
+    return client, int(pid_file.read_text())
+
+
+def test_ports_endpoints_and_sigterm_kills_running_tasks(tmp_path: Path) -> None:
 
     port = _free_port()
     pid_file = tmp_path / "task.pid"
@@ -42,13 +54,7 @@ def test_ports_endpoints_and_sigterm_kills_running_tasks(tmp_path: Path) -> None
         assert batch["url"] == f"http://127.0.0.1:{port}"
         assert batch["account_name"] == "procacct" and batch["account_key"]
         assert batch["admin_url"] == f"http://127.0.0.1:{port}/_emulator"
-        client = batch_client(endpoints)
-        client.create_pool(pool_options("p", dedicated=1))
-        client.create_job(job_options("j", "p"))
-        command = f"/bin/sh -c 'echo $$ > {pid_file}; exec sleep 60'"
-        client.create_task("j", models.BatchTaskCreateOptions(id="t", command_line=command))
-        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="task pid")
-        task_pid = int(pid_file.read_text())
+        _, task_pid = _start_sleeping_task(endpoints, pid_file)
         assert _alive(task_pid)
         emulator_pid = endpoints["pid"]
     # run_emulator sent SIGTERM and waited: the emulator stopped its services, which killed the task
@@ -61,18 +67,11 @@ def test_ports_endpoints_and_sigterm_kills_running_tasks(tmp_path: Path) -> None
 
 def test_admin_reset_drops_state_and_kills_tasks(tmp_path: Path) -> None:
     """Run on a private emulator: a reset of the session's shared one would break other tests."""
-    from azure.batch import models
     from azure.core.exceptions import ResourceNotFoundError
 
     pid_file = tmp_path / "task.pid"
     with run_emulator() as endpoints:
-        client = batch_client(endpoints)
-        client.create_pool(pool_options("p", dedicated=1))
-        client.create_job(job_options("j", "p"))
-        command = f"/bin/sh -c 'echo $$ > {pid_file}; exec sleep 60'"
-        client.create_task("j", models.BatchTaskCreateOptions(id="t", command_line=command))
-        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="task pid")
-        task_pid = int(pid_file.read_text())
+        client, task_pid = _start_sleeping_task(endpoints, pid_file)
         assert admin(endpoints, "POST", "/reset") == {"reset": "batch"}
         with pytest.raises(ResourceNotFoundError):
             client.get_job("j")

@@ -12,9 +12,7 @@ from tests.integration.emulator.batch_support import (
     admin,
     batch_client,
     cleanup,
-    job_options,
-    pool_options,
-    uid,
+    create_pool_and_job,
 )
 
 pytestmark = pytest.mark.integration
@@ -27,9 +25,7 @@ LIST_TASKS = "GET /jobs/{jobId}/tasks"
 def idle_job(emulator: dict[str, Any]) -> Any:
     """A job on a pool without nodes: tasks stay active, so counts and listings are stable."""
     client = batch_client(emulator)
-    pool_id, job_id = uid("empty"), uid("job")
-    client.create_pool(pool_options(pool_id, dedicated=0))
-    client.create_job(job_options(job_id, pool_id))
+    pool_id, job_id = create_pool_and_job(client, "empty", dedicated=0)
     yield job_id
     cleanup(client, job_id=job_id, pool_id=pool_id)
 

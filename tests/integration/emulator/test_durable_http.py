@@ -307,12 +307,18 @@ async def test_wait_for_completion_on_start(durable: Durable) -> None:
 
 
 # --------------------------------------------------------------------------- management
-async def test_terminate_mid_run(durable: Durable) -> None:
-    status, payload, _ = await durable.start("ticking_orchestrator", {"ticks": 1000, "pause_s": 0.05})
+async def start_ticking(durable: Durable, ticks: int, *, after_ticks: int) -> dict[str, Any]:
+    """Start ``ticking_orchestrator`` (a tick every 0.05 s); return its payload once ``after_ticks`` ticked."""
+    status, payload, _ = await durable.start("ticking_orchestrator", {"ticks": ticks, "pause_s": 0.05})
     assert status == 202
     await durable.wait(
-        payload["statusQueryGetUri"], until=lambda b: (b["customStatus"] or {}).get("ticks", 0) >= 2
+        payload["statusQueryGetUri"], until=lambda b: (b["customStatus"] or {}).get("ticks", 0) >= after_ticks
     )
+    return payload
+
+
+async def test_terminate_mid_run(durable: Durable) -> None:
+    payload = await start_ticking(durable, 1000, after_ticks=2)
     async with durable.session.post(payload["terminatePostUri"].replace("{text}", "enough")) as r:
         assert r.status == 202
     done = await durable.wait(payload["statusQueryGetUri"])
@@ -325,11 +331,7 @@ async def test_terminate_mid_run(durable: Durable) -> None:
 
 
 async def test_suspend_and_resume(durable: Durable) -> None:
-    status, payload, _ = await durable.start("ticking_orchestrator", {"ticks": 6, "pause_s": 0.05})
-    assert status == 202
-    await durable.wait(
-        payload["statusQueryGetUri"], until=lambda b: (b["customStatus"] or {}).get("ticks", 0) >= 1
-    )
+    payload = await start_ticking(durable, 6, after_ticks=1)
     async with durable.session.post(payload["suspendPostUri"].replace("{text}", "hold")) as r:
         assert r.status == 202
     async with durable.session.get(payload["statusQueryGetUri"]) as r:

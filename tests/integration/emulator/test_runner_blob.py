@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,18 +20,13 @@ from azure.storage.blob import (
 )
 
 from airflow_azure_compute.emulator.batch.run_blob import list_blob_names
-from airflow_azure_compute.emulator.batch.runner import TaskRunSpec, run_task
+from airflow_azure_compute.emulator.batch.runner import run_task
 from airflow_azure_compute.emulator.stack import AzuriteEndpoints
+from tests.integration.emulator.batch_support import task_run_spec
 
 pytestmark = pytest.mark.integration
 
 EXPIRY = timedelta(hours=1)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
@@ -75,29 +70,6 @@ def write_url(azurite: AzuriteEndpoints, name: str) -> str:
     return container_sas_url(azurite, name, write=True, create=True)
 
 
-def spec(node_root: Path, command_line: str, **overrides: object) -> TaskRunSpec:
-    fields: dict = dict(
-        account_name="acct",
-        account_url="http://127.0.0.1:1",
-        pool_id="pool",
-        node_id="tvmps_1",
-        is_dedicated=True,
-        node_root=node_root,
-        job_id="job",
-        task_id="task-1",
-        kind="task",
-        command_line=command_line,
-        environment={},
-        resource_files=[],
-        output_files=[],
-        max_wall_clock_seconds=None,
-        container_settings=None,
-        extra_env={},
-    )
-    fields.update(overrides)
-    return TaskRunSpec(**fields)
-
-
 def py(code: str) -> str:
     return f"python -c {json.dumps(code)}"
 
@@ -126,7 +98,7 @@ async def test_download_transform_upload(
         blobs, {"in/data.txt": b"hello world", "in/deep/more.txt": b"nested", "other/skip.txt": b"no"}
     )
     outputs = new_container(blobs)
-    run = spec(
+    run = task_run_spec(
         tmp_path,
         py(TRANSFORM),
         resource_files=[
@@ -181,7 +153,7 @@ async def test_upload_conditions(
     outputs = new_container(blobs)
     url = write_url(azurite, outputs)
     code = f"import pathlib; [pathlib.Path(n).write_text(n) for n in ('s.txt', 'f.txt', 'c.txt')]; raise SystemExit({exit_code})"
-    run = spec(
+    run = task_run_spec(
         tmp_path,
         py(code),
         output_files=[
@@ -205,7 +177,7 @@ async def test_missing_blob_fails_before_running(
     tmp_path: Path, http: aiohttp.ClientSession, azurite: AzuriteEndpoints, blobs: BlobServiceClient
 ) -> None:
     inputs = new_container(blobs)
-    run = spec(
+    run = task_run_spec(
         tmp_path,
         py("open('ran', 'w')"),
         resource_files=[{"httpUrl": blob_sas_url(azurite, inputs, "nope.txt"), "filePath": "nope.txt"}],
@@ -234,7 +206,9 @@ async def test_resource_file_errors(
         "AutoStorageAccountNotConfigured": {"autoStorageContainerName": "inputs"},
     }
     for code, resource_file in cases.items():
-        result = await run_task(spec(tmp_path, py("open('ran', 'w')"), resource_files=[resource_file]), http)
+        result = await run_task(
+            task_run_spec(tmp_path, py("open('ran', 'w')"), resource_files=[resource_file]), http
+        )
         assert result.failure_info is not None and result.failure_info["code"] == code, result.failure_info
         assert result.exit_code is None and not (result.task_dir / "wd/ran").exists()
     assert not (tmp_path / "workitems/job/escape.txt").exists()
@@ -244,7 +218,7 @@ async def test_upload_to_missing_container(
     tmp_path: Path, http: aiohttp.ClientSession, azurite: AzuriteEndpoints
 ) -> None:
     url = write_url(azurite, "never-created")
-    run = spec(
+    run = task_run_spec(
         tmp_path,
         py("open('r.txt', 'w').write('r')"),
         output_files=[{"filePattern": "*.txt", "destination": {"container": {"containerUrl": url}}}],

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -20,37 +20,15 @@ from airflow_azure_compute.emulator.batch.run_process import (
     reset_docker_probe,
 )
 from airflow_azure_compute.emulator.batch.runner import TaskRunSpec, run_task
+from tests.integration.emulator.batch_support import task_run_spec
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def spec(node_root: Path, command_line: str, **overrides: object) -> TaskRunSpec:
-    fields: dict = dict(
-        account_name="acct",
-        account_url="http://127.0.0.1:1",
-        pool_id="pool",
-        node_id="tvmps_1",
-        is_dedicated=False,
-        node_root=node_root,
-        job_id="job",
-        task_id="task-1",
-        kind="task",
-        command_line=command_line,
-        environment={"GREETING": "hi there"},
-        resource_files=[],
-        output_files=[],
-        max_wall_clock_seconds=None,
-        container_settings=None,
-        extra_env={},
-    )
-    fields.update(overrides)
-    return TaskRunSpec(**fields)
+    """A task on a spot node with ``GREETING`` in its environment."""
+    fields: dict[str, object] = {"is_dedicated": False, "environment": {"GREETING": "hi there"}, **overrides}
+    return task_run_spec(node_root, command_line, **fields)
 
 
 def py(code: str) -> str:

@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from airflow_azure_compute.emulator.batch import runner as real_runner
 from airflow_azure_compute.emulator.batch.engine import BatchEngine, Timings
 from airflow_azure_compute.emulator.batch.model import Job
-
-
-@dataclass
-class FakeSpec:
-    account_name: str
-    account_url: str
-    pool_id: str
-    node_id: str
-    is_dedicated: bool
-    node_root: Path
-    job_id: str | None
-    task_id: str
-    kind: str
-    command_line: str
-    environment: dict[str, str] = field(default_factory=dict)
-    resource_files: list[Any] = field(default_factory=list)
-    output_files: list[Any] = field(default_factory=list)
-    max_wall_clock_seconds: float | None = None
-    container_settings: Any = None
-    extra_env: dict[str, str] = field(default_factory=dict)
 
 
 class FakeRunner:
     """Commands: ``ok``, ``fail``, ``sleep S``; records concurrency per node."""
 
-    TaskRunSpec = FakeSpec
+    TaskRunSpec = real_runner.TaskRunSpec
 
     def __init__(self) -> None:
         self.running: dict[str, int] = {}
@@ -51,7 +30,7 @@ class FakeRunner:
     def task_dir_for(node_root: Path, job_id: str | None, task_id: str, kind: str) -> Path:
         return node_root / (job_id or "start") / task_id
 
-    async def run_task(self, spec: FakeSpec, http: Any) -> Any:
+    async def run_task(self, spec: real_runner.TaskRunSpec, http: Any) -> real_runner.TaskRunResult:
         started = datetime.now(timezone.utc)
         self.runs.append(f"{spec.kind}:{spec.task_id}")
         self.running[spec.node_id] = self.running.get(spec.node_id, 0) + 1
@@ -67,7 +46,7 @@ class FakeRunner:
             self.running[spec.node_id] -= 1
             self.total -= 1
         failure = {"category": "usererror", "code": "FailureExitCode", "message": "x", "details": []}
-        return SimpleNamespace(
+        return real_runner.TaskRunResult(
             exit_code=1 if failed else 0,
             result="failure" if failed else "success",
             failure_info=failure if failed else None,

@@ -115,10 +115,6 @@ def _spec(tmp_path: Path, **overrides: object) -> TaskRunSpec:
         kind="task",
         command_line="python -V",
         environment={"MY_VAR": "task", "AZ_BATCH_POOL_ID": "overridden"},
-        resource_files=[],
-        output_files=[],
-        max_wall_clock_seconds=None,
-        container_settings=None,
         extra_env={"AZ_BATCH_JOB_PREP_DIR": "/prep", "MY_VAR": "extra"},
     )
     fields.update(overrides)

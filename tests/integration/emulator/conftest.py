@@ -1,0 +1,39 @@
+"""Fixtures shared by the emulator integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.integration.emulator.aci_support import admin as aci_admin
+from tests.integration.emulator.batch_support import batch_client, cleanup, pool_options, uid
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp session for ``run_task`` (its blob transfers)."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def pool(emulator: dict[str, Any]) -> Iterator[str]:
+    """A fresh 2-node Batch pool with 2 slots per node, deleted afterwards."""
+    client = batch_client(emulator)
+    pool_id = uid("pool")
+    client.create_pool(pool_options(pool_id, dedicated=2, slots=2))
+    yield pool_id
+    cleanup(client, pool_id=pool_id)
+
+
+@pytest.fixture(scope="module")
+def aci(emulator: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The emulator's ``aci`` endpoints, with LRO polls sped up by ``retry-after-ms`` for the module."""
+    endpoints: dict[str, Any] = emulator["aci"]
+    before = aci_admin(endpoints, "GET", "/aci/settings")
+    aci_admin(endpoints, "PUT", "/aci/settings", {"retry_after_ms": 100, "backoff_base_s": 0.2})
+    yield endpoints
+    aci_admin(endpoints, "PUT", "/aci/settings", before)
