@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,18 +30,38 @@ EXAMPLE = "batch_split_fanout_merge"
 NODE_BOOT_S = 8
 
 
+def _load(name: str, path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: ``make airflow``'s helpers: the example connections and the run configs it prints for the UI.
+AIRFLOW_UI = _load("airflow_ui_script", REPO_ROOT / "scripts" / "airflow_ui.py")
+OTHER_EXAMPLES = ["batch_manifest_workflow", "python_map", "durable_aci_pipeline"]
+
+
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints) -> Iterator[AirflowStack]:
-    """The stack over our harness DAG and example 1, with AIRFLOW_CONN_* for Azurite and the emulator."""
-    from airflow_azure_compute.emulator.airflow_env import connection_env
-
-    dag_files = [E2E_DAGS / "triggerer_roundtrip.py", EXAMPLE_DAGS / f"{EXAMPLE}.py"]
+    """The stack over our harness DAG and the four examples, with the connections ``make airflow`` uses."""
+    dag_files = [E2E_DAGS / "triggerer_roundtrip.py"] + [
+        EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES]
+    ]
     dags = link_dags_folder(tmp_path_factory.mktemp("dags"), dag_files, EXAMPLE_DAGS)
     # Our own emulator whose nodes take seconds to boot, so that the pool operator defers and the
-    # provider's BatchPoolReadyTrigger has to run in the triggerer process.
+    # provider's BatchPoolReadyTrigger has to run in the triggerer process; it also serves the seed 004
+    # function app, which reads its storage from AzureWebJobsStorage as on Azure.
     with (
-        run_emulator(extra_args=["--batch-node-boot-s", str(NODE_BOOT_S)]) as emulator,
-        run_airflow(dags, connection_env(emulator, azurite), home=tmp_path_factory.mktemp("home")) as stack,
+        run_emulator(
+            function_apps=sorted(EXAMPLE_DAGS.glob("**/function_app.py")),
+            env={"AzureWebJobsStorage": azurite.connection_string},
+            extra_args=["--batch-node-boot-s", str(NODE_BOOT_S)],
+        ) as emulator,
+        run_airflow(
+            dags, AIRFLOW_UI.example_connections(emulator, azurite), home=tmp_path_factory.mktemp("home")
+        ) as stack,
     ):
         yield stack
 
@@ -72,12 +93,7 @@ def test_deferred_task_resumes_through_the_triggerer(airflow: AirflowStack) -> N
 def test_example_batch_split_fanout_merge_via_rest(airflow: AirflowStack) -> None:
     """Example 1 through the REST API against the emulator and Azurite; its check task compares the
     merged result with a local computation, and its teardown deletes the pool and job it created."""
-    spec = importlib.util.spec_from_file_location(
-        "example_split_fanout_merge", EXAMPLE_DAGS / f"{EXAMPLE}.py"
-    )
-    assert spec and spec.loader
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = _load("example_split_fanout_merge", EXAMPLE_DAGS / f"{EXAMPLE}.py")
     pool_id = f"e2e-rest-{os.urandom(3).hex()}"
     conf = {"records": 3000, "chunks": 6, "seed": 7, "pool_id": pool_id, "python": sys.executable}
     airflow.unpause(EXAMPLE)
@@ -97,3 +113,27 @@ def test_example_batch_split_fanout_merge_via_rest(airflow: AirflowStack) -> Non
     )
     assert trigger_logs, "the pool task never deferred to the triggerer"
     assert "node(s) ready" in trigger_logs[0].read_text(), trigger_logs[0].read_text()[-2000:]
+
+
+@pytest.mark.parametrize("dag_id", OTHER_EXAMPLES)
+def test_other_examples_via_rest(airflow: AirflowStack, dag_id: str) -> None:
+    """Seeds 003, 000 and 004 through the REST API with the run configs ``make airflow`` suggests."""
+    conf = AIRFLOW_UI.suggested_configs()[dag_id]
+    if "pool_id" in _params(airflow, dag_id):
+        conf = {**conf, "pool_id": f"e2e-{dag_id[:12].replace('_', '-')}-{os.urandom(3).hex()}"}
+    airflow.unpause(dag_id)
+    run_id = airflow.trigger(dag_id, conf)
+
+    state = airflow.wait_for_run(dag_id, run_id, timeout=240)
+
+    assert state == "success", airflow.failure_report(dag_id, run_id)
+    states = airflow.task_states(dag_id, run_id)
+    assert set(states.values()) <= {"success", "skipped"}, states
+    assert "success" in states.values()
+
+
+def _params(airflow: AirflowStack, dag_id: str) -> dict[str, Any]:
+    """The DAG's declared params, as the UI reads them."""
+    response = airflow.request("GET", f"/dags/{dag_id}/details")
+    response.raise_for_status()
+    return dict(response.json().get("params") or {})
