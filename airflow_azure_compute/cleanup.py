@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_azure_compute.connections import StrEnum
+from airflow_azure_compute.enums import StrEnum
 from airflow_azure_compute.exceptions import AzureComputeConfigError
 
 

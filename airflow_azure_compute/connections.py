@@ -23,30 +23,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
-import ipaddress
 import json
 import os
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_azure_compute.enums import StrEnum
 from airflow_azure_compute.exceptions import ConnectionConfigError
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken
-
-
-class StrEnum(str, Enum):
-    """``enum.StrEnum`` for Python 3.10."""
-
-    def __str__(self) -> str:
-        return str(self.value)
 
 
 class ServiceKind(StrEnum):
@@ -126,6 +117,8 @@ _COMMON_EXTRAS = frozenset({*_IDENTITY_EXTRAS, "auth_mode", "allow_http"})
 def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    import ipaddress  # lazy: DAG parsing imports this module
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -397,6 +390,8 @@ class _Extra:
         for key in self.values:
             if key in known:
                 continue
+            import difflib  # lazy: only needed for a misspelt extra
+
             close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
             if close:
                 raise ConnectionConfigError(
@@ -672,5 +667,6 @@ __all__ = [
     "ServiceKind",
     "ServiceSettings",
     "StaticTokenCredential",
+    "StrEnum",
     "with_overrides",
 ]

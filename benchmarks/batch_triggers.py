@@ -46,6 +46,7 @@ async def run(args: argparse.Namespace) -> None:
             deadline=time.time() + 3600,
             poll_interval=args.poll,
             expected_tasks=100,
+            progress_quiet_s=args.progress_quiet_s,
         )
         for i in range(args.triggers)
     ]
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--triggers", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--poll", type=float, default=10)  # BatchJobSensor default
+    parser.add_argument("--progress-quiet-s", type=float, default=0.0)  # 0: a line at every poll
     args = parser.parse_args()
     with batch_emulator(20):
         from airflow_azure_compute.hooks.batch import BatchHook

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
 
+from airflow_azure_compute.enums import StrEnum
 from airflow_azure_compute.exceptions import AzureComputeConfigError
 
 #: ACI names: 1-63 lower-case letters, digits and single hyphens, starting and ending alphanumeric.
@@ -195,6 +196,23 @@ def build_group_body(
     return body
 
 
+class OnKillAction(StrEnum):
+    """What the trigger does to the group when a user kills the deferred task."""
+
+    DELETE = "delete"
+    STOP = "stop"
+    KEEP = "keep"
+
+    @classmethod
+    def parse(cls, value: OnKillAction | str) -> OnKillAction:
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise AzureComputeConfigError(
+                f"{value!r} is not one of: " + ", ".join(a.value for a in cls), field="on_kill_action"
+            ) from None
+
+
 class GroupOutcome(str, Enum):
     """What a poll of a container group concluded."""
 
@@ -289,6 +307,7 @@ __all__ = [
     "ContainerSpec",
     "GroupOutcome",
     "GroupProgress",
+    "OnKillAction",
     "RegistryCredential",
     "build_group_body",
     "derive_group_name",

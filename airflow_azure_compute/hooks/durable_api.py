@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any, Final
 from urllib.parse import quote
 
+from airflow_azure_compute.enums import StrEnum
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeRemoteError
 
 WEBHOOK_PATH: Final = "runtime/webhooks/durabletask"
@@ -38,6 +39,23 @@ class RuntimeStatus(str, Enum):
     FAILED = "Failed"
     CANCELED = "Canceled"
     TERMINATED = "Terminated"
+
+
+class SuspendedAction(StrEnum):
+    """What a waiting task does when the orchestration is ``Suspended``."""
+
+    WAIT = "wait"  #: keep waiting (someone resumes it)
+    FAIL = "fail"  #: fail the task
+    RESUME = "resume"  #: resume the instance and keep waiting
+
+    @classmethod
+    def parse(cls, value: SuspendedAction | str) -> SuspendedAction:
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise AzureComputeConfigError(
+                f"{value!r} is not one of: " + ", ".join(a.value for a in cls), field="on_suspended"
+            ) from None
 
 
 #: States in which the instance still exists as live work (a start with the same id reattaches).
@@ -417,6 +435,7 @@ __all__ = [
     "OrchestrationStatus",
     "RuntimeStatus",
     "StartResult",
+    "SuspendedAction",
     "encode_input",
     "retry_delay",
     "validate_instance_id",

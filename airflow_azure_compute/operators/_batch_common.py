@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -41,4 +42,18 @@ class BatchBaseOperator(BaseOperator):
         return BatchHook(conn_id=self.azure_conn_id)
 
 
-__all__ = ["BatchBaseOperator"]
+def spec_fields(value: Any, spec_class: str) -> Any:
+    """``value.as_dict()`` when it is an instance of ``spec_class`` (a class name in
+    :mod:`airflow_azure_compute.specs`), else ``value`` unchanged: what operators store, so it templates.
+
+    A mapping (the usual DAG input) passes without importing the specs module, so DAG parsing does not
+    pay for it; a spec object means the DAG file already imported it.
+    """
+    if isinstance(value, Mapping):
+        return value
+    from airflow_azure_compute import specs
+
+    return value.as_dict() if isinstance(value, getattr(specs, spec_class)) else value
+
+
+__all__ = ["BatchBaseOperator", "spec_fields"]

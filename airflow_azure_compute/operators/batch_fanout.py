@@ -18,21 +18,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeRemoteError
 from airflow_azure_compute.ids import derive_id, run_scope
 from airflow_azure_compute.links import BatchJobLink
-from airflow_azure_compute.operators._batch_common import BatchBaseOperator
+from airflow_azure_compute.operators._batch_common import BatchBaseOperator, spec_fields
 from airflow_azure_compute.operators.batch_job import ensure_job
-from airflow_azure_compute.specs import (
-    JobSpec,
-    OutputFileSpec,
-    ResourceFileSpec,
-    TaskContainerSpec,
-    TaskSpec,
-    parse_task_manifest,
-    render_command,
-    task_id_for,
-)
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
+
+    from airflow_azure_compute.specs import JobSpec, ResourceFileSpec, TaskContainerSpec, TaskSpec
 
 #: Manifest entry keys understood by :func:`build_tasks`.
 MANIFEST_KEYS = frozenset(
@@ -68,6 +60,15 @@ def build_tasks(
     max_task_retries: int | None = None,
 ) -> list[TaskSpec]:
     """The fan-out's tasks, pure (SAS URLs come from ``sas``); see the operator for the parameters."""
+    # The specs module is loaded when a task runs, not at DAG parsing.
+    from airflow_azure_compute.specs import (
+        OutputFileSpec,
+        ResourceFileSpec,
+        TaskSpec,
+        render_command,
+        task_id_for,
+    )
+
     if (items is None) == (manifest is None):
         raise AzureComputeConfigError("give exactly one of items and manifest", field="items")
     entries: list[Mapping[str, Any]]
@@ -161,6 +162,8 @@ def _input_file(sas: SasSource | None, container: str | None, blob: str) -> Reso
         raise AzureComputeConfigError(
             f"{blob!r} needs input_container (and a Blob connection)", field="input_container"
         )
+    from airflow_azure_compute.specs import ResourceFileSpec
+
     return ResourceFileSpec(
         http_url=sas.blob_url(container, blob, "r"), file_path=posixpath.basename(blob) or blob
     )
@@ -264,7 +267,7 @@ class BatchRunTasksOperator(BatchBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.job = job.as_dict() if isinstance(job, JobSpec) else job
+        self.job = spec_fields(job, "JobSpec")
         self.items = items
         self.manifest = manifest
         self.command_line = command_line
@@ -299,6 +302,8 @@ class BatchRunTasksOperator(BatchBaseOperator):
 
     def plan(self, context: Context) -> tuple[JobSpec, list[TaskSpec], str, str]:
         """Validate everything and build the task bodies before any Batch request."""
+        from airflow_azure_compute.specs import JobSpec, TaskContainerSpec, parse_task_manifest
+
         spec = JobSpec.coerce(self.job)
         manifest = parse_task_manifest(self.manifest) if self.manifest is not None else None
         if manifest is not None:

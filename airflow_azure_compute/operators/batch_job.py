@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeRemoteError
 from airflow_azure_compute.ids import created_by_run, derive_id, run_metadata, run_scope
 from airflow_azure_compute.links import BatchJobLink, batch_account_fields
-from airflow_azure_compute.operators._batch_common import BatchBaseOperator
-from airflow_azure_compute.specs import JobSpec
+from airflow_azure_compute.operators._batch_common import BatchBaseOperator, spec_fields
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
     from airflow_azure_compute.hooks.batch import BatchHook
+    from airflow_azure_compute.specs import JobSpec
 
 
 def job_id_for(spec: JobSpec, context: Context | Mapping[str, Any]) -> str:
@@ -74,9 +74,11 @@ class BatchEnsureJobOperator(BatchBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.job = job.as_dict() if isinstance(job, JobSpec) else job
+        self.job = spec_fields(job, "JobSpec")
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_azure_compute.specs import JobSpec
+
         spec = JobSpec.coerce(self.job)
         job_id, owned = ensure_job(self.hook, spec, context)
         self.log.info(

@@ -17,14 +17,13 @@ from airflow_azure_compute.exceptions import (
 )
 from airflow_azure_compute.ids import run_metadata
 from airflow_azure_compute.links import BatchPoolLink, batch_account_fields
-from airflow_azure_compute.operators._batch_common import BatchBaseOperator
-from airflow_azure_compute.specs import ExistingPolicy, PoolSpec, pool_differences
-from airflow_azure_compute.states import Outcome, evaluate_pool
+from airflow_azure_compute.operators._batch_common import BatchBaseOperator, spec_fields
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
     from airflow_azure_compute.hooks.batch import BatchHook
+    from airflow_azure_compute.specs import ExistingPolicy, PoolSpec
 
 #: How long ``if_exists="recreate"`` waits for the old pool to disappear.
 RECREATE_WAIT_S = 300
@@ -56,7 +55,7 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         self,
         *,
         pool_spec: PoolSpec | Mapping[str, Any],
-        if_exists: str = ExistingPolicy.REUSE.value,
+        if_exists: str = "reuse",  # ExistingPolicy.REUSE (specs is not imported at DAG parsing)
         min_ready_nodes: int = 1,
         deferrable: bool | None = None,
         poll_interval: float = 10.0,
@@ -64,7 +63,7 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.pool_spec = pool_spec.as_dict() if isinstance(pool_spec, PoolSpec) else pool_spec
+        self.pool_spec = spec_fields(pool_spec, "PoolSpec")
         self.if_exists = if_exists
         self.min_ready_nodes = min_ready_nodes
         self.deferrable = default_deferrable() if deferrable is None else deferrable
@@ -72,9 +71,15 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         self.wait_timeout = wait_timeout
 
     def spec(self) -> PoolSpec:
+        from airflow_azure_compute.specs import PoolSpec
+
         return PoolSpec.coerce(self.pool_spec)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # specs/states are loaded when a task runs, not at DAG parsing.
+        from airflow_azure_compute.specs import ExistingPolicy
+        from airflow_azure_compute.states import Outcome, evaluate_pool
+
         spec = self.spec()
         try:
             policy = ExistingPolicy(self.if_exists)
@@ -120,6 +125,8 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         self, hook: BatchHook, pool_id: str, deadline: float, result: dict[str, Any]
     ) -> dict[str, Any]:
         """Readiness polling on the worker (``deferrable=False``)."""
+        from airflow_azure_compute.states import Outcome, evaluate_pool
+
         while time.time() < deadline:
             time.sleep(self.poll_interval)
             decision = evaluate_pool(
@@ -172,6 +179,8 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         )
 
     def ensure(self, hook: BatchHook, spec: PoolSpec, policy: ExistingPolicy, body: dict[str, Any]) -> bool:
+        from airflow_azure_compute.specs import ExistingPolicy, pool_differences
+
         existing = hook.get_pool(spec.pool_id)
         if existing is not None and existing.get("state") != "deleting":
             if policy is ExistingPolicy.FAIL:

@@ -26,6 +26,7 @@ from airflow_azure_compute.exceptions import (
 )
 from airflow_azure_compute.hooks.aci_groups import (
     ContainerSpec,
+    OnKillAction,
     RegistryCredential,
     build_group_body,
     derive_group_name,
@@ -35,17 +36,12 @@ from airflow_azure_compute.hooks.aci_groups import (
 )
 from airflow_azure_compute.ids import created_by_run, run_metadata, run_scope
 from airflow_azure_compute.links import ContainerGroupLink
-from airflow_azure_compute.triggers.container_instances import (
-    ContainerGroupEvent,
-    ContainerGroupTrigger,
-    OnKillAction,
-    evaluate,
-)
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
     from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
+    from airflow_azure_compute.triggers.container_instances import ContainerGroupEvent
 
 T = TypeVar("T")
 
@@ -349,6 +345,9 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
     def _wait(
         self, hook: ContainerInstancesHook, name: str, deadline: float | None, cursors: dict[str, str]
     ) -> Any:
+        # The trigger module (and airflow.triggers.base) is loaded only when a task runs, not at DAG parsing.
+        from airflow_azure_compute.triggers.container_instances import evaluate
+
         last_print = time.monotonic()
         while True:
             body = hook.get_group(name)
@@ -366,6 +365,8 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
             time.sleep(self.poll_interval)
 
     def _defer(self, name: str, deadline: float | None, cursors: dict[str, str]) -> None:
+        from airflow_azure_compute.triggers.container_instances import ContainerGroupTrigger
+
         self.defer(
             trigger=ContainerGroupTrigger(
                 group_name=name,

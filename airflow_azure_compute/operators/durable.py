@@ -24,21 +24,15 @@ from airflow_azure_compute.exceptions import (
     DeadlineExceededError,
     RemoteWorkFailedError,
 )
-from airflow_azure_compute.hooks.durable_api import RuntimeStatus, validate_instance_id
+from airflow_azure_compute.hooks.durable_api import RuntimeStatus, SuspendedAction, validate_instance_id
 from airflow_azure_compute.ids import derive_id, run_scope
 from airflow_azure_compute.links import DurableInstanceLink
-from airflow_azure_compute.triggers.durable import (
-    DurableOrchestrationEvent,
-    DurableOrchestrationTrigger,
-    SuspendedAction,
-    evaluate,
-    progress_text,
-)
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
     from airflow_azure_compute.hooks.durable import DurableHook
+    from airflow_azure_compute.triggers.durable import DurableOrchestrationEvent, DurableOrchestrationTrigger
 
 
 def _preview(value: Any, limit: int = 1000) -> str:
@@ -90,6 +84,9 @@ class DurableWaiter:
         self, hook: DurableHook, instance_id: str, deadline: float | None, log: Any, *, missing: int = 0
     ) -> tuple[DurableOrchestrationEvent | None, int]:
         """One poll: the event to finish with (or ``None``), and the count of polls that found no instance."""
+        # The trigger module (and airflow.triggers.base) is loaded only when a task runs, not at DAG parsing.
+        from airflow_azure_compute.triggers.durable import evaluate, progress_text
+
         status = hook.get_status(instance_id)
         if status is not None and status.custom_status is not None:
             log.info("%s progress: %s", instance_id, progress_text(status.custom_status))
@@ -121,6 +118,8 @@ class DurableWaiter:
         return event
 
     def trigger(self, instance_id: str, deadline: float | None) -> DurableOrchestrationTrigger:
+        from airflow_azure_compute.triggers.durable import DurableOrchestrationTrigger
+
         return DurableOrchestrationTrigger(
             instance_id=instance_id,
             conn_id=self.conn_id,

@@ -16,13 +16,13 @@ from airflow_azure_compute.exceptions import (
     DeadlineExceededError,
 )
 from airflow_azure_compute.links import BatchJobLink, batch_account_fields
-from airflow_azure_compute.specs import FailurePolicy, check_batch_id
-from airflow_azure_compute.states import Outcome, TaskCounts, evaluate_tasks, progress_line
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
     from airflow_azure_compute.hooks.batch import BatchHook
+    from airflow_azure_compute.specs import FailurePolicy
+    from airflow_azure_compute.states import TaskCounts
 
 
 def format_forensics(report: Sequence[Mapping[str, Any]]) -> str:
@@ -77,6 +77,8 @@ class BatchJobSensor(BaseSensorOperator):
     :param owns_job: the run created the job (``fanout.output["owns_job"]``): killing the task
         terminates the job; otherwise only this fan-out's tasks.
     :param forensics_limit: how many failed tasks get stdout/stderr tails.
+    :param progress_quiet_s: see :class:`~airflow_azure_compute.triggers.batch.BatchJobCompleteTrigger`
+        (0: a progress line at every poll).
     :param error_budget: transient errors tolerated over the whole wait.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable`` when set,
         else True).
@@ -102,10 +104,11 @@ class BatchJobSensor(BaseSensorOperator):
         task_id_prefix: str | None = None,
         expected_tasks: int | None = None,
         scope: str = "job",
-        failure_policy: str = FailurePolicy.FAIL_FAST.value,
+        failure_policy: str = "fail_fast",  # FailurePolicy.FAIL_FAST (specs is not imported at DAG parsing)
         tolerate_percent: float = 0.0,
         owns_job: bool = False,
         forensics_limit: int = 5,
+        progress_quiet_s: float = 0.0,
         error_budget: int = 20,
         deferrable: bool | None = None,
         azure_conn_id: str = "azure_compute_batch_default",
@@ -123,6 +126,7 @@ class BatchJobSensor(BaseSensorOperator):
         self.tolerate_percent = tolerate_percent
         self.owns_job = owns_job
         self.forensics_limit = forensics_limit
+        self.progress_quiet_s = progress_quiet_s
         self.error_budget = error_budget
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.azure_conn_id = azure_conn_id
@@ -134,6 +138,9 @@ class BatchJobSensor(BaseSensorOperator):
         return BatchHook(conn_id=self.azure_conn_id)
 
     def _check(self) -> FailurePolicy:
+        # specs/states are loaded when a task runs, not at DAG parsing.
+        from airflow_azure_compute.specs import FailurePolicy, check_batch_id
+
         check_batch_id(self.job_id, "job_id")
         if self.scope not in ("job", "prefix"):
             raise AzureComputeConfigError(f"{self.scope!r}; use 'job' or 'prefix'", field="scope")
@@ -183,6 +190,7 @@ class BatchJobSensor(BaseSensorOperator):
                 failure_policy=policy.value,
                 tolerate_percent=float(self.tolerate_percent),
                 owns_job=bool(self.owns_job),
+                progress_quiet_s=float(self.progress_quiet_s),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=to_seconds(self.timeout) or 0) if self.timeout else None,
@@ -190,6 +198,8 @@ class BatchJobSensor(BaseSensorOperator):
 
     def evaluate_now(self, hook: BatchHook, policy: FailurePolicy) -> dict[str, Any] | None:
         """One poll on the worker: an event dict when done, else None."""
+        from airflow_azure_compute.states import Outcome, evaluate_tasks, progress_line
+
         counts = self.counts(hook)
         self.log.info("job %s: %s", self.job_id, progress_line(counts, self.expected, rate=None, elapsed=0.0))
         decision = evaluate_tasks(

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
 
 from airflow_azure_compute.deferral import deadline_after, default_deferrable
-from airflow_azure_compute.hooks.aci_groups import evaluate_group, validate_group_name
+from airflow_azure_compute.hooks.aci_groups import OnKillAction, evaluate_group, validate_group_name
 from airflow_azure_compute.links import ContainerGroupLink
 from airflow_azure_compute.operators.container_instances import _hook, group_outcome, print_new_logs
-from airflow_azure_compute.triggers.container_instances import ContainerGroupTrigger, OnKillAction, evaluate
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -58,6 +57,9 @@ class ContainerGroupSensor(BaseSensorOperator):
         return group_outcome(self.group_name, event)
 
     def _check(self, deadline: float | None, now: float) -> Mapping[str, Any] | None:
+        # The trigger module (and airflow.triggers.base) is loaded only when a task runs, not at DAG parsing.
+        from airflow_azure_compute.triggers.container_instances import evaluate
+
         return evaluate(
             self.group_name,
             _hook(self.conn_id).get_group(self.group_name),
@@ -80,6 +82,8 @@ class ContainerGroupSensor(BaseSensorOperator):
         deadline = deadline_after(self.timeout)
         event = self._check(deadline, time.time())
         if event is None:
+            from airflow_azure_compute.triggers.container_instances import ContainerGroupTrigger
+
             self.defer(
                 trigger=ContainerGroupTrigger(
                     group_name=self.group_name,
@@ -96,6 +100,8 @@ class ContainerGroupSensor(BaseSensorOperator):
         body = _hook(self.conn_id).get_group(self.group_name)
         if body is not None and not evaluate_group(body).terminal:
             return False
+        from airflow_azure_compute.triggers.container_instances import evaluate
+
         event = evaluate(self.group_name, body, deadline=None, now=0.0, log_due=False)
         assert event is not None
         return PokeReturnValue(is_done=True, xcom_value=self._done(event))

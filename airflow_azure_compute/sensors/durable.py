@@ -9,10 +9,9 @@ from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
 
 from airflow_azure_compute.cleanup import CleanupPolicy
 from airflow_azure_compute.deferral import deadline_after, default_deferrable
-from airflow_azure_compute.hooks.durable_api import validate_instance_id
+from airflow_azure_compute.hooks.durable_api import SuspendedAction, validate_instance_id
 from airflow_azure_compute.links import DurableInstanceLink
 from airflow_azure_compute.operators.durable import DurableWaiter, _hook, make_waiter
-from airflow_azure_compute.triggers.durable import SuspendedAction
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 
 EventStatus = Literal["success", "failed", "timeout", "error"]
-#: Unchanged progress is logged at most this often (changed progress: every poll).
-HEARTBEAT_S = 60.0
 
 
 class BatchJobEvent(TypedDict, total=False):
@@ -161,6 +159,9 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
     :param tolerate_percent: share of failed tasks tolerated with ``tolerate``.
     :param owns_job: this run created the job: ``on_kill`` terminates the whole job.
     :param failed_limit: at most this many failed tasks are reported in the event.
+    :param progress_quiet_s: 0 logs the progress line at every poll; a positive value logs unchanged
+        progress at most this often (changed progress is always logged), for triggerers that run
+        thousands of waits on queued work.
     """
 
     def __init__(
@@ -178,11 +179,13 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         tolerate_percent: float = 0.0,
         owns_job: bool = False,
         failed_limit: int = 100,
+        progress_quiet_s: float = 0.0,
     ) -> None:
         super().__init__(
             conn_id=conn_id, deadline=deadline, poll_interval=poll_interval, error_budget=error_budget
         )
         self.job_id = job_id
+        self.progress_quiet_s = float(progress_quiet_s)
         self.task_id_prefix = task_id_prefix
         self.expected_tasks = expected_tasks
         self.scope = scope
@@ -205,6 +208,7 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
             "tolerate_percent": self.tolerate_percent,
             "owns_job": self.owns_job,
             "failed_limit": self.failed_limit,
+            "progress_quiet_s": self.progress_quiet_s,
         }
 
     def _base_event(
@@ -236,14 +240,10 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         return (done / elapsed if elapsed > 0 and done > 0 else None), elapsed
 
     def report_progress(self, counts: TaskCounts) -> None:
-        """The progress line: at every poll where the counts moved, else once per ``HEARTBEAT_S``.
-
-        A log line costs more CPU than the poll itself; a triggerer running a thousand waits on queued
-        tasks would spend its loop logging identical lines.
-        """
+        """The progress line: at every poll, or per ``progress_quiet_s`` while the counts stand still."""
         rate, elapsed = self.rate(counts)
         now = time.monotonic()
-        if counts == self._last_counts and now - self._last_logged < HEARTBEAT_S:
+        if counts == self._last_counts and now - self._last_logged < self.progress_quiet_s:
             return
         self._last_counts, self._last_logged = counts, now
         self.log.info(

@@ -15,29 +15,11 @@ from typing import Any, Literal, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_azure_compute.connections import StrEnum
-from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeError
-from airflow_azure_compute.hooks.aci_groups import GroupProgress, evaluate_group
+from airflow_azure_compute.exceptions import AzureComputeError
+from airflow_azure_compute.hooks.aci_groups import GroupProgress, OnKillAction, evaluate_group
 
 MAX_POLL_ERRORS = 3
 ON_KILL_TIMEOUT_S = 60.0
-
-
-class OnKillAction(StrEnum):
-    """What the trigger does to the group when a user kills the deferred task."""
-
-    DELETE = "delete"
-    STOP = "stop"
-    KEEP = "keep"
-
-    @classmethod
-    def parse(cls, value: OnKillAction | str) -> OnKillAction:
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise AzureComputeConfigError(
-                f"{value!r} is not one of: " + ", ".join(a.value for a in cls), field="on_kill_action"
-            ) from None
 
 
 class ContainerGroupEvent(TypedDict, total=False):

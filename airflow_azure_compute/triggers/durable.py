@@ -15,9 +15,13 @@ from typing import Any, Literal, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_azure_compute.connections import StrEnum
-from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeError
-from airflow_azure_compute.hooks.durable_api import UNSUCCESSFUL, OrchestrationStatus, RuntimeStatus
+from airflow_azure_compute.exceptions import AzureComputeError
+from airflow_azure_compute.hooks.durable_api import (
+    UNSUCCESSFUL,
+    OrchestrationStatus,
+    RuntimeStatus,
+    SuspendedAction,
+)
 
 #: Consecutive polls allowed to fail (after the hook's own retries) before the trigger gives up.
 MAX_POLL_ERRORS = 3
@@ -25,23 +29,6 @@ MAX_POLL_ERRORS = 3
 MAX_MISSING = 3
 #: Bound of on_kill's terminate call.
 ON_KILL_TIMEOUT_S = 30.0
-
-
-class SuspendedAction(StrEnum):
-    """What a waiting task does when the orchestration is ``Suspended``."""
-
-    WAIT = "wait"  #: keep waiting (someone resumes it)
-    FAIL = "fail"  #: fail the task
-    RESUME = "resume"  #: resume the instance and keep waiting
-
-    @classmethod
-    def parse(cls, value: SuspendedAction | str) -> SuspendedAction:
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise AzureComputeConfigError(
-                f"{value!r} is not one of: " + ", ".join(a.value for a in cls), field="on_suspended"
-            ) from None
 
 
 class DurableOrchestrationEvent(TypedDict, total=False):
