@@ -86,14 +86,19 @@ def quiet_http_logging() -> None:
     logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
 
-def _env_affects_requests() -> bool:
-    """Whether proxy or CA-bundle environment variables would change what ``requests`` does."""
+def _requests_env_settings() -> dict[str, Any] | None:
+    """What the environment makes ``requests`` do, resolved once, as transport kwargs.
+
+    ``{}`` or ``{"connection_verify": <CA bundle>}`` (``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``, in
+    ``requests``' order); None when proxy or netrc variables are set (leave those to ``requests``).
+    """
     import os
     import urllib.request
 
-    return bool(urllib.request.getproxies()) or any(
-        os.environ.get(name) for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC")
-    )
+    if urllib.request.getproxies() or os.environ.get("NETRC"):
+        return None
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return {"connection_verify": bundle} if bundle else {}
 
 
 def _model_dict(obj: Any) -> dict[str, Any]:
@@ -127,21 +132,49 @@ def failed_task_summary(task: Any) -> dict[str, Any]:
     }
 
 
-def chunk_tasks(tasks: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
-    """Split task bodies into request-sized chunks (≤100 tasks, under ~900 KB serialized)."""
-    chunks: list[list[Mapping[str, Any]]] = []
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def task_collection_body(tasks: Sequence[Mapping[str, Any]]) -> bytes:
+    """The ``addtaskcollection`` request body for ``tasks`` (compact JSON)."""
+    return _ENCODE({"value": tasks}).encode()
+
+
+def _greedy_chunk(tasks: Sequence[Mapping[str, Any]], start: int) -> list[Mapping[str, Any]]:
+    """The longest run of tasks from ``start`` within the count and size limits (at least one task)."""
     current: list[Mapping[str, Any]] = []
     size = 0
-    for task in tasks:
-        task_size = len(json.dumps(task, separators=(",", ":")))
-        if current and (len(current) >= MAX_TASKS_PER_REQUEST or size + task_size > MAX_REQUEST_BYTES):
-            chunks.append(current)
-            current, size = [], 0
+    for task in tasks[start : start + MAX_TASKS_PER_REQUEST]:
+        task_size = len(_ENCODE(task))
+        if current and size + task_size > MAX_REQUEST_BYTES:
+            break
         current.append(task)
         size += task_size
-    if current:
-        chunks.append(current)
-    return chunks
+    return current
+
+
+def iter_serialized_chunks(
+    tasks: Sequence[Mapping[str, Any]],
+) -> Iterator[tuple[list[Mapping[str, Any]], bytes]]:
+    """Request-sized chunks (≤100 tasks, under ~900 KB serialized), each with its request body.
+
+    Each 100-task window is serialized once; only a window over the size limit is measured task by task.
+    Lazy, so the first request can leave before the last chunk is serialized.
+    """
+    start = 0
+    while start < len(tasks):
+        chunk = list(tasks[start : start + MAX_TASKS_PER_REQUEST])
+        body = task_collection_body(chunk)
+        if len(body) > MAX_REQUEST_BYTES:
+            chunk = _greedy_chunk(tasks, start)
+            body = task_collection_body(chunk)
+        yield chunk, body
+        start += len(chunk)
+
+
+def chunk_tasks(tasks: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """Split task bodies into request-sized chunks (≤100 tasks, under ~900 KB serialized)."""
+    return [chunk for chunk, _ in iter_serialized_chunks(tasks)]
 
 
 @dataclass
@@ -181,12 +214,14 @@ class BatchHook(AzureComputeBaseHook):
         quiet_http_logging()
         s = self.settings
         kwargs = s.client_kwargs()
-        if not _env_affects_requests():
-            # requests re-reads proxy settings from the environment on every request (a few ms each,
-            # 100 requests per 10,000 tasks); skip that when the environment sets nothing it would use.
+        env = _requests_env_settings()
+        if env is not None:
+            # requests re-reads proxy and CA-bundle settings from the environment on every request
+            # (100 requests per 10,000 tasks); read them once instead. A connection's own CA bundle
+            # wins, as it does in requests.
             from azure.core.pipeline.transport import RequestsTransport
 
-            kwargs = {"transport": RequestsTransport(use_env_settings=False, **kwargs)}
+            kwargs = {"transport": RequestsTransport(use_env_settings=False, **{**env, **kwargs})}
         return BatchClient(endpoint=s.endpoint, credential=s.credential(), **kwargs)
 
     def probe(self) -> str:
@@ -308,11 +343,14 @@ class BatchHook(AzureComputeBaseHook):
         deadline = time.monotonic() + timeout
         result = SubmitResult()
         budget = [error_budget]
-        chunks = chunk_tasks(tasks)
-        if not chunks:
+        if not tasks:
             return result
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(chunks)))) as pool:
-            futures = [pool.submit(self._submit_chunk, job_id, c, deadline, result, budget) for c in chunks]
+        fewest_chunks = -(-len(tasks) // MAX_TASKS_PER_REQUEST)
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, fewest_chunks))) as pool:
+            futures = [
+                pool.submit(self._submit_chunk, job_id, chunk, deadline, result, budget, body)
+                for chunk, body in iter_serialized_chunks(tasks)
+            ]
             for future in futures:
                 future.result()
         return result
@@ -324,6 +362,7 @@ class BatchHook(AzureComputeBaseHook):
         deadline: float,
         result: SubmitResult,
         budget: list[int],
+        body: bytes | None = None,
     ) -> None:
         pending = list(chunk)
         attempt = 0
@@ -334,23 +373,14 @@ class BatchHook(AzureComputeBaseHook):
                     f"create_tasks on job {job_id!r}: {len(pending)} task(s) not submitted before the deadline"
                 )
             try:
-                # stream=True: we read the small JSON result ourselves; building 100 SDK result models
-                # per request costs more CPU than the request itself.
-                raw = b"".join(
-                    self.client.create_task_collection(
-                        job_id,
-                        {"value": pending},  # type: ignore[arg-type]  # plain JSON: skips model building
-                        stream=True,
-                        retry_total=0,
-                        connection_timeout=min(remaining, 30.0),
-                        read_timeout=min(remaining, 60.0),
-                    )
+                raw = self._post_task_collection(
+                    job_id, body if body is not None else task_collection_body(pending), remaining
                 )
             except Exception as err:
                 if error_code(err) == "RequestBodyTooLarge" and len(pending) > 1:
                     mid = len(pending) // 2
                     self._submit_chunk(job_id, pending[:mid], deadline, result, budget)
-                    pending = pending[mid:]
+                    pending, body = pending[mid:], None
                     continue
                 if not is_transient(err):
                     raise remote_error(f"create_tasks on job {job_id!r}", err) from err
@@ -375,11 +405,43 @@ class BatchHook(AzureComputeBaseHook):
                     failed[str(item.get("taskId"))] = code or status
             result.merge(added, existed, 1, 0, failed)
             pending = [t for t in pending if t.get("id") in retry_ids]
+            body = None
             if pending:
                 self._spend(budget, None, job_id)
                 result.merge(0, 0, 0, 1, {})
                 time.sleep(min(backoff(attempt), max(deadline - time.monotonic(), 0)))
                 attempt += 1
+
+    def _post_task_collection(self, job_id: str, body: bytes, remaining: float) -> bytes:
+        """POST a pre-serialized ``addtaskcollection`` body through the client's pipeline; the raw JSON result.
+
+        Same request, auth and errors (the client's ``BatchExceptionPolicy`` raises them, with the
+        service's code) as ``BatchClient.create_task_collection``, minus per-request work we do not
+        need: serializing the tasks again (each chunk is serialized once, while it is sized) and
+        building 100 SDK result models (we read the small JSON result ourselves).
+        """
+        from urllib.parse import quote
+
+        from azure.core.rest import HttpRequest
+
+        client = self.client
+        request = HttpRequest(
+            "POST",
+            f"/jobs/{quote(job_id, safe='')}/addtaskcollection",
+            params={"api-version": client._config.api_version},
+            headers={"content-type": "application/json; odata=minimalmetadata", "Accept": "application/json"},
+            content=body,
+        )
+        # Not streamed: the body is read before the error policy looks at it, so errors carry their code
+        # (RequestBodyTooLarge must be recognised to split the chunk).
+        response = client.send_request(
+            request,
+            retry_total=0,
+            connection_timeout=min(remaining, 30.0),
+            read_timeout=min(remaining, 60.0),
+        )
+        response.raise_for_status()
+        return response.content
 
     @staticmethod
     def _spend(budget: list[int], err: BaseException | None, job_id: str) -> None:
@@ -584,5 +646,7 @@ __all__ = [
     "backoff",
     "chunk_tasks",
     "is_transient",
+    "iter_serialized_chunks",
     "remote_error",
+    "task_collection_body",
 ]

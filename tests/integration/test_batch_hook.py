@@ -74,3 +74,19 @@ def test_test_connection(batch_env: dict[str, Any]) -> None:
     ok, message = BatchHook().test_connection()
     assert ok, message
     assert "reachable" in message
+
+
+def test_oversized_request_is_split(job: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import airflow_azure_compute.hooks.batch as batch_hooks
+
+    # Let one 1.2 MB chunk through our sizing: the service's 413 (RequestBodyTooLarge) must halve it.
+    monkeypatch.setattr(batch_hooks, "MAX_REQUEST_BYTES", 10_000_000)
+    tasks = [{"id": f"big-{i:03d}", "commandLine": "x" * 12_000} for i in range(100)]
+    result = BatchHook().create_tasks(job, tasks)
+    assert result.added == 100 and not result.failed
+
+
+def test_request_error_carries_service_code(job: str) -> None:
+    with pytest.raises(AzureComputeRemoteError) as info:
+        BatchHook().create_tasks(f"{job}-missing", _tasks(2))
+    assert (info.value.code, info.value.status) == ("JobNotFound", 404)
