@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from airflow_azure_compute.enums import StrEnum
-from airflow_azure_compute.exceptions import AzureComputeConfigError
 
 
 class CleanupPolicy(StrEnum):
@@ -16,16 +15,6 @@ class CleanupPolicy(StrEnum):
     KEEP = "keep"
     DELETE = "delete"
     DELETE_ON_SUCCESS = "delete_on_success"
-
-    @classmethod
-    def parse(cls, value: CleanupPolicy | str, *, field: str = "cleanup") -> CleanupPolicy:
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise AzureComputeConfigError(
-                f"{value!r} is not a cleanup policy; use one of: " + ", ".join(p.value for p in cls),
-                field=field,
-            ) from None
 
 
 def should_delete(policy: CleanupPolicy, succeeded: bool) -> bool:

@@ -18,14 +18,7 @@ import time
 
 import psutil
 from _batch_common import batch_emulator, empty_job, task_bodies
-
-
-async def ticker(lags: list[float], stop: asyncio.Event, period: float = 0.05) -> None:
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        start = loop.time()
-        await asyncio.sleep(period)
-        lags.append(max(0.0, loop.time() - start - period))
+from _loop_lag import ticker
 
 
 async def drive(trigger: object, polls: list[int]) -> None:

@@ -29,6 +29,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _loop_lag import ticker  # noqa: E402
+
 from airflow_azure_compute.emulator.stack import run_emulator  # noqa: E402
 
 APP = ROOT / "tests" / "function_apps" / "durable_patterns.py"
@@ -49,14 +51,6 @@ def admin(ep: dict[str, Any], path: str, body: Any = None, method: str = "GET") 
 def status_requests(ep: dict[str, Any]) -> int:
     counts = admin(ep, "counters")["requests"]
     return sum(n for route, n in counts.items() if route.startswith("GET") and "{instanceId}" in route)
-
-
-async def ticker(lags: list[float], stop: asyncio.Event, period: float = 0.05) -> None:
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        start = loop.time()
-        await asyncio.sleep(period)
-        lags.append(max(0.0, loop.time() - start - period))
 
 
 async def bounded(limit: int, calls: list[Any]) -> None:

@@ -203,15 +203,6 @@ class OnKillAction(StrEnum):
     STOP = "stop"
     KEEP = "keep"
 
-    @classmethod
-    def parse(cls, value: OnKillAction | str) -> OnKillAction:
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise AzureComputeConfigError(
-                f"{value!r} is not one of: " + ", ".join(a.value for a in cls), field="on_kill_action"
-            ) from None
-
 
 class GroupOutcome(str, Enum):
     """What a poll of a container group concluded."""

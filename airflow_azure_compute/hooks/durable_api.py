@@ -48,15 +48,6 @@ class SuspendedAction(StrEnum):
     FAIL = "fail"  #: fail the task
     RESUME = "resume"  #: resume the instance and keep waiting
 
-    @classmethod
-    def parse(cls, value: SuspendedAction | str) -> SuspendedAction:
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise AzureComputeConfigError(
-                f"{value!r} is not one of: " + ", ".join(a.value for a in cls), field="on_suspended"
-            ) from None
-
 
 #: States in which the instance still exists as live work (a start with the same id reattaches).
 ACTIVE: Final = frozenset(

@@ -63,24 +63,20 @@ class BatchCleanupOperator(BatchBaseOperator):
         pools = _names(self.pool_ids)
         if jobs or pools:
             hook = self.hook
-            for job_id in dict.fromkeys(jobs):
-                job = hook.get_job(job_id)
-                if job is None:
-                    continue
-                if created_by_run(metadata_dict(job.get("metadata")), dag_id, run_id):
-                    hook.delete_job(job_id)
-                    deleted.append(f"job:{job_id}")
-                else:
-                    kept.append(f"job:{job_id}")
-            for pool_id in dict.fromkeys(pools):
-                pool = hook.get_pool(pool_id)
-                if pool is None:
-                    continue
-                if created_by_run(metadata_dict(pool.get("metadata")), dag_id, run_id):
-                    hook.delete_pool(pool_id)
-                    deleted.append(f"pool:{pool_id}")
-                else:
-                    kept.append(f"pool:{pool_id}")
+            # Jobs before pools: a pool cannot go while its jobs hold tasks on it.
+            for kind, ids, get, delete in (
+                ("job", jobs, hook.get_job, hook.delete_job),
+                ("pool", pools, hook.get_pool, hook.delete_pool),
+            ):
+                for resource_id in dict.fromkeys(ids):
+                    resource = get(resource_id)
+                    if resource is None:
+                        continue
+                    if created_by_run(metadata_dict(resource.get("metadata")), dag_id, run_id):
+                        delete(resource_id)
+                        deleted.append(f"{kind}:{resource_id}")
+                    else:
+                        kept.append(f"{kind}:{resource_id}")
         containers = _names(self.containers)
         if containers:
             # The Blob cleanup decides for containers (and blobs under them) by the same metadata rule.

@@ -220,12 +220,12 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         self.identity = identity
         self.subnet_ids = subnet_ids
         self.tags = tags
-        self.cleanup = CleanupPolicy.parse(cleanup)
+        self.cleanup = CleanupPolicy.parse(cleanup, field="cleanup")
         self.poll_interval = float(poll_interval)
         self.logging_interval = logging_interval
         self.log_tail = int(log_tail)
         self.timeout = timeout
-        self.on_kill_action = OnKillAction.parse(on_kill_action)
+        self.on_kill_action = OnKillAction.parse(on_kill_action, field="on_kill_action")
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._group: str | None = None
 

@@ -164,9 +164,9 @@ def make_waiter(
     return DurableWaiter(
         conn_id=conn_id,
         poll_interval=float(poll_interval),
-        on_suspended=SuspendedAction.parse(on_suspended),
+        on_suspended=SuspendedAction.parse(on_suspended, field="on_suspended"),
         terminate_on_kill=terminate_on_kill,
-        cleanup=CleanupPolicy.parse(cleanup),
+        cleanup=CleanupPolicy.parse(cleanup, field="cleanup"),
     )
 
 

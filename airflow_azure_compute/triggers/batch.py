@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from abc import abstractmethod
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -75,8 +76,9 @@ class _BatchPollingTrigger(BaseTrigger):
             "error_budget": self.error_budget,
         }
 
+    @abstractmethod
     def _fields(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The subclass's own constructor arguments, as primitives (``serialize`` adds the common ones)."""
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return f"{type(self).__module__}.{type(self).__qualname__}", {**self._fields(), **self._common()}
@@ -84,12 +86,13 @@ class _BatchPollingTrigger(BaseTrigger):
     def hook(self) -> BatchAsyncHook:
         return BatchAsyncHook(conn_id=self.conn_id)
 
+    @abstractmethod
     async def poll(self, hook: BatchAsyncHook, client: AsyncBatchClient) -> dict[str, Any] | None:
         """One poll: an event payload when done, else None."""
-        raise NotImplementedError
 
+    @abstractmethod
     def timeout_event(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The event payload fields that identify what timed out."""
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # The operator checked once before deferring; spreading the first poll over one interval keeps a

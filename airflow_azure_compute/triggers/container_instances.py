@@ -98,7 +98,7 @@ class ContainerGroupTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.logging_interval = None if logging_interval is None else float(logging_interval)
-        self.on_kill_action = OnKillAction.parse(on_kill_action)
+        self.on_kill_action = OnKillAction.parse(on_kill_action, field="on_kill_action")
         self.log_cursors = dict(log_cursors or {})
 
     def serialize(self) -> tuple[str, dict[str, Any]]:

@@ -118,7 +118,7 @@ class DurableOrchestrationTrigger(BaseTrigger):
         self.conn_id = conn_id
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
-        self.on_suspended = SuspendedAction.parse(on_suspended)
+        self.on_suspended = SuspendedAction.parse(on_suspended, field="on_suspended")
         self.terminate_on_kill = terminate_on_kill
 
     def serialize(self) -> tuple[str, dict[str, Any]]:

@@ -195,8 +195,9 @@ def test_cleanup_policy() -> None:
     assert not should_delete(CleanupPolicy.DELETE_ON_SUCCESS, False) and not should_delete(
         CleanupPolicy.KEEP, True
     )
-    with pytest.raises(AzureComputeConfigError):
-        CleanupPolicy.parse("maybe")
+    assert CleanupPolicy.parse("Delete_On_Success", field="cleanup") is CleanupPolicy.DELETE_ON_SUCCESS
+    with pytest.raises(AzureComputeConfigError, match="cleanup: 'maybe' is not one of: keep, delete"):
+        CleanupPolicy.parse("maybe", field="cleanup")
 
 
 def test_operator_surface() -> None:

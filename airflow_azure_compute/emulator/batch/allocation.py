@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -47,7 +48,7 @@ class Timings:
     tick_s: float = 0.05
 
 
-class PoolAllocation(TaskExecution):
+class PoolAllocation(TaskExecution, ABC):
     """Pool and node state changes; the engine supplies the hooks declared at the top."""
 
     pools: dict[str, Pool]
@@ -55,17 +56,21 @@ class PoolAllocation(TaskExecution):
     timings: Timings
     workdir: Path
 
+    @abstractmethod
     def wake(self) -> None:
-        raise NotImplementedError
+        """Nudge the scheduler loop."""
 
+    @abstractmethod
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        raise NotImplementedError
+        """Run ``coro`` as a tracked background task."""
 
+    @abstractmethod
     def _requeue(self, task: Task) -> None:
-        raise NotImplementedError
+        """Put a task that lost its node back in the queue."""
 
+    @abstractmethod
     def _complete(self, task: Task, state: str, **execution: Any) -> None:
-        raise NotImplementedError
+        """Record a task's end."""
 
     @staticmethod
     def _retryable(failure_info: dict[str, Any] | None) -> bool:
