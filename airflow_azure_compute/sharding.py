@@ -14,9 +14,19 @@ Cutting rules:
   parity), and the header record is repeated at the top of every chunk.
 
 By ``chunk_count`` the target is re-balanced at the start of every chunk
-(``ceil(remaining bytes / remaining chunks)``), so every chunk holds at least one record. By
-``chunk_size`` every chunk but the last holds at least ``chunk_size`` bytes (more by less than one
-record). Text modes decode the input incrementally and reject undecodable bytes.
+(``ceil(remaining bytes / remaining chunks)``). Given the offsets of the input's last ``chunk_count``
+record ends (:func:`record_end_scan`), chunk ``i`` also ends no later than the ``i``-th of them, so
+every chunk holds at least one record whatever the record sizes, and an input with fewer records than
+chunks fails before anything is written. By ``chunk_size`` every chunk but the last holds at least
+``chunk_size`` bytes (more by less than one record). Text modes decode the input incrementally and
+reject undecodable bytes.
+
+The record-end scan is sans-I/O: a generator that asks for ``(offset, length)`` ranges and is sent the
+bytes, driven by :func:`run_scan` over a file or :func:`arun_scan` over a blob. For ``lines`` and
+``jsonl`` it reads the input backwards from the end only until it has found ``chunk_count`` newlines
+(a few KiB for typical inputs, instead of a pass over the whole input); ``csv`` needs quote parity
+from the start, so it counts records in one forward pass, then re-reads only the blocks holding the
+last record ends.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import codecs
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -34,6 +44,11 @@ from typing import Any
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 DEFAULT_NAME_WIDTH = 5
+#: Bytes per read of the record-end scan.
+SCAN_BLOCK = 1024 * 1024
+
+#: A record-end scan: yields ``(offset, length)`` reads, is sent their bytes, returns the offsets.
+RecordEndScan = Generator[tuple[int, int], bytes, list[int]]
 
 
 class SplitMode(str, Enum):
@@ -169,49 +184,91 @@ def csv_record_end(data: bytes | bytearray, start: int, parity: int) -> tuple[in
         pos = nl + 1
 
 
-def nth_record_end(data: bytes, start: int, end: int, k: int, parity: int, csv: bool) -> int:
-    """Index just past the ``k``-th record end in ``data[start:end]`` (k >= 1), or -1 if fewer."""
-    if not csv or (not parity and data.find(b'"', start, end) < 0):
-        if data.count(b"\n", start, end) < k:
-            return -1
-        pos = start
-        for _ in range(k):
-            pos = data.find(b"\n", pos, end) + 1
-        return pos
-    pos = start
-    while k:
-        nl = data.find(b"\n", pos, end)
-        if nl < 0:
-            return -1
-        parity = (parity + data.count(b'"', pos, nl)) & 1
-        pos = nl + 1
-        if not parity:
-            k -= 1
-    return pos
-
-
-def count_records(blocks: Iterable[bytes], mode: SplitMode | str, *, csv_header: bool = True) -> int:
-    """Count the records of an input (a cheap pre-pass that makes ``chunk_count`` exact)."""
+def record_end_scan(
+    mode: SplitMode | str, size: int, count: int, *, csv_header: bool = True, block: int = SCAN_BLOCK
+) -> RecordEndScan | None:
+    """The scan for ``mode`` (None for ``bytes``, which has no records to find)."""
     mode = SplitMode(mode)
-    total = parity = 0
+    if mode is SplitMode.BYTES:
+        return None
+    if mode is SplitMode.CSV:
+        return last_csv_record_ends(size, count, header=csv_header, block=block)
+    return last_line_ends(size, count, block=block)
+
+
+def last_line_ends(size: int, count: int, *, block: int = SCAN_BLOCK) -> RecordEndScan:
+    """Offsets just past the last ``count`` lines of an input of ``size`` bytes, ascending (all of
+    them when it has fewer), reading backwards from the end. A last line without a newline ends at
+    ``size``."""
+    ends: list[int] = []
+    end = size
+    while end > 0 and len(ends) < count:
+        start = max(0, end - block)
+        data = yield (start, end - start)
+        if end == size and data[-1:] != b"\n":
+            ends.append(size)
+        hi = len(data)
+        while len(ends) < count and (nl := data.rfind(b"\n", 0, hi)) >= 0:
+            ends.append(start + nl + 1)
+            hi = nl
+        end = start
+    return ends[::-1]
+
+
+def last_csv_record_ends(size: int, count: int, *, header: bool, block: int = SCAN_BLOCK) -> RecordEndScan:
+    """Like :func:`last_line_ends` for CSV (a newline inside quotes ends no record; the header record
+    is not counted): one forward pass counts record ends per block, then only the blocks holding the
+    last ``count`` of them are read again to locate them."""
+    blocks: list[tuple[int, int, int, int]] = []  # (offset, length, parity at start, record ends)
+    parity = offset = 0
     last = b""
-    for block in blocks:
-        if not block:
-            continue
-        if mode is SplitMode.BYTES:
-            total += len(block)
-            continue
-        if mode is SplitMode.CSV:
-            n, parity = _csv_scan(block, 0, len(block), parity)
-        else:
-            n = block.count(b"\n")
-        total += n
-        last = block[-1:]
-    if mode is not SplitMode.BYTES and last and last != b"\n":
-        total += 1
-    if mode is SplitMode.CSV and csv_header and total:
-        total -= 1
-    return total
+    while offset < size:
+        data = yield (offset, min(block, size - offset))
+        ends, end_parity = _csv_scan(data, 0, len(data), parity)
+        blocks.append((offset, len(data), parity, ends))
+        parity, offset, last = end_parity, offset + len(data), data[-1:]
+    unterminated = bool(last) and last != b"\n"
+    skip = 1 if header else 0  # the header's end is no record end
+    if skip and not any(b[3] for b in blocks):
+        return []  # only a header
+    wanted = count + skip - unterminated
+    first = len(blocks)
+    found = 0
+    while first > 0 and found < wanted:
+        first -= 1
+        found += blocks[first][3]
+    positions: list[int] = []
+    for start, length, parity, _ in blocks[first:]:
+        data = yield (start, length)
+        pos = 0
+        while (end := csv_record_end(data, pos, parity))[0] >= 0:
+            pos, parity = end
+            positions.append(start + pos)
+    if first == 0:
+        positions = positions[skip:]
+    if unterminated:
+        positions.append(size)
+    return positions[-count:] if count else []
+
+
+def run_scan(scan: RecordEndScan, read_at: Callable[[int, int], bytes]) -> list[int]:
+    """Drive a record-end scan with a blocking ``read_at(offset, length)``."""
+    try:
+        request = next(scan)
+        while True:
+            request = scan.send(read_at(*request))
+    except StopIteration as done:
+        return list(done.value)
+
+
+async def arun_scan(scan: RecordEndScan, read_at: Callable[[int, int], Awaitable[bytes]]) -> list[int]:
+    """Drive a record-end scan with an async ``read_at(offset, length)``."""
+    try:
+        request = next(scan)
+        while True:
+            request = scan.send(await read_at(*request))
+    except StopIteration as done:
+        return list(done.value)
 
 
 class _ChunkStats:
@@ -230,8 +287,10 @@ class Splitter:
     :param chunk_count: number of chunks to make (needs ``total_size``); exclusive with ``chunk_size``.
     :param chunk_size: target bytes per chunk.
     :param total_size: input size in bytes, when known (required with ``chunk_count``).
-    :param total_records: record count from :func:`count_records`, when known; makes ``chunk_count``
-        exact (every chunk gets at least one record) and lets too many chunks fail before any upload.
+    :param record_ends: with ``chunk_count`` in a text mode, what :func:`record_end_scan` found: the
+        input offsets just past its last ``chunk_count`` records (all of them when it has fewer). Makes
+        ``chunk_count`` exact (every chunk gets at least one record) and lets too many chunks fail
+        before any upload.
     :param prefix: blob name prefix of the chunks (``"run-1/chunks/"``).
     :param suffix: chunk name suffix, usually the input's extension (``".csv"``).
     :param encoding: text encoding checked in text modes; must be ASCII-compatible.
@@ -247,7 +306,7 @@ class Splitter:
         chunk_count: int | None = None,
         chunk_size: int | None = None,
         total_size: int | None = None,
-        total_records: int | None = None,
+        record_ends: Sequence[int] | None = None,
         prefix: str = "",
         suffix: str = "",
         encoding: str = "utf-8",
@@ -259,17 +318,16 @@ class Splitter:
         self.chunk_count, self.chunk_size, self.total_size = validate_plan(
             chunk_count=chunk_count, chunk_size=chunk_size, total_size=total_size
         )
-        if total_records is not None and chunk_count is not None and chunk_count > total_records:
+        if record_ends is not None and not record_ends:
+            raise SplitInputError("the input has no records; give a non-empty input", field="source")
+        if record_ends is not None and chunk_count is not None and chunk_count > len(record_ends):
             raise SplitInputError(
-                f"chunk_count={chunk_count} is more than the input's {total_records} records; "
-                f"lower chunk_count to at most {total_records}",
+                f"chunk_count={chunk_count} is more than the input's {len(record_ends)} records; "
+                f"lower chunk_count to at most {len(record_ends)}",
                 field="chunk_count",
             )
-        if total_records == 0:
-            raise SplitInputError("the input has no records; give a non-empty input", field="source")
-        self.total_records = total_records
-        self._records_done = 0
-        self._max_records: int | None = None
+        self.record_ends = list(record_ends) if record_ends is not None and self.mode.is_text else None
+        self._max_end: int | None = None  # body offset this chunk must end at or before
         self.prefix, self.suffix = prefix, suffix
         expected = chunk_count or math.ceil((total_size or 0) / (chunk_size or 1)) or 1
         self.width = name_width(expected if total_size is not None or chunk_count else 10**6)
@@ -371,25 +429,18 @@ class Splitter:
             remaining_chunks = self.chunk_count - self._index
             remaining = max((self.total_size or 0) - self._consumed, 1)
             self._target = math.inf if remaining_chunks <= 1 else math.ceil(remaining / remaining_chunks)  # type: ignore[assignment]
-            if self.total_records is not None and remaining_chunks > 1 and self.mode is not SplitMode.BYTES:
-                self._max_records = self.total_records - self._records_done - (remaining_chunks - 1)
+            if self.record_ends is not None and remaining_chunks > 1:
+                # the last chunk_count record ends, one per chunk: leave a record for each chunk after
+                self._max_end = self.record_ends[self._index] - len(self.header)
             else:
-                self._max_records = None
+                self._max_end = None
         else:
             self._target = self.chunk_size or 0
         if self.header:
             return [self._emit(self.header, count=False)]
         return []
 
-    def _emit(
-        self,
-        data: bytes,
-        *,
-        count: bool = True,
-        start: int = 0,
-        end: int | None = None,
-        records: int | None = None,
-    ) -> Piece:
+    def _emit(self, data: bytes, *, count: bool = True, start: int = 0, end: int | None = None) -> Piece:
         cur = self._current
         assert cur is not None
         seg = data if (start == 0 and end is None) else data[start:end]
@@ -403,7 +454,7 @@ class Splitter:
                 n, self._parity = _csv_scan(seg, 0, len(seg), self._parity)
                 cur.records += n
             elif self.mode is not SplitMode.BYTES:
-                cur.records += seg.count(b"\n") if records is None else records
+                cur.records += seg.count(b"\n")
         return Piece(self._index, seg)
 
     def _close(self) -> Piece:
@@ -411,7 +462,6 @@ class Splitter:
         assert cur is not None
         if self.mode is SplitMode.BYTES:
             cur.records = cur.size
-        self._records_done += cur.records
         md5 = md5_b64(cur.md5.digest()) if cur.md5 is not None else ""
         info = ChunkInfo(self._index, self.name(self._index), cur.size, cur.records, md5)
         self.chunks.append(info)
@@ -431,23 +481,14 @@ class Splitter:
             if not self._seeking:
                 room = self._target - self._body_in_chunk()
                 take = n - pos if room == math.inf else min(n - pos, int(room))
-                known: int | None = None
-                if self._max_records is not None:
-                    assert self._current is not None
-                    allowed = self._max_records - self._current.records
-                    if not self._csv:
-                        known = data.count(b"\n", pos, pos + take)
-                    cut = (
-                        -1
-                        if known is not None and known < allowed
-                        else (nth_record_end(data, pos, pos + take, allowed, self._parity, self._csv))
-                    )
-                    if cut >= 0:
-                        out.append(self._emit(data, start=pos, end=cut))
-                        pos = cut
-                        out.append(self._close())
-                        continue
-                out.append(self._emit(data, start=pos, end=pos + take, records=known))
+                if self._max_end is not None and self._consumed + take >= self._max_end:
+                    # a byte-balanced cut would leave too few records for the chunks after this one
+                    cut = pos + self._max_end - self._consumed
+                    out.append(self._emit(data, start=pos, end=cut))
+                    pos = cut
+                    out.append(self._close())
+                    continue
+                out.append(self._emit(data, start=pos, end=pos + take))
                 pos += take
                 if self._body_in_chunk() >= self._target:
                     if self.mode is SplitMode.BYTES or (self._last_byte == b"\n" and not self._parity):
@@ -511,6 +552,11 @@ def text_decoder(encoding: str) -> codecs.IncrementalDecoder:
 def split_bytes(data: bytes, mode: SplitMode | str, **kwargs: Any) -> tuple[list[bytes], Splitter]:
     """Split an in-memory input into chunk payloads (tests and small inputs)."""
     kwargs.setdefault("total_size", len(data))
+    count = kwargs.get("chunk_count")
+    if isinstance(count, int) and count >= 1 and data and "record_ends" not in kwargs:
+        scan = record_end_scan(mode, len(data), count, csv_header=kwargs.get("csv_header", True))
+        if scan is not None:
+            kwargs["record_ends"] = run_scan(scan, lambda offset, length: data[offset : offset + length])
     splitter = Splitter(mode, **kwargs)
     return assemble(split_blocks([data], splitter)), splitter
 
@@ -538,11 +584,14 @@ __all__ = [
     "SplitInputError",
     "SplitMode",
     "Splitter",
+    "arun_scan",
     "assemble",
     "chunk_name",
-    "count_records",
     "csv_record_end",
-    "nth_record_end",
+    "last_csv_record_ends",
+    "last_line_ends",
+    "record_end_scan",
+    "run_scan",
     "split_blocks",
     "split_bytes",
     "text_decoder",

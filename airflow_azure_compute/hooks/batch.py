@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 import threading
 import time
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings
 from airflow_azure_compute.exceptions import AzureComputeRemoteError, DeadlineExceededError
 from airflow_azure_compute.hooks.base import AzureComputeBaseHook
+from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
 from airflow_azure_compute.states import (
     FAILED_SELECT,
     SCOPED_SELECT,
@@ -79,26 +79,6 @@ def backoff(attempt: int, *, base: float = 0.5, cap: float = 30.0) -> float:
 def wire_value(value: Any) -> str:
     """An SDK enum's wire value (``"completed"``), or the string itself."""
     return str(getattr(value, "value", value))
-
-
-def quiet_http_logging() -> None:
-    """azure-core logs every request and response at INFO: keep task logs for what matters."""
-    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
-
-
-def _requests_env_settings() -> dict[str, Any] | None:
-    """What the environment makes ``requests`` do, resolved once, as transport kwargs.
-
-    ``{}`` or ``{"connection_verify": <CA bundle>}`` (``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``, in
-    ``requests``' order); None when proxy or netrc variables are set (leave those to ``requests``).
-    """
-    import os
-    import urllib.request
-
-    if urllib.request.getproxies() or os.environ.get("NETRC"):
-        return None
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    return {"connection_verify": bundle} if bundle else {}
 
 
 def _model_dict(obj: Any) -> dict[str, Any]:
@@ -211,18 +191,8 @@ class BatchHook(AzureComputeBaseHook):
     def client(self) -> BatchClient:
         from azure.batch import BatchClient
 
-        quiet_http_logging()
         s = self.settings
-        kwargs = s.client_kwargs()
-        env = _requests_env_settings()
-        if env is not None:
-            # requests re-reads proxy and CA-bundle settings from the environment on every request
-            # (100 requests per 10,000 tasks); read them once instead. A connection's own CA bundle
-            # wins, as it does in requests.
-            from azure.core.pipeline.transport import RequestsTransport
-
-            kwargs = {"transport": RequestsTransport(use_env_settings=False, **{**env, **kwargs})}
-        return BatchClient(endpoint=s.endpoint, credential=s.credential(), **kwargs)
+        return BatchClient(endpoint=s.endpoint, credential=s.credential(), **sdk_client_kwargs(s, aio=False))
 
     def probe(self) -> str:
         first_page: Iterable[Any] = next(self.client.list_pools(max_results=1, select=["id"]).by_page(), [])
@@ -573,10 +543,11 @@ class BatchAsyncHook(AzureComputeBaseHook):
     async def _open(self) -> tuple[AsyncBatchClient, Any]:
         from azure.batch.aio import BatchClient as AioBatchClient
 
-        quiet_http_logging()
         settings: ServiceSettings = await self.aget_settings()
         credential = settings.async_credential()
-        client = AioBatchClient(endpoint=settings.endpoint, credential=credential, **settings.client_kwargs())
+        client = AioBatchClient(
+            endpoint=settings.endpoint, credential=credential, **sdk_client_kwargs(settings, aio=True)
+        )
         await client.__aenter__()
         return client, credential
 

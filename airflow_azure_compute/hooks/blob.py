@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -32,6 +31,7 @@ from airflow_azure_compute.hooks.blob_transfer import (
     TaskPool,
     content_settings,
 )
+from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -61,20 +61,15 @@ class BlobEntry:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def client_kwargs(settings: ServiceSettings) -> dict[str, Any]:
-    """Keyword arguments of ``BlobServiceClient`` (sync or aio) except the credential.
-
-    Also quiets azure-core's per-request INFO logging: thousands of chunk requests would flood the task
-    log (progress is logged by the operators instead).
-    """
-    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+def client_kwargs(settings: ServiceSettings, *, aio: bool) -> dict[str, Any]:
+    """Keyword arguments of ``BlobServiceClient`` (sync or aio) except the credential."""
     return {
         "account_url": settings.endpoint,
         "max_single_put_size": BLOCK_SIZE,
         "max_block_size": BLOCK_SIZE,
         "max_single_get_size": BLOCK_SIZE,
         "max_chunk_get_size": BLOCK_SIZE,
-        **settings.client_kwargs(),
+        **sdk_client_kwargs(settings, aio=aio),
     }
 
 
@@ -166,7 +161,9 @@ class BlobHook(AzureComputeBaseHook):
     def client(self) -> BlobServiceClient:
         from azure.storage.blob import BlobServiceClient
 
-        return BlobServiceClient(credential=self.settings.credential(), **client_kwargs(self.settings))
+        return BlobServiceClient(
+            credential=self.settings.credential(), **client_kwargs(self.settings, aio=False)
+        )
 
     def container(self, name: str) -> ContainerClient:
         return self.client.get_container_client(name)
@@ -344,7 +341,7 @@ class BlobAsyncHook(AzureComputeBaseHook):
 
         settings = await self.aget_settings()
         self._credential = settings.async_credential()
-        self._client = BlobServiceClient(credential=self._credential, **client_kwargs(settings))
+        self._client = BlobServiceClient(credential=self._credential, **client_kwargs(settings, aio=True))
         await self._client.__aenter__()
         return self
 
@@ -460,10 +457,14 @@ class BlobAsyncHook(AzureComputeBaseHook):
         with open(path, "rb") as f:
             await self.upload_stream(container, name, f, **kwargs)
 
-    async def download_stream(self, container: str, name: str) -> AsyncIterator[bytes]:
+    async def download_stream(self, container: str, name: str) -> AsyncGenerator[bytes, None]:
         downloader = await self.container(container).download_blob(name)
         async for chunk in downloader.chunks():
             yield chunk
+
+    async def read_range(self, container: str, name: str, offset: int, length: int) -> bytes:
+        downloader = await self.container(container).download_blob(name, offset=offset, length=length)
+        return bytes(await downloader.readall())
 
     async def read_bytes(self, container: str, name: str) -> bytes:
         return bytes(await (await self.container(container).download_blob(name)).readall())

@@ -7,7 +7,6 @@ Both hooks take the connection's ARM endpoint, token scope and CA bundle from on
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import cached_property
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings
 from airflow_azure_compute.exceptions import AzureComputeRemoteError
 from airflow_azure_compute.hooks.base import AzureComputeBaseHook
+from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
 
 if TYPE_CHECKING:
     from azure.mgmt.containerinstance import ContainerInstanceManagementClient
@@ -27,16 +27,14 @@ if TYPE_CHECKING:
 LRO_POLLING_INTERVAL = 2
 
 
-def client_options(settings: ServiceSettings) -> dict[str, Any]:
+def client_options(settings: ServiceSettings, *, aio: bool) -> dict[str, Any]:
     """Keyword arguments of both management clients (everything but the credential)."""
-    # azure-core logs every request and response at INFO: far too much for a task log.
-    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
     return {
         "subscription_id": settings.subscription_id,
         "base_url": settings.endpoint,
         "credential_scopes": [settings.token_scope],
         "polling_interval": LRO_POLLING_INTERVAL,
-        **settings.client_kwargs(),
+        **sdk_client_kwargs(settings, aio=aio),
     }
 
 
@@ -73,7 +71,9 @@ class ContainerInstancesHook(AzureComputeBaseHook):
     def client(self) -> ContainerInstanceManagementClient:
         from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 
-        return ContainerInstanceManagementClient(self.settings.credential(), **client_options(self.settings))
+        return ContainerInstanceManagementClient(
+            self.settings.credential(), **client_options(self.settings, aio=False)
+        )
 
     @property
     def resource_group(self) -> str:
@@ -168,7 +168,9 @@ class ContainerInstancesAsyncHook(AzureComputeBaseHook):
         settings = await self.aget_settings()
         credential = settings.async_credential()
         try:
-            async with ContainerInstanceManagementClient(credential, **client_options(settings)) as client:
+            async with ContainerInstanceManagementClient(
+                credential, **client_options(settings, aio=True)
+            ) as client:
                 yield client
         finally:
             if hasattr(credential, "close"):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import posixpath
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,9 @@ from airflow_azure_compute.sharding import (
     SplitInputError,
     SplitMode,
     Splitter,
-    count_records,
+    arun_scan,
+    record_end_scan,
+    run_scan,
 )
 
 if TYPE_CHECKING:
@@ -35,10 +39,22 @@ if TYPE_CHECKING:
 READ_SIZE = BLOCK_SIZE
 
 
-def _file_blocks(path: str, size: int = READ_SIZE) -> Iterator[bytes]:
+async def read_ahead(path: str, size: int = READ_SIZE) -> AsyncGenerator[bytes, None]:
+    """A file's blocks, each read on a worker thread while the previous one is being split.
+
+    Reading releases the GIL, so the copy out of the page cache overlaps with the event loop's
+    splitting and uploading instead of taking turns with them (about 12 % of the loop's time on a
+    1 GiB split when read inline).
+    """
+    loop = asyncio.get_running_loop()
     with open(path, "rb") as f:
-        while block := f.read(size):
-            yield block
+        pending = loop.run_in_executor(None, f.read, size)
+        try:
+            while block := await pending:
+                pending = loop.run_in_executor(None, f.read, size)
+                yield block
+        finally:
+            await asyncio.wait([pending])  # never close the file under a read in flight
 
 
 class BlobSplitOperator(BlobBaseOperator):
@@ -127,24 +143,43 @@ class BlobSplitOperator(BlobBaseOperator):
             return path.name
         return posixpath.basename(check_blob_path(str(self.source_blob), field="source_blob"))
 
-    def _splitter(self, mode: SplitMode, prefix: str, name: str, total_size: int) -> Splitter:
-        chunk_count = as_int(self.chunk_count, "chunk_count", optional=True)
-        chunk_size = as_int(self.chunk_size, "chunk_size", optional=True)
-        suffix = self.suffix if self.suffix is not None else os.path.splitext(name)[1]
-        total_records = None
-        if chunk_count is not None and mode.is_text and self.source_path:
-            # a cheap pre-pass over the local file makes chunk_count exact and fails early
-            total_records = count_records(
-                _file_blocks(str(self.source_path)), mode, csv_header=self.csv_header
-            )
+    def _splitter(
+        self, mode: SplitMode, prefix: str, name: str, total_size: int, record_ends: list[int] | None
+    ) -> Splitter:
         try:
             return Splitter(
-                mode, chunk_count=chunk_count, chunk_size=chunk_size, total_size=total_size,
-                total_records=total_records, prefix=prefix, suffix=suffix, encoding=self.encoding,
-                csv_header=self.csv_header, hash_chunks=False,
+                mode, chunk_count=self._chunk_count(), chunk_size=as_int(self.chunk_size, "chunk_size", optional=True),
+                total_size=total_size, record_ends=record_ends, prefix=prefix,
+                suffix=self.suffix if self.suffix is not None else os.path.splitext(name)[1],
+                encoding=self.encoding, csv_header=self.csv_header, hash_chunks=False,
             )  # fmt: skip
         except SplitInputError as err:
             raise AzureComputeConfigError(str(err), field=_field(err.field, self)) from err
+
+    def _chunk_count(self) -> int | None:
+        return as_int(self.chunk_count, "chunk_count", optional=True)
+
+    async def _record_ends(
+        self, hook: BlobAsyncHook, mode: SplitMode, source_container: str, total_size: int
+    ) -> list[int] | None:
+        """Where the input's last ``chunk_count`` records end (see :func:`record_end_scan`): lines and
+        JSON Lines are read backwards from the end until enough newlines are found; CSV takes a
+        forward pass, so it is done for a local file only (a blob would be downloaded twice)."""
+        chunk_count = self._chunk_count()
+        if chunk_count is None or chunk_count < 1 or total_size == 0:
+            return None
+        scan = record_end_scan(mode, total_size, chunk_count, csv_header=self.csv_header)
+        if scan is None:
+            return None
+        if self.source_path:
+            with open(str(self.source_path), "rb") as f:
+                return run_scan(scan, lambda offset, length: os.pread(f.fileno(), length, offset))
+        if mode is SplitMode.CSV:
+            return None
+        blob = str(self.source_blob)
+        return await arun_scan(
+            scan, lambda offset, length: hook.read_range(source_container, blob, offset, length)
+        )
 
     # -- execution -----------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
@@ -178,7 +213,8 @@ class BlobSplitOperator(BlobBaseOperator):
                         field="source_blob",
                     )
                 total = entry.size
-            splitter = self._splitter(mode, prefix, name, total)
+            record_ends = await self._record_ends(hook, mode, source_container, total)
+            splitter = self._splitter(mode, prefix, name, total, record_ends)
             await self._clear_prefix(hook, context, container, prefix)
             manifest = ShardManifest(container=container, prefix=prefix, mode=mode.value, source=source)
             blocks = self._blocks(hook, source_container)
@@ -225,27 +261,24 @@ class BlobSplitOperator(BlobBaseOperator):
             )
             await hook.delete_blobs(container, [b.name for b in existing], max_concurrency=self.concurrency())
 
-    def _blocks(self, hook: BlobAsyncHook, source_container: str) -> AsyncIterator[bytes]:
-        async def local() -> AsyncIterator[bytes]:
-            for block in _file_blocks(str(self.source_path)):
-                yield block
-
+    def _blocks(self, hook: BlobAsyncHook, source_container: str) -> AsyncGenerator[bytes, None]:
         if self.source_path:
-            return local()
+            return read_ahead(str(self.source_path))
         return hook.download_stream(source_container, str(self.source_blob))
 
     async def _upload(
-        self, splitter: Splitter, uploader: ChunkUploader, blocks: AsyncIterator[bytes], total: int
+        self, splitter: Splitter, uploader: ChunkUploader, blocks: AsyncGenerator[bytes, None], total: int
     ) -> None:
         pool = uploader.pool
         progress = Progress(self.log, "split")
         read = 0
         try:
-            async for block in blocks:
-                read += len(block)
-                for piece in splitter.feed(block):
-                    await uploader.add(piece, splitter.chunks[piece.index] if piece.last else None)
-                progress.tick(read, len(uploader.committed), total)
+            async with aclosing(blocks):
+                async for block in blocks:
+                    read += len(block)
+                    for piece in splitter.feed(block):
+                        await uploader.add(piece, splitter.chunks[piece.index] if piece.last else None)
+                    progress.tick(read, len(uploader.committed), total)
             for piece in splitter.finish():
                 await uploader.add(piece, splitter.chunks[piece.index] if piece.last else None)
             await pool.join()

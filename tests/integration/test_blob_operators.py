@@ -106,6 +106,25 @@ def test_split_blob_csv_by_size_then_merge_csv_to_blob(hook: BlobHook) -> None:
     assert merged["md5"] == _md5(data) == hook.get_blob(container, "out/merged.csv").md5  # type: ignore[union-attr]
 
 
+def test_split_blob_by_count_finds_record_ends_with_ranged_reads(hook: BlobHook) -> None:
+    # the last record is larger than one 1 MiB read of the backward scan: it takes several ranged reads
+    big = b"x" * (2 * 1024 * 1024 + 100) + b"\n"
+    data = b"short\n" * 4 + big
+    container = unique("tail")
+    hook.create_container(container)
+    hook.upload_bytes(container, "in/data.txt", data)
+    result = BlobSplitOperator(
+        task_id="split", source_blob="in/data.txt", container=container, prefix="chunks", chunk_count=5
+    ).execute(context())
+    assert [hook.read_bytes(container, n) for n in result["chunks"]] == [b"short\n"] * 4 + [big]
+    with pytest.raises(AzureComputeConfigError, match="more than the input's 5 records") as info:
+        BlobSplitOperator(
+            task_id="split", source_blob="in/data.txt", container=container, prefix="again", chunk_count=6
+        ).execute(context())
+    assert info.value.field == "chunk_count"
+    assert not [b for b in hook.list_blobs(container) if b.name.startswith("again")]
+
+
 def test_jsonl_large_chunks_use_staged_blocks(hook: BlobHook, tmp_path: Path) -> None:
     record = json.dumps({"payload": "x" * 1000}).encode() + b"\n"
     data = record * 10_000  # ~10 MB: 2 chunks of ~5 MB, each more than one 4 MiB block

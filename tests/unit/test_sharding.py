@@ -18,7 +18,8 @@ from airflow_azure_compute.sharding import (
     SplitInputError,
     Splitter,
     assemble,
-    count_records,
+    record_end_scan,
+    run_scan,
     split_blocks,
     split_bytes,
 )
@@ -30,10 +31,23 @@ def _blocks(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)] or [b""]
 
 
+def _record_ends(data: bytes, mode: str, count: int, block: int) -> list[int]:
+    scan = record_end_scan(mode, len(data), count, block=block)
+    assert scan is not None
+    return run_scan(scan, lambda offset, length: data[offset : offset + length])
+
+
 def _split(data: bytes, mode: str, block: int, **kw: object) -> tuple[list[bytes], Splitter]:
-    records = count_records(_blocks(data, block), mode) if "chunk_count" in kw else None
-    splitter = Splitter(mode, total_size=len(data), total_records=records, **kw)  # type: ignore[arg-type]
+    count = kw.get("chunk_count")
+    ends = _record_ends(data, mode, count, block) if isinstance(count, int) and mode != "bytes" else None
+    splitter = Splitter(mode, total_size=len(data), record_ends=ends, **kw)  # type: ignore[arg-type]
     return assemble(split_blocks(_blocks(data, block), splitter)), splitter
+
+
+def _parsed_records(data: bytes, mode: str) -> int:
+    if mode == "csv":
+        return len(list(csv.reader(io.StringIO(data.decode(), newline=""))))
+    return len(data.splitlines())
 
 
 @st.composite
@@ -80,9 +94,15 @@ def test_split_merge_round_trips_by_count(
 ) -> None:
     raw = data.draw(strategy)
     records = _records(raw, mode)
-    assert count_records(_blocks(raw, 7), mode) == records
-    count = data.draw(st.integers(1, records))
     block = data.draw(st.integers(1, 64))
+    # asked for more record ends than there are, the scan finds every one of them
+    ends = _record_ends(raw, mode, records + 3, block)
+    assert len(ends) == records and ends == sorted(set(ends)) and ends[-1] == len(raw)
+    header = 1 if mode == "csv" else 0
+    for k, end in enumerate(ends, start=1):
+        assert _parsed_records(raw[:end], mode) == k + header
+    count = data.draw(st.integers(1, records))
+    assert _record_ends(raw, mode, count, block) == ends[-count:]
     chunks, splitter = _split(raw, mode, block, chunk_count=count)
     assert len(chunks) == count
     merge_mode = "csv" if mode == "csv" else ("jsonl" if mode == "jsonl" else "concat")
@@ -144,11 +164,17 @@ def test_csv_quoted_newline_is_not_a_boundary() -> None:
     [
         (b"", {"chunk_count": 1}, "source", "empty"),
         (b"a\n", {"chunk_count": 0}, "chunk_count", "at least 1"),
-        (b"a\nb\n", {"chunk_count": 3}, "chunk_count", "ran out after 2 chunks"),
+        (
+            b"a\nb\n",
+            {"chunk_count": 3},
+            "chunk_count",
+            "the input's 2 records; lower chunk_count to at most 2",
+        ),
+        (b"a\nb\n", {"chunk_count": 3, "record_ends": None}, "chunk_count", "ran out after 2 chunks"),
         (b"abc\n", {"chunk_count": 3}, "chunk_count", "lower chunk_count"),
         (b"ok\n\xff\xfe\n", {"chunk_count": 1}, "encoding", "byte offset 3"),
         (b"a\n", {"chunk_count": 1, "chunk_size": 3}, "chunk_count", "exactly one"),
-        (b"a\nb\nc\n", {"chunk_count": 4, "total_records": 3}, "chunk_count", "at most 3"),
+        (b"a\nb\nc\n", {"chunk_count": 4, "record_ends": [2, 4, 6]}, "chunk_count", "at most 3"),
     ],
 )
 def test_bad_input_names_the_field(raw: bytes, kwargs: dict[str, int], field: str, words: str) -> None:
@@ -196,3 +222,13 @@ def test_plan_shards_orders_and_names_problems() -> None:
 def test_csv_merge_rejects_a_foreign_header() -> None:
     with pytest.raises(ValueError, match="does not start with the header"):
         merge_bytes([b"a,b\n1,2\n", b"x,y\n3,4\n"], "csv")
+
+
+@pytest.mark.parametrize("mode", ["lines", "jsonl", "csv"])
+def test_chunk_count_leaves_a_record_for_every_chunk_whatever_the_record_sizes(mode: str) -> None:
+    # byte-balanced cuts alone would put the five short records in the first chunk and fail
+    head = b"h\n" if mode == "csv" else b""
+    raw = head + b"1\n" * 5 + b"9" * 1000 + b"\n"
+    chunks, splitter = split_bytes(raw, mode, chunk_count=6)
+    assert [c.records for c in splitter.chunks] == [1] * 6
+    assert [c[len(head) :] for c in chunks] == [b"1\n"] * 5 + [b"9" * 1000 + b"\n"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,8 +190,8 @@ class BatchEngine(PoolAllocation):
         job.gone_at = self._loop_time() + self.timings.delete_s
 
     # ----------------------------------------------------------------- tasks
-    def add_task(self, job: Job, spec: dict[str, Any]) -> Task:
-        task = Task(id=spec["id"], job=job, spec=spec)
+    def add_task(self, job: Job, spec: dict[str, Any], created: datetime | None = None) -> Task:
+        task = Task(id=spec["id"], job=job, spec=spec, last_modified=created or now())
         job.add_task(task)
         self.wake()
         return task

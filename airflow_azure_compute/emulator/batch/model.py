@@ -192,10 +192,14 @@ class _Tracked:
     state: str = "active"
     etag: str = field(default_factory=new_etag)
     last_modified: datetime = field(default_factory=now)
-    creation_time: datetime = field(default_factory=now)
-    state_time: datetime = field(default_factory=now)
+    creation_time: datetime = field(init=False)
+    state_time: datetime = field(init=False)
     previous_state: str | None = None
     previous_state_time: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # one clock read for all three (a 10,000-task fan-out creates 10,000 of these)
+        self.creation_time = self.state_time = self.last_modified
 
     def touch(self) -> None:
         self.etag, self.last_modified = _stamp()
@@ -367,6 +371,7 @@ class Job(_Tracked):
     prep_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # node id -> status entry
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.execution = {"startTime": iso(self.creation_time), "poolId": self.pool_id}
 
     @property

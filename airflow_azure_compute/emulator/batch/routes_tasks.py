@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -21,6 +22,7 @@ from airflow_azure_compute.emulator.batch.wire import (
     entity_headers,
     iso,
     json_response,
+    now,
     parse_duration,
 )
 
@@ -133,10 +135,13 @@ class TaskRoutes:
                 "RequestBodyTooLarge",
                 f"A collection holds at most {MAX_COLLECTION_TASKS} tasks, got {len(tasks)}.",
             )
-        results = [self._add_one(job, spec) for spec in tasks]
+        # one creation time for the whole collection (Batch adds it as one operation)
+        created = now()
+        created_iso = iso(created)
+        results = [self._add_one(job, spec, created, created_iso) for spec in tasks]
         return json_response({"value": results})
 
-    def _add_one(self, job: Job, spec: Any) -> dict[str, Any]:
+    def _add_one(self, job: Job, spec: Any, created: datetime, created_iso: str | None) -> dict[str, Any]:
         task_id = spec.get("id") if isinstance(spec, dict) else None
         try:
             validate_task(job, spec)
@@ -147,12 +152,12 @@ class TaskRoutes:
         if self.server_error():
             error = BatchError(500, "ServerBusy", "Injected transient server error; retry the task.")
             return {"status": "servererror", "taskId": task_id, "error": error.body()}
-        task = self.engine.add_task(job, spec)
+        task = self.engine.add_task(job, spec, created)
         return {
             "status": "success",
             "taskId": task.id,
             "eTag": task.etag,
-            "lastModified": iso(task.last_modified),
+            "lastModified": created_iso,
             "location": task.url,
         }
 

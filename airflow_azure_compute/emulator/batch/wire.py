@@ -60,7 +60,10 @@ def iso(value: datetime | None) -> str | None:
     """RFC 3339 UTC with a ``Z`` suffix, as Batch sends it."""
     if value is None:
         return None
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    # isoformat is several times faster than strftime (a 10,000-task fan-out formats 10,000 of these)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def http_date(value: datetime) -> str:
