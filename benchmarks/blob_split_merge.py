@@ -12,7 +12,8 @@ Phases (each in its own process, so peak RSS is the phase's own):
 * ``split``: :class:`BlobSplitOperator` (lines, ``chunk_count=chunks``) on a text file of ``size``.
 * ``naive``: the naive way: write the chunk files to disk, then upload them one by one (sync client);
   run once, after the rounds.
-* ``merge``: :class:`BlobMergeOperator` of the ``chunks`` shards to a local file, then to a blob.
+* ``merge``: :class:`BlobMergeOperator` of the ``chunks`` shards to a local file (with the output's MD5,
+  the default, then with ``checksum=False``), then to a blob.
 
 The machine is shared and Azurite's own rate moves by 20-30 % from one minute to the next, so the
 phases run in ``rounds`` interleaved rounds (ceilings, split, merge) and every ratio compares a phase
@@ -201,13 +202,22 @@ def _merge(args: argparse.Namespace) -> dict[str, Any]:
     ).execute(_context())  # fmt: skip
     t1 = time.perf_counter()
     out.unlink()
+    no_checksum = BlobMergeOperator(
+        task_id="merge", container="bench", manifest="chunks/manifest.json", output_path=str(out),
+        max_concurrency=CONCURRENCY, overwrite=True, checksum=False,
+    ).execute(_context())  # fmt: skip
+    t1b = time.perf_counter()
+    assert no_checksum["md5"] is None and out.stat().st_size == to_file["size"]
+    out.unlink()
+    t1c = time.perf_counter()
     to_blob = BlobMergeOperator(
         task_id="merge", container="bench", manifest="chunks/manifest.json", output_blob="merged/out.txt",
         max_concurrency=CONCURRENCY, overwrite=True,
     ).execute(_context())  # fmt: skip
     t2 = time.perf_counter()
     return {
-        "bytes": to_file["size"], "file_s": t1 - t0, "blob_s": t2 - t1, "md5": to_file["md5"],
+        "bytes": to_file["size"], "file_s": t1 - t0, "file_unhashed_s": t1b - t1, "blob_s": t2 - t1c,
+        "md5": to_file["md5"],
         "blob_md5": to_blob["md5"], "shards": to_file["shards"], "base_rss": base,
     }  # fmt: skip
 
@@ -303,6 +313,7 @@ def report(
         measured = {
             "split": rate(r["split"]["bytes"], r["split"]["seconds"]),
             "merge_file": rate(m["bytes"], m["file_s"]),
+            "merge_file_no_checksum": rate(m["bytes"], m["file_unhashed_s"]),
             "merge_blob": rate(m["bytes"], m["blob_s"]),
         }
         for client in ("default", "tuned"):
@@ -313,6 +324,9 @@ def report(
             rows.setdefault(f"ceiling download ({client} client)", []).append(down)
             ratios.setdefault(f"split vs {client} upload", []).append(measured["split"] / up)
             ratios.setdefault(f"merge to file vs {client} download", []).append(measured["merge_file"] / down)
+            ratios.setdefault(f"  same, checksum=False, vs {client} download", []).append(
+                measured["merge_file_no_checksum"] / down
+            )
             ratios.setdefault(f"merge to blob vs {client} upload+download", []).append(
                 measured["merge_blob"] / both
             )

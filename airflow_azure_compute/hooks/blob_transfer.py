@@ -180,18 +180,21 @@ class ChunkUploader:
 
 
 class BlockSink:
-    """Writes one blob as staged blocks (concurrently) and commits them once in :meth:`close`."""
+    """Writes one blob as staged blocks (concurrently) and commits them once in :meth:`close`.
+
+    With ``checksum`` (default) the whole blob's MD5 is computed and committed as its Content-MD5.
+    """
 
     def __init__(
         self, container: AsyncContainerClient, name: str, pool: TaskPool, *,
-        metadata: Mapping[str, str], block_size: int = BLOCK_SIZE,
+        metadata: Mapping[str, str], block_size: int = BLOCK_SIZE, checksum: bool = True,
     ) -> None:  # fmt: skip
         self.blob = container.get_blob_client(name)
         self.pool = pool
         self.metadata = dict(metadata)
         self.block_size = block_size
         self.size = 0
-        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.md5 = hashlib.md5(usedforsecurity=False) if checksum else None
         self._buffer: list[bytes] = []
         self._buffered = 0
         self._blocks: list[Any] = []
@@ -208,16 +211,17 @@ class BlockSink:
     async def _flush(self) -> None:
         data, self._buffer, self._buffered = b"".join(self._buffer), [], 0
         if data:
-            self.md5.update(data)
+            if self.md5 is not None:
+                self.md5.update(data)
             bid = block_id(len(self._blocks))
             self._blocks.append(bid)
             await self.pool.submit(stage_block, self.blob, bid, data)
 
-    async def close(self) -> str:
-        """Commit every staged block in order; returns the base64 MD5 of the whole blob."""
+    async def close(self) -> str | None:
+        """Commit every staged block in order; returns the base64 MD5 of the whole blob (or None)."""
         await self._flush()
         await self.pool.join()
-        md5 = base64.b64encode(self.md5.digest()).decode()
+        md5 = base64.b64encode(self.md5.digest()).decode() if self.md5 is not None else None
         await self.blob.commit_block_list(
             self._blocks, metadata=self.metadata, content_settings=content_settings(md5)
         )

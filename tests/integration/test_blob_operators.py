@@ -86,6 +86,27 @@ def test_split_local_lines_then_merge_by_manifest_to_file(hook: BlobHook, tmp_pa
     assert list(out.parent.iterdir()) == [out]  # no partial file left behind
 
 
+def test_merge_without_checksum_writes_the_same_bytes_and_no_md5(hook: BlobHook, tmp_path: Path) -> None:
+    data = _lines(3000)
+    container = unique("nosum")
+    hook.create_container(container)
+    third = len(data) // 3
+    for i in range(3):
+        hook.upload_bytes(
+            container, f"out/part-{i:05d}.txt", data[i * third : (i + 1) * third if i < 2 else None]
+        )
+    out = tmp_path / "merged.txt"
+    to_file = BlobMergeOperator(
+        task_id="merge", container=container, prefix="out/", output_path=str(out), checksum=False
+    ).execute(context(task_id="merge"))
+    assert out.read_bytes() == data and to_file["md5"] is None and to_file["size"] == len(data)
+    to_blob = BlobMergeOperator(
+        task_id="merge", container=container, prefix="out/", output_blob="merged/all.txt", checksum=False
+    ).execute(context(task_id="merge"))
+    assert hook.read_bytes(container, "merged/all.txt") == data and to_blob["md5"] is None
+    assert hook.get_blob(container, "merged/all.txt").md5 is None  # type: ignore[union-attr]
+
+
 def test_split_blob_csv_by_size_then_merge_csv_to_blob(hook: BlobHook) -> None:
     data = _csv(300)
     container = unique("csv")
