@@ -14,25 +14,22 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import IO, Any
 
+from airflow_azure_compute.enums import StrEnum
 from airflow_azure_compute.sharding import MANIFEST_NAME, csv_record_end
 
 #: The last run of digits in a blob's base name is its chunk index (``part-00007.csv.out`` -> 7).
 DEFAULT_INDEX_PATTERN = r"(\d+)(?!.*\d)"
 
 
-class MergeMode(str, Enum):
+class MergeMode(StrEnum):
     """How shards join: raw bytes, CSV with one header, JSON Lines, or a user callable."""
 
     CONCAT = "concat"
     CSV = "csv"
     JSONL = "jsonl"
     CALLABLE = "callable"
-
-    def __str__(self) -> str:
-        return str(self.value)
 
 
 class ShardSetError(ValueError):

@@ -38,8 +38,9 @@ import json
 import math
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from typing import Any
+
+from airflow_azure_compute.enums import StrEnum
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -51,16 +52,13 @@ SCAN_BLOCK = 1024 * 1024
 RecordEndScan = Generator[tuple[int, int], bytes, list[int]]
 
 
-class SplitMode(str, Enum):
+class SplitMode(StrEnum):
     """How records are recognised in the input."""
 
     BYTES = "bytes"
     LINES = "lines"
     CSV = "csv"
     JSONL = "jsonl"
-
-    def __str__(self) -> str:
-        return str(self.value)
 
     @property
     def is_text(self) -> bool:

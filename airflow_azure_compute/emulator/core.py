@@ -16,6 +16,7 @@ import os
 import signal
 import ssl
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ class ServiceContext:
     counters: Counters = field(default_factory=Counters)
 
 
-class EmulatorService:
+class EmulatorService(ABC):
     """Base class of an emulated service.
 
     Subclasses set :attr:`name` (the key in the endpoints file), optionally :attr:`scheme`, and
@@ -65,20 +66,21 @@ class EmulatorService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    @classmethod
+    @classmethod  # noqa: B027 - optional hook
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """Add service-specific command-line options (optional)."""
 
+    @abstractmethod
     def add_routes(self, app: web.Application) -> None:
-        raise NotImplementedError
+        """Register the service's HTTP routes on ``app``."""
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional hook
         """Start background loops (called after the app is built, before the endpoints file)."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 - optional hook
         """Cancel loops and kill child processes."""
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 - optional hook
         """Drop all state (``POST {admin}/reset``)."""
 
     def throttle_response(self, status: int) -> web.Response:

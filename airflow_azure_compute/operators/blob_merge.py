@@ -227,13 +227,7 @@ class BlobMergeOperator(BlobBaseOperator):
 
     # -- validation ------------------------------------------------------------------------------
     def _check(self) -> tuple[MergeMode, ShardCallable | None]:
-        try:
-            mode = MergeMode(str(self.mode).lower())
-        except ValueError:
-            raise AzureComputeConfigError(
-                f"{self.mode!r} is not a merge mode; use one of: " + ", ".join(m.value for m in MergeMode),
-                field="mode",
-            ) from None
+        mode = MergeMode.parse(self.mode, field="mode")
         fn = None
         if mode is MergeMode.CALLABLE:
             if not self.merge_callable:

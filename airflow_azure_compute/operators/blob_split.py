@@ -120,13 +120,7 @@ class BlobSplitOperator(BlobBaseOperator):
 
     # -- validation (before any request) -------------------------------------------------------
     def _mode(self) -> SplitMode:
-        try:
-            return SplitMode(str(self.mode).lower())
-        except ValueError:
-            raise AzureComputeConfigError(
-                f"{self.mode!r} is not a split mode; use one of: " + ", ".join(m.value for m in SplitMode),
-                field="mode",
-            ) from None
+        return SplitMode.parse(self.mode, field="mode")
 
     def _source_name(self) -> str:
         if bool(self.source_path) == bool(self.source_blob):

@@ -229,7 +229,7 @@ def test_split_retry_is_idempotent_but_foreign_blobs_conflict(hook: BlobHook, tm
         (b"a\n", {"chunk_count": 1, "container": "Bad_Name"}, "container", "uppercase"),
         (b"a\n", {"chunk_count": 1, "container": "ab"}, "container", "3 to 63"),
         (b"a\n", {"chunk_count": 1, "prefix": "runs/../x"}, "prefix", r"'\.\.'"),
-        (b"a\n", {"chunk_count": 1, "mode": "xml"}, "mode", "not a split mode"),
+        (b"a\n", {"chunk_count": 1, "mode": "xml"}, "mode", "'xml' is not one of: bytes, lines, csv, jsonl"),
         (b"a\n", {"chunk_count": 1, "encoding": "utf-16"}, "encoding", "ASCII-compatible"),
     ],
 )

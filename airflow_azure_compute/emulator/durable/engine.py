@@ -47,6 +47,12 @@ from airflow_azure_compute.emulator.durable.wire import TERMINAL, RuntimeStatus,
 
 log = logging.getLogger(__name__)
 
+
+class UnsupportedActionError(Exception):
+    """An orchestrator asked for an action the emulator does not run (entities, durable HTTP): the
+    instance fails with this message."""
+
+
 _OUT_OF_PROC_LABEL = "\n\n$OutOfProcData$:"
 #: Marks an inbox event whose processing makes the orchestrator take a sequence number (retries).
 _RETRY_MARK = "_retry"
@@ -261,7 +267,7 @@ class Engine:
             return
         try:
             continue_as_new = self._schedule_new_leaves(instance, flatten(instance.last_actions))
-        except NotImplementedError as exc:
+        except UnsupportedActionError as exc:
             self._fail(instance, f"Orchestrator function '{instance.name}' failed: {exc}")
             return
         if batch[-1].get(_RETRY_MARK):
@@ -295,7 +301,7 @@ class Engine:
             if kind == ActionType.CONTINUE_AS_NEW:
                 return leaf
             if kind in UNSUPPORTED:
-                raise NotImplementedError(
+                raise UnsupportedActionError(
                     f"{kind.name} actions (entities, durable HTTP) are not supported by the emulator"
                 )
             self._schedule(instance, kind, leaf, event_id)
