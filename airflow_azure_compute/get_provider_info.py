@@ -208,6 +208,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_azure_compute.operators.batch_job",
                     "airflow_azure_compute.operators.batch_fanout",
                     "airflow_azure_compute.operators.batch_cleanup",
+                    "airflow_azure_compute.operators.batch_python",
                 ],
             },
             {
@@ -255,6 +256,9 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Azure Durable Functions (azure-compute)",
                 "python-modules": ["airflow_azure_compute.triggers.durable"],
             },
+        ],
+        "task-decorators": [
+            {"name": "azure_batch", "class-name": "airflow_azure_compute.decorators.batch.azure_batch_task"},
         ],
         "connection-types": CONNECTION_TYPES,
         "extra-links": [
