@@ -63,6 +63,8 @@ TRANSFER_CONCURRENCY = 16
 TASK_PREFIX = "chunk-"
 #: Job metadata key recording the chunk size, so a retry that reattaches splits the items the same way.
 CHUNK_SIZE_KEY = "airflow_chunk_size"
+#: Job metadata key recording the number of Batch tasks (read back after the deferred wait).
+CHUNKS_KEY = "airflow_chunks"
 
 
 def choose_chunk_size(count: int, slots: int, *, tasks_per_slot: int = TASKS_PER_SLOT) -> int:
@@ -191,6 +193,9 @@ class _BatchPythonBase(BatchBaseOperator):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("multiple_outputs", False)
+        # Under @task.azure_batch, Airflow's DecoratedOperator hook adds ``op_kwargs`` to every __init__
+        # that receives ``python_callable``; BatchPythonOperator has taken the real ones already.
+        kwargs.pop("op_kwargs", None)
         super().__init__(**kwargs)
         self.python_callable = python_callable
         self.pool_id = pool_id
@@ -412,7 +417,7 @@ class _BatchPythonBase(BatchBaseOperator):
             pool_id=self.pool_id,
             job_id=plan.job_id,
             max_task_retries=self.max_task_retries,
-            metadata={CHUNK_SIZE_KEY: str(size)},
+            metadata={CHUNK_SIZE_KEY: str(size), CHUNKS_KEY: str(plan.chunks)},
         )
         job_id, _ = ensure_job(hook, job, context)
         missing = [t.to_wire() for t in tasks if t.task_id not in existing]
@@ -431,7 +436,6 @@ class _BatchPythonBase(BatchBaseOperator):
         from airflow_azure_compute.states import Outcome, evaluate_tasks, progress_line
 
         hook = self.hook
-        kwargs = {"round": plan.round, "chunks": plan.chunks}
         deadline = deadline_after(self.wait_timeout) or 0.0
         while True:
             counts = hook.get_task_counts(plan.job_id)
@@ -448,7 +452,7 @@ class _BatchPythonBase(BatchBaseOperator):
                     "failed_tasks": failed,
                     "message": decision.message,
                 }
-                return self.execute_complete(context, event, **kwargs)
+                return self.execute_complete(context, event)
             if self.deferrable:
                 break
             if time.time() >= deadline:
@@ -468,15 +472,23 @@ class _BatchPythonBase(BatchBaseOperator):
                 owns_job=True,
             ),
             method_name="execute_complete",
-            kwargs=kwargs,
             timeout=timedelta(seconds=to_seconds(self.wait_timeout) or 0) if self.wait_timeout else None,
         )
 
-    def execute_complete(
-        self, context: Context, event: Mapping[str, Any], round: int = 0, chunks: int = 1
-    ) -> Any:
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
+        """Collect and deliver once the tasks are done; the round and chunk count are read back from the
+        Batch job (its metadata), so nothing but the trigger's event crosses the deferral."""
         workspace = self.workspace(context)
-        plan = _Plan.of(context, workspace, round, chunks)
+        round_ = self._current_round(context, workspace)
+        job = self.hook.get_job(str(event.get("job_id"))) or {}
+        chunks = metadata_dict(job.get("metadata")).get(CHUNKS_KEY)
+        plan = _Plan.of(context, workspace, round_, int(chunks or 0))
+        if plan.job_id != event.get("job_id") or not chunks:
+            raise AzureComputeRemoteError(
+                f"job {event.get('job_id')!r} is not this try's job {plan.job_id!r} or lost its metadata: "
+                "was it deleted while the task waited?",
+                code="JobNotFound",
+            )
         status = event.get("status")
         if status == "timeout":
             raise DeadlineExceededError(str(event.get("message")))

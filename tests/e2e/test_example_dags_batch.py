@@ -83,10 +83,30 @@ def test_manifest_workflow_on_an_existing_pool(dags: Path) -> None:
 
 
 def test_python_map(dags: Path) -> None:
+    from airflow_azure_compute.hooks.blob import BlobHook
+
     module = load("python_map", dags)
-    values = [0, 4, 7, 10]
+    values = [0, 4, 7, 10, 1, 2, 3]
     dr = run(module.dag, {"values": values, "pool_id": "e2e-python-map", "python": sys.executable})
+    mapped = xcom(dr, "map")
     assert xcom(dr, "collect") == [module.work(v) for v in values]
+    assert mapped["count"] == len(values) and mapped["error_count"] == 0
+    cleanup = xcom(dr, "cleanup")
+    assert "pool:e2e-python-map" in cleanup["deleted"]
+    for container in xcom(dr, "workspace"):  # the run workspace went with the teardown
+        assert f"container:{container}" in cleanup["deleted"]
+        assert not BlobHook().container_exists(container)
+
+
+def test_python_workflow_steps_pass_their_values(dags: Path) -> None:
+    module = load("python_workflow", dags)
+    dr = run(module.dag, {"pool_id": "e2e-python-workflow", "start": 4, "python": sys.executable})
+    want = module.expected_chain(4)
+    assert xcom(dr, "check") == want
+    assert [xcom(dr, f"step_{n}") for n in (1, 2, 3)] == [13, 41, want]
+    variants = [ti for ti in dr.get_task_instances() if ti.task_id == "variant"]
+    assert sorted(ti.map_index for ti in variants) == [0, 1, 2]  # .expand(): one Batch task each
+    assert "pool:e2e-python-workflow" in xcom(dr, "cleanup")["deleted"]
 
 
 def test_manifest_workflow_rides_through_ten_percent_503(dags: Path, batch_env: dict[str, Any]) -> None:

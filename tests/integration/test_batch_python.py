@@ -123,7 +123,8 @@ def test_a_starmap_with_a_fixed_chunk_size(pool_id: str) -> None:
         chunk_size=10, pool_id=pool_id, poll_interval=0.2,
     )  # fmt: skip
     deferred = expect_deferred(lambda: op.execute(ctx))
-    assert deferred.kwargs == {"round": 0, "chunks": 3}
+    job = BatchHook().get_job(deferred.trigger.job_id)  # type: ignore[attr-defined]
+    assert {"name": "airflow_chunks", "value": "3"} in job["metadata"]
     value = run_deferred(op, ctx, deferred)
     assert MapResults.from_xcom(value)[:] == [11 * i for i in range(25)]
 
@@ -172,6 +173,23 @@ def test_large_results_go_to_a_manifest_read_lazily(pool_id: str) -> None:
     inputs, outputs = _workspace_blobs(ctx)
     assert [n for n in inputs if "/in/" in n] == []  # inputs cleaned, results kept for the manifest
     assert sum(n.endswith("result.pkl") for n in outputs) == math.ceil(1000 / 64)
+
+
+def test_ten_thousand_items_in_one_airflow_task(pool_id: str) -> None:
+    """10,000 inputs: a few dozen Batch tasks, results in order whether inline or in a manifest."""
+    ctx = _ctx("ten_thousand")
+    items = list(range(10_000))
+    op = BatchMapOperator(
+        task_id="ten_thousand", python_callable=square, items=items, pool_id=pool_id, poll_interval=0.5,
+        max_xcom_bytes=10_000,
+    )  # fmt: skip
+    deferred = expect_deferred(lambda: op.execute(ctx))
+    job = BatchHook().get_job(deferred.trigger.job_id)  # type: ignore[attr-defined]
+    assert {"name": "airflow_chunks", "value": "32"} in job["metadata"]  # 2 nodes x 4 slots x 4
+    value = run_deferred(op, ctx, deferred)
+    assert value["count"] == 10_000 and value["manifest"] is not None
+    results = MapResults.from_xcom(value)
+    assert list(results) == [x * x for x in items]
 
 
 def test_a_remote_exception_of_an_unknown_class_is_a_remote_function_error(pool_id: str) -> None:
