@@ -18,7 +18,7 @@ import pytest
 
 from airflow_azure_compute import python_shipping as ship
 from airflow_azure_compute.exceptions import AzureComputeConfigError, RemoteFunctionError
-from airflow_azure_compute.operators.batch_python import choose_chunk_size, pool_python, pool_slots
+from airflow_azure_compute.operators._batch_python_base import choose_chunk_size, pool_python, pool_slots
 from airflow_azure_compute.python_results import (
     ItemError,
     MapResults,
