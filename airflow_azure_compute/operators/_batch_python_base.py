@@ -435,6 +435,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
 
         hook = self.hook
         deadline = deadline_after(self.wait_timeout) or 0.0
+        self._waiting_on = plan.job_id  # what on_kill stops while the worker waits
         while True:
             counts = hook.get_task_counts(plan.job_id)
             decision = evaluate_tasks(counts, expected=plan.chunks, policy=FailurePolicy.FAIL_FAST)
@@ -472,6 +473,12 @@ class BatchPythonBaseOperator(BatchBaseOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=to_seconds(self.wait_timeout) or 0) if self.wait_timeout else None,
         )
+
+    def on_kill(self) -> None:
+        """Killed while waiting on the worker: terminate the job (deferred, the trigger's on_kill does)."""
+        job_id = getattr(self, "_waiting_on", None)
+        if job_id:
+            self.hook.terminate_job(job_id, "AirflowTaskKilled")
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
         """Collect and deliver once the tasks are done; the round and chunk count are read back from the

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -127,6 +128,50 @@ def test_a_starmap_with_a_fixed_chunk_size(pool_id: str) -> None:
     assert {"name": "airflow_chunks", "value": "3"} in job["metadata"]
     value = run_deferred(op, ctx, deferred)
     assert MapResults.from_xcom(value)[:] == [11 * i for i in range(25)]
+
+
+def test_a_map_that_waits_on_the_worker_and_a_kill_that_stops_it(pool_id: str) -> None:
+    ctx = _ctx("sync")
+    op = BatchMapOperator(
+        task_id="sync", python_callable=square, items=[1, 2, 3], pool_id=pool_id, deferrable=False,
+        poll_interval=0.2,
+    )  # fmt: skip
+    assert MapResults.from_xcom(op.execute(ctx))[:] == [1, 4, 9]  # polled in place, never deferred
+
+    def slow(x: int) -> int:
+        import time
+
+        time.sleep(60)
+        return x
+
+    ctx = _ctx("killed")
+    op = BatchMapOperator(
+        task_id="killed",
+        python_callable=slow,
+        items=[1],
+        pool_id=pool_id,
+        deferrable=False,
+        poll_interval=0.2,
+    )
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            op.execute(ctx)
+        except BaseException as err:
+            outcome.append(err)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while getattr(op, "_waiting_on", None) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    op.on_kill()  # a user kills the task while the worker polls
+    worker.join(60)
+    assert not worker.is_alive()
+    assert isinstance(outcome[0], RemoteWorkFailedError)  # the terminated task ends the wait at once
+    job = BatchHook().get_job(op._waiting_on)  # type: ignore[attr-defined]
+    assert job is not None and job["state"] in ("terminating", "completed")
 
 
 def test_item_errors_fail_the_task_with_the_remote_traceback(pool_id: str) -> None:

@@ -265,3 +265,38 @@ def test_dynamic_frames_point_back_at_the_shipped_source(tmp_path: Path) -> None
     assert resolve_frames(text, []) == text
     unknown = 'File "<dynamic-code>", line 9, in other\n'
     assert resolve_frames(unknown, [str(source)]) == unknown
+
+
+# ------------------------------------------------------------------------- decorator, operators
+def test_task_azure_batch_is_registered_and_builds_the_operator() -> None:
+    from airflow.sdk import DAG, task
+
+    from airflow_azure_compute.operators.batch_python import BatchPythonOperator
+
+    with DAG(dag_id="decorated", schedule=None) as dag:
+
+        @task.azure_batch(pool_id="p", python="python3.11")
+        def double(x: int) -> int:
+            return 2 * x
+
+        one = double(21)
+        double.expand(x=[1, 2, 3])
+    op = dag.get_task(one.operator.task_id)
+    assert isinstance(op, BatchPythonOperator) and op.custom_operator_name == "@task.azure_batch"
+    assert op.op_args == [21] and op.pool_id == "p" and op.python == "python3.11"
+    assert {"op_args", "op_kwargs", "pool_id", "python"} <= set(op.template_fields)
+    assert op.multiple_outputs is False
+    mapped = dag.get_task("double__1")
+    assert type(mapped).__name__ == "DecoratedMappedOperator"
+
+
+def test_map_operator_arguments_are_checked_when_the_dag_is_parsed() -> None:
+    from airflow_azure_compute.operators.batch_python import BatchMapOperator
+
+    for bad, field in (({"on_item_error": "ignore"}, "on_item_error"), ({"results": "disk"}, "results"),
+                       ({"chunk_size": 0}, "chunk_size")):  # fmt: skip
+        with pytest.raises(AzureComputeConfigError, match=field):
+            BatchMapOperator(task_id="m", python_callable=len, items=[1], pool_id="p", **bad)
+    op = BatchMapOperator(task_id="m", python_callable=len, items="not a list", pool_id="p")
+    with pytest.raises(AzureComputeConfigError, match="items must be a list"):
+        op.call_items()
