@@ -307,6 +307,37 @@ def test_a_retry_after_the_function_failed_runs_it_again(pool_id: str) -> None:
     assert execute(op, ctx) == 42
 
 
+def test_a_package_of_the_worker_travels_with_the_function(pool_id: str, tmp_path: Any) -> None:
+    package = tmp_path / "aac_shipped_helpers"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "def greet(name):\n    return f'hello {name} from a shipped package'\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+
+        def uses_package(name: str) -> str:
+            import aac_shipped_helpers  # type: ignore[import-not-found]  # importable on the worker only
+
+            return str(aac_shipped_helpers.greet(name))
+
+        ctx = _ctx("shipped")
+        op = BatchPythonOperator(
+            task_id="shipped", python_callable=uses_package, op_args=["ada"], pool_id=pool_id,
+            ship_packages=["aac_shipped_helpers"], poll_interval=0.2,
+        )  # fmt: skip
+        assert execute(op, ctx) == "hello ada from a shipped package"
+        ctx = _ctx("not_shipped")
+        op = BatchPythonOperator(
+            task_id="not_shipped", python_callable=uses_package, op_args=["ada"], pool_id=pool_id,
+            poll_interval=0.2,
+        )  # fmt: skip
+        with pytest.raises(ModuleNotFoundError, match="aac_shipped_helpers"):
+            execute(op, ctx)  # the node cannot import it without ship_packages
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
 def test_expand_style_map_indexes_get_their_own_jobs(pool_id: str) -> None:
     jobs = []
     for index in range(2):

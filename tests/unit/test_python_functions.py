@@ -130,6 +130,19 @@ def test_an_unpicklable_argument_is_named_by_its_path() -> None:
         ship.pickle_value([1, Holder()], "argument 'rows'", field="op_kwargs")
 
 
+def test_an_unpicklable_function_names_what_it_holds() -> None:
+    guard = threading.Lock()
+
+    def guarded(x: int) -> int:
+        with guard:
+            return x
+
+    with pytest.raises(AzureComputeConfigError, match=r"function '.*guarded' -> closure variable 'guard'"):
+        ship.pickle_function(guarded)
+    with pytest.raises(AzureComputeConfigError, match="is not callable"):
+        ship.pickle_function(42)  # type: ignore[arg-type]
+
+
 def test_a_closure_over_a_hook_or_a_connection_is_refused() -> None:
     from airflow.sdk import Connection
 
