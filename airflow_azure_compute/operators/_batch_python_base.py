@@ -89,7 +89,7 @@ def pool_python(pool: Mapping[str, Any]) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class PythonRunPlan:
     """Where this run's call or map lives (all derived from the task instance and the round)."""
 
     round: int
@@ -98,7 +98,7 @@ class _Plan:
     chunks: int
 
     @classmethod
-    def of(cls, context: Context, workspace: RunWorkspace, round_: int, chunks: int) -> _Plan:
+    def of(cls, context: Context, workspace: RunWorkspace, round_: int, chunks: int) -> PythonRunPlan:
         scope = run_scope(context)
         base = workspace.path("python", derive_id("py", *scope, max_len=40, lower=True) + "/")
         return cls(round_, derive_id("pyjob", *scope, round_), base, chunks)
@@ -221,7 +221,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
     def deliver(
         self,
         context: Context,
-        plan: _Plan,
+        plan: PythonRunPlan,
         workspace: RunWorkspace,
         outcomes: list[tuple[str, Any]],
         starts: list[int],
@@ -278,11 +278,11 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         workspace = self.workspace(context)
         hook = self.hook
         round_ = self._current_round(context, workspace)
-        job = hook.get_job(_Plan.of(context, workspace, round_, 1).job_id)
+        job = hook.get_job(PythonRunPlan.of(context, workspace, round_, 1).job_id)
         earlier = metadata_dict((job or {}).get("metadata")).get(CHUNK_SIZE_KEY)
         size = int(earlier) if earlier else self.chunk_size(len(items), pool)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
-        plan = _Plan.of(context, workspace, round_, len(chunks))
+        plan = PythonRunPlan.of(context, workspace, round_, len(chunks))
         existing = hook.list_task_ids(plan.job_id, TASK_PREFIX) if job else set()
         if len(existing) >= plan.chunks:
             self.log.info(
@@ -315,7 +315,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         """The first round no earlier try has collected (0 on a first try)."""
         blob = self.blob
         round_ = 0
-        while blob.get_blob(workspace.container, _Plan.of(context, workspace, round_, 1).marker):
+        while blob.get_blob(workspace.container, PythonRunPlan.of(context, workspace, round_, 1).marker):
             round_ += 1
         return round_
 
@@ -323,7 +323,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         self,
         context: Context,
         workspace: RunWorkspace,
-        plan: _Plan,
+        plan: PythonRunPlan,
         function: bytes,
         packages: bytes | None,
         payloads: Mapping[int, bytes],
@@ -347,7 +347,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
             )
         self.log.info("staged %d blob(s) under %s/%s", len(files), workspace.container, plan.stage)
 
-    def _command(self, plan: _Plan, packages: bool) -> str:
+    def _command(self, plan: PythonRunPlan, packages: bool) -> str:
         import shlex
 
         from airflow_azure_compute.python_shipping import python_minor
@@ -375,7 +375,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         self,
         context: Context,
         workspace: RunWorkspace,
-        plan: _Plan,
+        plan: PythonRunPlan,
         container: TaskContainerSpec | None,
         existing: set[str],
         packages: bool,
@@ -429,7 +429,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         self.log.info("job %s: %d task(s) submitted in %d request(s)", job_id, result.added, result.requests)
 
     # ----------------------------------------------------------------------------------- wait
-    def _wait(self, context: Context, plan: _Plan) -> Any:
+    def _wait(self, context: Context, plan: PythonRunPlan) -> Any:
         from airflow_azure_compute.specs import FailurePolicy
         from airflow_azure_compute.states import Outcome, evaluate_tasks, progress_line
 
@@ -487,7 +487,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         round_ = self._current_round(context, workspace)
         job = self.hook.get_job(str(event.get("job_id"))) or {}
         chunks = metadata_dict(job.get("metadata")).get(CHUNKS_KEY)
-        plan = _Plan.of(context, workspace, round_, int(chunks or 0))
+        plan = PythonRunPlan.of(context, workspace, round_, int(chunks or 0))
         if plan.job_id != event.get("job_id") or not chunks:
             raise AzureComputeRemoteError(
                 f"job {event.get('job_id')!r} is not this try's job {plan.job_id!r} or lost its metadata: "
@@ -524,7 +524,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
             return list(pool.map(read, names))
 
     def _collect(
-        self, plan: _Plan, workspace: RunWorkspace, failed: Sequence[Mapping[str, Any]]
+        self, plan: PythonRunPlan, workspace: RunWorkspace, failed: Sequence[Mapping[str, Any]]
     ) -> tuple[list[tuple[str, Any]], list[int]]:
         """Every item's outcome in input order, and where each chunk starts; a Batch task that produced
         none raises, explained."""
@@ -550,7 +550,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         return outcomes, starts
 
     def _task_failure(
-        self, plan: _Plan, workspace: RunWorkspace, failed: Sequence[Mapping[str, Any]]
+        self, plan: PythonRunPlan, workspace: RunWorkspace, failed: Sequence[Mapping[str, Any]]
     ) -> AzureComputeRemoteError:
         """Why the runner failed on the node, from ``runner_error.json`` or Batch's failure info."""
         from airflow_azure_compute.python_shipping import python_minor
@@ -583,7 +583,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
             code=str(code) if code else None,
         )
 
-    def _finish(self, plan: _Plan, workspace: RunWorkspace, *, succeeded: bool) -> None:
+    def _finish(self, plan: PythonRunPlan, workspace: RunWorkspace, *, succeeded: bool) -> None:
         """Mark the round done (a retry runs the function again), delete the staged inputs, and the job
         when all went well (a failed job is kept for its task logs until the run's cleanup)."""
         blob = self.blob
@@ -600,7 +600,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         modules = by_value_modules(self.python_callable, self.ship_modules)
         return [str(m.__file__) for m in modules if getattr(m, "__file__", None)]
 
-    def log_remote_output(self, workspace: RunWorkspace, plan: _Plan, index: int) -> None:
+    def log_remote_output(self, workspace: RunWorkspace, plan: PythonRunPlan, index: int) -> None:
         """The function's stdout and stderr (copied by the runner) into the task log."""
         stdout, stderr = self._read_outputs(
             workspace, [plan.output(index, "stdout.txt"), plan.output(index, "stderr.txt")]
@@ -616,6 +616,7 @@ __all__ = [
     "CHUNK_SIZE_KEY",
     "POOL_PYTHON_KEY",
     "BatchPythonBaseOperator",
+    "PythonRunPlan",
     "choose_chunk_size",
     "pool_python",
     "pool_slots",

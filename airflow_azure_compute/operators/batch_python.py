@@ -14,7 +14,7 @@ from airflow_azure_compute.exceptions import AzureComputeConfigError
 from airflow_azure_compute.operators._batch_python_base import (
     POOL_PYTHON_KEY,
     BatchPythonBaseOperator,
-    _Plan,
+    PythonRunPlan,
     choose_chunk_size,
     pool_slots,
 )
@@ -76,7 +76,7 @@ class BatchPythonOperator(BatchPythonBaseOperator):
     def deliver(
         self,
         context: Context,
-        plan: _Plan,
+        plan: PythonRunPlan,
         workspace: RunWorkspace,
         outcomes: list[tuple[str, Any]],
         starts: list[int],
@@ -168,7 +168,7 @@ class BatchMapOperator(BatchPythonBaseOperator):
     def deliver(
         self,
         context: Context,
-        plan: _Plan,
+        plan: PythonRunPlan,
         workspace: RunWorkspace,
         outcomes: list[tuple[str, Any]],
         starts: list[int],
