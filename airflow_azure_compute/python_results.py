@@ -12,7 +12,7 @@ what a DAG sees:
   chunk. Both have the same XCom shape (:func:`map_xcom`), so downstream code does not care::
 
       {"count": N, "error_count": k, "errors": [...first 100...], "results": [...] | None,
-       "manifest": {"container": ..., "blob": ...} | None}
+       "manifest": {"container": ..., "blob": ..., "conn_id": ...} | None}
 
 No Azure import at module level: the Blob hook loads only when a manifest is read.
 """
@@ -193,7 +193,8 @@ class MapResults(Sequence[Any]):
     """A map's results in input order (None where an item failed), from its XCom value.
 
     Inline results are a list already; manifest results are read chunk by chunk as they are indexed or
-    iterated (one chunk in memory at a time), through the Blob connection ``blob_conn_id``::
+    iterated (one chunk in memory at a time), through the Blob connection the map used (named in the
+    manifest reference) or ``blob_conn_id``::
 
         @task
         def total(mapped):
@@ -220,9 +221,7 @@ class MapResults(Sequence[Any]):
         self._cached: tuple[int, list[Any]] | None = None
 
     @classmethod
-    def from_xcom(
-        cls, value: Mapping[str, Any], *, blob_conn_id: str = "azure_compute_blob_default"
-    ) -> MapResults:
+    def from_xcom(cls, value: Mapping[str, Any], *, blob_conn_id: str | None = None) -> MapResults:
         """Read the XCom value a map operator returned (see :func:`map_xcom`)."""
         if not isinstance(value, Mapping) or "count" not in value:
             raise TypeError("not the XCom value of a Batch map (a dict with 'count')")
@@ -232,7 +231,8 @@ class MapResults(Sequence[Any]):
             int(value.get("error_count") or 0),
             inline=value.get("results"),
             manifest=value.get("manifest"),
-            blob_conn_id=blob_conn_id,
+            blob_conn_id=blob_conn_id
+            or str((value.get("manifest") or {}).get("conn_id") or "azure_compute_blob_default"),
         )
 
     @property

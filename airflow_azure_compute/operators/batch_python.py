@@ -214,7 +214,11 @@ class BatchMapOperator(BatchPythonBaseOperator):
             overwrite=True,
         )
         self.log.info("results kept in %s/%s (%d chunk(s))", workspace.output_container, name, plan.chunks)
-        return map_xcom(count, errors, manifest={"container": workspace.output_container, "blob": name})
+        return map_xcom(
+            count,
+            errors,
+            manifest={"container": workspace.output_container, "blob": name, "conn_id": self.blob_conn_id},
+        )
 
 
 __all__ = [

@@ -211,6 +211,7 @@ def test_large_results_go_to_a_manifest_read_lazily(pool_id: str) -> None:
     )  # fmt: skip
     value = execute(op, ctx)
     assert value["results"] is None and value["manifest"]["blob"].endswith("manifest.json")
+    assert value["manifest"]["conn_id"] == "azure_compute_blob_default"  # how MapResults reaches it
     results = MapResults.from_xcom(value)
     assert results.in_manifest and len(results) == 1000
     assert results[999] == 999 * 999 and results[64] == 64 * 64 and results[-1] == 999 * 999
