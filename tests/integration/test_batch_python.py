@@ -339,6 +339,27 @@ def test_a_package_of_the_worker_travels_with_the_function(pool_id: str, tmp_pat
         sys.path.remove(str(tmp_path))
 
 
+def test_a_requirements_start_task_prepares_the_nodes(batch_env: dict[str, Any]) -> None:
+    """The generated start task runs on the (emulated) nodes; cloudpickle is already installed, so pip
+    only confirms it (no download)."""
+    from airflow_azure_compute.python_shipping import python_start_task
+
+    pid = fresh("reqpool")
+    op = BatchEnsurePoolOperator(
+        task_id="pool",
+        pool_spec={**POOL_BASE, "pool_id": pid, "dedicated_nodes": 1,
+                   "start_task": python_start_task(["cloudpickle>=3.0"])},
+        min_ready_nodes=1, poll_interval=0.2,
+    )  # fmt: skip
+    execute(op, context_for(FakeTI(task_id="pool")))  # raises if the start task failed
+    ctx = _ctx("after_start_task")
+    mapped = BatchMapOperator(
+        task_id="after_start_task", python_callable=square, items=[5], pool_id=pid, poll_interval=0.2
+    )
+    assert MapResults.from_xcom(execute(mapped, ctx))[:] == [25]
+    BatchHook().delete_pool(pid)
+
+
 def test_expand_style_map_indexes_get_their_own_jobs(pool_id: str) -> None:
     jobs = []
     for index in range(2):
