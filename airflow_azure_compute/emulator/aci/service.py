@@ -14,6 +14,7 @@ import binascii
 import functools
 import itertools
 import json
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -221,7 +222,8 @@ class AciService(EmulatorService):
         self._background: set[asyncio.Task[Any]] = set()
         self._deployments: set[GroupDeployment] = set()  # every deployment not yet stopped
         self._deployment_ids = itertools.count(1)
-        self.tokens = TokenIssuer()
+        static_token = getattr(args, "aci_token", None)
+        self.tokens = TokenIssuer(static_tokens=(static_token,) if static_token else ())
         self.bridge = Bridge()
 
     @classmethod
@@ -229,6 +231,12 @@ class AciService(EmulatorService):
         parser.add_argument("--aci-subscription-id", default=DEFAULT_SUBSCRIPTION, help="ACI subscription id")
         parser.add_argument("--aci-resource-group", default=DEFAULT_RESOURCE_GROUP, help="ACI resource group")
         parser.add_argument("--aci-location", default=DEFAULT_LOCATION, help="ACI region")
+        parser.add_argument(
+            "--aci-token",
+            default=os.environ.get("EMULATOR_ACI_TOKEN"),
+            help="a fixed bearer token accepted besides the issued ones, for clients whose connection "
+            "cannot read the endpoints file (e.g. docker compose); default $EMULATOR_ACI_TOKEN",
+        )
 
     # -- framework hooks ---------------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
@@ -288,7 +296,7 @@ class AciService(EmulatorService):
         self.tokens.audiences = (*self.tokens.audiences, url.rstrip("/"), url.rstrip("/") + "/")
         return {
             "url": url,
-            "token": self.tokens.issue(),
+            "token": self.tokens.static_tokens[0] if self.tokens.static_tokens else self.tokens.issue(),
             "subscription_id": self.subscription_id,
             "resource_group": self.resource_group,
             "region": self.location,
