@@ -157,3 +157,54 @@ async def _session(aci: dict[str, Any], grant: dict[str, str]) -> str:
             data = message.data
             out += data.encode() if isinstance(data, str) else data
     return out.decode()
+
+
+def test_the_sdk_reads_exec_attach_usages_and_operations(aci: dict[str, Any]) -> None:
+    """azure-mgmt-containerinstance deserializes the new answers into its models."""
+    import time
+
+    from azure.core.credentials import AccessToken
+    from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+    from azure.mgmt.containerinstance import models as m
+
+    class Credential:
+        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+            return AccessToken(aci["token"], int(time.time()) + 3600)
+
+    name = f"sdk-{uuid.uuid4().hex[:8]}"
+    rg = aci["resource_group"]
+    with ContainerInstanceManagementClient(
+        Credential(),  # type: ignore[arg-type]
+        aci["subscription_id"],
+        base_url=aci["url"],
+        connection_verify=aci["ca_path"],
+        polling_interval=0.1,
+    ) as client:
+        assert (
+            raw(aci, "PUT", f"{_groups(aci)}/{name}?{API}", _group_body(), headers=_auth(aci["token"]))[0]
+            == 201
+        )
+        wait_for(
+            lambda: (
+                (
+                    client.container_groups.get(rg, name).containers[0].instance_view
+                    or m.ContainerPropertiesInstanceView()
+                ).current_state
+            ),
+            what="the container to start",
+        )
+        grant = client.containers.execute_command(
+            rg,
+            name,
+            "main",
+            m.ContainerExecRequest(
+                command="echo sdk", terminal_size=m.ContainerExecRequestTerminalSize(rows=24, cols=80)
+            ),
+        )
+        assert grant.web_socket_uri.startswith("wss://") and grant.password
+        attach = client.containers.attach(rg, name, "main")
+        assert attach.web_socket_uri.startswith("wss://") and attach.password
+        usage = next(u for u in client.location.list_usage("westeurope") if u.name.value == "ContainerGroups")
+        assert usage.unit == "Count" and usage.limit == 100 and usage.current_value >= 1
+        assert any(op.name.endswith("containerGroups/read") for op in client.operations.list())
+        client.container_groups.begin_delete(rg, name).result()
