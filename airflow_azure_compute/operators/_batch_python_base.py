@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import cached_property
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -230,8 +231,9 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         raise NotImplementedError
 
     # ---------------------------------------------------------------------------------- hooks
-    @property
+    @cached_property
     def blob(self) -> BlobHook:
+        """One Blob hook (one client and connection pool) for staging, markers and results."""
         from airflow_azure_compute.hooks.blob import BlobHook
 
         return BlobHook(self.blob_conn_id)
