@@ -85,6 +85,8 @@ def airflow_env(
         # Waits happen in the triggerer. Explicit, because the airflow.cfg that Airflow generates in a new
         # home spells out its own default (false), which would override the provider's deferrable default.
         "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
+        # The UI's connection Test button (Airflow disables it by default).
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW__CORE__AUTH_MANAGER": (
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
         ),
@@ -121,6 +123,8 @@ class AirflowStack:
     password: str = field(repr=False)
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
+    #: The extra environment every component got (e.g. its ``AIRFLOW_CONN_*`` connections).
+    env: dict[str, str] = field(default_factory=dict, repr=False)
     _token: str | None = field(default=None, repr=False)
 
     # ---- plumbing -------------------------------------------------------------------------
@@ -412,7 +416,12 @@ def run_airflow(
             raise AirflowStackError(f"airflow db migrate failed:\n{_tail(log_dir / 'db-migrate.log')}")
 
         handle = AirflowStack(
-            home=home, base_url=f"http://{HOST}:{port}", username=username, password=password, log_dir=log_dir
+            home=home,
+            base_url=f"http://{HOST}:{port}",
+            username=username,
+            password=password,
+            log_dir=log_dir,
+            env=dict(env or {}),
         )
         try:
             for name, args in COMPONENTS.items():
