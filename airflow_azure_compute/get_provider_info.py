@@ -249,6 +249,14 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "connection-types": CONNECTION_TYPES,
+        "asset-uris": [
+            {
+                "schemes": ["wasbs"],
+                "handler": "airflow_azure_compute.assets.sanitize_uri",
+                "factory": "airflow_azure_compute.assets.create_asset",
+                "to_openlineage_converter": "airflow_azure_compute.assets.convert_asset_to_openlineage",
+            }
+        ],
         "extra-links": [
             "airflow_azure_compute.links.BatchPoolLink",
             "airflow_azure_compute.links.BatchJobLink",

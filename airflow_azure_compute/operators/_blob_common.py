@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseOperator
 
+from airflow_azure_compute.assets import emit_blob_assets, outputs_alias
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeError
 from airflow_azure_compute.hooks.blob import DEFAULT_CONCURRENCY, BlobAsyncHook, remote_error
 from airflow_azure_compute.ids import DAG_KEY, RUN_KEY, TASK_KEY, run_metadata
@@ -89,6 +90,9 @@ class BlobBaseOperator(BaseOperator):
     :param overwrite: replace existing blobs/files written by someone else; without it such conflicts
         fail before anything is uploaded. Blobs this very task wrote in an earlier try are always
         replaced (a retry is idempotent).
+
+    Blobs an operator writes are reported as Asset events (see `airflow_azure_compute.assets`): through
+    the ``AssetAlias`` outlets of the task, by default ``outputs_alias(dag_id, task_id)``.
     """
 
     ui_color = "#cfe7fa"
@@ -107,6 +111,20 @@ class BlobBaseOperator(BaseOperator):
         self.max_concurrency = max_concurrency
         self.create_container = create_container
         self.overwrite = overwrite
+        if not kwargs.get("outlets") and self.has_dag():
+            self.outlets = [outputs_alias(self.dag_id, self.task_id)]
+
+    def report_outputs(
+        self, context: Context, container: str, paths: list[str], extra: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """Emit Asset events for blobs (or prefixes ending in ``/``) this task wrote; return their URIs."""
+        from airflow_azure_compute.hooks.blob import BlobHook
+
+        account = BlobHook(self.blob_conn_id).settings.account_name
+        uris = emit_blob_assets(context, self.outlets, account, container, paths, extra=extra)
+        if uris:
+            self.log.info("Outputs: %s", ", ".join(uris[:5]) + (" ..." if len(uris) > 5 else ""))
+        return uris
 
     def async_hook(self) -> BlobAsyncHook:
         return BlobAsyncHook(conn_id=self.blob_conn_id)

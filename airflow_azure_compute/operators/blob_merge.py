@@ -291,6 +291,8 @@ class BlobMergeOperator(BlobBaseOperator):
                 await pool.join_quietly()
                 raise
             self.log.info("Merged %d shards (%d bytes) into %s", len(names), sink.size, location)
+            if isinstance(sink, BlockSink):
+                self.report_outputs(context, out_container, [str(self.output_blob)], {"size": sink.size})
             return {"location": location, "size": sink.size, "md5": md5, "shards": len(names)}
 
     async def _plan(

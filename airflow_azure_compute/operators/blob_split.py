@@ -184,6 +184,7 @@ class BlobSplitOperator(BlobBaseOperator):
         name = self._source_name()
         manifest = self.run(self._split(context, container, source_container, prefix, mode, name))
         names = manifest.chunk_names
+        self.report_outputs(context, container, [prefix], {"chunks": len(names)})
         context["ti"].xcom_push(key="manifest", value=manifest.manifest_name)
         context["ti"].xcom_push(key="chunks", value=names)
         return {"container": container, "manifest": manifest.manifest_name, "chunks": names}

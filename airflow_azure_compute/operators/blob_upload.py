@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 _GLOB_CHARS = frozenset("*?[")
 
+#: Up to this many uploaded blobs are reported one Asset each; above it, their prefix is.
+MAX_ASSET_EVENTS = 100
+
 
 @dataclass(frozen=True, slots=True)
 class LocalFile:
@@ -129,6 +132,8 @@ class BlobUploadOperator(BlobBaseOperator):
         pairs = resolve_sources(self.source, prefix)
         files = [LocalFile(p, b, os.path.getsize(p), file_md5(p)) for p, b in pairs]
         uploaded, skipped = self.run(self._upload(context, container, prefix, files))
+        blobs = [f.blob for f in files]
+        self.report_outputs(context, container, blobs if len(blobs) <= MAX_ASSET_EVENTS else [prefix])
         context["ti"].xcom_push(key="uploaded", value=uploaded)
         context["ti"].xcom_push(key="skipped", value=skipped)
         return [f.blob for f in files]
