@@ -58,9 +58,9 @@ def ensure_job(hook: BatchHook, spec: JobSpec, context: Context | Mapping[str, A
 class BatchEnsureJobOperator(BatchBaseOperator):
     """Create a job on a pool, or reuse it; returns ``{"job_id", "owned"}``.
 
-    :param job: a :class:`~airflow_azure_compute.specs.JobSpec` or a mapping of its fields.
+    :param job: a `JobSpec` or a mapping of its fields.
 
-    Connections: see :class:`~airflow_azure_compute.operators._batch_common.BatchBaseOperator`.
+    Connections: see `BatchBaseOperator`.
     """
 
     template_fields: Sequence[str] = ("job", "azure_conn_id")

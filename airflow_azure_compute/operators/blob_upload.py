@@ -15,6 +15,7 @@ from airflow_azure_compute.blob_paths import check_blob_path, check_container_na
 from airflow_azure_compute.exceptions import AzureComputeConfigError
 from airflow_azure_compute.hooks.blob import TaskPool
 from airflow_azure_compute.ids import run_metadata
+from airflow_azure_compute.lineage import file_uri
 from airflow_azure_compute.operators._blob_common import (
     BlobBaseOperator,
     Progress,
@@ -106,7 +107,7 @@ class BlobUploadOperator(BlobBaseOperator):
     :param prefix: blob name prefix.
     :param skip_unchanged: skip files whose blob already has the same MD5.
 
-    Connection, concurrency, container creation and overwrite: see :class:`BlobBaseOperator`.
+    Connection, concurrency, container creation and overwrite: see `BlobBaseOperator`.
     """
 
     template_fields: Sequence[str] = ("source", "container", "prefix", "blob_conn_id")
@@ -133,7 +134,10 @@ class BlobUploadOperator(BlobBaseOperator):
         files = [LocalFile(p, b, os.path.getsize(p), file_md5(p)) for p, b in pairs]
         uploaded, skipped = self.run(self._upload(context, container, prefix, files))
         blobs = [f.blob for f in files]
-        self.report_outputs(context, container, blobs if len(blobs) <= MAX_ASSET_EVENTS else [prefix])
+        many = len(blobs) > MAX_ASSET_EVENTS
+        sources = [str(self.source)] if many and isinstance(self.source, str) else [f.path for f in files]
+        self.record_lineage(inputs=[file_uri(str(path)) for path in sources])
+        self.report_outputs(context, container, [prefix] if many else blobs)
         context["ti"].xcom_push(key="uploaded", value=uploaded)
         context["ti"].xcom_push(key="skipped", value=skipped)
         return [f.blob for f in files]
