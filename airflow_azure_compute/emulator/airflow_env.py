@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints
+from airflow_azure_compute.testing.stack import AzuriteEndpoints
 
 #: The bearer token sent to the ACI emulator (it accepts any token; real ARM needs a real one).
 EMULATOR_TOKEN = "emulator-token"

@@ -1,6 +1,6 @@
 """Run real Airflow 3 components (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1.
 
-Used by the end-to-end test, ``make demo`` and ``make airflow``. :func:`run_airflow` prepares a
+Used by the end-to-end test, ``make demo`` and ``make airflow``. `run_airflow` prepares a
 throw-away ``AIRFLOW_HOME`` (SQLite, LocalExecutor, no examples, the simple auth manager with one admin
 user whose password it chooses), migrates the database, starts each component as its own process in its
 own session, waits until the API reports every component healthy, and on exit stops exactly the
@@ -152,7 +152,7 @@ class AirflowStack:
         return response.json()
 
     def check_alive(self) -> None:
-        """Raise :class:`AirflowStackError` with its log if any component has exited."""
+        """Raise `AirflowStackError` with its log if any component has exited."""
         for name, proc in self.processes.items():
             if proc.poll() is not None:
                 raise AirflowStackError(
@@ -440,3 +440,17 @@ def run_airflow(
             yield handle
         finally:
             stop_groups(list(handle.processes.values()))
+
+
+__all__ = [
+    "COMPONENTS",
+    "FINISHED_RUN_STATES",
+    "HOST",
+    "AirflowStack",
+    "AirflowStackError",
+    "airflow_env",
+    "free_port",
+    "link_dags_folder",
+    "run_airflow",
+    "stop_groups",
+]

@@ -162,3 +162,13 @@ def run_emulator(
             yield endpoints
         finally:
             _stop(proc)
+
+
+__all__ = [
+    "AZURITE_ACCOUNT",
+    "AZURITE_KEY",
+    "AzuriteEndpoints",
+    "find_azurite",
+    "run_azurite",
+    "run_emulator",
+]

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from airflow_azure_compute.connections import ServiceKind
-from airflow_azure_compute.emulator.airflow_stack import HOST, AirflowStack, link_dags_folder, run_airflow
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints, run_emulator
 from airflow_azure_compute.get_provider_info import get_provider_info
+from airflow_azure_compute.testing.airflow_stack import HOST, AirflowStack, link_dags_folder, run_airflow
+from airflow_azure_compute.testing.stack import AzuriteEndpoints, run_emulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 

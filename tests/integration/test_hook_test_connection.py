@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from airflow_azure_compute.emulator.airflow_env import EMULATOR_TOKEN, connections, env_name
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints
 from airflow_azure_compute.hooks.batch import BatchHook
 from airflow_azure_compute.hooks.blob import BlobHook
 from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
 from airflow_azure_compute.hooks.durable import DurableHook
+from airflow_azure_compute.testing.stack import AzuriteEndpoints
 
 pytestmark = pytest.mark.integration
 

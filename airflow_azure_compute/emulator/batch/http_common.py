@@ -19,7 +19,7 @@ MAX_RESULTS = 1000
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer :class:`BatchError` in the Batch error format (empty body for HEAD)."""
+    """Answer `BatchError` in the Batch error format (empty body for HEAD)."""
     head = request.method == "HEAD"
     try:
         return await handler(request)
