@@ -5,18 +5,18 @@ Storage and the form the official Microsoft Azure provider reports (``wasbs://<c
 as namespace, the blob path as name). A path ending in ``/`` stands for every blob under that prefix
 (the chunks of a split, the outputs of a fan-out).
 
-Every operator that writes blobs ends with one call, :func:`emit_blob_assets`, which
+Every operator that writes blobs ends with one call, `emit_blob_assets`, which
 
 - attaches the written URIs (and their size) to each ``AssetAlias`` among the task's outlets, so a
   DAG scheduled on that alias runs after each write, whatever per-run container the output went to;
 - fills in the extra of each declared ``Asset`` whose URI is one of the written ones.
 
-Operators that know their DAG at construction declare :func:`outputs_alias` ``(dag_id, task_id)``
+Operators that know their DAG at construction declare `outputs_alias` ``(dag_id, task_id)``
 as an outlet when the DAG author gives none, so a downstream DAG can use
 ``schedule=outputs_alias("producer", "merge")`` without touching the producer.
 
-The scheme is registered with Airflow through the provider info (``asset-uris``): :func:`sanitize_uri`
-validates and normalises it, :func:`convert_asset_to_openlineage` turns an Asset into an OpenLineage
+The scheme is registered with Airflow through the provider info (``asset-uris``): `sanitize_uri`
+validates and normalises it, `convert_asset_to_openlineage` turns an Asset into an OpenLineage
 dataset.
 """
 

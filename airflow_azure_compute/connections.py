@@ -19,8 +19,8 @@ Entra ID modes shared by all: ``service_principal`` (secret or certificate), ``m
 ``workload_identity``, ``default`` (DefaultAzureCredential) and ``token`` (a bearer token given as is).
 Every type accepts an endpoint override and a ``ca_bundle`` for TLS.
 
-The settings object is parsed and validated once; :meth:`ServiceSettings.credential` and
-:meth:`ServiceSettings.async_credential` build the sync and async credential from one table, so the
+The settings object is parsed and validated once; `ServiceSettings.credential` and
+`ServiceSettings.async_credential` build the sync and async credential from one table, so the
 auth branches exist once. Errors name the connection and the field and never echo a secret.
 """
 
@@ -134,7 +134,7 @@ def _is_loopback(host: str) -> bool:
 class ServiceSettings:
     """A validated connection: where the service is and how to authenticate to it.
 
-    Build it with :meth:`from_connection` (or :meth:`from_fields` in tests); secrets are kept out of
+    Build it with `from_connection` (or `from_fields` in tests); secrets are kept out of
     ``repr``.
     """
 
@@ -238,7 +238,7 @@ class ServiceSettings:
         return self._build_credential(aio=False)
 
     def async_credential(self) -> Any:
-        """The async counterpart of :meth:`credential` (``azure.identity.aio`` for Entra ID)."""
+        """The async counterpart of `credential` (``azure.identity.aio`` for Entra ID)."""
         return self._build_credential(aio=True)
 
     def client_kwargs(self) -> dict[str, Any]:
@@ -772,7 +772,7 @@ class StaticTokenCredential:
 
 
 class AsyncStaticTokenCredential(StaticTokenCredential):
-    """Async twin of :class:`StaticTokenCredential`."""
+    """Async twin of `StaticTokenCredential`."""
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
         return StaticTokenCredential.get_token(self, *scopes, **kwargs)

@@ -1,7 +1,7 @@
 """Extra links to the Azure portal.
 
-Each link is three ClassVars on :class:`AzurePortalLink`: ``name`` (the button), ``key`` (the XCom key the
-operator writes with :meth:`AzurePortalLink.persist`) and ``url_template`` (formatted with the persisted
+Each link is three ClassVars on `AzurePortalLink`: ``name`` (the button), ``key`` (the XCom key the
+operator writes with `AzurePortalLink.persist`) and ``url_template`` (formatted with the persisted
 fields). Only resource coordinates are persisted, never credentials.
 """
 

@@ -55,7 +55,7 @@ def portless_body(body: bytes) -> bytes | None:
 
 
 class PortlessConnectionTestMiddleware:
-    """ASGI middleware applying :func:`portless_body` to ``POST /api/v2/connections/test``."""
+    """ASGI middleware applying `portless_body` to ``POST /api/v2/connections/test``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -87,7 +87,7 @@ class PortlessConnectionTestMiddleware:
 
 
 class AzureComputeApiPlugin(AirflowPlugin):  # type: ignore[misc,valid-type]
-    """Registers :class:`PortlessConnectionTestMiddleware` with the api-server."""
+    """Registers `PortlessConnectionTestMiddleware` with the api-server."""
 
     name = "airflow_azure_compute_api"
     fastapi_root_middlewares = [

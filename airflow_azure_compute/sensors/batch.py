@@ -77,7 +77,7 @@ class BatchJobSensor(BaseSensorOperator):
     :param owns_job: the run created the job (``fanout.output["owns_job"]``): killing the task
         terminates the job; otherwise only this fan-out's tasks.
     :param forensics_limit: how many failed tasks get stdout/stderr tails.
-    :param progress_quiet_s: see :class:`~airflow_azure_compute.triggers.batch.BatchJobCompleteTrigger`
+    :param progress_quiet_s: see `BatchJobCompleteTrigger`
         (0: a progress line at every poll).
     :param error_budget: transient errors tolerated over the whole wait.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable`` when set,

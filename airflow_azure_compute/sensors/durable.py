@@ -21,14 +21,14 @@ class DurableOrchestrationSensor(BaseSensorOperator):
     """Wait until an orchestration is terminal; deferred by default.
 
     ``Completed`` returns the output (XCom ``return_value``); ``Failed``, ``Terminated`` and ``Canceled``
-    raise :class:`~airflow_azure_compute.exceptions.RemoteWorkFailedError` with the output and failure
+    raise `RemoteWorkFailedError` with the output and failure
     details; ``customStatus`` is logged as progress. The sensor's ``timeout`` becomes an absolute deadline.
 
     :param instance_id: orchestration instance id (templated), e.g. the start operator's XCom.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
 
     ``conn_id``, ``on_suspended``, ``terminate_on_kill`` and ``cleanup`` are those of
-    :class:`~airflow_azure_compute.operators.durable.DurableWaiter`; ``poke_interval`` is its poll interval.
+    `DurableWaiter`; ``poke_interval`` is its poll interval.
     """
 
     template_fields: Sequence[str] = ("instance_id", "conn_id")

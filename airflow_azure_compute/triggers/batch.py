@@ -1,7 +1,7 @@
 """Batch triggers: wait for a job's tasks, or for a pool's nodes, on the native async client.
 
-Each poll is one pure decision (:func:`~airflow_azure_compute.states.evaluate_tasks` /
-:func:`~airflow_azure_compute.states.evaluate_pool`) over what one or two requests returned. Transient
+Each poll is one pure decision (`evaluate_tasks` /
+`evaluate_pool`) over what one or two requests returned. Transient
 service errors (429, 5xx, resets) are retried with backoff inside an error budget; an absolute deadline
 (epoch seconds) survives triggerer restarts because it is part of the serialized state.
 
@@ -32,7 +32,7 @@ EventStatus = Literal["success", "failed", "timeout", "error"]
 
 
 class BatchJobEvent(TypedDict, total=False):
-    """Payload of :class:`BatchJobCompleteTrigger` events."""
+    """Payload of `BatchJobCompleteTrigger` events."""
 
     status: EventStatus
     job_id: str
@@ -43,7 +43,7 @@ class BatchJobEvent(TypedDict, total=False):
 
 
 class BatchPoolEvent(TypedDict, total=False):
-    """Payload of :class:`BatchPoolReadyTrigger` events."""
+    """Payload of `BatchPoolReadyTrigger` events."""
 
     status: EventStatus
     pool_id: str
@@ -158,7 +158,7 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
     :param task_id_prefix: this fan-out's task-id prefix (scoping and ``on_kill``).
     :param expected_tasks: how many tasks the fan-out created (None: whatever the job holds).
     :param scope: ``job`` (taskcounts) or ``prefix``.
-    :param failure_policy: see :class:`~airflow_azure_compute.specs.FailurePolicy`.
+    :param failure_policy: see `FailurePolicy`.
     :param tolerate_percent: share of failed tasks tolerated with ``tolerate``.
     :param owns_job: this run created the job: ``on_kill`` terminates the whole job.
     :param failed_limit: at most this many failed tasks are reported in the event.
