@@ -43,7 +43,7 @@ class BatchBaseOperator(LineageMixin, BaseOperator):
     def hook(self) -> BatchHook:
         from airflow_azure_compute.hooks.batch import BatchHook
 
-        return BatchHook(conn_id=self.azure_conn_id)
+        return BatchHook(self.azure_conn_id)
 
     def record_job(self, job_id: str, *, inputs: Sequence[str] = (), outputs: Sequence[str] = ()) -> None:
         """Record the Batch job (and the blob containers/prefixes it reads and writes) for lineage."""
