@@ -49,9 +49,11 @@ OTHER_EXAMPLES = ["batch_manifest_workflow", "python_map", "durable_aci_pipeline
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints) -> Iterator[AirflowStack]:
     """The stack over our harness DAG and the four examples, with the connections ``make airflow`` uses."""
-    dag_files = [E2E_DAGS / "triggerer_roundtrip.py", E2E_DAGS / "asset_producer_consumer.py"] + [
-        EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES]
-    ]
+    dag_files = [
+        E2E_DAGS / "triggerer_roundtrip.py",
+        E2E_DAGS / "asset_producer_consumer.py",
+        E2E_DAGS / "live_output.py",
+    ] + [EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES]]
     dags = link_dags_folder(tmp_path_factory.mktemp("dags"), dag_files, EXAMPLE_DAGS)
     # Our own emulator whose nodes take seconds to boot, so that the pool operator defers and the
     # provider's BatchPoolReadyTrigger has to run in the triggerer process; it also serves the seed 004
@@ -242,3 +244,29 @@ def test_merged_output_schedules_the_consumer_dag(airflow: AirflowStack, azurite
     events = airflow.request("GET", "/assets/events", params={"limit": 100})
     events.raise_for_status()
     assert uri in {e["uri"] for e in events.json()["asset_events"]}, events.json()
+
+
+# ----------------------------------------------------------------------------------- live output
+def test_deferred_wait_streams_the_task_output_while_it_runs(airflow: AirflowStack) -> None:
+    """The triggerer streams the talking task's stdout/stderr into the sensor's log: every line exactly
+    once, and some of them while the task was still running (before a progress line counting it done)."""
+    pool_id = f"e2e-live-{os.urandom(3).hex()}"
+    airflow.unpause("live_output")
+    run_id = airflow.trigger("live_output", {"pool_id": pool_id, "python": sys.executable})
+
+    state = airflow.wait_for_run("live_output", run_id, timeout=180)
+
+    assert state == "success", airflow.failure_report("live_output", run_id)
+    logs = list(
+        airflow.home.glob(f"logs/dag_id=live_output/run_id={run_id}/task_id=wait/attempt=*.log.trigger.*.log")
+    )
+    assert logs, "the sensor never deferred to the triggerer"
+    text = "\n".join(log.read_text() for log in logs)
+    lines = text.splitlines()
+    talk = [line for line in lines if "stdout] talk " in line]
+    assert [line.rsplit("talk ", 1)[1][:3] for line in talk] == [f"{i:03d}" for i in range(30)], talk
+    warn = [line for line in lines if "stderr] warn " in line]
+    assert len(warn) == 3, warn
+    first_talk = lines.index(talk[0])
+    done = [i for i, line in enumerate(lines) if "1/1 done" in line]
+    assert done and first_talk < done[0], "no output was streamed before the task ended"
