@@ -93,15 +93,25 @@ DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
+#: Optional on Batch and Durable connections: the account's / app's ARM scope, for portal links.
+_PORTAL_SCOPE = ("subscription_id", "resource_group")
+
 #: Extra keys understood by each connection type (beyond the shared Entra/TLS ones).
 _SERVICE_EXTRAS: Mapping[ServiceKind, frozenset[str]] = {
-    ServiceKind.BATCH: frozenset({"account_url", "account_name", "account_key"}),
+    ServiceKind.BATCH: frozenset({"account_url", "account_name", "account_key", *_PORTAL_SCOPE}),
     ServiceKind.BLOB: frozenset(
         {"account_url", "account_name", "account_key", "connection_string", "sas_token"}
     ),
     ServiceKind.ACI: frozenset({"subscription_id", "resource_group", "region", "arm_endpoint"}),
     ServiceKind.DURABLE: frozenset(
-        {"function_app_url", "function_key", "task_hub", "storage_connection", "app_auth_scope"}
+        {
+            "function_app_url",
+            "function_key",
+            "task_hub",
+            "storage_connection",
+            "app_auth_scope",
+            *_PORTAL_SCOPE,
+        }
     ),
 }
 #: Entra ID and TLS extras every type accepts, copied as they are onto the settings.
@@ -345,6 +355,8 @@ class ServiceSettings:
             value = getattr(self, name)
             if value and not _GUID.match(value) and not (name == "tenant_id" and "." in value):
                 raise self._fail(f"{value!r} is not a GUID; copy it from the Entra ID app overview", name)
+        if self.subscription_id and not _GUID.match(self.subscription_id):
+            raise self._fail(f"{self.subscription_id!r} is not a subscription GUID", "subscription_id")
         if self.kind is ServiceKind.ACI:
             if not self.subscription_id:
                 raise self._fail("Container Instances needs the subscription id", "subscription_id")
@@ -522,7 +534,8 @@ def _parse_batch(x: _Extra, *, conn_id: str | None, host: str | None, login: str
     mode = x.auth_mode() or (AuthMode.SHARED_KEY if key else _entra_mode(common))
     return ServiceSettings(
         kind=ServiceKind.BATCH, endpoint=endpoint, auth_mode=mode, conn_id=conn_id,
-        account_name=login or x.get("account_name"), account_key=key, **common,
+        account_name=login or x.get("account_name"), account_key=key,
+        subscription_id=x.get("subscription_id"), resource_group=x.get("resource_group"), **common,
     )  # fmt: skip
 
 
@@ -588,7 +601,8 @@ def _parse_durable(x: _Extra, *, conn_id: str | None, host: str | None, login: s
     return ServiceSettings(
         kind=ServiceKind.DURABLE, endpoint=endpoint, auth_mode=mode, conn_id=conn_id,
         function_key=key, task_hub=x.get("task_hub"), storage_connection=x.get("storage_connection"),
-        app_auth_scope=scope, **common,
+        app_auth_scope=scope, subscription_id=x.get("subscription_id"), resource_group=x.get("resource_group"),
+        **common,
     )  # fmt: skip
 
 

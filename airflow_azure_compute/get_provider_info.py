@@ -74,12 +74,18 @@ def _connection_type(
     }
 
 
+#: Optional ARM scope of a Batch account or function app: only the portal links use it.
+_PORTAL_FIELDS: dict[str, Any] = {
+    "subscription_id": _field("Subscription ID", "Subscription of the account (for portal links)."),
+    "resource_group": _field("Resource group", "Resource group of the account (for portal links)."),
+}
+
 CONNECTION_TYPES: list[dict[str, Any]] = [
     _connection_type(
         "azure_compute_batch",
         "batch.BatchHook",
         "Azure Batch (azure-compute)",
-        {},
+        dict(_PORTAL_FIELDS),
         {
             "hidden-fields": ["schema", "port", "extra"],
             "relabeling": {"host": "Account URL", "login": "Account name", "password": "Account key"},
@@ -131,6 +137,7 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
                 "App Service auth scope",
                 "Entra ID scope when the app sits behind App Service authentication.",
             ),
+            **_PORTAL_FIELDS,
         },
         {
             "hidden-fields": ["schema", "port", "extra", "login"],

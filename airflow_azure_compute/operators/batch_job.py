@@ -35,7 +35,7 @@ def ensure_job(hook: BatchHook, spec: JobSpec, context: Context | Mapping[str, A
     job_id = job_id_for(spec, context)
     metadata = run_metadata(context)
     if hook.create_job(spec.to_wire(job_id, metadata=metadata)):
-        BatchJobLink.persist(context, job_id=job_id, **batch_account_fields(hook.account_url))
+        BatchJobLink.persist(context, job_id=job_id, **batch_account_fields(hook.settings))
         return job_id, True
     job = hook.get_job(job_id) or {}
     pool_id = (job.get("poolInfo") or {}).get("poolId")
@@ -50,7 +50,7 @@ def ensure_job(hook: BatchHook, spec: JobSpec, context: Context | Mapping[str, A
             f"job {job_id!r} exists but is {state!r}; tasks can only be added to an active job",
             code="JobNotActive",
         )
-    BatchJobLink.persist(context, job_id=job_id, **batch_account_fields(hook.account_url))
+    BatchJobLink.persist(context, job_id=job_id, **batch_account_fields(hook.settings))
     dag_id, run_id, _, _ = run_scope(context)
     return job_id, created_by_run(metadata_dict(job.get("metadata")), dag_id, run_id)
 

@@ -90,7 +90,7 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         hook = self.hook
         body = self.create_body(spec, context)
         created = self.ensure(hook, spec, policy, body)
-        BatchPoolLink.persist(context, pool_id=spec.pool_id, **batch_account_fields(hook.account_url))
+        BatchPoolLink.persist(context, pool_id=spec.pool_id, **batch_account_fields(hook.settings))
         result = {"pool_id": spec.pool_id, "created": created}
         if self.min_ready_nodes <= 0:
             return result

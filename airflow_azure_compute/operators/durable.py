@@ -28,7 +28,7 @@ from airflow_azure_compute.exceptions import (
 from airflow_azure_compute.hooks.durable_api import RuntimeStatus, SuspendedAction, validate_instance_id
 from airflow_azure_compute.ids import derive_id, run_scope
 from airflow_azure_compute.lineage import LineageMixin
-from airflow_azure_compute.links import DurableInstanceLink
+from airflow_azure_compute.links import DurableInstanceLink, arm_scope
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -255,7 +255,12 @@ class DurableStartOrchestrationOperator(LineageMixin, BaseOperator):
             self.orchestrator,
         )
         context["ti"].xcom_push(key="instance_id", value=result.instance_id)
-        DurableInstanceLink.persist(context, endpoint=hook.settings.endpoint, instance_id=result.instance_id)
+        DurableInstanceLink.persist(
+            context,
+            endpoint=hook.settings.endpoint,
+            instance_id=result.instance_id,
+            **arm_scope(hook.settings),
+        )
         self.record_lineage(external_id=result.instance_id, source=hook.settings.endpoint)
         if not self.wait_for_completion:
             return result.instance_id

@@ -176,7 +176,7 @@ class BatchJobSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         policy = self._check()
         hook = self.hook
-        BatchJobLink.persist(context, job_id=self.job_id, **batch_account_fields(hook.account_url))
+        BatchJobLink.persist(context, job_id=self.job_id, **batch_account_fields(hook.settings))
         if not self.deferrable:
             return super().execute(context)
         # Short-circuit: one taskcounts request; a job already done never defers.

@@ -270,3 +270,32 @@ def test_deferred_wait_streams_the_task_output_while_it_runs(airflow: AirflowSta
     first_talk = lines.index(talk[0])
     done = [i for i, line in enumerate(lines) if "1/1 done" in line]
     assert done and first_talk < done[0], "no output was streamed before the task ended"
+
+
+# ----------------------------------------------------------------------------------- portal links
+def test_every_link_renders_through_airflow_for_finished_task_instances(airflow: AirflowStack) -> None:
+    """The extra links of the main example's finished pool, fan-out wait and container task instances,
+    as the UI fetches them (GET .../taskInstances/{task}/links): portal URLs on ARM ids, no key."""
+    runs = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns", params={"state": "success"}).json()["dag_runs"]
+    if not runs:  # this module's example test did not run first: run it now
+        test_example_batch_split_fanout_merge_via_rest(airflow)
+        runs = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns", params={"state": "success"}).json()[
+            "dag_runs"
+        ]
+    run_id = runs[0]["dag_run_id"]
+    pool_id = airflow.xcom(EXAMPLE, run_id, "pool")["pool_id"]
+    env = json.loads(airflow.env["AIRFLOW_CONN_AZURE_COMPUTE_BATCH_DEFAULT"])
+    scope = (
+        f"https://portal.azure.com/#resource/subscriptions/{env['extra']['subscription_id']}"
+        f"/resourceGroups/{env['extra']['resource_group']}/providers/Microsoft.Batch/batchAccounts/{env['login']}"
+    )
+
+    def links(task_id: str) -> dict[str, Any]:
+        response = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns/{run_id}/taskInstances/{task_id}/links")
+        assert response.status_code == 200, response.text
+        return dict(response.json()["extra_links"])
+
+    assert links("pool") == {"Batch pool": f"{scope}/pools/{pool_id}"}
+    assert links("wait") == {"Batch account (jobs)": scope}
+    for url in [*links("pool").values(), *links("wait").values()]:
+        assert "key" not in url.lower() and "code=" not in url
