@@ -1,9 +1,9 @@
 """Live output: the growing tail of chosen Batch tasks' stdout/stderr, streamed into the task log.
 
-A :class:`TaskOutputTail` keeps, per task and file, the byte offset already shown. Each poll asks the
+A `TaskOutputTail` keeps, per task and file, the byte offset already shown. Each poll asks the
 file's size (one ``HEAD``), reads only the new bytes with a ranged ``GET`` (``ocp-range``), at most
 ``max_bytes`` per file per poll, and logs the complete lines; a trailing partial line waits for its end
-(or for :meth:`TaskOutputTail.flush` when the job is done). Nothing is sent twice while the trigger
+(or for `TaskOutputTail.flush` when the job is done). Nothing is sent twice while the trigger
 runs. A file that does not exist yet (task not started) is skipped quietly.
 
 The offsets live in the trigger's memory: if the triggerer restarts, the new trigger starts each file

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_azure_compute.emulator.airflow_env import EMULATOR_TOKEN, connections, env_name
+from airflow_azure_compute.emulator.airflow_env import connections, env_name
 from airflow_azure_compute.hooks.batch import BatchHook
 from airflow_azure_compute.hooks.blob import BlobHook
 from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
@@ -73,7 +73,7 @@ def test_an_unreachable_arm_endpoint_fails(
     _use(monkeypatch, "azure_compute_aci_default", conn)
     ok, message = ContainerInstancesHook().test_connection()
     assert not ok
-    assert "emulator-token" not in message
+    assert conn["extra"]["token"] not in message
 
 
 # ---------------------------------------------- connections of the official Microsoft Azure provider
@@ -102,7 +102,7 @@ def _official(emulator: dict[str, Any], azurite: AzuriteEndpoints) -> dict[str, 
             "conn_type": "azure_container_instances",
             "extra": {
                 "subscriptionId": aci["subscription_id"], "resource_group": aci["resource_group"],
-                "arm_endpoint": aci["url"], "auth_mode": "token", "token": EMULATOR_TOKEN,
+                "arm_endpoint": aci["url"], "auth_mode": "token", "token": aci["token"],
                 "ca_bundle": aci["ca_path"],
             },
         },
