@@ -1,15 +1,15 @@
 """Results of Python functions run on Batch, back in the DAG: values in input order, remote exceptions.
 
-The runner (:mod:`airflow_azure_compute.runtime.runner`) writes one ``result.pkl`` per Batch task with
+The runner (`airflow_azure_compute.runtime.runner`) writes one ``result.pkl`` per Batch task with
 the outcome of each item it ran: ``("ok", value)`` or ``("error", record)``. This module turns them into
 what a DAG sees:
 
-* :func:`rebuild_exception`: the remote exception, raised again here with the node's traceback as its
-  cause (:class:`RemoteTraceback`), or :class:`~airflow_azure_compute.exceptions.RemoteFunctionError`
+* `rebuild_exception`: the remote exception, raised again here with the node's traceback as its
+  cause (`RemoteTraceback`), or `RemoteFunctionError`
   when the exception class cannot be rebuilt on the worker.
-* :class:`MapResults`: the XCom value of a map, read as a sequence in input order. Small results travel
+* `MapResults`: the XCom value of a map, read as a sequence in input order. Small results travel
   inline in XCom; large ones stay in the run workspace and a manifest names them, read lazily chunk by
-  chunk. Both have the same XCom shape (:func:`map_xcom`), so downstream code does not care::
+  chunk. Both have the same XCom shape (`map_xcom`), so downstream code does not care::
 
       {"count": N, "error_count": k, "errors": [...first 100...], "results": [...] | None,
        "manifest": {"container": ..., "blob": ..., "conn_id": ...} | None}
@@ -82,7 +82,7 @@ def rebuild_exception(error: ItemError, *, context: str = "", sources: Sequence[
     """The remote exception (its own class when it unpickles here), its cause the node's traceback.
 
     ``context`` (e.g. ``"item #3 of 1000"``) is prepended to the traceback text; ``sources`` are the
-    files of the modules pickled by value (see :func:`resolve_frames`).
+    files of the modules pickled by value (see `resolve_frames`).
     """
     exc: BaseException | None = None
     if error.exception is not None:
@@ -222,7 +222,7 @@ class MapResults(Sequence[Any]):
 
     @classmethod
     def from_xcom(cls, value: Mapping[str, Any], *, blob_conn_id: str | None = None) -> MapResults:
-        """Read the XCom value a map operator returned (see :func:`map_xcom`)."""
+        """Read the XCom value a map operator returned (see `map_xcom`)."""
         if not isinstance(value, Mapping) or "count" not in value:
             raise TypeError("not the XCom value of a Batch map (a dict with 'count')")
         return cls(

@@ -4,13 +4,13 @@ cloudpickle, the runner, cloudpickle itself, and the user's pure-Python packages
 Everything here runs on the Airflow worker before any Batch request, so bad input fails early and names
 what was wrong:
 
-* :func:`pickle_function` / :func:`pickle_value` pickle with cloudpickle, the function's own module (the
+* `pickle_function` / `pickle_value` pickle with cloudpickle, the function's own module (the
   DAG file) by value, and refuse hooks, connections and Azure SDK clients wherever they hide (closure,
   globals, defaults, arguments): they hold credentials and sockets and must never leave the worker.
   When something cannot be pickled, the error names its path (``argument 'rows' -> [3] -> .lock``).
-* :func:`zip_packages` zips installed pure-Python packages from the worker's environment.
-* :func:`runtime_files` is the runner and the cloudpickle sources, shipped as resource files.
-* :func:`python_start_task` is a pool start task that installs a requirements list on every node.
+* `zip_packages` zips installed pure-Python packages from the worker's environment.
+* `runtime_files` is the runner and the cloudpickle sources, shipped as resource files.
+* `python_start_task` is a pool start task that installs a requirements list on every node.
 
 No Airflow or Azure import: cloudpickle is imported when a function is pickled.
 """
@@ -37,7 +37,7 @@ from airflow_azure_compute.exceptions import AzureComputeConfigError
 #: Installed files that make a package impossible to ship as a zip (compiled extensions).
 _COMPILED = (".so", ".pyd", ".dylib", ".dll")
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
-#: How deep :func:`locate_unpicklable` looks into nested containers and attributes.
+#: How deep `locate_unpicklable` looks into nested containers and attributes.
 _LOCATE_DEPTH = 8
 
 
@@ -142,7 +142,7 @@ def by_value_modules(
 def pickle_function(function: Callable[..., Any], *, modules: Sequence[ModuleType] = ()) -> bytes:
     """The function pickled by cloudpickle, ``modules`` (e.g. the DAG file) by value.
 
-    Raises :class:`AzureComputeConfigError` naming the closure variable, global or default that holds a
+    Raises `AzureComputeConfigError` naming the closure variable, global or default that holds a
     hook/connection/client or cannot be pickled.
     """
     if not callable(function):
@@ -154,7 +154,7 @@ def pickle_function(function: Callable[..., Any], *, modules: Sequence[ModuleTyp
 
 
 def pickle_value(value: object, what: str, *, field: str, modules: Sequence[ModuleType] = ()) -> bytes:
-    """``value`` pickled like :func:`pickle_function`; ``what`` names it in errors (``"argument 'x'"``)."""
+    """``value`` pickled like `pickle_function`; ``what`` names it in errors (``"argument 'x'"``)."""
     with _by_value(modules):
         try:
             return _dumps(value)
@@ -275,8 +275,8 @@ def runtime_files() -> dict[str, bytes]:
 def zip_packages(names: Sequence[str]) -> bytes:
     """Installed pure-Python packages (or modules) of the worker, zipped for ``sys.path`` on the node.
 
-    Raises :class:`AzureComputeConfigError` for a name that is not importable here, or a package with
-    compiled extensions (install those on the nodes with :func:`python_start_task` or an image).
+    Raises `AzureComputeConfigError` for a name that is not importable here, or a package with
+    compiled extensions (install those on the nodes with `python_start_task` or an image).
     """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -329,7 +329,7 @@ def _package_files(name: str) -> list[tuple[Path, str]]:
 
 
 def python_start_task(requirements: Sequence[str], *, python: str = "python3") -> dict[str, Any]:
-    """A pool start task (a :class:`~airflow_azure_compute.specs.StartTaskSpec` mapping) that installs
+    """A pool start task (a `StartTaskSpec` mapping) that installs
     ``requirements`` (pip requirement strings) for ``python`` on every node, as an administrator.
 
     Installs pip first where the image lacks it (Ubuntu marketplace images). Nodes take tasks only

@@ -7,7 +7,7 @@ Starts Azurite and its own emulator (tasks run as local processes, so the pool's
 processes too), creates a pool of ``nodes x slots`` task slots and measures, in one run, the time until
 all results are back in the Airflow task (``MapResults`` read to the end):
 
-* (map) :class:`BatchMapOperator` over N items, chunk size chosen from the pool (4 Batch tasks per slot);
+* (map) `BatchMapOperator` over N items, chunk size chosen from the pool (4 Batch tasks per slot);
 * (a) the same operator with ``chunk_size=1``: one Batch task per input, as the earlier example did.
   Timed on two smaller samples and extrapolated to N with the fitted line ``fixed + per_task x n``
   (the full run would take many minutes of process starts);

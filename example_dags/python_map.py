@@ -2,10 +2,10 @@
 
 What it shows:
 
-* :class:`~airflow_azure_compute.operators.batch_python.BatchMapOperator`: a plain Python function mapped
+* `BatchMapOperator`: a plain Python function mapped
   over a list in one Airflow task. The function and this DAG file travel by value (cloudpickle), several
   inputs per Batch task, one job, one deferred wait; the results come back in input order.
-* the results read with :class:`~airflow_azure_compute.python_results.MapResults`, which reads them the
+* the results read with `MapResults`, which reads them the
   same way from XCom (small results) or from the run workspace (large ones).
 * a teardown that deletes the pool and the run workspace this run created.
 

@@ -5,7 +5,7 @@ Registered through the provider info (``task-decorators``), so a DAG writes::
     @task.azure_batch(pool_id="python-pool")
     def fit(rows: list[int]) -> float: ...
 
-The decorator only builds a :class:`~airflow_azure_compute.operators.batch_python.BatchPythonOperator`
+The decorator only builds a `BatchPythonOperator`
 (arguments, XComArgs included, are resolved by Airflow and pickled by the operator); everything else
 happens there. ``.expand()`` and ``.partial()`` work as for any TaskFlow task.
 """
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 class _BatchPythonDecoratedOperator(DecoratedOperator, BatchPythonOperator):
     """The operator ``@task.azure_batch`` builds: ``DecoratedOperator`` argument handling over
-    :class:`BatchPythonOperator`."""
+    `BatchPythonOperator`."""
 
     custom_operator_name = "@task.azure_batch"
     template_fields: Sequence[str] = BatchPythonOperator.template_fields
@@ -59,7 +59,7 @@ def azure_batch_task(
 ) -> TaskDecorator:
     """Run the decorated function on Azure Batch (``@task.azure_batch``).
 
-    Takes the arguments of :class:`~airflow_azure_compute.operators.batch_python.BatchPythonOperator`
+    Takes the arguments of `BatchPythonOperator`
     (``pool_id`` is required) and of any operator (``task_id``, ``retries``, ...).
 
     :param python_callable: the function (given when the decorator is used without parentheses).

@@ -1,4 +1,4 @@
-"""The path shared by the Python-on-Batch operators (:mod:`airflow_azure_compute.operators.batch_python`):
+"""The path shared by the Python-on-Batch operators (`airflow_azure_compute.operators.batch_python`):
 one call or a map over many inputs, each following the same steps:
 
 1. **Check and pickle** on the worker, before any request: the function (its DAG module by value), the
@@ -6,12 +6,12 @@ one call or a map over many inputs, each following the same steps:
    pickle is named), the shipped packages.
 2. **Look at the pool** (one GET): it must exist; its ``python_version`` metadata, when set, must match
    the worker's minor version; its task slots choose the chunk size of a map.
-3. **Stage** into the run workspace (:class:`~airflow_azure_compute.workspace.RunWorkspace`): the runner,
+3. **Stage** into the run workspace (`RunWorkspace`): the runner,
    cloudpickle, the function and the packages once, one input blob per Batch task.
-4. **Submit** one job with one task per chunk in bulk (:meth:`BatchHook.create_tasks`). Results go to
+4. **Submit** one job with one task per chunk in bulk (`BatchHook.create_tasks`). Results go to
    the workspace's output container through a create+write SAS.
 5. **Wait**: one ``taskcounts`` request per poll, deferred to the triggerer
-   (:class:`~airflow_azure_compute.triggers.batch.BatchJobCompleteTrigger`).
+   (`BatchJobCompleteTrigger`).
 6. **Collect** every chunk's ``result.pkl`` in input order, delete what was staged, and return the
    value (call) or the results (map); a remote exception is raised again with the node's traceback.
 
@@ -133,14 +133,14 @@ class BatchPythonBaseOperator(BatchBaseOperator):
 
     :param python_callable: the function to run on the nodes (a plain function; lambdas and closures
         work, as long as what they use pickles).
-    :param pool_id: an existing pool (see :class:`~airflow_azure_compute.operators.batch_pool.BatchEnsurePoolOperator`).
+    :param pool_id: an existing pool (see `BatchEnsurePoolOperator`).
         Its metadata ``python_version`` (e.g. ``"3.11"``), when set, is checked against the worker's.
     :param python: the interpreter on the nodes (a name on ``PATH`` or a path), of the worker's minor version.
     :param ship_packages: installed pure-Python packages of the worker to ship (zipped) to the nodes.
     :param ship_modules: more modules to pickle by value (the function's own module, e.g. the DAG file,
         always is, unless it is installed).
     :param container: run in this image on a container-enabled pool (a
-        :class:`~airflow_azure_compute.specs.TaskContainerSpec` or mapping); the image brings Python.
+        `TaskContainerSpec` or mapping); the image brings Python.
     :param environment: environment variables of the tasks.
     :param max_wall_clock_seconds: per-task limit.
     :param max_task_retries: Batch retries of a task whose runner failed (the function's own exceptions
@@ -154,7 +154,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
     :param sas_expiry: lifetime of the SAS URLs the tasks use (cover queueing + run time).
 
     Connections: ``azure_conn_id`` (Batch) and ``blob_conn_id`` (Storage), see
-    :class:`~airflow_azure_compute.operators._batch_common.BatchBaseOperator`.
+    `BatchBaseOperator`.
     """
 
     template_fields: Sequence[str] = (

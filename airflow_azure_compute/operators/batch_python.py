@@ -1,8 +1,8 @@
-"""Python functions on Batch: one call (:class:`BatchPythonOperator`, behind ``@task.azure_batch``) or a
-map over many inputs in one Airflow task (:class:`BatchMapOperator`).
+"""Python functions on Batch: one call (`BatchPythonOperator`, behind ``@task.azure_batch``) or a
+map over many inputs in one Airflow task (`BatchMapOperator`).
 
 The path both take (check and pickle, look at the pool, stage, submit, wait, collect) and their shared
-parameters are in :class:`~airflow_azure_compute.operators._batch_python_base.BatchPythonBaseOperator`.
+parameters are in `BatchPythonBaseOperator`.
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ class BatchPythonOperator(BatchPythonBaseOperator):
 
     What ``@task.azure_batch`` builds. An exception the function raises on the node is raised again here
     (its own class when it unpickles on the worker, else
-    :class:`~airflow_azure_compute.exceptions.RemoteFunctionError`) with the node's traceback as its
+    `RemoteFunctionError`) with the node's traceback as its
     cause; the function's stdout and stderr are written to the task log.
 
     :param op_args: positional arguments (templated; XComArgs resolve before the call is pickled).
     :param op_kwargs: keyword arguments (templated).
     :param max_xcom_bytes: largest pickled return value accepted for XCom; a larger one fails the task
-        with a clear error (write big results to Blob Storage, or use :class:`BatchMapOperator`, which
+        with a clear error (write big results to Blob Storage, or use `BatchMapOperator`, which
         keeps large results in the run workspace).
 
-    The other parameters are those of :class:`BatchPythonBaseOperator`.
+    The other parameters are those of `BatchPythonBaseOperator`.
     """
 
     template_fields: Sequence[str] = (*BatchPythonBaseOperator.template_fields, "op_args", "op_kwargs")
@@ -109,8 +109,8 @@ class BatchMapOperator(BatchPythonBaseOperator):
     """Map ``python_callable`` over ``items`` on Batch, several items per Batch task, in one Airflow task.
 
     One job, one bulk submission, one wait whatever the number of items. Returns the XCom value described
-    in :mod:`airflow_azure_compute.python_results` (read it with
-    :meth:`~airflow_azure_compute.python_results.MapResults.from_xcom`): the results in input order,
+    in `airflow_azure_compute.python_results` (read it with
+    `from_xcom`): the results in input order,
     inline when small, else in a manifest in the run workspace read lazily; the items' errors beside them.
 
     :param items: the inputs (templated; an XComArg works). Each is passed as the one argument, or
@@ -123,7 +123,7 @@ class BatchMapOperator(BatchPythonBaseOperator):
     :param results: ``auto`` (inline up to ``max_xcom_bytes``, else a manifest), ``xcom`` or ``manifest``.
     :param max_xcom_bytes: the inline limit of ``auto``, in pickled bytes.
 
-    The other parameters are those of :class:`BatchPythonBaseOperator`.
+    The other parameters are those of `BatchPythonBaseOperator`.
     """
 
     template_fields: Sequence[str] = (*BatchPythonBaseOperator.template_fields, "items")

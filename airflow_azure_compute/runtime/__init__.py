@@ -3,7 +3,7 @@
 Each module here is shipped to the nodes as a resource file and run there by path, so it imports
 nothing of this package either. An import-linter contract keeps it that way.
 
-* :mod:`~airflow_azure_compute.runtime.runner`: calls a pickled Python function on one call or a chunk
+* `runner`: calls a pickled Python function on one call or a chunk
   of items and writes the outcomes (values, or exceptions with their remote traceback) to a file that
   the Batch task uploads.
 """

@@ -6,13 +6,13 @@ Usage (the operator builds this command line; the files arrive as Batch resource
 
 1. The node's Python minor version is checked first, before anything is unpickled: a pickled function
    only loads on the minor version that pickled it. A mismatch writes ``out/runner_error.json`` and
-   exits with :data:`EXIT_PYTHON_VERSION`, so the Airflow task reports the two versions instead of a
+   exits with `EXIT_PYTHON_VERSION`, so the Airflow task reports the two versions instead of a
    garbled unpickling traceback.
 2. The shipped ``cloudpickle`` (beside this file) and every ``--path`` entry (zipped pure-Python
    packages) go on ``sys.path``; the function and the input are loaded.
 3. Each call runs in input order. A value or an exception (its type, message, formatted traceback and,
    when it pickles, the exception itself) is recorded per item: one failing item never stops the chunk.
-4. The outcomes are written to ``out/result.pkl`` (see :func:`write_outcomes` for the layout), which the
+4. The outcomes are written to ``out/result.pkl`` (see `write_outcomes` for the layout), which the
    task uploads to the run's output container. With ``--logs``, the task's ``stdout.txt`` and
    ``stderr.txt`` are copied into ``out/`` as well, so they reach the Airflow task log.
 
