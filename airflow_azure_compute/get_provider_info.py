@@ -257,6 +257,9 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "connection-types": CONNECTION_TYPES,
+        "plugins": [
+            {"name": "azure_compute", "plugin-class": "airflow_azure_compute.plugins.AzureComputePlugin"}
+        ],
         "extra-links": [
             "airflow_azure_compute.links.BatchPoolLink",
             "airflow_azure_compute.links.BatchJobLink",

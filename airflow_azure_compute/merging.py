@@ -32,6 +32,42 @@ class MergeMode(StrEnum):
     CALLABLE = "callable"
 
 
+class XComContent(StrEnum):
+    """What a merge hands back to the DAG through XCom (see :func:`xcom_value`).
+
+    ``text``: the merged output as one string; ``jsonl``: the merged output's JSON Lines as a list;
+    ``shards``: each shard's text, in chunk order; ``json``: each shard parsed as one JSON document,
+    in chunk order (one result per fan-out task).
+    """
+
+    TEXT = "text"
+    JSONL = "jsonl"
+    SHARDS = "shards"
+    JSON = "json"
+
+
+#: The default cap on what a merge puts in XCom; XCom lives in the metadata database.
+DEFAULT_MAX_XCOM_BYTES = 1024 * 1024
+
+
+def xcom_value(kind: XComContent, pieces: Sequence[bytes], encoding: str = "utf-8") -> Any:
+    """The XCom value of a merge's output, given the bytes written for each shard in order.
+
+    Raises :class:`ValueError` (the caller names the field) when the bytes are not text or JSON.
+    """
+    import json
+
+    texts = [p.decode(encoding) for p in pieces]
+    if kind is XComContent.SHARDS:
+        return texts
+    if kind is XComContent.JSON:
+        return [json.loads(t) for t in texts]
+    merged = "".join(texts)
+    if kind is XComContent.JSONL:
+        return [json.loads(line) for line in merged.splitlines() if line.strip()]
+    return merged
+
+
 class ShardSetError(ValueError):
     """The shards found do not form a complete, unambiguous set."""
 
@@ -259,6 +295,7 @@ def merge_bytes(shards: Sequence[bytes], mode: MergeMode | str) -> bytes:
 
 __all__ = [
     "DEFAULT_INDEX_PATTERN",
+    "DEFAULT_MAX_XCOM_BYTES",
     "CsvJoiner",
     "Joiner",
     "JsonLinesJoiner",
@@ -266,9 +303,11 @@ __all__ = [
     "Shard",
     "ShardCallable",
     "ShardSetError",
+    "XComContent",
     "import_callable",
     "make_joiner",
     "merge_bytes",
     "plan_shards",
     "shard_index",
+    "xcom_value",
 ]

@@ -110,7 +110,7 @@ def test_retry_after_worker_died_mid_fanout_adds_only_missing(pool_id: str) -> N
         command_line="/bin/true",
     )
     # The first try died after submitting two of its three batches: replay exactly that part.
-    spec, tasks, prefix, _ = op.plan(ctx)
+    spec, tasks, prefix, *_ = op.plan(ctx)
     hook = BatchHook()
     from airflow_azure_compute.operators.batch_job import ensure_job
 
@@ -226,7 +226,10 @@ def test_cleanup_deletes_only_what_the_run_created(pool_id: str) -> None:
     done = BatchCleanupOperator(task_id="cleanup", fanout_task_ids=["fan"], pool_ids=[pool_id]).execute(
         context_for(cleanup_ti)
     )
-    assert done["deleted"] == [f"job:{out['job_id']}"]  # the pool was created by another run: kept
+    # The job, and the run's workspace outputs container the fan-out created; the pool was created by
+    # another run: kept.
+    assert done["deleted"] == [f"job:{out['job_id']}", f"container:{out['output_container']}"]
+    assert out["output_container"] == out["workspace"]["output_container"]
     assert done["kept"] == [f"pool:{pool_id}"]
     job = hook.get_job(out["job_id"])
     assert job is None or job.get("state") == "deleting"
