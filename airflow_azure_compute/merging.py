@@ -89,8 +89,9 @@ class Shard:
 
 
 def shard_index(name: str, pattern: re.Pattern[str]) -> int | None:
-    """The chunk index in a blob's base name, or None when it carries none."""
-    match = pattern.search(posixpath.basename(name))
+    """The chunk index in a blob's base name (in its full name when the pattern holds a ``/``), or
+    None when it carries none."""
+    match = pattern.search(name if "/" in pattern.pattern else posixpath.basename(name))
     return int(match.group(1)) if match else None
 
 
@@ -107,7 +108,8 @@ def plan_shards(
     :param names: blob names found (e.g. listed under a prefix).
     :param expected_count: shards must be exactly indices ``0 .. expected_count-1``.
     :param expected_names: shards must be exactly these names (a split manifest's chunks, in order).
-    :param index_pattern: regex whose group 1 is the index in a base name.
+    :param index_pattern: regex whose group 1 is the index in a base name (in the full name when
+        the pattern holds a ``/``).
     :param ignore: base names that are never shards (the manifest).
     """
     ignored = set(ignore)

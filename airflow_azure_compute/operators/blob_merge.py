@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import queue
+import re
 import threading
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -222,11 +223,13 @@ class BlobMergeOperator(BlobBaseOperator):
         (without ``manifest`` or ``fanout``): ``outputs/`` in the run's workspace.
     :param fanout: a fan-out's result (``fanout.output``): its ``output_container``,
         ``output_prefix`` and ``task_count`` become the defaults of ``container``, ``prefix`` and
-        ``expected_count``.
+        ``expected_count``, and shards are ordered by the index of the task that wrote them (one
+        output file per task).
     :param manifest: a split manifest blob name (in ``container``), or the split operator's return
         value; without ``prefix`` its chunks themselves are merged.
     :param expected_count: the shards must be exactly indices ``0 .. expected_count - 1``.
-    :param index_pattern: regex whose group 1 is the chunk index in a blob's base name.
+    :param index_pattern: regex whose group 1 is the chunk index in a blob's base name (in its full
+        name when the pattern holds a ``/``).
     :param mode: ``concat`` (bytes), ``csv`` (header once), ``jsonl`` or ``callable``.
     :param merge_callable: import path ``package.module:function`` called as ``fn(shard, stream)``
         for each shard in order (``shard.index``, ``shard.name``; ``stream`` a binary file object);
@@ -300,7 +303,9 @@ class BlobMergeOperator(BlobBaseOperator):
     def _fanout(self) -> Mapping[str, Any]:
         if self.fanout is None or self.fanout == "":
             return {}
-        if not isinstance(self.fanout, Mapping) or "output_prefix" not in self.fanout:
+        if not isinstance(self.fanout, Mapping) or not {"output_prefix", "task_id_prefix"} <= set(
+            self.fanout
+        ):
             raise AzureComputeConfigError(
                 "expected a fan-out's result (fanout.output), with output_container and output_prefix",
                 field="fanout",
@@ -363,16 +368,21 @@ class BlobMergeOperator(BlobBaseOperator):
         expected_count = as_int(self.expected_count, "expected_count", optional=True)
         if expected_count is None and fanout.get("task_count") is not None:
             expected_count = as_int(fanout["task_count"], "fanout", optional=True)
-        result = self.run(self._merge(context, mode, fn, container, prefix, expected_count, out_container))
+        index_pattern = self.index_pattern
+        if fanout and self.prefix is None and index_pattern == DEFAULT_INDEX_PATTERN:
+            index_pattern = re.escape(f"{prefix}{fanout['task_id_prefix']}") + r"(\d+)/"
+        result = self.run(
+            self._merge(context, mode, fn, container, prefix, expected_count, out_container, index_pattern)
+        )
         result["workspace"] = where.workspace.to_dict()
         return result
 
     async def _merge(
         self, context: Context, mode: MergeMode, fn: ShardCallable | None, container: str, prefix: str | None,
-        expected_count: int | None, out_container: str,
+        expected_count: int | None, out_container: str, index_pattern: str,
     ) -> dict[str, Any]:  # fmt: skip
         async with self.async_hook() as hook:
-            names, sizes = await self._plan(hook, container, prefix, expected_count)
+            names, sizes = await self._plan(hook, container, prefix, expected_count, index_pattern)
             xcom = self._xcom_content()
             memory = MemorySink() if xcom is not None else None
             if memory is not None:
@@ -427,8 +437,9 @@ class BlobMergeOperator(BlobBaseOperator):
             )
 
     async def _plan(
-        self, hook: BlobAsyncHook, container: str, prefix: str | None, expected_count: int | None
-    ) -> tuple[list[str], list[int]]:
+        self, hook: BlobAsyncHook, container: str, prefix: str | None, expected_count: int | None,
+        index_pattern: str,
+    ) -> tuple[list[str], list[int]]:  # fmt: skip
         expected_names: list[str] | None = None
         known_sizes: dict[str, int] = {}
         ref = self._manifest_ref(container)
@@ -462,7 +473,7 @@ class BlobMergeOperator(BlobBaseOperator):
                 found,
                 expected_count=expected_count,
                 expected_names=expected_names,
-                index_pattern=self.index_pattern,
+                index_pattern=index_pattern,
             )
         except ShardSetError as err:
             raise AzureComputeConfigError(f"{err} (under {container}/{prefix})", field="prefix") from err
