@@ -151,7 +151,13 @@ def locate(
     ``prefix=None`` means "not given". A prefix that was declared as a template (``declared_prefix``,
     the value before rendering) and rendered to an empty string is an error naming ``prefix_field``:
     an empty prefix would be the whole container, which other runs share.
+
+    A mapped task instance (``map_index >= 0``) gets ``<default>/<map index>/`` as its default, so the
+    instances of one ``.expand()`` never share a place.
     """
+    map_index = getattr(context["ti"], "map_index", None)
+    if default and map_index is not None and int(map_index) >= 0:
+        default = f"{default.rstrip('/')}/{int(map_index)}/"
     if container:
         workspace = RunWorkspace.for_context(context, container=container, field=container_field)
         name = workspace.container

@@ -369,8 +369,11 @@ class BlobMergeOperator(BlobBaseOperator):
         if expected_count is None and fanout.get("task_count") is not None:
             expected_count = as_int(fanout["task_count"], "fanout", optional=True)
         index_pattern = self.index_pattern
-        if fanout and self.prefix is None and index_pattern == DEFAULT_INDEX_PATTERN:
-            index_pattern = re.escape(f"{prefix}{fanout['task_id_prefix']}") + r"(\d+)/"
+        if fanout and self.prefix is None and prefix is not None:
+            # Only this fan-out's task directories (other fan-outs of the run share outputs/).
+            prefix = f"{prefix}{fanout['task_id_prefix']}"
+            if index_pattern == DEFAULT_INDEX_PATTERN:
+                index_pattern = re.escape(prefix) + r"(\d+)/"
         result = self.run(
             self._merge(context, mode, fn, container, prefix, expected_count, out_container, index_pattern)
         )

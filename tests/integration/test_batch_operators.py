@@ -372,3 +372,41 @@ def test_mapped_fanouts_get_their_own_prefix_in_a_shared_job(pool_id: str) -> No
             poke_interval=0.2,
         )
         assert execute(sensor, ctx)["counts"]["succeeded"] == 1
+
+
+def test_a_fanout_above_1000_tasks_has_the_same_shape_and_its_consumers_work(pool_id: str) -> None:
+    """1,001 tasks: the result has the shape of a 3-task fan-out (never an empty id list); the sensor,
+    the merge (each task's result back in order, through XCom) and the cleanup all handle it."""
+    from airflow_azure_compute.hooks.blob import BlobHook
+    from airflow_azure_compute.operators.blob_merge import BlobMergeOperator
+    from airflow_azure_compute.specs import task_id_for
+
+    n = 1001
+    run_id = fresh("run")
+
+    def fanout(items: list[int], task_id: str) -> dict[str, Any]:
+        op = BatchRunTasksOperator(
+            task_id=task_id, job={"pool_id": pool_id}, items=items, output_pattern="out/*",
+            command_line="/bin/sh -c 'mkdir -p out && echo {item} > out/r.txt'",
+        )  # fmt: skip
+        return op.execute(context_for(FakeTI(task_id=task_id, run_id=run_id)))
+
+    small, big = fanout([0, 1, 2], "small"), fanout(list(range(n)), "big")
+    assert set(small) == set(big) and "task_ids" not in big
+    assert big["task_count"] == big["submitted"] == n and big["output_prefix"] == "outputs/"
+    assert BatchHook().list_task_ids(big["job_id"]) >= {task_id_for(big["task_id_prefix"], n - 1, n)}
+
+    _, ctx = _ctx("wait", run_id)
+    sensor = BatchJobSensor(task_id="wait", fanout=big, poke_interval=0.5, deferrable=False)
+    assert execute(sensor, ctx)["counts"]["succeeded"] == n
+
+    merged = BlobMergeOperator(task_id="merge", fanout=big, xcom_content="shards").execute(
+        _ctx("merge", run_id)[1]
+    )
+    assert merged["shards"] == n and merged["content"] == [f"{i}\n" for i in range(n)]
+
+    _, cleanup_ctx = _ctx("cleanup", run_id)
+    done = BatchCleanupOperator(task_id="cleanup", fanout_task_ids=["small", "big"]).execute(cleanup_ctx)
+    assert {f"job:{small['job_id']}", f"job:{big['job_id']}"} <= set(done["deleted"])
+    assert f"container:{big['output_container']}" in done["deleted"]
+    assert not BlobHook().container_exists(big["output_container"])
