@@ -410,3 +410,17 @@ def test_a_fanout_above_1000_tasks_has_the_same_shape_and_its_consumers_work(poo
     assert {f"job:{small['job_id']}", f"job:{big['job_id']}"} <= set(done["deleted"])
     assert f"container:{big['output_container']}" in done["deleted"]
     assert not BlobHook().container_exists(big["output_container"])
+
+
+def test_an_empty_mapped_item_list_fails_before_anything_is_created(pool_id: str) -> None:
+    from airflow_azure_compute.hooks.blob import BlobHook
+    from airflow_azure_compute.operators.batch_job import job_id_for
+    from airflow_azure_compute.specs import JobSpec
+    from airflow_azure_compute.workspace import RunWorkspace
+
+    ti = FakeTI(task_id="fan", run_id=fresh("run"), map_index=1)
+    op = BatchRunTasksOperator(task_id="fan", job={"pool_id": pool_id}, items=[], command_line="/bin/true")
+    with pytest.raises(AzureComputeConfigError, match=r"^items: no tasks: the item list is empty"):
+        op.execute(context_for(ti))
+    assert BatchHook().get_job(job_id_for(JobSpec(pool_id=pool_id), context_for(ti))) is None
+    assert not BlobHook().container_exists(RunWorkspace.for_ti(ti).output_container)
