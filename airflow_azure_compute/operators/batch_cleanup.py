@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+try:  # Airflow >= 3.1: the Task SDK owns the exceptions tasks raise
+    from airflow.sdk.exceptions import AirflowNotFoundException
+except ImportError:  # pragma: no cover - Airflow 3.0
+    from airflow.exceptions import AirflowNotFoundException  # type: ignore[no-redef,assignment]
+
 from airflow_azure_compute.ids import created_by_run, derive_id, run_scope
 from airflow_azure_compute.operators._batch_common import BatchBaseOperator
 from airflow_azure_compute.operators.batch_job import metadata_dict
@@ -112,10 +117,19 @@ class BatchCleanupOperator(BatchBaseOperator):
             # The Blob cleanup decides for containers (and blobs under them) by the same metadata rule.
             from airflow_azure_compute.operators.blob_cleanup import BlobCleanupOperator
 
-            blob = BlobCleanupOperator(
-                task_id=f"{self.task_id}__blob", containers=containers, blob_conn_id=self.blob_conn_id,
-                workspace=self.workspace, workspace_container=self.workspace_container,
-            ).execute(context)  # fmt: skip
+            try:
+                blob = BlobCleanupOperator(
+                    task_id=f"{self.task_id}__blob", containers=containers, blob_conn_id=self.blob_conn_id,
+                    workspace=self.workspace, workspace_container=self.workspace_container,
+                ).execute(context)  # fmt: skip
+            except AirflowNotFoundException:
+                if containers or self.workspace_container:
+                    raise
+                # A Batch-only DAG (no Blob connection) has no workspace: nothing of it to delete.
+                self.log.warning(
+                    "No Blob connection %r: the run's workspace was not looked for", self.blob_conn_id
+                )
+                blob = {"containers_deleted": [], "kept": []}
             deleted += [f"container:{c}" for c in blob["containers_deleted"]]
             kept += [f"container:{c}" for c in blob["kept"]]
         self.log.info(

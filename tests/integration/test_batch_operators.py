@@ -424,3 +424,14 @@ def test_an_empty_mapped_item_list_fails_before_anything_is_created(pool_id: str
         op.execute(context_for(ti))
     assert BatchHook().get_job(job_id_for(JobSpec(pool_id=pool_id), context_for(ti))) is None
     assert not BlobHook().container_exists(RunWorkspace.for_ti(ti).output_container)
+
+
+def test_cleanup_without_a_blob_connection_still_cleans_batch(pool_id: str) -> None:
+    """A Batch-only DAG has no Blob connection and so no workspace: the cleanup still does its job."""
+    _, ctx = _ctx("cleanup")
+    op = BatchCleanupOperator(task_id="cleanup", pool_ids=[pool_id], blob_conn_id="no_such_blob_connection")
+    assert op.execute(ctx) == {"deleted": [], "kept": [f"pool:{pool_id}"]}
+    with pytest.raises(Exception, match="no_such_blob_connection"):
+        BatchCleanupOperator(
+            task_id="cleanup", containers=["named"], blob_conn_id="no_such_blob_connection"
+        ).execute(ctx)
