@@ -231,15 +231,28 @@ class AirflowStack:
 
     def backfill(
         self, dag_id: str, from_date: str, to_date: str, conf: Mapping[str, Any] | None = None,
-        *, max_active_runs: int = 10,
+        *, max_active_runs: int = 10, timeout: float = 60,
     ) -> int:  # fmt: skip
         """Backfill the logical dates from ``from_date`` to ``to_date`` (ISO 8601) with ``conf``, at most
-        ``max_active_runs`` at a time (``POST /backfills``); return the backfill's id."""
+        ``max_active_runs`` at a time (``POST /backfills``); return the backfill's id.
+
+        On SQLite the API server answers 503 ("Database is locked") while the scheduler holds the
+        database; the request is repeated until it goes through or ``timeout`` passes.
+        """
         body = {
             "dag_id": dag_id, "from_date": from_date, "to_date": to_date, "dag_run_conf": dict(conf or {}),
             "max_active_runs": max_active_runs, "reprocess_behavior": "none",
         }  # fmt: skip
-        return int(self._json("POST", "/backfills", json=body)["id"])
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            response = self.request("POST", "/backfills", json=body)
+            if response.status_code != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if response.is_error:
+            raise AirflowStackError(f"POST /backfills -> {response.status_code}: {response.text[:2000]}")
+        return int(response.json()["id"])
 
     def dag_runs(self, dag_id: str, run_type: str | None = None) -> list[dict[str, Any]]:
         """The DAG's runs (``GET /dags/{dag_id}/dagRuns``), optionally of one ``run_type``, oldest first."""

@@ -323,7 +323,7 @@ class BatchRunTasksOperator(BatchBaseOperator):
     def _output_location(self, context: Context) -> tuple[RunWorkspace, str | None, str]:
         """The outputs' container and prefix: as given, or in the run's workspace."""
         if not self.output_pattern:
-            return RunWorkspace.for_context(context), self.output_container or None, self.output_prefix or ""
+            return RunWorkspace.for_context(context), None, ""  # no outputs: no container, no SAS
         where = locate(
             context, self.output_container or None, self.output_prefix, default="outputs/", outputs=True,
             declared_prefix=self._declared_output_prefix, container_field="output_container",
