@@ -119,7 +119,7 @@ class BatchCleanupOperator(BatchBaseOperator):
 
             try:
                 blob = BlobCleanupOperator(
-                    task_id=f"{self.task_id}__blob", containers=containers, blob_conn_id=self.blob_conn_id,
+                    task_id=f"{self.task_id}__blob", containers=containers, azure_conn_id=self.blob_conn_id,
                     workspace=self.workspace, workspace_container=self.workspace_container,
                 ).execute(context)  # fmt: skip
             except AirflowNotFoundException:

@@ -42,7 +42,7 @@ class BlobCleanupOperator(BlobBaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "containers", "prefix", "scan_containers_prefix", "workspace_container", "blob_conn_id",
+        "containers", "prefix", "scan_containers_prefix", "workspace_container", "azure_conn_id",
     )  # fmt: skip
     ui_color = "#f5d0c5"
 

@@ -253,7 +253,7 @@ class BlobMergeOperator(BlobBaseOperator):
 
     template_fields: Sequence[str] = (
         "container", "prefix", "manifest", "fanout", "expected_count", "mode", "merge_callable",
-        "output_path", "output_blob", "output_container", "xcom_content", "max_xcom_bytes", "blob_conn_id",
+        "output_path", "output_blob", "output_container", "xcom_content", "max_xcom_bytes", "azure_conn_id",
     )  # fmt: skip
 
     def __init__(

@@ -141,7 +141,7 @@ class BatchJobSensor(BaseSensorOperator):
     def hook(self) -> BatchHook:
         from airflow_azure_compute.hooks.batch import BatchHook
 
-        return BatchHook(conn_id=self.azure_conn_id)
+        return BatchHook(self.azure_conn_id)
 
     def _apply_fanout(self) -> None:
         """Fill what was not given from the fan-out's result."""

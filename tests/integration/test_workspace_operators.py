@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def hook(blob_connection: str) -> BlobHook:
-    return BlobHook(conn_id=blob_connection)
+    return BlobHook(blob_connection)
 
 
 def _input(tmp_path: Path, lines: int = 40) -> Path:
