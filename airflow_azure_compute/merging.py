@@ -32,6 +32,42 @@ class MergeMode(StrEnum):
     CALLABLE = "callable"
 
 
+class XComContent(StrEnum):
+    """What a merge hands back to the DAG through XCom (see `xcom_value`).
+
+    ``text``: the merged output as one string; ``jsonl``: the merged output's JSON Lines as a list;
+    ``shards``: each shard's text, in chunk order; ``json``: each shard parsed as one JSON document,
+    in chunk order (one result per fan-out task).
+    """
+
+    TEXT = "text"
+    JSONL = "jsonl"
+    SHARDS = "shards"
+    JSON = "json"
+
+
+#: The default cap on what a merge puts in XCom; XCom lives in the metadata database.
+DEFAULT_MAX_XCOM_BYTES = 1024 * 1024
+
+
+def xcom_value(kind: XComContent, pieces: Sequence[bytes], encoding: str = "utf-8") -> Any:
+    """The XCom value of a merge's output, given the bytes written for each shard in order.
+
+    Raises `ValueError` (the caller names the field) when the bytes are not text or JSON.
+    """
+    import json
+
+    texts = [p.decode(encoding) for p in pieces]
+    if kind is XComContent.SHARDS:
+        return texts
+    if kind is XComContent.JSON:
+        return [json.loads(t) for t in texts]
+    merged = "".join(texts)
+    if kind is XComContent.JSONL:
+        return [json.loads(line) for line in merged.splitlines() if line.strip()]
+    return merged
+
+
 class ShardSetError(ValueError):
     """The shards found do not form a complete, unambiguous set."""
 
@@ -53,8 +89,9 @@ class Shard:
 
 
 def shard_index(name: str, pattern: re.Pattern[str]) -> int | None:
-    """The chunk index in a blob's base name, or None when it carries none."""
-    match = pattern.search(posixpath.basename(name))
+    """The chunk index in a blob's base name (in its full name when the pattern holds a ``/``), or
+    None when it carries none."""
+    match = pattern.search(name if "/" in pattern.pattern else posixpath.basename(name))
     return int(match.group(1)) if match else None
 
 
@@ -71,7 +108,8 @@ def plan_shards(
     :param names: blob names found (e.g. listed under a prefix).
     :param expected_count: shards must be exactly indices ``0 .. expected_count-1``.
     :param expected_names: shards must be exactly these names (a split manifest's chunks, in order).
-    :param index_pattern: regex whose group 1 is the index in a base name.
+    :param index_pattern: regex whose group 1 is the index in a base name (in the full name when
+        the pattern holds a ``/``).
     :param ignore: base names that are never shards (the manifest).
     """
     ignored = set(ignore)
@@ -259,6 +297,7 @@ def merge_bytes(shards: Sequence[bytes], mode: MergeMode | str) -> bytes:
 
 __all__ = [
     "DEFAULT_INDEX_PATTERN",
+    "DEFAULT_MAX_XCOM_BYTES",
     "CsvJoiner",
     "Joiner",
     "JsonLinesJoiner",
@@ -266,9 +305,11 @@ __all__ = [
     "Shard",
     "ShardCallable",
     "ShardSetError",
+    "XComContent",
     "import_callable",
     "make_joiner",
     "merge_bytes",
     "plan_shards",
     "shard_index",
+    "xcom_value",
 ]

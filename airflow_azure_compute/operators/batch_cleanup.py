@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+try:  # Airflow >= 3.1: the Task SDK owns the exceptions tasks raise
+    from airflow.sdk.exceptions import AirflowNotFoundException
+except ImportError:  # pragma: no cover - Airflow 3.0
+    from airflow.exceptions import AirflowNotFoundException  # type: ignore[no-redef,assignment]
+
 from airflow_azure_compute.ids import created_by_run, derive_id, run_scope
 from airflow_azure_compute.operators._batch_common import BatchBaseOperator
 from airflow_azure_compute.operators.batch_job import metadata_dict
@@ -19,8 +24,22 @@ def _names(value: str | Sequence[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else [v for v in value if v]
 
 
+def map_indexes(context: Context, task_id: str) -> list[int]:
+    """Every map index a task has in this run: ``[-1]`` for a plain task, plus ``0 .. n-1`` when mapped.
+
+    Asks the API server how many instances the task has (``RuntimeTaskInstance.get_ti_count``); a task
+    instance without that call (a test stand-in) answers ``[-1]``.
+    """
+    ti = context["ti"]
+    get_ti_count = getattr(ti, "get_ti_count", None)
+    if get_ti_count is None:
+        return [-1]
+    count = int(get_ti_count(dag_id=ti.dag_id, task_ids=[task_id], run_ids=[ti.run_id]))
+    return [-1, *range(count)]
+
+
 class BatchCleanupOperator(BatchBaseOperator):
-    """Delete the jobs, pools and blob containers this dag run created, and nothing else.
+    """Delete the jobs, pools and blob containers this dag run created, its workspace, and nothing else.
 
     A resource is deleted only when its metadata names this dag and run (the pool, fan-out and blob
     operators write it when they create something); reused resources are left alone and logged.
@@ -29,14 +48,22 @@ class BatchCleanupOperator(BatchBaseOperator):
 
     :param job_ids: job ids to consider.
     :param fanout_task_ids: Airflow task ids of fan-outs whose job id was derived (no explicit
-        ``job_id``): their job ids are recomputed, so no XCom is needed even if the fan-out failed.
-    :param pool_ids: pool ids to consider.
+        ``job_id``): their job ids are recomputed for every map index of a mapped (``.expand()``)
+        fan-out, so no XCom is needed even if the fan-out failed.
+    :param pool_ids: pool ids to consider. A pool is deleted only when this run created it: a pool
+        shared by several runs (``if_exists="reuse"``) stays unless it is the creating run's to delete;
+        leave it out of ``pool_ids`` to keep it for the next runs.
     :param containers: blob containers to consider.
+    :param workspace: also delete the run's workspace (see
+        `BlobCleanupOperator`).
+    :param workspace_container: the named container holding the run's workspace prefix, if any.
 
     Connections: see `BatchBaseOperator`.
     """
 
-    template_fields: Sequence[str] = ("job_ids", "pool_ids", "containers", "azure_conn_id", "blob_conn_id")
+    template_fields: Sequence[str] = (
+        "job_ids", "pool_ids", "containers", "workspace_container", "azure_conn_id", "blob_conn_id",
+    )  # fmt: skip
     ui_color = "#f5d0c5"
 
     def __init__(
@@ -46,6 +73,8 @@ class BatchCleanupOperator(BatchBaseOperator):
         fanout_task_ids: Sequence[str] = (),
         pool_ids: str | Sequence[str] | None = None,
         containers: str | Sequence[str] | None = None,
+        workspace: bool = True,
+        workspace_container: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -54,12 +83,18 @@ class BatchCleanupOperator(BatchBaseOperator):
         self.fanout_task_ids = list(fanout_task_ids)
         self.pool_ids = pool_ids
         self.containers = containers
+        self.workspace = workspace
+        self.workspace_container = workspace_container
 
     def execute(self, context: Context) -> dict[str, list[str]]:
         dag_id, run_id, _, _ = run_scope(context)
         deleted: list[str] = []
         kept: list[str] = []
-        jobs = _names(self.job_ids) + [derive_id("job", dag_id, run_id, t, -1) for t in self.fanout_task_ids]
+        jobs = _names(self.job_ids) + [
+            derive_id("job", dag_id, run_id, t, i)
+            for t in self.fanout_task_ids
+            for i in map_indexes(context, t)
+        ]
         pools = _names(self.pool_ids)
         if jobs or pools:
             hook = self.hook
@@ -78,13 +113,23 @@ class BatchCleanupOperator(BatchBaseOperator):
                     else:
                         kept.append(f"{kind}:{resource_id}")
         containers = _names(self.containers)
-        if containers:
+        if containers or self.workspace:
             # The Blob cleanup decides for containers (and blobs under them) by the same metadata rule.
             from airflow_azure_compute.operators.blob_cleanup import BlobCleanupOperator
 
-            blob = BlobCleanupOperator(
-                task_id=f"{self.task_id}__blob", containers=containers, azure_conn_id=self.blob_conn_id
-            ).execute(context)
+            try:
+                blob = BlobCleanupOperator(
+                    task_id=f"{self.task_id}__blob", containers=containers, azure_conn_id=self.blob_conn_id,
+                    workspace=self.workspace, workspace_container=self.workspace_container,
+                ).execute(context)  # fmt: skip
+            except AirflowNotFoundException:
+                if containers or self.workspace_container:
+                    raise
+                # A Batch-only DAG (no Blob connection) has no workspace: nothing of it to delete.
+                self.log.warning(
+                    "No Blob connection %r: the run's workspace was not looked for", self.blob_conn_id
+                )
+                blob = {"containers_deleted": [], "kept": []}
             deleted += [f"container:{c}" for c in blob["containers_deleted"]]
             kept += [f"container:{c}" for c in blob["kept"]]
         self.log.info(

@@ -68,6 +68,9 @@ class BatchJobSensor(BaseSensorOperator):
     Returns ``{"job_id", "task_id_prefix", "counts", "failed_task_ids"}`` (the latter non-empty only
     under ``tolerate``).
 
+    :param fanout: a fan-out's result (``fanout.output``): the defaults of ``job_id``,
+        ``task_id_prefix``, ``expected_tasks`` and ``owns_job``. With a mapped fan-out, map the sensor
+        over it: ``BatchJobSensor.partial(task_id="wait").expand(fanout=fanout.output)``.
     :param job_id: the Batch job (usually ``fanout.output["job_id"]``).
     :param task_id_prefix: this fan-out's prefix (``fanout.output["task_id_prefix"]``).
     :param expected_tasks: how many tasks to wait for (``fanout.output["task_count"]``).
@@ -89,6 +92,7 @@ class BatchJobSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = (
+        "fanout",
         "job_id",
         "task_id_prefix",
         "expected_tasks",
@@ -104,7 +108,8 @@ class BatchJobSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        job_id: str,
+        job_id: str | None = None,
+        fanout: Mapping[str, Any] | None = None,
         task_id_prefix: str | None = None,
         expected_tasks: int | None = None,
         scope: str = "job",
@@ -124,7 +129,8 @@ class BatchJobSensor(BaseSensorOperator):
     ) -> None:
         kwargs.setdefault("multiple_outputs", True)  # op.output["key"] for each returned key
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
-        self.job_id = job_id
+        self.job_id: str = job_id or ""
+        self.fanout = fanout
         self.task_id_prefix = task_id_prefix
         self.expected_tasks = expected_tasks
         self.scope = scope
@@ -145,10 +151,28 @@ class BatchJobSensor(BaseSensorOperator):
 
         return BatchHook(self.azure_conn_id)
 
+    def _apply_fanout(self) -> None:
+        """Fill what was not given from the fan-out's result."""
+        if self.fanout is None or self.fanout == "":
+            return
+        if not isinstance(self.fanout, Mapping) or "job_id" not in self.fanout:
+            raise AzureComputeConfigError(
+                "expected a fan-out's result (fanout.output), with job_id, task_id_prefix and task_count",
+                field="fanout",
+            )
+        self.job_id = self.job_id or self.fanout["job_id"]
+        self.task_id_prefix = self.task_id_prefix or self.fanout.get("task_id_prefix")
+        if self.expected_tasks in (None, "", "None"):
+            self.expected_tasks = self.fanout.get("task_count")
+        self.owns_job = bool(self.owns_job or self.fanout.get("owns_job"))
+
     def _check(self) -> FailurePolicy:
         # specs/states are loaded when a task runs, not at DAG parsing.
         from airflow_azure_compute.specs import FailurePolicy, check_batch_id
 
+        self._apply_fanout()
+        if not self.job_id:
+            raise AzureComputeConfigError("give job_id, or fanout=fanout.output", field="job_id")
         check_batch_id(self.job_id, "job_id")
         if self.scope not in ("job", "prefix"):
             raise AzureComputeConfigError(f"{self.scope!r}; use 'job' or 'prefix'", field="scope")
@@ -235,6 +259,7 @@ class BatchJobSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
+        self._apply_fanout()
         status = event.get("status")
         failed: list[dict[str, Any]] = list(event.get("failed_tasks") or [])
         report = self.forensics(failed)
@@ -268,6 +293,9 @@ class BatchJobSensor(BaseSensorOperator):
 
     def on_kill(self) -> None:
         """Killed while waiting on the worker: stop the remote work this run owns."""
+        self._apply_fanout()
+        if not self.job_id:
+            return
         hook = self.hook
         if self.owns_job:
             hook.terminate_job(self.job_id, "AirflowTaskKilled")
