@@ -26,12 +26,13 @@ def azurite() -> Iterator[AzuriteEndpoints]:
 
 @pytest.fixture(scope="session")
 def emulator(azurite: AzuriteEndpoints) -> Iterator[dict[str, Any]]:
-    """The emulator process (Batch, and ACI / Durable once present); yields its endpoints file.
+    """The emulator process (Batch, ACI, Durable, and the storage fault proxy in front of Azurite);
+    yields its endpoints file.
 
     Every ``tests/function_apps/*.py`` is loaded as a Durable function app.
     """
     apps = sorted(p for p in FUNCTION_APPS_DIR.glob("*.py") if not p.name.startswith("_"))
-    with run_emulator(function_apps=apps) as endpoints:
+    with run_emulator(function_apps=apps, storage_upstream=azurite.blob_url) as endpoints:
         yield endpoints
 
 

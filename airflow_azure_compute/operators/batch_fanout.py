@@ -28,7 +28,17 @@ if TYPE_CHECKING:
 
 #: Manifest entry keys understood by :func:`build_tasks`.
 MANIFEST_KEYS = frozenset(
-    {"name", "command_line", "args", "depends_on", "environment", "resource_files", "max_wall_clock_seconds"}
+    {
+        "name",
+        "command_line",
+        "args",
+        "depends_on",
+        "environment",
+        "resource_files",
+        "max_wall_clock_seconds",
+        "failure_dependency_action",
+        "failure_job_action",
+    }
 )
 
 
@@ -152,6 +162,8 @@ def build_tasks(
                 max_wall_clock_seconds=entry.get("max_wall_clock_seconds") or max_wall_clock_seconds,
                 max_task_retries=max_task_retries,
                 depends_on=deps,
+                failure_dependency_action=entry.get("failure_dependency_action"),
+                failure_job_action=entry.get("failure_job_action"),
             )
         )
     return tasks

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_azure_compute.blob_paths import check_container_name, normalize_prefix
+from airflow_azure_compute.cleanup import CleanupReport, RendersEachField
 from airflow_azure_compute.ids import created_by_run, run_scope
 from airflow_azure_compute.operators._blob_common import BlobBaseOperator
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
 
-class BlobCleanupOperator(BlobBaseOperator):
+class BlobCleanupOperator(RendersEachField, BlobBaseOperator):
     """Delete the containers and blobs whose metadata names this dag and run, and nothing else.
 
     For each container in ``containers``: if the container itself was created by this run (its
@@ -23,6 +24,9 @@ class BlobCleanupOperator(BlobBaseOperator):
     ``split >> ... >> cleanup.as_teardown(setups=split)``.
 
     Returns ``{"containers_deleted": [...], "blobs_deleted": int, "kept": [...]}``.
+
+    It cannot fail open: a template field that fails to render and a container that fails to delete do
+    not stop the others; it fails at the end naming them.
 
     :param containers: container name(s) to consider.
     :param prefix: only blobs under this prefix (default: the whole container).
@@ -53,9 +57,14 @@ class BlobCleanupOperator(BlobBaseOperator):
         containers = [check_container_name(c, field="containers") for c in names if c]
         prefix = normalize_prefix(self.prefix)
         dag_id, run_id, _, _ = run_scope(context)
-        return self.run(self._cleanup(containers, prefix, dag_id, run_id))
+        report = CleanupReport(unrendered=dict(getattr(self, "unrendered", {})))
+        result: dict[str, Any] = self.run(self._cleanup(containers, prefix, dag_id, run_id, report))
+        report.raise_if_incomplete()
+        return result
 
-    async def _cleanup(self, containers: list[str], prefix: str, dag_id: str, run_id: str) -> dict[str, Any]:
+    async def _cleanup(
+        self, containers: list[str], prefix: str, dag_id: str, run_id: str, report: CleanupReport
+    ) -> dict[str, Any]:
         deleted: list[str] = []
         kept: list[str] = []
         blobs = 0
@@ -66,27 +75,41 @@ class BlobCleanupOperator(BlobBaseOperator):
                     if created_by_run(found, dag_id, run_id) and name not in candidates:
                         candidates.append(name)
             for container in candidates:
-                metadata = await hook.get_container_metadata(container)
-                if metadata is None:
-                    self.log.info("Container %r does not exist; nothing to delete", container)
-                    continue
-                if created_by_run(metadata, dag_id, run_id) and not prefix:
-                    await hook.delete_container(container)
-                    deleted.append(container)
-                    self.log.info("Deleted container %r (created by this run)", container)
-                    continue
-                gone = await hook.delete_prefix(
-                    container, prefix, where=lambda b: created_by_run(b.metadata, dag_id, run_id)
-                )
-                blobs += len(gone)
-                kept.append(container)
-                self.log.info(
-                    "Deleted %d blobs of this run under %s/%s; kept the container",
-                    len(gone),
-                    container,
-                    prefix,
-                )
+                try:
+                    blobs += await self._cleanup_one(hook, container, prefix, dag_id, run_id, deleted, kept)
+                except Exception as err:
+                    report.failed.append(f"container:{container} ({type(err).__name__}: {err})")
+        report.deleted += deleted
         return {"containers_deleted": deleted, "blobs_deleted": blobs, "kept": kept}
+
+    async def _cleanup_one(
+        self,
+        hook: Any,
+        container: str,
+        prefix: str,
+        dag_id: str,
+        run_id: str,
+        deleted: list[str],
+        kept: list[str],
+    ) -> int:
+        """Clean one container; returns how many blobs were deleted one by one."""
+        metadata = await hook.get_container_metadata(container)
+        if metadata is None:
+            self.log.info("Container %r does not exist; nothing to delete", container)
+            return 0
+        if created_by_run(metadata, dag_id, run_id) and not prefix:
+            await hook.delete_container(container)
+            deleted.append(container)
+            self.log.info("Deleted container %r (created by this run)", container)
+            return 0
+        gone = await hook.delete_prefix(
+            container, prefix, where=lambda b: created_by_run(b.metadata, dag_id, run_id)
+        )
+        kept.append(container)
+        self.log.info(
+            "Deleted %d blobs of this run under %s/%s; kept the container", len(gone), container, prefix
+        )
+        return len(gone)
 
 
 __all__ = ["BlobCleanupOperator"]

@@ -22,7 +22,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_azure_compute.hooks.batch import BatchAsyncHook, backoff, is_transient
 from airflow_azure_compute.specs import FailurePolicy
-from airflow_azure_compute.states import Outcome, TaskCounts, evaluate_pool, evaluate_tasks, progress_line
+from airflow_azure_compute.states import (
+    Outcome,
+    TaskCounts,
+    evaluate_blockage,
+    evaluate_pool,
+    evaluate_tasks,
+    progress_line,
+)
 
 if TYPE_CHECKING:
     from azure.batch.aio import BatchClient as AsyncBatchClient
@@ -152,7 +159,9 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
     Each poll costs one ``taskcounts`` request (``scope="job"``), or a filtered, ``$select``-ed, paged
     list of the tasks under ``task_id_prefix`` (``scope="prefix"``: ⌈n/1000⌉ requests, for jobs shared
     by several fan-outs). When the decision is final and tasks failed, one filtered list of the failed
-    tasks follows.
+    tasks follows. Only when tasks wait and none runs does a poll look further, for work that can never
+    run (:func:`~airflow_azure_compute.states.find_blockage`: a missing or empty pool, an ended job,
+    tasks blocked by failed dependencies); then the wait ends at once, per the failure policy.
 
     :param job_id: the Batch job.
     :param task_id_prefix: this fan-out's task-id prefix (scoping and ``on_kill``).
@@ -262,9 +271,19 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
             policy=self.failure_policy,
             tolerate_percent=self.tolerate_percent,
         )
-        if decision.outcome is Outcome.WAITING:
-            return None
         prefix = self.task_id_prefix if self.scope == "prefix" else None
+        if decision.outcome is Outcome.WAITING:
+            reason = await hook.find_blockage(client, self.job_id, counts, prefix)
+            if reason is None:
+                return None
+            self.log.error("job %s: %s", self.job_id, reason)
+            decision = evaluate_blockage(
+                counts,
+                reason,
+                expected=self.expected_tasks,
+                policy=self.failure_policy,
+                tolerate_percent=self.tolerate_percent,
+            )
         failed = (
             await hook.list_failed_tasks(client, self.job_id, prefix, limit=self.failed_limit)
             if counts.failed
