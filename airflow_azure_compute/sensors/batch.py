@@ -84,7 +84,8 @@ class BatchJobSensor(BaseSensorOperator):
     :param forensics_limit: how many failed tasks get stdout/stderr tails.
     :param progress_quiet_s: see :class:`~airflow_azure_compute.triggers.batch.BatchJobCompleteTrigger`
         (0: a progress line at every poll).
-    :param error_budget: transient errors tolerated over the whole wait.
+    :param error_budget: transient errors tolerated within any 10-minute window of the wait (the
+        budget renews, so a long wait under recurring throttling is not failed by it).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable`` when set,
         else True).
     :param azure_conn_id: the ``azure_compute_batch`` connection.
