@@ -47,6 +47,7 @@ class SasSource(Protocol):
 
     def blob_url(self, container: str, blob: str, permission: str) -> str: ...
     def container_url(self, container: str, permission: str) -> str: ...
+    def prefix_blob_urls(self, container: str, prefix: str) -> dict[str, str]: ...
 
 
 def build_tasks(
@@ -109,8 +110,15 @@ def build_tasks(
     if common_prefixes:
         if not (sas and input_container):
             raise AzureComputeConfigError("common_prefixes need input_container", field="common_prefixes")
-        tree = sas.container_url(input_container, "rl")
-        common += [ResourceFileSpec(storage_container_url=tree, blob_prefix=p) for p in common_prefixes]
+        # One read-only SAS per blob under each prefix: a task can read exactly those blobs, not the
+        # rest of the container (plain Blob Storage has no prefix-scoped SAS).
+        for p in common_prefixes:
+            urls = sas.prefix_blob_urls(input_container, p)
+            if not urls:
+                raise AzureComputeConfigError(
+                    f"no blob under {p!r} in container {input_container!r}", field="common_prefixes"
+                )
+            common += [ResourceFileSpec(http_url=url, file_path=name) for name, url in sorted(urls.items())]
     out_read = (
         sas.container_url(output_container, "rl")
         if (sas and output_container and dependency_outputs)

@@ -408,4 +408,10 @@ class BatchPoolReadyTrigger(_BatchPollingTrigger):
         }
 
 
-__all__ = ["BatchJobCompleteTrigger", "BatchJobEvent", "BatchPoolEvent", "BatchPoolReadyTrigger", "ErrorWindow"]
+__all__ = [
+    "BatchJobCompleteTrigger",
+    "BatchJobEvent",
+    "BatchPoolEvent",
+    "BatchPoolReadyTrigger",
+    "ErrorWindow",
+]
