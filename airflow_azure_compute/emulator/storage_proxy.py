@@ -4,8 +4,9 @@ Azurite has no fault injection. This service forwards every request, unchanged (
 query, headers, body), to the Azurite blob endpoint given by ``--storage-upstream`` (or
 ``EMULATOR_STORAGE_UPSTREAM``) and streams the answer back. The core's middleware applies the same
 switches as on the other services (``PUT {admin_url}/faults``: ``latency_ms``, ``error_rate`` of
-429/503 with ``Retry-After``, ``reset_rate``), before the request is forwarded; an injected 503 or 429
-carries Storage's own XML error body and ``x-ms-error-code``.
+throttling with ``Retry-After``, ``reset_rate``, ``reset_next``, ``lose_next``), before the request is
+forwarded (``lose_next`` after). Throttling is answered as Azure Storage does: ``503`` with its XML
+error body and ``x-ms-error-code: ServerBusy``.
 
 Path-style URLs (``http://127.0.0.1:<port>/devstoreaccount1/...``) make the proxy transparent to
 Shared Key and SAS signatures: neither covers the host.
@@ -79,16 +80,17 @@ class StorageProxyService(EmulatorService):
             await self.session.close()
 
     def throttle_response(self, status: int) -> web.Response:
-        code = "ServerBusy" if status == 503 else "TooManyRequests"
+        """Azure Storage signals throttling as ``503 ServerBusy``, never 429 (the Storage SDK does not
+        retry a 429): an injected 429 or 503 is answered the way the real service answers."""
         body = (
-            '<?xml version="1.0" encoding="utf-8"?><Error><Code>'
-            f"{code}</Code><Message>injected by the storage fault proxy</Message></Error>"
+            '<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code>'
+            "<Message>The server is busy (injected by the storage fault proxy).</Message></Error>"
         )
         return web.Response(
-            status=status,
+            status=503,
             body=body.encode(),
             content_type="application/xml",
-            headers={"x-ms-error-code": code},
+            headers={"x-ms-error-code": "ServerBusy"},
         )
 
     def endpoint_info(self, url: str, ca_path: str | None) -> dict[str, Any]:
