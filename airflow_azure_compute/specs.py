@@ -666,6 +666,27 @@ def task_id_for(prefix: str, index: int, total: int) -> str:
 _PLACEHOLDER = re.compile(r"\{(index|chunk|chunk_file|chunk_stem|task_id|item)\}")
 
 
+_PLACEHOLDER_NAMES = ("index", "chunk", "chunk_file", "chunk_stem", "task_id", "item")
+_BRACED_WORD = re.compile(r"(?<![$\w{])\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+
+
+def check_command_template(template: str, field: str) -> None:
+    """Refuse a ``{word}`` that looks like a misspelt placeholder (``{chunk_fil}``): Batch would get it
+    literally. Other braces (``${VAR}``, JSON, ``awk '{print}'``) are left alone."""
+    import difflib  # lazy: DAG parsing imports this module
+
+    for word in _BRACED_WORD.findall(template):
+        if word in _PLACEHOLDER_NAMES:
+            continue
+        close = difflib.get_close_matches(word.lower(), _PLACEHOLDER_NAMES, n=1, cutoff=0.75)
+        if close:
+            raise AzureComputeConfigError(
+                f"unknown placeholder {{{word}}}; did you mean {{{close[0]}}}? "
+                f"(placeholders: {', '.join('{' + n + '}' for n in _PLACEHOLDER_NAMES)})",
+                field=field,
+            )
+
+
 def render_command(template: str, *, index: int, task_id: str, item: object) -> str:
     """Substitute ``{index}``, ``{task_id}``, ``{chunk}`` / ``{item}``, ``{chunk_file}`` (base name, as
     downloaded into the working directory) and ``{chunk_stem}`` (base name without extension).

@@ -76,6 +76,7 @@ def build_tasks(
         OutputFileSpec,
         ResourceFileSpec,
         TaskSpec,
+        check_command_template,
         render_command,
         task_id_for,
     )
@@ -88,6 +89,7 @@ def build_tasks(
             raise AzureComputeConfigError(
                 "a command_line template is required with items", field="command_line"
             )
+        check_command_template(str(command_line), "command_line")
         entries = [{"item": it} for it in items]
     else:
         entries = list(manifest or [])
@@ -137,6 +139,7 @@ def build_tasks(
                 files.append(_input_file(sas, input_container, f"{input_prefix}{item}"))
         else:
             raw = entry.get("command_line") or shlex.join(str(a) for a in entry.get("args") or [])
+            check_command_template(str(raw), f"manifest[{i}].command_line")
             cmd = render_command(str(raw), index=i, task_id=task_id, item=entry.get("name", i))
             for f in entry.get("resource_files") or ():
                 files.append(
