@@ -31,7 +31,8 @@ class Faults:
 
     :param latency_ms: delay added before every request is handled.
     :param error_rate: fraction (0..1) of requests answered 429 or 503 with ``Retry-After: 1``.
-    :param reset_rate: fraction (0..1) of requests whose connection is reset without an answer.
+    :param reset_rate: fraction (0..1) of requests whose connection is reset, after the request was read,
+        without an answer (nothing is done).
     :param seed: seed of the random draws, so a failing run can be replayed.
     :param reset_next: the next N requests are reset before they are handled (nothing happens).
     :param lose_next: the next N requests are handled, then their connection is reset: the change is
@@ -194,6 +195,10 @@ def make_middleware(
         fate = faults.draw()
         if fate == "reset":
             counters.faults_injected["reset"] += 1
+            # The whole request is read first: the client has sent it and then loses the connection, the
+            # case a non-idempotent retry must handle (a reset while sending looks like "never left").
+            with contextlib.suppress(Exception):
+                await request.read()
             _reset_connection(request)
             raise asyncio.CancelledError  # aiohttp drops the (already aborted) connection quietly
         if fate == "lost":
