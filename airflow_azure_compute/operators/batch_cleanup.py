@@ -84,7 +84,7 @@ class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
             blob = report.attempt(
                 f"containers {containers}",
                 lambda: BlobCleanupOperator(
-                    task_id=f"{self.task_id}__blob", containers=containers, blob_conn_id=self.blob_conn_id
+                    task_id=f"{self.task_id}__blob", containers=containers, azure_conn_id=self.blob_conn_id
                 ).execute(context),
             )
             if blob is not None:

@@ -35,7 +35,7 @@ def test_test_connection_succeeds_against_the_live_service(
     conn_id: str, emulator: dict[str, Any], azurite: AzuriteEndpoints, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _use(monkeypatch, conn_id, connections(emulator, azurite)[conn_id])
-    ok, message = HOOKS[conn_id](conn_id=conn_id).test_connection()
+    ok, message = HOOKS[conn_id](azure_conn_id=conn_id).test_connection()
     assert ok, message
     assert message
 
@@ -58,7 +58,7 @@ def test_a_wrong_key_fails_with_the_services_message(
     conn = connections(emulator, azurite)[conn_id]
     conn["password"] = WRONG_KEY
     _use(monkeypatch, conn_id, conn)
-    ok, message = HOOKS[conn_id](conn_id=conn_id).test_connection()
+    ok, message = HOOKS[conn_id](azure_conn_id=conn_id).test_connection()
     assert not ok
     assert expected in message, message
     assert f"connection {conn_id!r}" in message, message
@@ -74,4 +74,4 @@ def test_an_unreachable_arm_endpoint_fails(
     ok, message = ContainerInstancesHook().test_connection()
     assert not ok
     assert "could not reach https://127.0.0.1:9" in message and "check the Host" in message, message
-    assert "emulator-token" not in message
+    assert conn["extra"]["token"] not in message
