@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints, run_emulator
+from airflow_azure_compute.testing.stack import AzuriteEndpoints, run_emulator
 from tests.integration.test_retry_reconcile import faults, injected
 
 pytestmark = pytest.mark.integration
