@@ -10,6 +10,7 @@ on separate lines. Split then merge with the same mode gives back the input byte
 from __future__ import annotations
 
 import importlib
+import json
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -171,23 +172,55 @@ class Joiner:
 
 
 class JsonLinesJoiner(Joiner):
-    """Keeps the records of consecutive shards on separate lines."""
+    """Keeps the records of consecutive shards on separate lines, and checks that each non-empty line
+    is one JSON value (a shard that is not JSON Lines fails the merge, naming it and the line)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._fresh = True
+        self._line = bytearray()
+        self._line_no = 0
 
     def start(self, shard: Shard) -> bytes:
         super().start(shard)
         self._fresh = True
+        self._line = bytearray()
+        self._line_no = 0
         return b""
 
     def feed(self, data: bytes) -> bytes:
         if not data:
             return b""
+        self._check(data)
         sep = b"\n" if self._fresh and self._last_byte not in (b"", b"\n") else b""
         self._fresh = False
         return sep + super().feed(data)
+
+    def end(self) -> bytes:
+        self._check_line(bytes(self._line))
+        self._line = bytearray()
+        return b""
+
+    def _check(self, data: bytes) -> None:
+        start = 0
+        while (newline := data.find(b"\n", start)) >= 0:
+            self._line += data[start:newline]
+            self._check_line(bytes(self._line))
+            self._line = bytearray()
+            start = newline + 1
+        self._line += data[start:]
+
+    def _check_line(self, line: bytes) -> None:
+        self._line_no += 1
+        if not line.strip():
+            return
+        try:
+            json.loads(line)
+        except ValueError:
+            raise ValueError(
+                f"shard {self.name!r} is not JSON Lines: line {self._line_no} is not a JSON value "
+                f"({line[:60]!r}); use mode='concat' for other text"
+            ) from None
 
 
 class CsvJoiner(Joiner):

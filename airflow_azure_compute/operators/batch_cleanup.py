@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 try:  # Airflow >= 3.1: the Task SDK owns the exceptions tasks raise
@@ -10,6 +10,7 @@ try:  # Airflow >= 3.1: the Task SDK owns the exceptions tasks raise
 except ImportError:  # pragma: no cover - Airflow 3.0
     from airflow.exceptions import AirflowNotFoundException  # type: ignore[no-redef,assignment]
 
+from airflow_azure_compute.cleanup import CleanupReport, RendersEachField
 from airflow_azure_compute.ids import created_by_run, derive_id, run_scope
 from airflow_azure_compute.operators._batch_common import BatchBaseOperator
 from airflow_azure_compute.operators.batch_job import metadata_dict
@@ -38,13 +39,17 @@ def map_indexes(context: Context, task_id: str) -> list[int]:
     return [-1, *range(count)]
 
 
-class BatchCleanupOperator(BatchBaseOperator):
+class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
     """Delete the jobs, pools and blob containers this dag run created, its workspace, and nothing else.
 
     A resource is deleted only when its metadata names this dag and run (the pool, fan-out and blob
     operators write it when they create something); reused resources are left alone and logged.
     Runs with ``trigger_rule="all_done"`` so it works as a teardown (``.as_teardown(setups=...)``).
     Returns ``{"deleted": [...], "kept": [...]}``.
+
+    It cannot fail open: a template field that fails to render (an XCom of a failed task) and a delete
+    that fails do not stop it; it deletes everything it can still determine, then fails naming the
+    fields and the resources it could not delete.
 
     :param job_ids: job ids to consider.
     :param fanout_task_ids: Airflow task ids of fan-outs whose job id was derived (no explicit
@@ -88,8 +93,7 @@ class BatchCleanupOperator(BatchBaseOperator):
 
     def execute(self, context: Context) -> dict[str, list[str]]:
         dag_id, run_id, _, _ = run_scope(context)
-        deleted: list[str] = []
-        kept: list[str] = []
+        report = CleanupReport(unrendered=dict(getattr(self, "unrendered", {})))
         jobs = _names(self.job_ids) + [
             derive_id("job", dag_id, run_id, t, i)
             for t in self.fanout_task_ids
@@ -104,38 +108,60 @@ class BatchCleanupOperator(BatchBaseOperator):
                 ("pool", pools, hook.get_pool, hook.delete_pool),
             ):
                 for resource_id in dict.fromkeys(ids):
-                    resource = get(resource_id)
-                    if resource is None:
-                        continue
-                    if created_by_run(metadata_dict(resource.get("metadata")), dag_id, run_id):
-                        delete(resource_id)
-                        deleted.append(f"{kind}:{resource_id}")
-                    else:
-                        kept.append(f"{kind}:{resource_id}")
+                    self._delete_if_ours(
+                        report, f"{kind}:{resource_id}", resource_id, get, delete, dag_id, run_id
+                    )
         containers = _names(self.containers)
         if containers or self.workspace:
             # The Blob cleanup decides for containers (and blobs under them) by the same metadata rule.
             from airflow_azure_compute.operators.blob_cleanup import BlobCleanupOperator
 
-            try:
-                blob = BlobCleanupOperator(
-                    task_id=f"{self.task_id}__blob", containers=containers, azure_conn_id=self.blob_conn_id,
-                    workspace=self.workspace, workspace_container=self.workspace_container,
-                ).execute(context)  # fmt: skip
-            except AirflowNotFoundException:
-                if containers or self.workspace_container:
-                    raise
-                # A Batch-only DAG (no Blob connection) has no workspace: nothing of it to delete.
-                self.log.warning(
-                    "No Blob connection %r: the run's workspace was not looked for", self.blob_conn_id
-                )
-                blob = {"containers_deleted": [], "kept": []}
-            deleted += [f"container:{c}" for c in blob["containers_deleted"]]
-            kept += [f"container:{c}" for c in blob["kept"]]
+            def blob_cleanup() -> dict[str, Any]:
+                try:
+                    return BlobCleanupOperator(
+                        task_id=f"{self.task_id}__blob", containers=containers, azure_conn_id=self.blob_conn_id,
+                        workspace=self.workspace, workspace_container=self.workspace_container,
+                    ).execute(context)  # fmt: skip
+                except AirflowNotFoundException:
+                    if containers or self.workspace_container:
+                        raise
+                    # A Batch-only DAG (no Blob connection) has no workspace: nothing of it to delete.
+                    self.log.warning(
+                        "No Blob connection %r: the run's workspace was not looked for", self.blob_conn_id
+                    )
+                    return {"containers_deleted": [], "kept": []}
+
+            blob = report.attempt(f"containers {containers or 'of the workspace'}", blob_cleanup)
+            if blob is not None:
+                report.deleted += [f"container:{c}" for c in blob["containers_deleted"]]
+                report.kept += [f"container:{c}" for c in blob["kept"]]
         self.log.info(
-            "deleted %s; kept (not created by this run) %s", deleted or "nothing", kept or "nothing"
+            "deleted %s; kept (not created by this run) %s",
+            report.deleted or "nothing",
+            report.kept or "nothing",
         )
-        return {"deleted": deleted, "kept": kept}
+        report.raise_if_incomplete()
+        return {"deleted": report.deleted, "kept": report.kept}
+
+    @staticmethod
+    def _delete_if_ours(
+        report: CleanupReport,
+        label: str,
+        resource_id: str,
+        get: Callable[[str], dict[str, Any] | None],
+        delete: Callable[[str], Any],
+        dag_id: str,
+        run_id: str,
+    ) -> None:
+        """Delete one job or pool when its metadata names this run; a failure is recorded, not raised."""
+        found = report.attempt(label, lambda: get(resource_id) or {})
+        if not found:
+            return
+        if not created_by_run(metadata_dict(found.get("metadata")), dag_id, run_id):
+            report.kept.append(label)
+            return
+        if report.attempt(label, lambda: delete(resource_id) or True):
+            report.deleted.append(label)
 
 
 __all__ = ["BatchCleanupOperator"]

@@ -29,7 +29,17 @@ if TYPE_CHECKING:
 
 #: Manifest entry keys understood by `build_tasks`.
 MANIFEST_KEYS = frozenset(
-    {"name", "command_line", "args", "depends_on", "environment", "resource_files", "max_wall_clock_seconds"}
+    {
+        "name",
+        "command_line",
+        "args",
+        "depends_on",
+        "environment",
+        "resource_files",
+        "max_wall_clock_seconds",
+        "failure_dependency_action",
+        "failure_job_action",
+    }
 )
 
 
@@ -38,6 +48,7 @@ class SasSource(Protocol):
 
     def blob_url(self, container: str, blob: str, permission: str) -> str: ...
     def container_url(self, container: str, permission: str) -> str: ...
+    def prefix_blob_urls(self, container: str, prefix: str) -> dict[str, str]: ...
 
 
 class FanoutPlan(NamedTuple):
@@ -78,6 +89,7 @@ def build_tasks(
         OutputFileSpec,
         ResourceFileSpec,
         TaskSpec,
+        check_command_template,
         render_command,
         task_id_for,
     )
@@ -90,6 +102,7 @@ def build_tasks(
             raise AzureComputeConfigError(
                 "a command_line template is required with items", field="command_line"
             )
+        check_command_template(str(command_line), "command_line")
         entries = [{"item": it} for it in items]
     else:
         entries = list(manifest or [])
@@ -112,8 +125,15 @@ def build_tasks(
     if common_prefixes:
         if not (sas and input_container):
             raise AzureComputeConfigError("common_prefixes need input_container", field="common_prefixes")
-        tree = sas.container_url(input_container, "rl")
-        common += [ResourceFileSpec(storage_container_url=tree, blob_prefix=p) for p in common_prefixes]
+        # One read-only SAS per blob under each prefix: a task can read exactly those blobs, not the
+        # rest of the container (plain Blob Storage has no prefix-scoped SAS).
+        for p in common_prefixes:
+            urls = sas.prefix_blob_urls(input_container, p)
+            if not urls:
+                raise AzureComputeConfigError(
+                    f"no blob under {p!r} in container {input_container!r}", field="common_prefixes"
+                )
+            common += [ResourceFileSpec(http_url=url, file_path=name) for name, url in sorted(urls.items())]
     out_read = (
         sas.container_url(output_container, "rl")
         if (sas and output_container and dependency_outputs)
@@ -132,6 +152,7 @@ def build_tasks(
                 files.append(_input_file(sas, input_container, f"{input_prefix}{item}"))
         else:
             raw = entry.get("command_line") or shlex.join(str(a) for a in entry.get("args") or [])
+            check_command_template(str(raw), f"manifest[{i}].command_line")
             cmd = render_command(str(raw), index=i, task_id=task_id, item=entry.get("name", i))
             for f in entry.get("resource_files") or ():
                 files.append(
@@ -165,6 +186,8 @@ def build_tasks(
                 max_wall_clock_seconds=entry.get("max_wall_clock_seconds") or max_wall_clock_seconds,
                 max_task_retries=max_task_retries,
                 depends_on=deps,
+                failure_dependency_action=entry.get("failure_dependency_action"),
+                failure_job_action=entry.get("failure_job_action"),
             )
         )
     return tasks

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_azure_compute.blob_paths import check_container_name, normalize_prefix
+from airflow_azure_compute.cleanup import CleanupReport, RendersEachField
 from airflow_azure_compute.ids import created_by_run, run_scope
 from airflow_azure_compute.operators._blob_common import BlobBaseOperator
 from airflow_azure_compute.workspace import RunWorkspace
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from airflow_azure_compute.hooks.blob import BlobAsyncHook
 
 
-class BlobCleanupOperator(BlobBaseOperator):
+class BlobCleanupOperator(RendersEachField, BlobBaseOperator):
     """Delete the run's workspace, and the containers and blobs whose metadata names this dag and run.
 
     The run's workspace (see `airflow_azure_compute.workspace`) goes first: its own containers
@@ -30,6 +31,9 @@ class BlobCleanupOperator(BlobBaseOperator):
     ``split >> ... >> cleanup.as_teardown(setups=split)``.
 
     Returns ``{"containers_deleted": [...], "blobs_deleted": int, "kept": [...], "workspace": {...}}``.
+
+    It cannot fail open: a template field that fails to render and a container that fails to delete do
+    not stop the others; it fails at the end naming them.
 
     :param containers: container name(s) to consider, besides the run's workspace.
     :param workspace: delete the run's workspace (default True).
@@ -69,13 +73,15 @@ class BlobCleanupOperator(BlobBaseOperator):
         containers = [check_container_name(c, field="containers") for c in names if c]
         prefix = normalize_prefix(self.prefix)
         dag_id, run_id, _, _ = run_scope(context)
+        report = CleanupReport(unrendered=dict(getattr(self, "unrendered", {})))
         workspace = RunWorkspace.for_context(
             context, container=self.workspace_container or None, field="workspace_container"
         )
-        result = self.run(
-            self._cleanup(containers, prefix, dag_id, run_id, workspace if self.workspace else None)
+        result: dict[str, Any] = self.run(
+            self._cleanup(containers, prefix, dag_id, run_id, workspace if self.workspace else None, report)
         )
         result["workspace"] = workspace.to_dict()
+        report.raise_if_incomplete()
         return result
 
     async def _delete_workspace(self, hook: BlobAsyncHook, workspace: RunWorkspace) -> tuple[list[str], int]:
@@ -97,41 +103,64 @@ class BlobCleanupOperator(BlobBaseOperator):
         return [], len(removed)
 
     async def _cleanup(
-        self, containers: list[str], prefix: str, dag_id: str, run_id: str, workspace: RunWorkspace | None
+        self,
+        containers: list[str],
+        prefix: str,
+        dag_id: str,
+        run_id: str,
+        workspace: RunWorkspace | None,
+        report: CleanupReport,
     ) -> dict[str, Any]:
         deleted: list[str] = []
         kept: list[str] = []
         blobs = 0
         async with self.async_hook() as hook:
             if workspace is not None:
-                deleted, blobs = await self._delete_workspace(hook, workspace)
+                try:
+                    deleted, blobs = await self._delete_workspace(hook, workspace)
+                except Exception as err:
+                    report.failed.append(f"workspace {workspace.container} ({type(err).__name__}: {err})")
             candidates = [c for c in dict.fromkeys(containers) if c not in deleted]
             if self.scan_containers_prefix:
                 async for name, found in hook.list_containers(str(self.scan_containers_prefix)):
                     if created_by_run(found, dag_id, run_id) and name not in candidates:
                         candidates.append(name)
             for container in candidates:
-                metadata = await hook.get_container_metadata(container)
-                if metadata is None:
-                    self.log.info("Container %r does not exist; nothing to delete", container)
-                    continue
-                if created_by_run(metadata, dag_id, run_id) and not prefix:
-                    await hook.delete_container(container)
-                    deleted.append(container)
-                    self.log.info("Deleted container %r (created by this run)", container)
-                    continue
-                gone = await hook.delete_prefix(
-                    container, prefix, where=lambda b: created_by_run(b.metadata, dag_id, run_id)
-                )
-                blobs += len(gone)
-                kept.append(container)
-                self.log.info(
-                    "Deleted %d blobs of this run under %s/%s; kept the container",
-                    len(gone),
-                    container,
-                    prefix,
-                )
+                try:
+                    blobs += await self._cleanup_one(hook, container, prefix, dag_id, run_id, deleted, kept)
+                except Exception as err:
+                    report.failed.append(f"container:{container} ({type(err).__name__}: {err})")
+        report.deleted += deleted
         return {"containers_deleted": deleted, "blobs_deleted": blobs, "kept": kept}
+
+    async def _cleanup_one(
+        self,
+        hook: Any,
+        container: str,
+        prefix: str,
+        dag_id: str,
+        run_id: str,
+        deleted: list[str],
+        kept: list[str],
+    ) -> int:
+        """Clean one container; returns how many blobs were deleted one by one."""
+        metadata = await hook.get_container_metadata(container)
+        if metadata is None:
+            self.log.info("Container %r does not exist; nothing to delete", container)
+            return 0
+        if created_by_run(metadata, dag_id, run_id) and not prefix:
+            await hook.delete_container(container)
+            deleted.append(container)
+            self.log.info("Deleted container %r (created by this run)", container)
+            return 0
+        gone = await hook.delete_prefix(
+            container, prefix, where=lambda b: created_by_run(b.metadata, dag_id, run_id)
+        )
+        kept.append(container)
+        self.log.info(
+            "Deleted %d blobs of this run under %s/%s; kept the container", len(gone), container, prefix
+        )
+        return len(gone)
 
 
 __all__ = ["BlobCleanupOperator"]

@@ -229,7 +229,7 @@ class BlobSplitOperator(BlobBaseOperator):
                 total = entry.size
             record_ends = await self._record_ends(hook, mode, source_container, total)
             splitter = self._splitter(mode, prefix, name, total, record_ends)
-            await self._clear_prefix(hook, context, container, prefix)
+            created = await self._clear_prefix(hook, context, container, prefix)
             manifest = ShardManifest(container=container, prefix=prefix, mode=mode.value, source=source)
             blocks = self._blocks(hook, source_container)
             pool = TaskPool(self.concurrency())
@@ -239,12 +239,10 @@ class BlobSplitOperator(BlobBaseOperator):
             try:
                 await self._upload(splitter, uploader, blocks, total)
             except SplitInputError as err:
-                manifest.complete, manifest.error = False, str(err)
-                await self._write_manifest(hook, context, manifest, splitter, uploader.committed)
+                # Bad input: nothing half-created stays (no container of ours, no chunk, no manifest).
+                undone = await self._roll_back(hook, container, splitter, uploader.committed, created)
                 raise AzureComputeConfigError(
-                    f"{err} (the manifest {manifest.manifest_name!r} lists the {len(manifest.chunks)} chunks "
-                    "uploaded before this was found)",
-                    field=_field(err.field, self),
+                    f"{err}; nothing was left behind ({undone})", field=_field(err.field, self)
                 ) from err
             except Exception as err:
                 manifest.complete, manifest.error = False, f"{type(err).__name__}: {err}"
@@ -260,11 +258,12 @@ class BlobSplitOperator(BlobBaseOperator):
             )  # fmt: skip
             return manifest
 
-    async def _clear_prefix(self, hook: BlobAsyncHook, context: Context, container: str, prefix: str) -> None:
-        """Refuse others' blobs under the prefix unless overwrite; remove stale chunks before writing."""
+    async def _clear_prefix(self, hook: BlobAsyncHook, context: Context, container: str, prefix: str) -> bool:
+        """Refuse others' blobs under the prefix unless overwrite; remove stale chunks before writing.
+        True when this call created the container."""
         created = await self.ensure_container(hook, container, context)
         if created:
-            return
+            return True
         existing = [b async for b in hook.list_blobs(container, prefix, metadata=True)]
         foreign = [b.name for b in existing if not owned_by_task(b.metadata, context)]
         if foreign and not self.overwrite:
@@ -274,6 +273,19 @@ class BlobSplitOperator(BlobBaseOperator):
                 "Removing %d blobs left under %s/%s before splitting", len(existing), container, prefix
             )
             await hook.delete_blobs(container, [b.name for b in existing], max_concurrency=self.concurrency())
+        return False
+
+    async def _roll_back(
+        self, hook: BlobAsyncHook, container: str, splitter: Splitter, committed: set[int], created: bool
+    ) -> str:
+        """Undo a split stopped by bad input; says what was undone."""
+        if created:
+            await hook.delete_container(container)
+            return f"the container {container!r} this split created was deleted"
+        names = [splitter.name(i) for i in sorted(committed)]
+        if names:
+            await hook.delete_blobs(container, names, max_concurrency=self.concurrency())
+        return f"the {len(names)} chunk(s) uploaded before it was found were deleted"
 
     def _blocks(self, hook: BlobAsyncHook, source_container: str) -> AsyncGenerator[bytes, None]:
         if self.source_path:

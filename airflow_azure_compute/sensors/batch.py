@@ -59,6 +59,11 @@ def summarize_failures(failed: Sequence[Mapping[str, Any]], report: Sequence[Map
 class BatchJobSensor(BaseSensorOperator):
     """Wait until a job's tasks (or those under ``task_id_prefix``) are done, per a failure policy.
 
+    Work that can never run ends the wait at once instead of at ``timeout``: tasks blocked by failed
+    dependencies (their ``dependencyAction`` is ``block``), a job whose pool does not exist, is being
+    deleted or has zero nodes and no autoscale, a job that ended or was deleted with tasks never run.
+    The message names the blocking tasks or the pool. This costs nothing while tasks run.
+
     Deferred (default), each poll is one ``taskcounts`` request in the triggerer, whatever the job size;
     with ``scope="prefix"`` it is a filtered, ``$select``-ed, paged task list (⌈n/1000⌉ requests of about
     100 bytes per task) so several fan-outs can share a job. When tasks failed, the failed ones are listed
@@ -85,7 +90,8 @@ class BatchJobSensor(BaseSensorOperator):
     :param stream_output: ids of a chosen few Batch tasks whose growing stdout/stderr the deferred
         wait streams into the task log (ranged reads of the new bytes only; templated).
     :param stream_output_bytes: at most this many bytes read per streamed file and poll.
-    :param error_budget: transient errors tolerated over the whole wait.
+    :param error_budget: transient errors tolerated within any 10-minute window of the wait (the
+        budget renews, so a long wait under recurring throttling is not failed by it).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable`` when set,
         else True).
     :param azure_conn_id: the ``azure_compute_batch`` connection.
@@ -232,16 +238,26 @@ class BatchJobSensor(BaseSensorOperator):
 
     def evaluate_now(self, hook: BatchHook, policy: FailurePolicy) -> dict[str, Any] | None:
         """One poll on the worker: an event dict when done, else None."""
-        from airflow_azure_compute.states import Outcome, evaluate_tasks, progress_line
+        from airflow_azure_compute.states import Outcome, evaluate_blockage, evaluate_tasks, progress_line
 
         counts = self.counts(hook)
         self.log.info("job %s: %s", self.job_id, progress_line(counts, self.expected, rate=None, elapsed=0.0))
         decision = evaluate_tasks(
             counts, expected=self.expected, policy=policy, tolerate_percent=float(self.tolerate_percent)
         )
-        if decision.outcome is Outcome.WAITING:
-            return None
         prefix = self.task_id_prefix if self.scope == "prefix" else None
+        if decision.outcome is Outcome.WAITING:
+            reason = hook.find_blockage(self.job_id, counts, prefix)
+            if reason is None:
+                return None
+            self.log.error("job %s: %s", self.job_id, reason)
+            decision = evaluate_blockage(
+                counts,
+                reason,
+                expected=self.expected,
+                policy=policy,
+                tolerate_percent=float(self.tolerate_percent),
+            )
         failed = hook.list_failed_tasks(self.job_id, prefix, limit=100) if counts.failed else []
         return {
             "status": "success" if decision.outcome is Outcome.SUCCEEDED else "failed",

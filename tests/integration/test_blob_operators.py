@@ -270,28 +270,30 @@ def test_split_missing_sources(hook: BlobHook, tmp_path: Path) -> None:
     assert list(hook.list_blobs(container)) == []
 
 
-def test_undecodable_text_leaves_an_exact_manifest(hook: BlobHook, tmp_path: Path) -> None:
+def test_undecodable_text_leaves_nothing_behind(hook: BlobHook, tmp_path: Path) -> None:
     src = tmp_path / "in.txt"
     good = _lines(2000)
     src.write_bytes(good + b"\xff\xfe broken\n" + _lines(10))
     container = unique("undec")
     hook.create_container(container)
     hook.upload_bytes(container, "in.txt", src.read_bytes())
-    # from a blob there is no pre-pass: the bad bytes are found mid-stream, after some chunks went up
-    with pytest.raises(AzureComputeConfigError, match=f"byte offset {len(good)}") as info:
+    # from a blob there is no pre-pass: the bad bytes are found mid-stream, after some chunks went up;
+    # they are deleted again, and no manifest is written
+    with pytest.raises(
+        AzureComputeConfigError, match=f"byte offset {len(good)}.*nothing was left behind"
+    ) as info:
         BlobSplitOperator(
             task_id="s", source_blob="in.txt", container=container, prefix="c/", chunk_size=4000
         ).execute(context())
     assert info.value.field == "encoding"
-    manifest = ShardManifest.from_json(hook.read_bytes(container, "c/manifest.json"))
-    assert not manifest.complete and "not valid utf-8" in (manifest.error or "")
-    listed = sorted(b.name for b in hook.list_blobs(container, "c/part-"))
-    assert manifest.chunk_names == listed
-    with pytest.raises(AzureComputeConfigError, match="stopped early") as info:
-        BlobMergeOperator(
-            task_id="m", container=container, manifest="c/manifest.json", output_path=str(tmp_path / "o")
+    assert sorted(b.name for b in hook.list_blobs(container)) == ["in.txt"]
+    # from a local file into a container the split creates: the container goes too
+    fresh_container = unique("undec-new")
+    with pytest.raises(AzureComputeConfigError, match=r"container .* this split created was deleted"):
+        BlobSplitOperator(
+            task_id="s", source_path=str(src), container=fresh_container, prefix="c/", chunk_size=4000
         ).execute(context())
-    assert info.value.field == "manifest"
+    assert not hook.container_exists(fresh_container)
 
 
 # -- upload --------------------------------------------------------------------------------------
