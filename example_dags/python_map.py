@@ -80,16 +80,7 @@ with DAG(
 
     # --8<-- [end:howto_batch_python_map]
 
-    @task
-    def workspace(**context: Any) -> list[str]:
-        """The run workspace's containers (the map staged its inputs and kept its results there)."""
-        from airflow_azure_compute.workspace import RunWorkspace
-
-        return RunWorkspace.for_context(context).containers
-
-    cleanup = BatchCleanupOperator(
-        task_id="cleanup", pool_ids=["{{ params.pool_id }}"], containers=workspace()
-    )
+    cleanup = BatchCleanupOperator(task_id="cleanup", pool_ids=["{{ params.pool_id }}"])
 
     results = collect(mapped.output)
     pool >> mapped

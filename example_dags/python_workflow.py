@@ -101,15 +101,7 @@ with DAG(
             raise ValueError(f"the chain computed {final} and {variants}, expected {want}")
         return final
 
-    @task
-    def workspace(**context: Any) -> list[str]:
-        from airflow_azure_compute.workspace import RunWorkspace
-
-        return RunWorkspace.for_context(context).containers
-
-    cleanup = BatchCleanupOperator(
-        task_id="cleanup", pool_ids=["{{ params.pool_id }}"], containers=workspace()
-    )
+    cleanup = BatchCleanupOperator(task_id="cleanup", pool_ids=["{{ params.pool_id }}"])
 
     done = check(value, variants)
     pool >> steps[0]

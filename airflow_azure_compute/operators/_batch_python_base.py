@@ -504,10 +504,8 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         try:
             outcomes, starts = self._collect(plan, workspace, list(event.get("failed_tasks") or []))
             value = self.deliver(context, plan, workspace, outcomes, starts)
-        except BaseException:
-            self._finish(plan, workspace, succeeded=False)
-            raise
-        self._finish(plan, workspace, succeeded=True)
+        finally:
+            self._finish(plan, workspace)
         return value
 
     # -------------------------------------------------------------------------------- collect
@@ -585,15 +583,18 @@ class BatchPythonBaseOperator(BatchBaseOperator):
             code=str(code) if code else None,
         )
 
-    def _finish(self, plan: PythonRunPlan, workspace: RunWorkspace, *, succeeded: bool) -> None:
-        """Mark the round done (a retry runs the function again), delete the staged inputs, and the job
-        when all went well (a failed job is kept for its task logs until the run's cleanup)."""
+    def _finish(self, plan: PythonRunPlan, workspace: RunWorkspace) -> None:
+        """Mark the round done (a retry runs the function again), delete the staged inputs and the job.
+
+        What a failure needs is in the task log by now (the function's output, the runner's error or
+        the failed tasks' forensics), and the job's ids are of this operator's own scheme, which the
+        run's cleanup would not know.
+        """
         blob = self.blob
         blob.upload_bytes(workspace.container, plan.marker, b"", overwrite=True)
         deleted = blob.delete_prefix(workspace.container, plan.stage)
         self.log.info("deleted %d staged blob(s)", len(deleted))
-        if succeeded:
-            self.hook.delete_job(plan.job_id)
+        self.hook.delete_job(plan.job_id)
 
     def source_files(self) -> list[str]:
         """Files of the modules pickled by value: where the node's tracebacks point."""
