@@ -96,6 +96,9 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             "account_url": _field("Account URL", "Blob endpoint, https://<account>.blob.core.windows.net."),
             "connection_string": _field("Connection string", "Storage connection string.", secret=True),
             "sas_token": _field("SAS token", "Account or container SAS token.", secret=True),
+            "queue_url": _field(
+                "Queue URL", "Storage queue endpoint (worker pools), default derived from the Blob endpoint."
+            ),
         },
         {
             "hidden-fields": ["schema", "port", "extra"],

@@ -25,6 +25,7 @@ def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict
             "host": azurite.blob_url,
             "login": azurite.account_name,
             "password": azurite.account_key,
+            "extra": {"queue_url": azurite.queue_url},
         }
     }
     if batch := endpoints.get("batch"):
