@@ -56,6 +56,14 @@ if TYPE_CHECKING:
     from airflow_azure_compute.hooks.storage_queue import StorageQueueHook
 
 
+def _number(value: Any, field: str) -> float:
+    """A number given as such or as a rendered template."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise AzureComputeConfigError(f"{field} must be a number, got {value!r}", field=field) from None
+
+
 class ContainerInstancesWorkerPoolOperator(BaseOperator):
     """Process ``items`` with N Container Instances workers taking them from a Storage queue.
 
@@ -101,6 +109,8 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         "handler",
         "command",
         "environment",
+        "workers",
+        "worker_idle",
         "queue_name",
         "azure_conn_id",
         "blob_conn_id",
@@ -116,7 +126,7 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         image: str,
         handler: str | None = None,
         command: Sequence[str] = (),
-        workers: int = 4,
+        workers: int | str = 4,
         cpu: float = 1.0,
         memory_gb: float = 1.5,
         environment: Mapping[str, str] | None = None,
@@ -128,7 +138,7 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         queue_name: str | None = None,
         max_dequeue: int = 3,
         visibility_timeout: float = 300,
-        worker_idle: float = 30,
+        worker_idle: float | str = 30,
         azure_conn_id: str | None = None,
         blob_conn_id: str | None = None,
         location: str | None = None,
@@ -140,8 +150,6 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if int(workers) < 1:
-            raise AzureComputeConfigError(f"workers must be at least 1, got {workers!r}", field="workers")
         if int(max_dequeue) < 1:
             raise AzureComputeConfigError(
                 f"max_dequeue must be at least 1, got {max_dequeue!r}", field="max_dequeue"
@@ -155,7 +163,7 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         self.image = image
         self.handler = handler
         self.command = command
-        self.workers = int(workers)
+        self.workers = workers
         self.cpu = cpu
         self.memory_gb = memory_gb
         self.environment = environment
@@ -165,11 +173,9 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         self.identity = identity
         self.subnet_ids = subnet_ids
         self.queue_name = queue_name
-        self.settings = WorkerSettings(
-            max_dequeue=int(max_dequeue),
-            visibility_timeout_s=int(visibility_timeout),
-            idle_s=float(worker_idle),
-        )
+        self.worker_idle = worker_idle
+        self.max_dequeue = int(max_dequeue)
+        self.visibility_timeout = visibility_timeout
         self.azure_conn_id = azure_conn_id
         self.blob_conn_id = blob_conn_id
         self.location = location
@@ -199,6 +205,23 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         return StorageQueueHook(self.blob_conn_id)
 
     # -- inputs ------------------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> WorkerSettings:
+        """How the workers take items (from the rendered fields)."""
+        return WorkerSettings(
+            max_dequeue=self.max_dequeue,
+            visibility_timeout_s=int(self.visibility_timeout),
+            idle_s=_number(self.worker_idle, "worker_idle"),
+        )
+
+    def _worker_count(self) -> int:
+        count = int(_number(self.workers, "workers"))
+        if count < 1:
+            raise AzureComputeConfigError(
+                f"workers must be at least 1, got {self.workers!r}", field="workers"
+            )
+        return count
 
     def _items(self) -> list[Any]:
         items = json.loads(self.items) if isinstance(self.items, str) else self.items
@@ -242,7 +265,7 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
             prefix=ws.path("pools", key + "/"),
             total=total,
         )
-        return layout, [f"{key}-w{i}" for i in range(self.workers)]
+        return layout, [f"{key}-w{i}" for i in range(self._worker_count())]
 
     def _plans(
         self, context: Context, layout: PoolLayout, names: list[str], location: str

@@ -262,8 +262,10 @@ class DurableOrchestrationTrigger(BaseTrigger):
             try:
                 return bool(await hook.terminate(self.instance_id, "task killed in Airflow"))
             except AzureComputeRemoteError as err:
-                if err.status != 404 or time.monotonic() >= settle:
+                if err.status != 404:
                     raise
+                if time.monotonic() >= settle:
+                    return False  # never started: nothing to terminate
             await asyncio.sleep(0.5)
 
 
