@@ -10,13 +10,21 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from airflow_azure_compute.emulator.airflow_stack import HOST, AirflowStack, link_dags_folder, run_airflow
+from airflow_azure_compute.emulator.airflow_stack import (
+    HOST,
+    AirflowStack,
+    AirflowStackError,
+    link_dags_folder,
+    run_airflow,
+)
 from airflow_azure_compute.emulator.stack import AzuriteEndpoints, run_emulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
@@ -46,7 +54,7 @@ OTHER_EXAMPLES = ["batch_manifest_workflow", "python_map", "durable_aci_pipeline
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints) -> Iterator[AirflowStack]:
     """The stack over our harness DAG and the four examples, with the connections ``make airflow`` uses."""
-    dag_files = [E2E_DAGS / "triggerer_roundtrip.py"] + [
+    dag_files = [E2E_DAGS / "triggerer_roundtrip.py", E2E_DAGS / "aci_kill_race.py"] + [
         EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES]
     ]
     dags = link_dags_folder(tmp_path_factory.mktemp("dags"), dag_files, EXAMPLE_DAGS)
@@ -63,7 +71,13 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints)
             dags, AIRFLOW_UI.example_connections(emulator, azurite), home=tmp_path_factory.mktemp("home")
         ) as stack,
     ):
-        yield stack
+        mp = pytest.MonkeyPatch()  # the same connections in this process, to inspect what runs
+        for key, value in AIRFLOW_UI.example_connections(emulator, azurite).items():
+            mp.setenv(key, value)
+        try:
+            yield stack
+        finally:
+            mp.undo()
 
 
 def test_every_component_listens_on_loopback_only(airflow: AirflowStack) -> None:
@@ -130,6 +144,66 @@ def test_other_examples_via_rest(airflow: AirflowStack, dag_id: str) -> None:
     states = airflow.task_states(dag_id, run_id)
     assert set(states.values()) <= {"success", "skipped"}, states
     assert "success" in states.values()
+
+
+def _groups_of(run_id: str) -> list[str]:
+    from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
+
+    return [
+        g["name"]
+        for g in ContainerInstancesHook().list_groups()
+        if (g.get("tags") or {}).get("airflow_run_id") == run_id
+    ]
+
+
+def _poll(condition: Any, timeout: float, what: str) -> None:
+    """Poll until ``condition()``; a busy API server (timeouts, SQLite lock errors) is asked again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except (httpx.HTTPError, AirflowStackError):
+            pass
+        assert time.monotonic() < deadline, what
+        time.sleep(0.25)
+
+
+@pytest.mark.parametrize("moment", ["deferral", "running", "printing-logs"])
+def test_a_task_killed_at_any_moment_leaves_no_group(airflow: AirflowStack, moment: str) -> None:
+    """Mark the deferred ACI task failed at the instant of deferral, once its group runs, and while the
+    trigger prints the group's logs into the task log: the group is gone and stays gone."""
+    dag_id = "aci_kill_race"
+    _poll(lambda: airflow.unpause(dag_id) is None, 120, "cannot unpause")
+    run_id = airflow.trigger(dag_id)
+    _poll(
+        lambda: airflow.task_states(dag_id, run_id).get("run") == "deferred", 120, "the task never deferred"
+    )
+    if moment != "deferral":
+        _poll(lambda: bool(_groups_of(run_id)), 60, "the trigger never created the group")
+    if moment == "printing-logs":
+        pattern = f"logs/dag_id={dag_id}/run_id={run_id}/task_id=run/attempt=*.log.trigger.*.log"
+
+        def ticking() -> bool:
+            return any("[main] tick" in p.read_text() for p in airflow.home.glob(pattern))
+
+        _poll(ticking, 60, "the group's logs never reached the task's log")
+    marked: list[int] = []
+
+    def mark_failed() -> bool:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/run"
+        marked.append(airflow.request("PATCH", path, json={"new_state": "failed"}).status_code)
+        return marked[-1] == 200
+
+    _poll(mark_failed, 60, f"cannot mark the task failed: {marked}")
+    _poll(
+        lambda: not _groups_of(run_id), 90, f"a group of the killed task is still there: {_groups_of(run_id)}"
+    )
+    settle = time.monotonic() + 5
+    while time.monotonic() < settle:  # and nothing creates it again
+        assert _groups_of(run_id) == []
+        time.sleep(0.5)
+    assert airflow.task_states(dag_id, run_id)["run"] == "failed"
 
 
 def _params(airflow: AirflowStack, dag_id: str) -> dict[str, Any]:
