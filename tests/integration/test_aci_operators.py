@@ -338,3 +338,48 @@ def test_sensor_waits_for_a_group_created_elsewhere(aci: ContainerInstancesHook,
     assert [e["event"] for e in logs if "tick" in str(e.get("event"))] == [f"[w] tick {i}" for i in range(3)]
     assert aci.get_group(name) is not None  # the sensor never deletes
     aci.delete_group(name)
+
+
+def test_volumes_identity_and_readiness(aci: ContainerInstancesHook) -> None:
+    """Volumes reach ARM with their secrets read from connections (and never come back); a service-like
+    group is waited for until it runs, then left running."""
+    ti = FakeTI(task_id="service", run_id="aci-service")
+    op = ContainerInstancesRunGroupOperator(
+        task_id="service",
+        containers=[
+            {
+                "name": "web",
+                "image": "python:3.11",
+                "command": py(TICKER.format(n=600, pause=0.1, code=0)),
+                "volume_mounts": [
+                    {"name": "certs", "mount_path": "/etc/certs", "read_only": True},
+                    {"name": "share", "mount_path": "/mnt/share"},
+                    {"name": "scratch", "mount_path": "/scratch"},
+                ],
+            }
+        ],
+        volumes=[
+            {"name": "certs", "secret": {"token.txt": "api_token"}},
+            {
+                "name": "share",
+                "azure_file": {"share_name": "data", "storage_account_name": "acct"},
+                "key_conn_id": "aci_secrets",
+            },
+            {"name": "scratch", "empty_dir": True},
+        ],
+        secure_env_conn_id="aci_secrets",
+        identity="SystemAssigned",
+        restart_policy="Always",
+        wait_for="running",
+        poll_interval=0.1,
+    )
+    result, _ = run_op(op, ti)
+    assert result["state"] == "Running" and result["group_name"]
+    group = aci.get_group(result["group_name"])
+    assert group is not None  # a service stays up
+    text = json.dumps(group)
+    assert SECRET not in text and "tok-123" not in text
+    volumes = {v["name"]: v for v in group["properties"]["volumes"]}
+    assert volumes["share"]["azureFile"]["shareName"] == "data" and "emptyDir" in volumes["scratch"]
+    assert group["identity"]["type"] == "SystemAssigned"
+    aci.delete_group(result["group_name"])

@@ -160,7 +160,8 @@ def parse_group(body: Any, name: str) -> GroupSpec:
 
 
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of a stored body with secrets removed: ``secureValue`` and registry ``password``."""
+    """A deep copy of a stored body with secrets removed: ``secureValue``, registry ``password``, secret
+    volume contents and Azure Files ``storageAccountKey`` (ARM never returns them)."""
     out = copy.deepcopy(dict(body))
     props = out.get("properties", {})
     for container in props.get("containers", []):
@@ -170,6 +171,11 @@ def redact(body: Mapping[str, Any]) -> dict[str, Any]:
         ]
     for cred in props.get("imageRegistryCredentials") or []:
         cred.pop("password", None)
+    for volume in props.get("volumes") or []:
+        if isinstance(volume.get("secret"), dict):
+            volume["secret"] = {}
+        if isinstance(volume.get("azureFile"), dict):
+            volume["azureFile"].pop("storageAccountKey", None)
     return out
 
 
