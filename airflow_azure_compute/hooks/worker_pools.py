@@ -76,7 +76,11 @@ def evaluate_pool(
     deadline: float | None,
     now: float,
 ) -> dict[str, Any] | None:
-    """The pool's event for one poll, or ``None`` to keep waiting."""
+    """The pool's event for one poll, or ``None`` to keep waiting.
+
+    Read ``workers`` before listing ``progress``: a worker that ended after the listing may have written
+    the last results, so only a listing taken after the workers ended proves items are missing.
+    """
     if progress.finished >= progress.total:
         return {"status": "done", "failed_items": sorted(progress.failed), "summary": progress.summary()}
     if workers and all(w is None or w.terminal for w in workers.values()):

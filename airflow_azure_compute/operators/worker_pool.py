@@ -366,9 +366,10 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
                 aci.create_group(name, body)
         last = ""
         while True:
+            # Workers first: results listed after they ended are final.
+            workers = {n: (evaluate_group(g) if (g := aci.get_group(n)) else None) for n in bodies}
             names = [b.name for b in self._blob().list_blobs(layout.output_container, layout.prefix)]
             progress = PoolProgress.from_names(layout.total, layout.prefix, names)
-            workers = {n: (evaluate_group(g) if (g := aci.get_group(n)) else None) for n in bodies}
             if progress.summary() != last:
                 last = progress.summary()
                 self.log.info("worker pool: %s", last)

@@ -102,9 +102,9 @@ class WorkerPoolTrigger(BaseTrigger):
             if created:
                 self.log.info("started %d worker(s): %s", len(created), ", ".join(created))
             while True:
-                try:
-                    progress = await self._progress(blobs)
+                try:  # workers first: results listed after they ended are final
                     workers = await self._workers(aci, client)
+                    progress = await self._progress(blobs)
                     errors = 0
                 except AzureComputeError as err:
                     errors += 1
