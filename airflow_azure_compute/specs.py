@@ -1,7 +1,7 @@
 """Shapes of Batch pools, jobs and tasks: the only place their fields are documented.
 
 Every spec is a frozen dataclass validated in ``__post_init__`` (bad input raises
-:class:`~airflow_azure_compute.exceptions.AzureComputeConfigError` naming the field, before any API call)
+`AzureComputeConfigError` naming the field, before any API call)
 and turned into the Batch REST body (camelCase JSON, lowercase enums) by a ``to_wire`` method, which the
 hooks wrap in the SDK's models. Operators accept a spec or a plain mapping (``PoolSpec.coerce``), so
 specs can come from DAG code, ``params`` or a JSON manifest.

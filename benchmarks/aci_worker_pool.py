@@ -136,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from airflow_azure_compute.emulator.airflow_env import connection_env
-    from airflow_azure_compute.emulator.stack import run_azurite, run_emulator
+    from airflow_azure_compute.testing.stack import run_azurite, run_emulator
 
     items = list(range(args.items))
     with tempfile.TemporaryDirectory() as tmp, run_azurite() as azurite, run_emulator() as endpoints:

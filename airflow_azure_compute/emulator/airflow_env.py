@@ -11,10 +11,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints
+from airflow_azure_compute.testing.stack import AzuriteEndpoints
 
-#: The bearer token sent to the ACI emulator (it accepts any token; real ARM needs a real one).
-EMULATOR_TOKEN = "emulator-token"
+#: The ARM scope given to the emulated Batch account (portal links only; nothing calls ARM for it).
+PORTAL_SUBSCRIPTION = "00000000-0000-0000-0000-0000000000b1"
+PORTAL_RESOURCE_GROUP = "emulator-rg"
 
 
 def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict[str, dict[str, Any]]:
@@ -34,6 +35,8 @@ def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict
             "host": batch["url"],
             "login": batch["account_name"],
             "password": batch["account_key"],
+            # The ARM scope of the account: only the portal links use it.
+            "extra": {"subscription_id": PORTAL_SUBSCRIPTION, "resource_group": PORTAL_RESOURCE_GROUP},
         }
     if aci := endpoints.get("aci"):
         conns["azure_compute_aci_default"] = {
@@ -44,7 +47,7 @@ def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict
                 "resource_group": aci["resource_group"],
                 "region": aci.get("region", "westeurope"),
                 "auth_mode": "token",
-                "token": EMULATOR_TOKEN,
+                "token": aci["token"],  # issued by the emulator, which accepts no other
                 "ca_bundle": aci["ca_path"],
             },
         }
@@ -67,4 +70,4 @@ def connection_env(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> d
     return {env_name(cid): json.dumps(conn) for cid, conn in connections(endpoints, azurite).items()}
 
 
-__all__ = ["EMULATOR_TOKEN", "connection_env", "connections", "env_name"]
+__all__ = ["connection_env", "connections", "env_name"]

@@ -33,7 +33,7 @@ class BatchCleanupOperator(BatchBaseOperator):
     :param pool_ids: pool ids to consider.
     :param containers: blob containers to consider.
 
-    Connections: see :class:`~airflow_azure_compute.operators._batch_common.BatchBaseOperator`.
+    Connections: see `BatchBaseOperator`.
     """
 
     template_fields: Sequence[str] = ("job_ids", "pool_ids", "containers", "azure_conn_id", "blob_conn_id")
@@ -83,7 +83,7 @@ class BatchCleanupOperator(BatchBaseOperator):
             from airflow_azure_compute.operators.blob_cleanup import BlobCleanupOperator
 
             blob = BlobCleanupOperator(
-                task_id=f"{self.task_id}__blob", containers=containers, blob_conn_id=self.blob_conn_id
+                task_id=f"{self.task_id}__blob", containers=containers, azure_conn_id=self.blob_conn_id
             ).execute(context)
             deleted += [f"container:{c}" for c in blob["containers_deleted"]]
             kept += [f"container:{c}" for c in blob["kept"]]

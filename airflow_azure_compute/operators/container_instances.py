@@ -19,6 +19,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_azure_compute.cleanup import CleanupPolicy, should_delete
 from airflow_azure_compute.deferral import deadline_after, default_deferrable, to_seconds
+from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
     AzureComputeError,
@@ -41,6 +42,7 @@ from airflow_azure_compute.hooks.aci_groups import (
     validate_group_name,
 )
 from airflow_azure_compute.ids import created_by_run, run_metadata, run_scope
+from airflow_azure_compute.lineage import LineageMixin
 from airflow_azure_compute.links import ContainerGroupLink
 
 if TYPE_CHECKING:
@@ -52,10 +54,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _hook(conn_id: str | None) -> ContainerInstancesHook:
+def _hook(azure_conn_id: str | None) -> ContainerInstancesHook:
     from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
 
-    return ContainerInstancesHook(conn_id)
+    return ContainerInstancesHook(azure_conn_id)
 
 
 def _get_connection(conn_id: str) -> Any:
@@ -141,18 +143,18 @@ def group_outcome(name: str, event: Mapping[str, Any]) -> dict[str, Any]:
     raise AzureComputeRemoteError(message, code="Error")
 
 
-class ContainerInstancesRunGroupOperator(BaseOperator):
+class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
     """Create (or reattach to) a container group, wait until its containers terminate, then clean up.
 
     Returns ``{"group_name": ..., "exit_codes": {container: code}}``; any non-zero exit raises
-    :class:`~airflow_azure_compute.exceptions.RemoteWorkFailedError` (after the logs are printed).
+    `RemoteWorkFailedError` (after the logs are printed).
 
-    :param containers: the containers, as :class:`~airflow_azure_compute.hooks.aci_groups.ContainerSpec`
+    :param containers: the containers, as `ContainerSpec`
         or mappings with its fields (templated). For one container, give ``image`` (and ``command``,
         ``environment``, ``secure_environment``, ``cpu``, ``memory_gb``, ``gpu_count``, ``gpu_sku``)
         instead: they build a container named ``main``.
     :param group_name: default derived from dag, run, task and map index (lower case, <= 63).
-    :param conn_id: ``azure_compute_aci`` connection (subscription, resource group, default region).
+    :param azure_conn_id: ``azure_compute_aci`` connection (subscription, resource group, default region).
     :param location: region; default the connection's.
     :param os_type: ``Linux`` or ``Windows``.
     :param restart_policy: ``Never`` (default), ``OnFailure`` or ``Always`` (never terminates by itself).
@@ -183,7 +185,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         "command",
         "environment",
         "group_name",
-        "conn_id",
+        "azure_conn_id",
         "location",
         "tags",
         "subnet_ids",
@@ -212,7 +214,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         gpu_count: int = 0,
         gpu_sku: str | None = None,
         group_name: str | None = None,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         location: str | None = None,
         os_type: str = "Linux",
         restart_policy: str = "Never",
@@ -232,6 +234,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         if (containers is None) == (image is None):
             raise AzureComputeConfigError(
@@ -249,7 +252,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
             "gpu_sku": gpu_sku,
         }
         self.group_name = group_name
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
         self.location = location
         self.os_type = os_type
         self.restart_policy = restart_policy
@@ -307,7 +310,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         dag_id, run_id, _, _ = run_scope(context)
         name = validate_group_name(self.group_name or derive_group_name(*run_scope(context)))
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         plan = self.plan(context, self.location or hook.settings.region or "")
         body = resolve_secrets(plan)  # every secret resolvable before anything is created
         self._group = name
@@ -328,6 +331,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
             resource_group=str(settings.resource_group),
             group_name=name,
         )
+        self._record_group(hook, name)
         deadline = deadline_after(self.timeout)
         if existing is not None:
             self.log.info("reattached to running container group %s", name)
@@ -339,16 +343,26 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
             self.log.info("created container group %s (%d container(s))", name, len(self.specs()))
         return self._with_cleanup(hook, name, lambda: self._wait(hook, name, deadline, {}))
 
+    def _record_group(self, hook: ContainerInstancesHook, name: str) -> None:
+        """The container group, by its ARM resource id, for OpenLineage."""
+        settings = hook.settings
+        self.record_lineage(
+            external_id=f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}"
+            f"/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+            source=settings.endpoint,
+        )
+
     def execute_complete(self, context: Context, event: ContainerGroupEvent, **kwargs: Any) -> Any:
         """Resume from the trigger: print the lines it has not printed yet, then finish.
 
         The group name, deadline and log cursors come back in the event as well as in the defer kwargs.
         """
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         name = str(kwargs.get("group_name") or event["group_name"])
         deadline = kwargs.get("deadline", event.get("deadline"))
         cursors = dict(event.get("log_cursors") or kwargs.get("cursors") or {})
         self._group = name
+        self._record_group(hook, name)
 
         def resume() -> Any:
             logs = self._print_logs(hook, name, event.get("exit_codes", {}), cursors)
@@ -387,7 +401,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         self.defer(
             trigger=ContainerGroupTrigger(
                 group_name=name,
-                conn_id=self.conn_id,
+                conn_id=self.azure_conn_id,
                 poll_interval=self.poll_interval,
                 deadline=deadline,
                 logging_interval=to_seconds(self.logging_interval),
@@ -443,7 +457,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
     def on_kill(self) -> None:
         if self._group is None or self.on_kill_action is OnKillAction.KEEP:
             return
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         if self.on_kill_action is OnKillAction.STOP:
             hook.stop_group(self._group)
         else:
@@ -455,27 +469,28 @@ class ContainerInstancesDeleteGroupsOperator(BaseOperator):
 
     :param group_names: names to delete (templated); missing ones are skipped.
     :param created_by_this_run: also delete every group tagged with this dag run.
-    :param conn_id: ``azure_compute_aci`` connection id.
+    :param azure_conn_id: ``azure_compute_aci`` connection id.
     """
 
-    template_fields: Sequence[str] = ("group_names", "conn_id")
+    template_fields: Sequence[str] = ("group_names", "azure_conn_id")
 
     def __init__(
         self,
         *,
         group_names: Sequence[str] = (),
         created_by_this_run: bool = False,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.group_names = group_names
         self.created_by_this_run = created_by_this_run
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
 
     def execute(self, context: Context) -> list[str]:
         names = [validate_group_name(n, field_name="group_names") for n in self.group_names]
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         if self.created_by_this_run:
             dag_id, run_id, _, _ = run_scope(context)
             names += [g["name"] for g in hook.list_groups() if created_by_run(g.get("tags"), dag_id, run_id)]

@@ -1,8 +1,8 @@
 """Durable Functions operators: start (or reattach to) an orchestration, raise events, lifecycle actions
 (suspend, resume, rewind, restart, terminate), purge (one instance, or every instance a DAG run created).
 
-Waiting is shared with :class:`~airflow_azure_compute.sensors.durable.DurableOrchestrationSensor`
-through :class:`DurableWaiter`: one poll decision (the trigger's pure ``evaluate``), one trigger, one
+Waiting is shared with `DurableOrchestrationSensor`
+through `DurableWaiter`: one poll decision (the trigger's pure ``evaluate``), one trigger, one
 way to turn the final event into an XCom value or an error, and the purge policy applied in ``finally``.
 """
 
@@ -19,6 +19,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_azure_compute.cleanup import CleanupPolicy, should_delete
 from airflow_azure_compute.deferral import deadline_after, default_deferrable
+from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.exceptions import (
     AzureComputeError,
     AzureComputeRemoteError,
@@ -34,7 +35,8 @@ from airflow_azure_compute.hooks.durable_api import (
     validate_instance_id,
 )
 from airflow_azure_compute.ids import derive_run_id, run_prefix, run_scope
-from airflow_azure_compute.links import DurableInstanceLink
+from airflow_azure_compute.lineage import LineageMixin
+from airflow_azure_compute.links import DurableInstanceLink, arm_scope
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -76,7 +78,7 @@ def outcome(event: Mapping[str, Any]) -> Any:
 class DurableWaiter:
     """How a task waits for an orchestration; the shared half of the start operator and the sensor.
 
-    :param conn_id: ``azure_compute_durable`` connection id.
+    :param azure_conn_id: ``azure_compute_durable`` connection id.
     :param poll_interval: seconds between status requests.
     :param on_suspended: ``wait`` (default), ``fail`` or ``resume`` when the instance is Suspended.
     :param terminate_on_kill: terminate the orchestration when the task is killed (or times out).
@@ -87,7 +89,7 @@ class DurableWaiter:
         before matching fails the wait.
     """
 
-    conn_id: str | None
+    azure_conn_id: str | None
     poll_interval: float
     on_suspended: SuspendedAction
     terminate_on_kill: bool
@@ -140,7 +142,7 @@ class DurableWaiter:
 
         return DurableOrchestrationTrigger(
             instance_id=instance_id,
-            conn_id=self.conn_id,
+            conn_id=self.azure_conn_id,
             poll_interval=self.poll_interval,
             deadline=deadline,
             on_suspended=self.on_suspended.value,
@@ -176,7 +178,7 @@ class DurableWaiter:
 
 
 def make_waiter(
-    conn_id: str | None,
+    azure_conn_id: str | None,
     poll_interval: float,
     on_suspended: SuspendedAction | str,
     terminate_on_kill: bool,
@@ -184,7 +186,7 @@ def make_waiter(
     until_custom_status: Any = None,
 ) -> DurableWaiter:
     return DurableWaiter(
-        conn_id=conn_id,
+        azure_conn_id=azure_conn_id,
         poll_interval=float(poll_interval),
         on_suspended=SuspendedAction.parse(on_suspended, field="on_suspended"),
         terminate_on_kill=terminate_on_kill,
@@ -193,13 +195,13 @@ def make_waiter(
     )
 
 
-def _hook(conn_id: str | None) -> DurableHook:
+def _hook(azure_conn_id: str | None) -> DurableHook:
     from airflow_azure_compute.hooks.durable import DurableHook
 
-    return DurableHook(conn_id)
+    return DurableHook(azure_conn_id)
 
 
-class DurableStartOrchestrationOperator(BaseOperator):
+class DurableStartOrchestrationOperator(LineageMixin, BaseOperator):
     """Start an orchestration (or reattach to a running one with the same id); optionally wait for it.
 
     Returns the instance id, or, with ``wait_for_completion``, the orchestration's output. The instance
@@ -216,11 +218,11 @@ class DurableStartOrchestrationOperator(BaseOperator):
         is then terminated when ``terminate_on_kill``.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
 
-    ``conn_id``, ``poll_interval``, ``on_suspended``, ``terminate_on_kill`` and ``cleanup`` are those
-    of :class:`DurableWaiter`.
+    ``azure_conn_id``, ``poll_interval``, ``on_suspended``, ``terminate_on_kill`` and ``cleanup`` are those
+    of `DurableWaiter`.
     """
 
-    template_fields: Sequence[str] = ("orchestrator", "input", "instance_id", "start_route", "conn_id")
+    template_fields: Sequence[str] = ("orchestrator", "input", "instance_id", "start_route", "azure_conn_id")
     template_fields_renderers = {"input": "json"}
     operator_extra_links = (DurableInstanceLink(),)
     ui_color = "#3c78d8"
@@ -232,7 +234,7 @@ class DurableStartOrchestrationOperator(BaseOperator):
         input: Any = None,
         instance_id: str | None = None,
         start_route: str | None = None,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         wait_for_completion: bool = False,
         poll_interval: float = 5.0,
         timeout: timedelta | float | None = None,
@@ -242,29 +244,30 @@ class DurableStartOrchestrationOperator(BaseOperator):
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.orchestrator = orchestrator
         self.input = input
         self.instance_id = instance_id
         self.start_route = start_route
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
         self.wait_for_completion = wait_for_completion
         self.timeout = timeout
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._waiter_args = (float(poll_interval), on_suspended, terminate_on_kill, cleanup)
-        make_waiter(conn_id, *self._waiter_args)  # fail fast on bad values
+        make_waiter(azure_conn_id, *self._waiter_args)  # fail fast on bad values
         self._started_id: str | None = None
 
     @property
     def waiter(self) -> DurableWaiter:
-        """How this task waits (built from the rendered ``conn_id``)."""
-        return make_waiter(self.conn_id, *self._waiter_args)
+        """How this task waits (built from the rendered ``azure_conn_id``)."""
+        return make_waiter(self.azure_conn_id, *self._waiter_args)
 
     def execute(self, context: Context) -> Any:
         dag_id, run_id, task_id, map_index = run_scope(context)
         instance_id = self.instance_id or derive_run_id("orch", dag_id, run_id, task_id, map_index)
         validate_instance_id(instance_id)
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         if self.wait_for_completion and self.deferrable and self._id_known_before_start():
             return self._start_in_trigger(context, hook, instance_id)
         result = hook.start(
@@ -278,7 +281,13 @@ class DurableStartOrchestrationOperator(BaseOperator):
             self.orchestrator,
         )
         context["ti"].xcom_push(key="instance_id", value=result.instance_id)
-        DurableInstanceLink.persist(context, endpoint=hook.settings.endpoint, instance_id=result.instance_id)
+        DurableInstanceLink.persist(
+            context,
+            endpoint=hook.settings.endpoint,
+            instance_id=result.instance_id,
+            **arm_scope(hook.settings),
+        )
+        self.record_lineage(external_id=result.instance_id, source=hook.settings.endpoint)
         if not self.wait_for_completion:
             return result.instance_id
         deadline = deadline_after(self.timeout)
@@ -302,7 +311,10 @@ class DurableStartOrchestrationOperator(BaseOperator):
         encode_input(self.input)  # a bad input fails here, before deferring
         self._started_id = instance_id
         context["ti"].xcom_push(key="instance_id", value=instance_id)
-        DurableInstanceLink.persist(context, endpoint=hook.settings.endpoint, instance_id=instance_id)
+        DurableInstanceLink.persist(
+            context, endpoint=hook.settings.endpoint, instance_id=instance_id, **arm_scope(hook.settings)
+        )
+        self.record_lineage(external_id=instance_id, source=hook.settings.endpoint)
         start = {"orchestrator": self.orchestrator, "input": self.input, "route": self.start_route}
         self.defer(
             trigger=self.waiter.trigger(instance_id, deadline_after(self.timeout), start=start),
@@ -310,11 +322,14 @@ class DurableStartOrchestrationOperator(BaseOperator):
         )
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
-        return self.waiter.finish(_hook(self.conn_id), event, self.log)
+        hook = _hook(self.azure_conn_id)
+        if event.get("instance_id"):
+            self.record_lineage(external_id=str(event["instance_id"]), source=hook.settings.endpoint)
+        return self.waiter.finish(hook, event, self.log)
 
     def on_kill(self) -> None:
         if self._started_id and self.wait_for_completion and self.waiter.terminate_on_kill:
-            _hook(self.conn_id).terminate(self._started_id, "task killed in Airflow")
+            _hook(self.azure_conn_id).terminate(self._started_id, "task killed in Airflow")
 
 
 class DurableRaiseEventOperator(BaseOperator):
@@ -323,10 +338,10 @@ class DurableRaiseEventOperator(BaseOperator):
     :param instance_id: orchestration instance id (templated).
     :param event_name: event name the orchestrator waits for (``wait_for_external_event``).
     :param event_data: JSON payload: a dict/list or a JSON string (templated).
-    :param conn_id: ``azure_compute_durable`` connection id.
+    :param azure_conn_id: ``azure_compute_durable`` connection id.
     """
 
-    template_fields: Sequence[str] = ("instance_id", "event_name", "event_data", "conn_id")
+    template_fields: Sequence[str] = ("instance_id", "event_name", "event_data", "azure_conn_id")
     template_fields_renderers = {"event_data": "json"}
 
     def __init__(
@@ -335,17 +350,18 @@ class DurableRaiseEventOperator(BaseOperator):
         instance_id: str,
         event_name: str,
         event_data: Any = None,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.instance_id = instance_id
         self.event_name = event_name
         self.event_data = event_data
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
 
     def execute(self, context: Context) -> None:
-        _hook(self.conn_id).raise_event(self.instance_id, self.event_name, self.event_data)
+        _hook(self.azure_conn_id).raise_event(self.instance_id, self.event_name, self.event_data)
         self.log.info("raised event %r on %s", self.event_name, self.instance_id)
 
 
@@ -354,26 +370,27 @@ class DurableTerminateOrchestrationOperator(BaseOperator):
 
     :param instance_id: orchestration instance id (templated).
     :param reason: reason recorded with the termination.
-    :param conn_id: ``azure_compute_durable`` connection id.
+    :param azure_conn_id: ``azure_compute_durable`` connection id.
     """
 
-    template_fields: Sequence[str] = ("instance_id", "reason", "conn_id")
+    template_fields: Sequence[str] = ("instance_id", "reason", "azure_conn_id")
 
     def __init__(
         self,
         *,
         instance_id: str,
         reason: str = "terminated from Airflow",
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.instance_id = instance_id
         self.reason = reason
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
 
     def execute(self, context: Context) -> bool:
-        sent = _hook(self.conn_id).terminate(self.instance_id, self.reason)
+        sent = _hook(self.azure_conn_id).terminate(self.instance_id, self.reason)
         self.log.info("terminate %s: %s", self.instance_id, "sent" if sent else "already terminal")
         return sent
 
@@ -458,7 +475,7 @@ class DurablePurgeOrchestrationOperator(BaseOperator):
         ISO 8601 time (templated, e.g. ``"{{ dag_run.start_date }}"``).
     :param created_to: only instances created at or before this time (templated).
     :param terminate: terminate instances that are still running first (else purging them fails).
-    :param conn_id: ``azure_compute_durable`` connection id.
+    :param azure_conn_id: ``azure_compute_durable`` connection id.
     """
 
     template_fields: Sequence[str] = (
@@ -466,7 +483,7 @@ class DurablePurgeOrchestrationOperator(BaseOperator):
         "instance_id_prefix",
         "created_from",
         "created_to",
-        "conn_id",
+        "azure_conn_id",
     )
 
     def __init__(
@@ -478,9 +495,10 @@ class DurablePurgeOrchestrationOperator(BaseOperator):
         created_from: str | None = None,
         created_to: str | None = None,
         terminate: bool = False,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.instance_ids = instance_ids
         self.created_by_this_run = created_by_this_run
@@ -488,7 +506,7 @@ class DurablePurgeOrchestrationOperator(BaseOperator):
         self.created_from = created_from
         self.created_to = created_to
         self.terminate = terminate
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
 
     def _selected(self, context: Context, hook: DurableHook) -> list[str]:
         ids = [self.instance_ids] if isinstance(self.instance_ids, str) else list(self.instance_ids or ())
@@ -505,7 +523,7 @@ class DurablePurgeOrchestrationOperator(BaseOperator):
         return list(dict.fromkeys(ids))
 
     def execute(self, context: Context) -> list[str]:
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         purged: list[str] = []
         for instance_id in self._selected(context, hook):
             if self.terminate:

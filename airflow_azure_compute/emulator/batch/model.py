@@ -2,7 +2,7 @@
 
 Entities keep the create body as received (camelCase) in ``spec`` and add the service-owned fields.
 Ids are case-insensitive: containers are keyed by ``id.lower()``. Task counts are kept incrementally
-by :meth:`Job.set_task_state`, so ``taskcounts`` never scans.
+by `Job.set_task_state`, so ``taskcounts`` never scans.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from airflow_azure_compute.emulator.batch import defaults
 from airflow_azure_compute.emulator.batch.wire import format_duration, iso, new_etag, now, parse_duration
 
 TASK_STATES = ("active", "preparing", "running", "completed")
@@ -66,7 +67,14 @@ class Node:
         if self.state in ("idle", "running"):
             self.set_state("running" if self.running else "idle")
 
-    def wire(self, pool_url: str, vm_size: str, start_task: dict[str, Any] | None) -> dict[str, Any]:
+    def wire(
+        self,
+        pool_url: str,
+        vm_size: str,
+        start_task: dict[str, Any] | None,
+        vm_configuration: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        index = self.id.rsplit("_", 1)[-1]
         out: dict[str, Any] = {
             "id": self.id,
             "url": f"{pool_url}/nodes/{self.id}",
@@ -88,9 +96,25 @@ class Node:
                 for t in list(self.running.values())[:10]
             ],
             "nodeAgentInfo": {"version": "emulator", "lastUpdateTime": iso(self.allocation_time)},
+            "endpointConfiguration": {
+                "inboundEndpoints": [
+                    {
+                        "name": f"SSHRule.{index}",
+                        "protocol": "tcp",
+                        "publicIPAddress": "127.0.0.1",
+                        "publicFQDN": "localhost",
+                        "frontendPort": 50000 + (int(index) if index.isdigit() else 0),
+                        "backendPort": 22,
+                    }
+                ]
+            },
         }
+        image = (vm_configuration or {}).get("imageReference")
+        if isinstance(image, dict):
+            vm = defaults.virtual_machine_configuration(vm_configuration or {})
+            out["virtualMachineInfo"] = {"imageReference": vm["imageReference"]}
         if start_task:
-            out["startTask"] = start_task
+            out["startTask"] = defaults.start_task(start_task)
         if self.start_task_info:
             out["startTaskInfo"] = self.start_task_info
         if self.errors:
@@ -116,6 +140,7 @@ class Pool:
     target_low_priority: int = 0
     deallocation_option: str = "requeue"
     resize_done_at: float | None = None
+    stop_done_at: float | None = None  # loop time a stop-resize settles (allocationState ``stopping``)
     resize_errors: list[dict[str, Any]] | None = None
     injected_resize_error: dict[str, Any] | None = None
     enable_autoscale: bool = False
@@ -177,12 +202,11 @@ class Pool:
         else:
             out.pop("autoScaleFormula", None)
             out.pop("autoScaleEvaluationInterval", None)
-        if self.autoscale_run:
+        if self.autoscale_run and self.enable_autoscale:
             out["autoScaleRun"] = self.autoscale_run
         if self.resize_errors:
             out["resizeErrors"] = self.resize_errors
-        out.setdefault("taskSchedulingPolicy", {"nodeFillType": "spread"})
-        return out
+        return defaults.pool(out)
 
 
 @dataclass(kw_only=True)
@@ -271,11 +295,11 @@ class Task(_Tracked):
         return parse_duration((self.spec.get("constraints") or {}).get("maxWallClockTime"))
 
     def view(self) -> Mapping[str, Any]:
-        """A lazy read-only view of :meth:`wire` for ``$filter``/``$select`` (computes only what is read)."""
+        """A lazy read-only view of `wire` for ``$filter``/``$select`` (computes only what is read)."""
         return _TaskView(self)
 
     def wire(self) -> dict[str, Any]:
-        out = dict(self.spec)
+        out = defaults.task_like(self.spec)
         constraints = dict(self.spec.get("constraints") or {})
         constraints.setdefault("maxWallClockTime", format_duration(self.max_wall_clock()))
         constraints.setdefault("retentionTime", "P7D")
@@ -369,6 +393,7 @@ class Job(_Tracked):
     counts: TaskCounts = field(default_factory=TaskCounts)
     gone_at: float | None = None
     prep_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # node id -> status entry
+    auto_pool_id: str | None = None  # the pool made from ``poolInfo.autoPoolSpecification``
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -384,7 +409,7 @@ class Job(_Tracked):
 
     @property
     def pool_id(self) -> str:
-        return str((self.spec.get("poolInfo") or {}).get("poolId") or "")
+        return self.auto_pool_id or str((self.spec.get("poolInfo") or {}).get("poolId") or "")
 
     @property
     def priority(self) -> int:
@@ -439,4 +464,4 @@ class Job(_Tracked):
             }
         )
         self._wire_previous(out)
-        return out
+        return defaults.job(out)
