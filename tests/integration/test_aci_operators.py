@@ -15,9 +15,11 @@ import structlog
 
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
+    AzureComputeRemoteError,
     DeadlineExceededError,
     RemoteWorkFailedError,
 )
+from airflow_azure_compute.hooks.aci_groups import evaluate_group
 from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
 from airflow_azure_compute.operators.container_instances import (
     ContainerInstancesDeleteGroupsOperator,
@@ -340,35 +342,12 @@ def test_sensor_waits_for_a_group_created_elsewhere(aci: ContainerInstancesHook,
     aci.delete_group(name)
 
 
-def test_volumes_identity_and_readiness(aci: ContainerInstancesHook) -> None:
-    """Volumes reach ARM with their secrets read from connections (and never come back); a service-like
-    group is waited for until it runs, then left running."""
+def test_a_service_group_is_waited_for_until_running_and_left_up(aci: ContainerInstancesHook) -> None:
     ti = FakeTI(task_id="service", run_id="aci-service")
     op = ContainerInstancesRunGroupOperator(
         task_id="service",
-        containers=[
-            {
-                "name": "web",
-                "image": "python:3.11",
-                "command": py(TICKER.format(n=600, pause=0.1, code=0)),
-                "volume_mounts": [
-                    {"name": "certs", "mount_path": "/etc/certs", "read_only": True},
-                    {"name": "share", "mount_path": "/mnt/share"},
-                    {"name": "scratch", "mount_path": "/scratch"},
-                ],
-            }
-        ],
-        volumes=[
-            {"name": "certs", "secret": {"token.txt": "api_token"}},
-            {
-                "name": "share",
-                "azure_file": {"share_name": "data", "storage_account_name": "acct"},
-                "key_conn_id": "aci_secrets",
-            },
-            {"name": "scratch", "empty_dir": True},
-        ],
-        secure_env_conn_id="aci_secrets",
-        identity="SystemAssigned",
+        image="python:3.11",
+        command=py(TICKER.format(n=600, pause=0.1, code=0)),
         restart_policy="Always",
         wait_for="running",
         poll_interval=0.1,
@@ -376,10 +355,29 @@ def test_volumes_identity_and_readiness(aci: ContainerInstancesHook) -> None:
     result, _ = run_op(op, ti)
     assert result["state"] == "Running" and result["group_name"]
     group = aci.get_group(result["group_name"])
-    assert group is not None  # a service stays up
-    text = json.dumps(group)
-    assert SECRET not in text and "tok-123" not in text
-    volumes = {v["name"]: v for v in group["properties"]["volumes"]}
-    assert volumes["share"]["azureFile"]["shareName"] == "data" and "emptyDir" in volumes["scratch"]
-    assert group["identity"]["type"] == "SystemAssigned"
+    assert group is not None and evaluate_group(group).ready  # a service stays up
     aci.delete_group(result["group_name"])
+
+
+def test_volumes_reach_arm_and_an_unemulated_feature_is_refused_cleanly(aci: ContainerInstancesHook) -> None:
+    """The emulator does not emulate volumes: the create is refused with an error naming them (the
+    secrets were read from their connections first), and nothing is left behind."""
+    ti = FakeTI(task_id="volumes", run_id="aci-volumes")
+    op = ContainerInstancesRunGroupOperator(
+        task_id="volumes",
+        containers=[
+            {
+                "name": "app",
+                "image": "python:3.11",
+                "command": py("print('never runs here')"),
+                "volume_mounts": [{"name": "certs", "mount_path": "/etc/certs", "read_only": True}],
+            }
+        ],
+        volumes=[{"name": "certs", "secret": {"token.txt": "api_token"}}],
+        secure_env_conn_id="aci_secrets",
+        poll_interval=0.1,
+    )
+    with pytest.raises(AzureComputeRemoteError, match="FeatureNotEmulated") as err:
+        execute(op, context_for(ti))
+    assert "volumes" in str(err.value) and "tok-123" not in str(err.value)
+    assert aci.get_group(ti.xcom["azure_aci_container_group"]["group_name"]) is None
