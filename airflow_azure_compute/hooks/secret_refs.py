@@ -1,7 +1,7 @@
-"""The value of a :class:`~airflow_azure_compute.hooks.aci_groups.SecretRef`, from its connection.
+"""The value of a `SecretRef`, from its connection.
 
 Shared by the operators (sync connection lookups on the worker) and the triggers (async lookups in the
-triggerer): both fetch the connections, then call :func:`secret_value`, which does no I/O.
+triggerer): both fetch the connections, then call `secret_value`, which does no I/O.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Storage queues of a Blob connection's account (``azure.storage.queue``): the worker pool's dispatch.
 
 The queue endpoint comes from the same ``azure_compute_blob`` connection
-(:attr:`~airflow_azure_compute.connections.ServiceSettings.queue_url`), so a pool needs no second
+(`queue_url`), so a pool needs no second
 Storage connection.
 """
 

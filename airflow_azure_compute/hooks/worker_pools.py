@@ -1,7 +1,7 @@
 """A Container Instances worker pool as pure data: blob names, the workers' plans, one progress decision.
 
 The pool's items sit in the run workspace (``<prefix>items/<index>.json``), one queue message names
-each, and the workers (:mod:`airflow_azure_compute.runtime.queue_worker`) write
+each, and the workers (`airflow_azure_compute.runtime.queue_worker`) write
 ``<prefix>results/<index>.json`` or, for a poison item, ``<prefix>failed/<index>.json`` into the
 workspace's output container. Progress is therefore one blob listing; nothing here does I/O.
 """

@@ -2,7 +2,7 @@
 
 One task does the whole round trip of seed 004's pattern. It stages every item in the run workspace (one
 blob each), sends one message per item on the pool's own queue, and defers; the trigger starts the N
-worker container groups (each runs :mod:`airflow_azure_compute.runtime.queue_worker` around the user's
+worker container groups (each runs `airflow_azure_compute.runtime.queue_worker` around the user's
 function), logs ``n/N items done``, and fires once every item has a result. The task then reads the
 results back in input order (the XCom value, like the Batch map's), reports poison items by index, and
 deletes the workers, the queue and the pool's blobs per ``cleanup``.
@@ -75,14 +75,14 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         airflow_azure_compute.runtime.queue_worker <handler>``).
     :param handler: ``module:function`` or ``/path/file.py:function`` the default command serves.
     :param command: argv overriding the default command (it must speak the worker protocol of
-        :mod:`airflow_azure_compute.runtime.queue_worker`).
+        `airflow_azure_compute.runtime.queue_worker`).
     :param workers: number of worker container groups.
     :param cpu: CPU cores per worker.
     :param memory_gb: memory per worker, in GB.
     :param environment: plain environment variables of the workers (templated).
     :param secure_environment: ``{VARIABLE: key}`` read from ``secure_env_conn_id`` at run time.
     :param secure_env_conn_id: connection holding the secure values.
-    :param registry_conn_id: image registry login (as for :class:`ContainerInstancesRunGroupOperator`).
+    :param registry_conn_id: image registry login (as for `ContainerInstancesRunGroupOperator`).
     :param identity: managed identities of the worker groups.
     :param subnet_ids: subnets to deploy the workers into.
     :param queue_name: the pool's queue (3-63 lower-case letters, digits, hyphens); default derived from

@@ -1,6 +1,6 @@
 """Create a worker pool's container groups, then wait until every item has a result.
 
-Like :class:`~airflow_azure_compute.triggers.container_instances.ContainerGroupTrigger`, the trigger
+Like `ContainerGroupTrigger`, the trigger
 creates the workers itself (from plans holding no secret; the workers' SAS URLs are signed here), so a
 task killed before the triggerer picked it up has started nothing, and ``on_kill`` deletes every worker.
 Progress (``n/N items done``) is one listing of the pool's result prefix per poll, logged to the task log
@@ -29,7 +29,7 @@ ON_KILL_SETTLE_S = 5.0
 class WorkerPoolTrigger(BaseTrigger):
     """Start the pool's workers (if missing) and poll its results until done, failed or past the deadline.
 
-    :param layout: :meth:`PoolLayout.to_dict` (queue, containers, prefix, item count).
+    :param layout: `to_dict` (queue, containers, prefix, item count).
     :param workers: ``{group name: GroupPlan.to_dict()}``.
     :param conn_id: ``azure_compute_aci`` connection id.
     :param blob_conn_id: ``azure_compute_blob`` connection of the pool's Storage account.
