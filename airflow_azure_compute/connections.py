@@ -156,7 +156,7 @@ class ServiceSettings:
     account_key: str | None = field(default=None, repr=False)
     sas_token: str | None = field(default=None, repr=False)
     connection_string: str | None = field(default=None, repr=False)
-    #: Storage queue endpoint of a Blob connection's account (worker pools); see :meth:`queue_url`.
+    #: Storage queue endpoint of a Blob connection's account (worker pools); see `queue_url`.
     queue_endpoint: str | None = None
     tenant_id: str | None = None
     client_id: str | None = None

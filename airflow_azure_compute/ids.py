@@ -48,7 +48,7 @@ def run_prefix(kind: str, dag_id: str, run_id: str, *, stem_len: int = 40) -> st
 
 
 def derive_run_id(kind: str, dag_id: str, run_id: str, *parts: object) -> str:
-    """:func:`run_prefix` followed by a 12 hex digest of ``parts`` (task id, map index)."""
+    """`run_prefix` followed by a 12 hex digest of ``parts`` (task id, map index)."""
     digest = hashlib.sha256("\x1f".join(map(str, (kind, dag_id, run_id, *parts))).encode()).hexdigest()[:12]
     return run_prefix(kind, dag_id, run_id) + digest
 

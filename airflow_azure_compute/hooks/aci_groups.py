@@ -61,7 +61,7 @@ class ContainerSpec:
     :param gpu_count: GPUs requested (0 = none).
     :param gpu_sku: GPU SKU when ``gpu_count`` > 0: ``K80``, ``P100`` or ``V100``.
     :param ports: TCP ports the container exposes.
-    :param volume_mounts: ``{"name", "mount_path", "read_only"}`` mappings (or :class:`VolumeMount`):
+    :param volume_mounts: ``{"name", "mount_path", "read_only"}`` mappings (or `VolumeMount`):
         where the container sees each of the group's ``volumes``.
     """
 
@@ -271,7 +271,7 @@ def build_group_body(
     tags: Mapping[str, str] | None = None,
     volumes: Sequence[VolumeSpec] = (),
 ) -> dict[str, Any]:
-    """The ARM ``containerGroups`` PUT body, secrets included (see :func:`plan_group` for the fields).
+    """The ARM ``containerGroups`` PUT body, secrets included (see `plan_group` for the fields).
 
     :param secure_values: resolved values of every ``secure_environment`` key and secret volume file.
     :param registries: image registry logins, passwords included.
@@ -308,13 +308,13 @@ def plan_group(
     tags: Mapping[str, str] | None = None,
     volumes: Sequence[VolumeSpec] = (),
 ) -> GroupPlan:
-    """The group to create, with a :class:`SecretRef` where each secret goes (nothing secret inside).
+    """The group to create, with a `SecretRef` where each secret goes (nothing secret inside).
 
     :param registries: image registry logins (a password given here is left out of the plan: the
         registry's ``password`` slot names ``registry_conn_id``, or ``registry:<server>``).
     :param registry_conn_id: the connection holding the registry password.
     :param secure_env_conn_id: the connection holding the ``secure_environment`` values and secret
-        volume files (``None`` keeps the slots named :attr:`SecretRef.SECURE_CONN`).
+        volume files (``None`` keeps the slots named `SecretRef.SECURE_CONN`).
     :param identity: ``"SystemAssigned"``, or user-assigned identity resource ids (both may be given).
     :param volumes: the group's volumes; containers mount them by name (``volume_mounts``).
     """
@@ -477,7 +477,7 @@ class GroupPlan:
     """A container group to create, as JSON with no secret in it, plus where each secret goes.
 
     This is what a deferred task hands to its trigger: the trigger reads the secrets from their
-    connections (:func:`connection_value`) and creates the group itself, so that a task killed before the
+    connections (`connection_value`) and creates the group itself, so that a task killed before the
     triggerer picks it up has created nothing.
     """
 

@@ -505,7 +505,7 @@ class DurableApi:
         created_to: str | None = None,
         statuses: Sequence[RuntimeStatus] = (),
     ) -> Flow:
-        """Every instance matching the filters (all pages), as :class:`OrchestrationStatus`."""
+        """Every instance matching the filters (all pages), as `OrchestrationStatus`."""
         found: list[OrchestrationStatus] = []
         continuation: str | None = None
         while True:

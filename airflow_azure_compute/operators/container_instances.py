@@ -4,7 +4,7 @@ The group name derives from dag, run, task and map index, so a retry finds the g
 created: a live one is reattached, a finished one is replaced. Deferred, the task hands the trigger a
 plan of the group with no secret in it and the *trigger* creates the group, prints its logs into the
 task log every ``logging_interval`` and deletes it on kill: from submission to the end of the wait there
-is always exactly one owner of the group (see :mod:`airflow_azure_compute.triggers.container_instances`).
+is always exactly one owner of the group (see `airflow_azure_compute.triggers.container_instances`).
 The final logs are printed before the cleanup policy may delete the group.
 """
 
@@ -171,11 +171,11 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
     :param log_tail: at most this many lines per container per print.
     :param timeout: give up after this long (absolute deadline across deferrals); the group is stopped.
     :param on_kill_action: ``delete`` (default), ``stop`` or ``keep`` the group if the task is killed.
-    :param volumes: the group's volumes, as :class:`~airflow_azure_compute.hooks.aci_groups.VolumeSpec`
+    :param volumes: the group's volumes, as `VolumeSpec`
         or mappings with its fields (templated); containers mount them with ``volume_mounts``.
     :param wait_for: ``terminated`` (default: a job) or ``running``: a service-like group; the task
         succeeds once every container runs (returning ``{"group_name", "state", "ip_address"}``) and the
-        group is left running (delete it later with :class:`ContainerInstancesDeleteGroupsOperator`).
+        group is left running (delete it later with `ContainerInstancesDeleteGroupsOperator`).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
     """
 

@@ -468,7 +468,7 @@ class DurablePurgeOrchestrationOperator(BaseOperator):
 
     :param instance_ids: one id or a list of ids (templated).
     :param created_by_this_run: also purge every instance whose id starts with this run's prefix: the
-        ids :class:`DurableStartOrchestrationOperator` derives (and :func:`run_instance_prefix` gives to
+        ids `DurableStartOrchestrationOperator` derives (and `run_instance_prefix` gives to
         ids you build yourself).
     :param instance_id_prefix: also purge every instance whose id starts with this (templated).
     :param created_from: with ``instance_id_prefix`` or alone: only instances created at or after this

@@ -1,7 +1,7 @@
 """Create an ACI container group (when asked), stream its logs into the task log, and wait for it.
 
 The trigger is where a deferrable run's group is *created*: the operator validates everything and defers
-with a :class:`~airflow_azure_compute.hooks.aci_groups.GroupPlan` (the ARM body with no secret in it);
+with a `GroupPlan` (the ARM body with no secret in it);
 the trigger reads the secrets from their connections, creates the group if it does not exist yet, and
 polls. A task killed before the triggerer picked it up has therefore created nothing, and once the
 trigger runs, ``on_kill`` deletes (or stops) the group. Logs are printed by the trigger itself every
@@ -136,7 +136,7 @@ class ContainerGroupTrigger(BaseTrigger):
         once, at the end.
     :param on_kill_action: ``delete`` (default), ``stop`` or ``keep`` the group when the task is killed.
     :param log_cursors: log positions per container already printed.
-    :param plan: :meth:`GroupPlan.to_dict` of the group to create when it does not exist yet.
+    :param plan: `GroupPlan.to_dict` of the group to create when it does not exist yet.
     :param wait_for: ``terminated`` (default) or ``running`` (fire once every container runs).
     :param log_tail: at most this many lines per container per print.
     """

@@ -81,7 +81,7 @@ def evaluate(
     """The event to fire for one poll, or ``None`` to keep waiting.
 
     With ``until_custom_status`` the wait ends as soon as ``customStatus`` matches it
-    (:func:`custom_status_matches`); an instance that ends without matching fails the wait.
+    (`custom_status_matches`); an instance that ends without matching fails the wait.
     """
     if status is not None:
         rs = status.runtime_status
@@ -133,7 +133,7 @@ class DurableOrchestrationTrigger(BaseTrigger):
     :param terminate_on_kill: terminate the instance when a user kills the deferred task.
     :param start: ``{"orchestrator", "input", "route"}``: start the instance (or reattach to it) before
         waiting, so that a task killed before the triggerer picked it up has started nothing.
-    :param until_custom_status: fire once ``customStatus`` matches this (see :func:`custom_status_matches`).
+    :param until_custom_status: fire once ``customStatus`` matches this (see `custom_status_matches`).
     """
 
     def __init__(
