@@ -45,6 +45,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "owns_job": True,
     },
     "BatchPoolReadyTrigger": {"min_ready_nodes": 3},
+    "WorkerPoolTrigger": {
+        "layout": {"queue": "q-1", "container": "in", "output_container": "out", "prefix": "p/", "total": 3},
+        "workers": {"w0": {"body": {"location": "l", "properties": {}}, "secrets": []}},
+    },
 }
 
 
