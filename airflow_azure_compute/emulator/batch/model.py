@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from airflow_azure_compute.emulator.batch.pool_settings import redacted
 from airflow_azure_compute.emulator.batch.wire import format_duration, iso, new_etag, now, parse_duration
 
 TASK_STATES = ("active", "preparing", "running", "completed")
@@ -149,7 +150,9 @@ class Pool:
     def wire(self) -> dict[str, Any]:
         spec = self.spec
         out: dict[str, Any] = {
-            k: v for k, v in spec.items() if k not in ("targetDedicatedNodes", "targetLowPriorityNodes")
+            k: v
+            for k, v in redacted(spec).items()
+            if k not in ("targetDedicatedNodes", "targetLowPriorityNodes")
         }
         out.update(
             {
@@ -238,6 +241,8 @@ class Task(_Tracked):
     execution: dict[str, Any] = field(default_factory=lambda: {"retryCount": 0, "requeueCount": 0})
     node_info: dict[str, Any] | None = None
     node: Node | None = None
+    other_nodes: list[Node] = field(default_factory=list)  # a multi-instance task's subtask nodes
+    subtasks: list[dict[str, Any]] | None = None  # a multi-instance task's subtasksinfo entries
     task_dir: Path | None = None
     run: asyncio.Task[None] | None = None
     generation: int = 0  # bumped whenever a run is abandoned (terminate, requeue, delete)

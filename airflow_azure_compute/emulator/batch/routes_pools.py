@@ -9,6 +9,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
+from airflow_azure_compute.emulator.batch import pool_settings
 from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.files import file_response, list_files, resolve
 from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
@@ -81,6 +82,7 @@ class PoolRoutes:
             web.post("/pools/{poolId}/removenodes", self.remove_nodes),
             web.post("/pools/{poolId}/nodes/{nodeId}/disablescheduling", self.disable_scheduling),
             web.post("/pools/{poolId}/nodes/{nodeId}/enablescheduling", self.enable_scheduling),
+            web.post("/pools/{poolId}/nodes/{nodeId}/reboot", self.reboot_node),
             web.get("/supportedimages", self.supported_images),
             web.get("/nodecounts", self.node_counts),
         ]
@@ -125,6 +127,7 @@ class PoolRoutes:
             )
         for name in ("resizeTimeout", "autoScaleEvaluationInterval"):
             self._duration(spec.get(name), name)
+        pool_settings.validate(spec)
         pool = self.engine.create_pool(spec)
         return web.Response(status=201, headers=entity_headers(pool.etag, pool.last_modified, pool.url))
 
@@ -294,6 +297,24 @@ class PoolRoutes:
         node.scheduling_state = "enabled"
         self.engine.wake()
         return web.Response(status=200)
+
+    async def reboot_node(self, request: web.Request) -> web.Response:
+        """Restart a node: it boots again and runs the pool's current start task (202)."""
+        pool = self.pool(request, mutable=True)
+        node = self.node(request, pool)
+        if node.state not in ("idle", "running", "starttaskfailed", "unusable", "offline"):
+            raise BatchError(
+                409, "NodeNotReady", f"The node {node.id} cannot be rebooted in state {node.state}."
+            )
+        body = await read_json(request) if request.can_read_body else {}
+        option = body.get("nodeRebootOption") or "requeue"
+        if option not in DEALLOCATION_OPTIONS:
+            raise BatchError(
+                400, "InvalidPropertyValue", f"Invalid nodeRebootOption {option!r}.",
+                {"PropertyName": "nodeRebootOption"},
+            )  # fmt: skip
+        self.engine.reboot_node(pool, node, option)
+        return web.Response(status=202, headers={"DataServiceId": f"{pool.url}/nodes/{node.id}/reboot"})
 
     async def supported_images(self, request: web.Request) -> web.Response:
         return page(request, SUPPORTED_IMAGES)
