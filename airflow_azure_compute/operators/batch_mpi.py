@@ -159,7 +159,6 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
             TaskSpec,
             check_batch_id,
         )
-        from airflow_azure_compute.workspace import RunWorkspace
 
         spec = JobSpec.coerce(self.job)
         try:
@@ -175,9 +174,12 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
         )
         task_id = self.batch_task_id or derive_id("mpi", *run_scope(context), max_len=64)
         check_batch_id(task_id, "batch_task_id")
-        workspace = RunWorkspace.for_context(context)
-        out_container = self.output_container or workspace.output_container
-        out_prefix = self.output_prefix if self.output_prefix is not None else workspace.path(task_id + "/")
+        out_container, out_prefix = self.outputs(context, task_id)
+        if not self.output_container:
+            from airflow_azure_compute.ids import run_metadata
+
+            # The run workspace's output container, made for this run (cleanup deletes it).
+            sas.hook.create_container(out_container, run_metadata(context))
         outputs = (
             OutputFileSpec(
                 file_pattern=self.output_pattern,
@@ -196,6 +198,15 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
             multi_instance=multi,
         )
         return spec, task, out_container, out_prefix
+
+    def outputs(self, context: Context, task_id: str) -> tuple[str, str]:
+        """``(container, prefix)`` of the outputs: the run workspace's output container by default."""
+        from airflow_azure_compute.workspace import RunWorkspace
+
+        workspace = RunWorkspace.for_context(context)
+        container = self.output_container or workspace.output_container
+        prefix = self.output_prefix if self.output_prefix is not None else workspace.path(task_id + "/")
+        return container, prefix
 
     def _files(
         self, sas: BlobSasSource, names: Sequence[str], field: str, context: Context
@@ -268,7 +279,6 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
                     owns_job=owned,
                 ),
                 method_name="execute_complete",
-                kwargs={"result": result},
             )
         while not self._finished(hook, job_id, task.task_id):
             if time.time() > deadline:
@@ -280,15 +290,29 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
     def _finished(hook: BatchHook, job_id: str, task_id: str) -> bool:
         return ((hook.get_task(job_id, task_id) or {}).get("state")) == "completed"
 
-    def execute_complete(
-        self, context: Context, event: Mapping[str, Any], result: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        assert result is not None
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
         if event.get("status") == "timeout":
             raise DeadlineExceededError(str(event.get("message")))
         if event.get("status") not in ("success", "failed"):
             raise AzureComputeRemoteError(str(event.get("message")), code="TriggerError")
-        return self.outcome(self.hook, result)
+        from airflow_azure_compute.ids import created_by_run
+        from airflow_azure_compute.operators.batch_job import metadata_dict
+        from airflow_azure_compute.specs import JobSpec
+
+        hook = self.hook
+        job_id, task_id = str(event["job_id"]), str(event["task_id_prefix"])
+        container, prefix = self.outputs(context, task_id)
+        dag_id, run_id, _, _ = run_scope(context)
+        job = hook.get_job(job_id) or {}
+        result = {
+            "job_id": job_id,
+            "pool_id": JobSpec.coerce(self.job).pool_id,
+            "task_id": task_id,
+            "owns_job": created_by_run(metadata_dict(job.get("metadata")), dag_id, run_id),
+            "output_container": container,
+            "output_prefix": prefix,
+        }
+        return self.outcome(hook, result)
 
     def outcome(self, hook: BatchHook, result: dict[str, Any]) -> dict[str, Any]:
         """The primary's result: returned on success; on failure, raised with the failing subtasks."""
