@@ -216,3 +216,58 @@ def test_emulator_keeps_a_multi_instance_task_active_on_a_plain_pool(batch_env: 
     assert (hook.get_task(job_id, "mi") or {}).get("state") == "active"
     hook.delete_job(job_id)
     hook.delete_pool(pool_id)
+
+
+LISTEN_CHECK = """
+import json, os, socket
+from pathlib import Path
+
+import psutil
+from mpi4py import MPI
+
+comm = MPI.COMM_WORLD
+comm.Barrier()  # every rank has its transport up
+mine = [
+    c.laddr.ip
+    for c in psutil.Process().net_connections(kind="inet")
+    if c.status == psutil.CONN_LISTEN or c.type == socket.SOCK_DGRAM
+]
+group = os.getpgid(0)  # the task's process group: its shell, mpiexec and the ranks
+launcher = [
+    c.laddr.ip
+    for p in psutil.Process().parents()
+    if os.getpgid(p.pid) == group
+    for c in p.net_connections(kind="inet")
+    if c.status == psutil.CONN_LISTEN
+]
+found = comm.gather(mine + launcher, root=0)
+peer = comm.allreduce(1)
+if comm.Get_rank() == 0:
+    out = Path(os.environ["AZ_BATCH_TASK_WORKING_DIR"]) / "out"
+    out.mkdir(exist_ok=True)
+    (out / "listen.json").write_text(json.dumps({"addresses": found, "ranks": peer}))
+"""
+
+
+def test_mpi_ranks_and_launcher_listen_on_loopback_only(mpi_pool: str) -> None:
+    """The emulated MPI run binds nothing beyond 127.0.0.1 (ranks, and every process above them)."""
+    _, ctx, workspace = _staged(fresh("run"))
+    BlobHook("azure_compute_blob_default").upload_bytes(
+        workspace.container, "listen_check.py", LISTEN_CHECK.encode(), overwrite=True
+    )
+    op = _mpi_op(
+        mpi_pool,
+        2,
+        command_line="/bin/sh -c '/bin/sh $AZ_BATCH_TASK_SHARED_DIR/mpi_launch.sh listen_check.py'",
+        common_files=["listen_check.py", "mpi_launch.sh", "mpi_coordinate.sh"],
+        coordination_command_line="/bin/sh -c '/bin/sh $AZ_BATCH_TASK_SHARED_DIR/mpi_coordinate.sh listen_check.py'",
+    )
+    result = execute(op, ctx)
+    data = json.loads(
+        BlobHook("azure_compute_blob_default").read_bytes(
+            result["output_container"], result["output_prefix"] + "listen.json"
+        )
+    )
+    assert data["ranks"] == 2
+    addresses = {a for per_rank in data["addresses"] for a in per_rank}
+    assert addresses <= {"127.0.0.1"}, addresses
