@@ -376,6 +376,13 @@ class BatchHook(AzureComputeBaseHook):
         except Exception as err:
             raise remote_error(f"create_task {job_id}/{body.get('id')}", err) from err
 
+    def reactivate_task(self, job_id: str, task_id: str) -> None:
+        """Run a failed task again (its retry count reset), keeping its id."""
+        try:
+            self.client.reactivate_task(job_id, task_id)
+        except Exception as err:
+            raise remote_error(f"reactivate_task {job_id}/{task_id}", err) from err
+
     def list_subtasks(self, job_id: str, task_id: str) -> list[dict[str, Any]]:
         """The subtasks of a multi-instance task (``subtasksinfo``): id, node, state, exit code, failure."""
         try:

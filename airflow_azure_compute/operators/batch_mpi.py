@@ -247,6 +247,12 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
         check_multi_instance_pool(task.multi_instance, pool)
         job_id, owned = ensure_job(hook, spec, context)
         created = hook.create_task(job_id, task.to_wire())
+        self._submitted = (job_id, task.task_id)
+        if not created:
+            earlier = hook.get_task(job_id, task.task_id) or {}
+            if (earlier.get("executionInfo") or {}).get("result") == "failure":
+                self.log.info("task %s failed in an earlier try: reactivating it", task.task_id)
+                hook.reactivate_task(job_id, task.task_id)
         self.log.info(
             "job %s: multi-instance task %s on %d node(s) of pool %s (%s)",
             job_id,
@@ -285,6 +291,13 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
                 raise DeadlineExceededError(f"multi-instance task {job_id}/{task.task_id} still running")
             time.sleep(self.poll_interval)
         return self.outcome(hook, result)
+
+    def on_kill(self) -> None:
+        """Killed while waiting on the worker: terminate the Batch task (the deferred wait's trigger
+        does the same from the triggerer)."""
+        submitted = getattr(self, "_submitted", None)
+        if submitted:
+            self.hook.terminate_tasks(submitted[0], submitted[1])
 
     @staticmethod
     def _finished(hook: BatchHook, job_id: str, task_id: str) -> bool:

@@ -144,8 +144,20 @@ def test_failing_coordination_names_the_subtask(mpi_pool: str) -> None:
     with pytest.raises(BatchTasksFailedError) as info:
         execute(op, ctx)
     message = str(info.value)
+    assert "coordination_command_line failed on subtask(s)" in message
     assert "coordination command of subtask" in message
     assert "exit code 7" in message
+    # An Airflow retry (same run, same Batch task id) runs the failed task again instead of re-reading it.
+    (task_id,) = info.value.failed_task_ids
+    hook = BatchHook("azure_compute_batch_default")
+    job_id = next(
+        j.id for j in hook.client.list_jobs() if any(t.id == task_id for t in hook.client.list_tasks(j.id))
+    )
+    first_end = (hook.get_task(job_id, task_id) or {})["executionInfo"]["endTime"]
+    with pytest.raises(BatchTasksFailedError):
+        execute(op, ctx)
+    again = (hook.get_task(job_id, task_id) or {})["executionInfo"]
+    assert again["startTime"] > first_end
 
 
 def test_pool_without_inter_node_communication_is_refused_before_submission(
