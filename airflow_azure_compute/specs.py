@@ -913,6 +913,11 @@ class TaskSpec(_Spec):
         _check_command(self.command_line, f"tasks[{self.task_id}].command_line")
         for dep in self.depends_on:
             check_batch_id(dep, f"tasks[{self.task_id}].depends_on")
+        if self.multi_instance and self.depends_on:
+            raise AzureComputeConfigError(
+                "Batch does not combine task dependencies with multi-instance tasks: order them with Airflow",
+                field=f"tasks[{self.task_id}].depends_on",
+            )
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"id": self.task_id, "commandLine": self.command_line}

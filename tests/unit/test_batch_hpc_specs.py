@@ -277,3 +277,14 @@ def test_differences_separate_the_start_task_from_the_shape() -> None:
 )
 def test_evaluate_resize(pool: dict[str, Any], outcome: str) -> None:
     assert evaluate_resize({"id": "p", **pool}).outcome.value == outcome
+
+
+def test_multi_instance_task_cannot_have_dependencies() -> None:
+    with pytest.raises(AzureComputeConfigError) as info:
+        TaskSpec(
+            task_id="mpi",
+            command_line="true",
+            depends_on=("prep",),
+            multi_instance=MultiInstanceSpec(number_of_instances=2),
+        )
+    assert info.value.field == "tasks[mpi].depends_on"
