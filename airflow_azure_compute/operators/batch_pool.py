@@ -72,6 +72,7 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
+        self.restarted = 0  # nodes a repurpose restarted (set by execute)
 
     def spec(self) -> PoolSpec:
         from airflow_azure_compute.specs import PoolSpec
