@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings
+from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.exceptions import AzureComputeConfigError
 
 try:
@@ -21,17 +22,24 @@ except ImportError:  # pragma: no cover - Airflow 3.0 before the Task SDK export
 class AzureComputeBaseHook(BaseHook):  # type: ignore[misc]
     """Shared base of the sync hooks.
 
-    :param conn_id: Airflow connection id; defaults to ``<connection type>_default``.
+    :param azure_conn_id: Airflow connection id; defaults to ``<connection type>_default``. The
+        former keyword ``conn_id`` still works, with a deprecation warning.
     """
 
     service: ClassVar[ServiceKind]
-    conn_name_attr: ClassVar[str] = "conn_id"
+    conn_name_attr: ClassVar[str] = "azure_conn_id"
     conn_type: ClassVar[str]
     default_conn_name: ClassVar[str]
 
-    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, azure_conn_id: str | None = None, **kwargs: Any) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
-        self.conn_id = conn_id or self.default_conn_name
+        self.azure_conn_id: str = azure_conn_id or self.default_conn_name
+
+    @property
+    def conn_id(self) -> str:
+        """The connection id (same as :attr:`azure_conn_id`)."""
+        return self.azure_conn_id
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -43,22 +51,22 @@ class AzureComputeBaseHook(BaseHook):  # type: ignore[misc]
     @cached_property
     def settings(self) -> ServiceSettings:
         """The parsed, validated connection."""
-        return self._check_kind(ServiceSettings.from_connection(self.get_connection(self.conn_id)))
+        return self._check_kind(ServiceSettings.from_connection(self.get_connection(self.azure_conn_id)))
 
     async def aget_settings(self) -> ServiceSettings:
         """Async lookup of the same settings (usable in triggers)."""
         cached: ServiceSettings | None = self.__dict__.get("settings")
         if cached is None:
-            conn = await self.aget_connection(self.conn_id)
+            conn = await self.aget_connection(self.azure_conn_id)
             cached = self.__dict__["settings"] = self._check_kind(ServiceSettings.from_connection(conn))
         return cached
 
     def _check_kind(self, settings: ServiceSettings) -> ServiceSettings:
         if settings.kind is not self.service:
             raise AzureComputeConfigError(
-                f"connection {self.conn_id!r} is of type {settings.kind.value!r}, but {type(self).__name__} "
+                f"connection {self.azure_conn_id!r} is of type {settings.kind.value!r}, but {type(self).__name__} "
                 f"needs a {self.service.value!r} connection",
-                field="conn_id",
+                field="azure_conn_id",
             )
         return settings
 

@@ -615,7 +615,7 @@ class BatchAsyncHook(AzureComputeBaseHook):
         connection pool and credential) per connection instead of one each saves memory, sockets and
         CPU. The last user closes it.
         """
-        key = (id(asyncio.get_running_loop()), self.conn_id)
+        key = (id(asyncio.get_running_loop()), self.azure_conn_id)
         shared = _SHARED_CLIENTS.get(key)
         if shared is None:
             shared = _SHARED_CLIENTS[key] = _SharedClient(asyncio.get_running_loop().create_future())

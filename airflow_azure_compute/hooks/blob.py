@@ -327,7 +327,7 @@ class BlobHook(AzureComputeBaseHook):
 class BlobAsyncHook(AzureComputeBaseHook):
     """Async Blob Storage hook (``azure.storage.blob.aio``) with the bounded transfer helpers.
 
-    Use it as an async context manager (``async with BlobAsyncHook(conn_id) as hook:``): that opens
+    Use it as an async context manager (``async with BlobAsyncHook(azure_conn_id) as hook:``): that opens
     one service client for every call inside. Methods mirror :class:`BlobHook`'s.
     """
 

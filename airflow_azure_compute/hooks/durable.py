@@ -166,8 +166,8 @@ class DurableAsyncHook(AzureComputeBaseHook):
     service: ClassVar[ServiceKind] = ServiceKind.DURABLE
     hook_name = "Azure Durable Functions (azure-compute, async)"
 
-    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
-        super().__init__(conn_id, **kwargs)
+    def __init__(self, azure_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(azure_conn_id, **kwargs)
         self._client: aiohttp.ClientSession | None = None
         self._credential: Any = None
         self._api: DurableApi | None = None

@@ -39,7 +39,7 @@ class BatchBaseOperator(BaseOperator):
     def hook(self) -> BatchHook:
         from airflow_azure_compute.hooks.batch import BatchHook
 
-        return BatchHook(conn_id=self.azure_conn_id)
+        return BatchHook(self.azure_conn_id)
 
 
 def spec_fields(value: Any, spec_class: str) -> Any:

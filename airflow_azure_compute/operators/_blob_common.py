@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseOperator
 
+from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeError
 from airflow_azure_compute.hooks.blob import DEFAULT_CONCURRENCY, BlobAsyncHook, remote_error
 from airflow_azure_compute.ids import DAG_KEY, RUN_KEY, TASK_KEY, run_metadata
@@ -82,7 +83,8 @@ class Progress:
 class BlobBaseOperator(BaseOperator):
     """Base of the Blob operators.
 
-    :param blob_conn_id: the ``azure_compute_blob`` connection.
+    :param azure_conn_id: the ``azure_compute_blob`` connection (default ``azure_compute_blob_default``;
+        formerly ``blob_conn_id``).
     :param max_concurrency: requests in flight at once (each holds at most one 4 MiB block).
     :param create_container: create the target container when missing; a container created this way
         carries metadata naming the dag, run and task, so :class:`BlobCleanupOperator` can remove it.
@@ -96,20 +98,23 @@ class BlobBaseOperator(BaseOperator):
     def __init__(
         self,
         *,
-        blob_conn_id: str = "azure_compute_blob_default",
+        azure_conn_id: str | None = None,
         max_concurrency: int = DEFAULT_CONCURRENCY,
         create_container: bool = True,
         overwrite: bool = False,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(
+            kwargs, "blob_conn_id", "azure_conn_id", azure_conn_id, owner=type(self)
+        )
         super().__init__(**kwargs)
-        self.blob_conn_id = blob_conn_id
+        self.azure_conn_id = azure_conn_id or BlobAsyncHook.default_conn_name
         self.max_concurrency = max_concurrency
         self.create_container = create_container
         self.overwrite = overwrite
 
     def async_hook(self) -> BlobAsyncHook:
-        return BlobAsyncHook(conn_id=self.blob_conn_id)
+        return BlobAsyncHook(self.azure_conn_id)
 
     def concurrency(self) -> int:
         value = as_int(self.max_concurrency, "max_concurrency")

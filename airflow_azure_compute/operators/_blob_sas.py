@@ -31,7 +31,7 @@ class BlobSasSource:
     def hook(self) -> BlobHook:
         from airflow_azure_compute.hooks.blob import BlobHook
 
-        return BlobHook(conn_id=self.conn_id)
+        return BlobHook(self.conn_id)
 
     @property
     def account_name(self) -> str:

@@ -83,7 +83,7 @@ class BatchCleanupOperator(BatchBaseOperator):
             from airflow_azure_compute.operators.blob_cleanup import BlobCleanupOperator
 
             blob = BlobCleanupOperator(
-                task_id=f"{self.task_id}__blob", containers=containers, blob_conn_id=self.blob_conn_id
+                task_id=f"{self.task_id}__blob", containers=containers, azure_conn_id=self.blob_conn_id
             ).execute(context)
             deleted += [f"container:{c}" for c in blob["containers_deleted"]]
             kept += [f"container:{c}" for c in blob["kept"]]

@@ -31,7 +31,7 @@ class BlobCleanupOperator(BlobBaseOperator):
     Connection and concurrency: see :class:`BlobBaseOperator`.
     """
 
-    template_fields: Sequence[str] = ("containers", "prefix", "scan_containers_prefix", "blob_conn_id")
+    template_fields: Sequence[str] = ("containers", "prefix", "scan_containers_prefix", "azure_conn_id")
     ui_color = "#f5d0c5"
 
     def __init__(

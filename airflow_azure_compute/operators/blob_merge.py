@@ -193,7 +193,7 @@ class BlobMergeOperator(BlobBaseOperator):
 
     template_fields: Sequence[str] = (
         "container", "prefix", "manifest", "expected_count", "mode", "merge_callable", "output_path",
-        "output_blob", "output_container", "blob_conn_id",
+        "output_blob", "output_container", "azure_conn_id",
     )  # fmt: skip
 
     def __init__(

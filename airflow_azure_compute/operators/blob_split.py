@@ -86,7 +86,7 @@ class BlobSplitOperator(BlobBaseOperator):
 
     template_fields: Sequence[str] = (
         "source_path", "source_blob", "source_container", "container", "prefix", "mode",
-        "chunk_count", "chunk_size", "encoding", "suffix", "blob_conn_id",
+        "chunk_count", "chunk_size", "encoding", "suffix", "azure_conn_id",
     )  # fmt: skip
 
     def __init__(

@@ -106,7 +106,7 @@ class BlobUploadOperator(BlobBaseOperator):
     Connection, concurrency, container creation and overwrite: see :class:`BlobBaseOperator`.
     """
 
-    template_fields: Sequence[str] = ("source", "container", "prefix", "blob_conn_id")
+    template_fields: Sequence[str] = ("source", "container", "prefix", "azure_conn_id")
 
     def __init__(
         self,

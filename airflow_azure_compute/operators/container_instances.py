@@ -17,6 +17,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_azure_compute.cleanup import CleanupPolicy, should_delete
 from airflow_azure_compute.deferral import deadline_after, default_deferrable, to_seconds
+from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
     AzureComputeError,
@@ -46,10 +47,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _hook(conn_id: str | None) -> ContainerInstancesHook:
+def _hook(azure_conn_id: str | None) -> ContainerInstancesHook:
     from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
 
-    return ContainerInstancesHook(conn_id)
+    return ContainerInstancesHook(azure_conn_id)
 
 
 def _get_connection(conn_id: str) -> Any:
@@ -128,7 +129,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         ``environment``, ``secure_environment``, ``cpu``, ``memory_gb``, ``gpu_count``, ``gpu_sku``)
         instead: they build a container named ``main``.
     :param group_name: default derived from dag, run, task and map index (lower case, <= 63).
-    :param conn_id: ``azure_compute_aci`` connection (subscription, resource group, default region).
+    :param azure_conn_id: ``azure_compute_aci`` connection (subscription, resource group, default region).
     :param location: region; default the connection's.
     :param os_type: ``Linux`` or ``Windows``.
     :param restart_policy: ``Never`` (default), ``OnFailure`` or ``Always`` (never terminates by itself).
@@ -153,7 +154,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         "command",
         "environment",
         "group_name",
-        "conn_id",
+        "azure_conn_id",
         "location",
         "tags",
         "subnet_ids",
@@ -176,7 +177,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         gpu_count: int = 0,
         gpu_sku: str | None = None,
         group_name: str | None = None,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         location: str | None = None,
         os_type: str = "Linux",
         restart_policy: str = "Never",
@@ -194,6 +195,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         if (containers is None) == (image is None):
             raise AzureComputeConfigError(
@@ -211,7 +213,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
             "gpu_sku": gpu_sku,
         }
         self.group_name = group_name
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
         self.location = location
         self.os_type = os_type
         self.restart_policy = restart_policy
@@ -285,7 +287,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         dag_id, run_id, _, _ = run_scope(context)
         name = validate_group_name(self.group_name or derive_group_name(*run_scope(context)))
         specs = self.specs()
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         body = build_group_body(
             specs,
             location=self.location or hook.settings.region or "",
@@ -328,7 +330,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
 
         The group name, deadline and log cursors come back in the event as well as in the defer kwargs.
         """
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         name = str(kwargs.get("group_name") or event["group_name"])
         deadline = kwargs.get("deadline", event.get("deadline"))
         cursors = dict(kwargs.get("cursors") or event.get("log_cursors") or {})
@@ -370,7 +372,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         self.defer(
             trigger=ContainerGroupTrigger(
                 group_name=name,
-                conn_id=self.conn_id,
+                conn_id=self.azure_conn_id,
                 poll_interval=self.poll_interval,
                 deadline=deadline,
                 logging_interval=to_seconds(self.logging_interval),
@@ -417,7 +419,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
     def on_kill(self) -> None:
         if self._group is None or self.on_kill_action is OnKillAction.KEEP:
             return
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         if self.on_kill_action is OnKillAction.STOP:
             hook.stop_group(self._group)
         else:
@@ -429,27 +431,28 @@ class ContainerInstancesDeleteGroupsOperator(BaseOperator):
 
     :param group_names: names to delete (templated); missing ones are skipped.
     :param created_by_this_run: also delete every group tagged with this dag run.
-    :param conn_id: ``azure_compute_aci`` connection id.
+    :param azure_conn_id: ``azure_compute_aci`` connection id.
     """
 
-    template_fields: Sequence[str] = ("group_names", "conn_id")
+    template_fields: Sequence[str] = ("group_names", "azure_conn_id")
 
     def __init__(
         self,
         *,
         group_names: Sequence[str] = (),
         created_by_this_run: bool = False,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.group_names = group_names
         self.created_by_this_run = created_by_this_run
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
 
     def execute(self, context: Context) -> list[str]:
         names = [validate_group_name(n, field_name="group_names") for n in self.group_names]
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         if self.created_by_this_run:
             dag_id, run_id, _, _ = run_scope(context)
             names += [g["name"] for g in hook.list_groups() if created_by_run(g.get("tags"), dag_id, run_id)]

@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_azure_compute.cleanup import CleanupPolicy, should_delete
 from airflow_azure_compute.deferral import deadline_after, default_deferrable
+from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.exceptions import (
     AzureComputeError,
     AzureComputeRemoteError,
@@ -66,7 +67,7 @@ def outcome(event: Mapping[str, Any]) -> Any:
 class DurableWaiter:
     """How a task waits for an orchestration; the shared half of the start operator and the sensor.
 
-    :param conn_id: ``azure_compute_durable`` connection id.
+    :param azure_conn_id: ``azure_compute_durable`` connection id.
     :param poll_interval: seconds between status requests.
     :param on_suspended: ``wait`` (default), ``fail`` or ``resume`` when the instance is Suspended.
     :param terminate_on_kill: terminate the orchestration when the task is killed (or times out).
@@ -74,7 +75,7 @@ class DurableWaiter:
         ``delete_on_success``.
     """
 
-    conn_id: str | None
+    azure_conn_id: str | None
     poll_interval: float
     on_suspended: SuspendedAction
     terminate_on_kill: bool
@@ -122,7 +123,7 @@ class DurableWaiter:
 
         return DurableOrchestrationTrigger(
             instance_id=instance_id,
-            conn_id=self.conn_id,
+            conn_id=self.azure_conn_id,
             poll_interval=self.poll_interval,
             deadline=deadline,
             on_suspended=self.on_suspended.value,
@@ -155,14 +156,14 @@ class DurableWaiter:
 
 
 def make_waiter(
-    conn_id: str | None,
+    azure_conn_id: str | None,
     poll_interval: float,
     on_suspended: SuspendedAction | str,
     terminate_on_kill: bool,
     cleanup: CleanupPolicy | str,
 ) -> DurableWaiter:
     return DurableWaiter(
-        conn_id=conn_id,
+        azure_conn_id=azure_conn_id,
         poll_interval=float(poll_interval),
         on_suspended=SuspendedAction.parse(on_suspended, field="on_suspended"),
         terminate_on_kill=terminate_on_kill,
@@ -170,10 +171,10 @@ def make_waiter(
     )
 
 
-def _hook(conn_id: str | None) -> DurableHook:
+def _hook(azure_conn_id: str | None) -> DurableHook:
     from airflow_azure_compute.hooks.durable import DurableHook
 
-    return DurableHook(conn_id)
+    return DurableHook(azure_conn_id)
 
 
 class DurableStartOrchestrationOperator(BaseOperator):
@@ -193,11 +194,11 @@ class DurableStartOrchestrationOperator(BaseOperator):
         is then terminated when ``terminate_on_kill``.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
 
-    ``conn_id``, ``poll_interval``, ``on_suspended``, ``terminate_on_kill`` and ``cleanup`` are those
+    ``azure_conn_id``, ``poll_interval``, ``on_suspended``, ``terminate_on_kill`` and ``cleanup`` are those
     of :class:`DurableWaiter`.
     """
 
-    template_fields: Sequence[str] = ("orchestrator", "input", "instance_id", "start_route", "conn_id")
+    template_fields: Sequence[str] = ("orchestrator", "input", "instance_id", "start_route", "azure_conn_id")
     template_fields_renderers = {"input": "json"}
     operator_extra_links = (DurableInstanceLink(),)
     ui_color = "#3c78d8"
@@ -209,7 +210,7 @@ class DurableStartOrchestrationOperator(BaseOperator):
         input: Any = None,
         instance_id: str | None = None,
         start_route: str | None = None,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         wait_for_completion: bool = False,
         poll_interval: float = 5.0,
         timeout: timedelta | float | None = None,
@@ -219,28 +220,29 @@ class DurableStartOrchestrationOperator(BaseOperator):
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.orchestrator = orchestrator
         self.input = input
         self.instance_id = instance_id
         self.start_route = start_route
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
         self.wait_for_completion = wait_for_completion
         self.timeout = timeout
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._waiter_args = (float(poll_interval), on_suspended, terminate_on_kill, cleanup)
-        make_waiter(conn_id, *self._waiter_args)  # fail fast on bad values
+        make_waiter(azure_conn_id, *self._waiter_args)  # fail fast on bad values
         self._started_id: str | None = None
 
     @property
     def waiter(self) -> DurableWaiter:
-        """How this task waits (built from the rendered ``conn_id``)."""
-        return make_waiter(self.conn_id, *self._waiter_args)
+        """How this task waits (built from the rendered ``azure_conn_id``)."""
+        return make_waiter(self.azure_conn_id, *self._waiter_args)
 
     def execute(self, context: Context) -> Any:
         instance_id = self.instance_id or derive_id("orch", *run_scope(context))
         validate_instance_id(instance_id)
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         result = hook.start(
             self.orchestrator, instance_id=instance_id, input=self.input, route=self.start_route
         )
@@ -265,11 +267,11 @@ class DurableStartOrchestrationOperator(BaseOperator):
         return waiter.finish(hook, event, self.log)
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
-        return self.waiter.finish(_hook(self.conn_id), event, self.log)
+        return self.waiter.finish(_hook(self.azure_conn_id), event, self.log)
 
     def on_kill(self) -> None:
         if self._started_id and self.wait_for_completion and self.waiter.terminate_on_kill:
-            _hook(self.conn_id).terminate(self._started_id, "task killed in Airflow")
+            _hook(self.azure_conn_id).terminate(self._started_id, "task killed in Airflow")
 
 
 class DurableRaiseEventOperator(BaseOperator):
@@ -278,10 +280,10 @@ class DurableRaiseEventOperator(BaseOperator):
     :param instance_id: orchestration instance id (templated).
     :param event_name: event name the orchestrator waits for (``wait_for_external_event``).
     :param event_data: JSON payload: a dict/list or a JSON string (templated).
-    :param conn_id: ``azure_compute_durable`` connection id.
+    :param azure_conn_id: ``azure_compute_durable`` connection id.
     """
 
-    template_fields: Sequence[str] = ("instance_id", "event_name", "event_data", "conn_id")
+    template_fields: Sequence[str] = ("instance_id", "event_name", "event_data", "azure_conn_id")
     template_fields_renderers = {"event_data": "json"}
 
     def __init__(
@@ -290,17 +292,18 @@ class DurableRaiseEventOperator(BaseOperator):
         instance_id: str,
         event_name: str,
         event_data: Any = None,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.instance_id = instance_id
         self.event_name = event_name
         self.event_data = event_data
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
 
     def execute(self, context: Context) -> None:
-        _hook(self.conn_id).raise_event(self.instance_id, self.event_name, self.event_data)
+        _hook(self.azure_conn_id).raise_event(self.instance_id, self.event_name, self.event_data)
         self.log.info("raised event %r on %s", self.event_name, self.instance_id)
 
 
@@ -309,26 +312,27 @@ class DurableTerminateOrchestrationOperator(BaseOperator):
 
     :param instance_id: orchestration instance id (templated).
     :param reason: reason recorded with the termination.
-    :param conn_id: ``azure_compute_durable`` connection id.
+    :param azure_conn_id: ``azure_compute_durable`` connection id.
     """
 
-    template_fields: Sequence[str] = ("instance_id", "reason", "conn_id")
+    template_fields: Sequence[str] = ("instance_id", "reason", "azure_conn_id")
 
     def __init__(
         self,
         *,
         instance_id: str,
         reason: str = "terminated from Airflow",
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.instance_id = instance_id
         self.reason = reason
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
 
     def execute(self, context: Context) -> bool:
-        sent = _hook(self.conn_id).terminate(self.instance_id, self.reason)
+        sent = _hook(self.azure_conn_id).terminate(self.instance_id, self.reason)
         self.log.info("terminate %s: %s", self.instance_id, "sent" if sent else "already terminal")
         return sent
 
@@ -340,29 +344,30 @@ class DurablePurgeOrchestrationOperator(BaseOperator):
 
     :param instance_ids: one id or a list of ids (templated).
     :param terminate: terminate instances that are still running first (else purging them fails).
-    :param conn_id: ``azure_compute_durable`` connection id.
+    :param azure_conn_id: ``azure_compute_durable`` connection id.
     """
 
-    template_fields: Sequence[str] = ("instance_ids", "conn_id")
+    template_fields: Sequence[str] = ("instance_ids", "azure_conn_id")
 
     def __init__(
         self,
         *,
         instance_ids: str | Sequence[str],
         terminate: bool = False,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.instance_ids = instance_ids
         self.terminate = terminate
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
 
     def execute(self, context: Context) -> list[str]:
         ids = [self.instance_ids] if isinstance(self.instance_ids, str) else list(self.instance_ids)
         for instance_id in ids:
             validate_instance_id(instance_id, field_name="instance_ids")
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         purged: list[str] = []
         for instance_id in ids:
             if self.terminate:

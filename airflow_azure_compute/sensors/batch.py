@@ -135,7 +135,7 @@ class BatchJobSensor(BaseSensorOperator):
     def hook(self) -> BatchHook:
         from airflow_azure_compute.hooks.batch import BatchHook
 
-        return BatchHook(conn_id=self.azure_conn_id)
+        return BatchHook(self.azure_conn_id)
 
     def _check(self) -> FailurePolicy:
         # specs/states are loaded when a task runs, not at DAG parsing.

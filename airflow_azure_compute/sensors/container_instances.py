@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
 
 from airflow_azure_compute.deferral import deadline_after, default_deferrable
+from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.hooks.aci_groups import OnKillAction, evaluate_group, validate_group_name
 from airflow_azure_compute.links import ContainerGroupLink
 from airflow_azure_compute.operators.container_instances import _hook, group_outcome, print_new_logs
@@ -24,32 +25,33 @@ class ContainerGroupSensor(BaseSensorOperator):
     ``{"group_name", "exit_codes"}``; a non-zero exit raises ``RemoteWorkFailedError`` after the logs.
 
     :param group_name: container group name in the connection's resource group (templated).
-    :param conn_id: ``azure_compute_aci`` connection id.
+    :param azure_conn_id: ``azure_compute_aci`` connection id.
     :param log_tail: at most this many log lines per container printed at the end.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
     """
 
-    template_fields: Sequence[str] = ("group_name", "conn_id")
+    template_fields: Sequence[str] = ("group_name", "azure_conn_id")
     operator_extra_links = (ContainerGroupLink(),)
 
     def __init__(
         self,
         *,
         group_name: str,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         log_tail: int = 1000,
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 10.0)
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.group_name = group_name
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
         self.log_tail = int(log_tail)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     def _done(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         print_new_logs(
             hook, self.group_name, event.get("exit_codes") or {}, {}, tail=self.log_tail, log=self.log
         )
@@ -62,7 +64,7 @@ class ContainerGroupSensor(BaseSensorOperator):
 
         return evaluate(
             self.group_name,
-            _hook(self.conn_id).get_group(self.group_name),
+            _hook(self.azure_conn_id).get_group(self.group_name),
             deadline=deadline,
             now=now,
             log_due=False,
@@ -70,7 +72,7 @@ class ContainerGroupSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         validate_group_name(self.group_name)
-        settings = _hook(self.conn_id).settings
+        settings = _hook(self.azure_conn_id).settings
         ContainerGroupLink.persist(
             context,
             subscription_id=str(settings.subscription_id),
@@ -87,7 +89,7 @@ class ContainerGroupSensor(BaseSensorOperator):
             self.defer(
                 trigger=ContainerGroupTrigger(
                     group_name=self.group_name,
-                    conn_id=self.conn_id,
+                    conn_id=self.azure_conn_id,
                     poll_interval=self.poke_interval,
                     deadline=deadline,
                     on_kill_action=OnKillAction.KEEP.value,
@@ -97,7 +99,7 @@ class ContainerGroupSensor(BaseSensorOperator):
         return self._done(event)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        body = _hook(self.conn_id).get_group(self.group_name)
+        body = _hook(self.azure_conn_id).get_group(self.group_name)
         if body is not None and not evaluate_group(body).terminal:
             return False
         from airflow_azure_compute.triggers.container_instances import evaluate

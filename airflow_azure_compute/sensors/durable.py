@@ -9,6 +9,7 @@ from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
 
 from airflow_azure_compute.cleanup import CleanupPolicy
 from airflow_azure_compute.deferral import deadline_after, default_deferrable
+from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.hooks.durable_api import SuspendedAction, validate_instance_id
 from airflow_azure_compute.links import DurableInstanceLink
 from airflow_azure_compute.operators.durable import DurableWaiter, _hook, make_waiter
@@ -27,18 +28,18 @@ class DurableOrchestrationSensor(BaseSensorOperator):
     :param instance_id: orchestration instance id (templated), e.g. the start operator's XCom.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
 
-    ``conn_id``, ``on_suspended``, ``terminate_on_kill`` and ``cleanup`` are those of
+    ``azure_conn_id``, ``on_suspended``, ``terminate_on_kill`` and ``cleanup`` are those of
     :class:`~airflow_azure_compute.operators.durable.DurableWaiter`; ``poke_interval`` is its poll interval.
     """
 
-    template_fields: Sequence[str] = ("instance_id", "conn_id")
+    template_fields: Sequence[str] = ("instance_id", "azure_conn_id")
     operator_extra_links = (DurableInstanceLink(),)
 
     def __init__(
         self,
         *,
         instance_id: str,
-        conn_id: str | None = None,
+        azure_conn_id: str | None = None,
         on_suspended: SuspendedAction | str = SuspendedAction.WAIT,
         terminate_on_kill: bool = True,
         cleanup: CleanupPolicy | str = CleanupPolicy.KEEP,
@@ -46,23 +47,24 @@ class DurableOrchestrationSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 5.0)
+        azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.instance_id = instance_id
-        self.conn_id = conn_id
+        self.azure_conn_id = azure_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._waiter_args = (on_suspended, terminate_on_kill, cleanup)
-        make_waiter(conn_id, self.poke_interval, *self._waiter_args)  # fail fast on bad values
+        make_waiter(azure_conn_id, self.poke_interval, *self._waiter_args)  # fail fast on bad values
 
     @property
     def waiter(self) -> DurableWaiter:
-        return make_waiter(self.conn_id, self.poke_interval, *self._waiter_args)
+        return make_waiter(self.azure_conn_id, self.poke_interval, *self._waiter_args)
 
     def _deadline(self) -> float | None:
         return deadline_after(self.timeout)
 
     def execute(self, context: Context) -> Any:
         validate_instance_id(self.instance_id)
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         DurableInstanceLink.persist(context, endpoint=hook.settings.endpoint, instance_id=self.instance_id)
         if not self.deferrable:
             return super().execute(context)
@@ -74,7 +76,7 @@ class DurableOrchestrationSensor(BaseSensorOperator):
         return waiter.finish(hook, event, self.log)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        hook = _hook(self.conn_id)
+        hook = _hook(self.azure_conn_id)
         waiter = self.waiter
         event, _ = waiter.check(hook, self.instance_id, None, self.log)
         if event is None:
@@ -82,7 +84,7 @@ class DurableOrchestrationSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=waiter.finish(hook, event, self.log))
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
-        return self.waiter.finish(_hook(self.conn_id), event, self.log)
+        return self.waiter.finish(_hook(self.azure_conn_id), event, self.log)
 
 
 __all__ = ["DurableOrchestrationSensor"]

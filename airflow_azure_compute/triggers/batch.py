@@ -84,7 +84,7 @@ class _BatchPollingTrigger(BaseTrigger):
         return f"{type(self).__module__}.{type(self).__qualname__}", {**self._fields(), **self._common()}
 
     def hook(self) -> BatchAsyncHook:
-        return BatchAsyncHook(conn_id=self.conn_id)
+        return BatchAsyncHook(self.conn_id)
 
     @abstractmethod
     async def poll(self, hook: BatchAsyncHook, client: AsyncBatchClient) -> dict[str, Any] | None:

@@ -48,4 +48,4 @@ def test_split_upload_merge_cleanup_dag(airflow_db: Path, blob_connection: str, 
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == {"split": "success", "upload": "success", "merge": "success", "cleanup": "success"}
     assert (tmp_path / "merged.csv").read_bytes() == b"n,square\n" + body
-    assert not BlobHook(conn_id=blob_connection).container_exists(container)
+    assert not BlobHook(blob_connection).container_exists(container)

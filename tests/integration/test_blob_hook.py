@@ -20,7 +20,7 @@ def _md5(data: bytes) -> str:
 
 
 def test_containers_lifecycle(blob_connection: str) -> None:
-    hook = BlobHook(conn_id=blob_connection)
+    hook = BlobHook(blob_connection)
     ok, message = hook.test_connection()
     assert ok, message
     name = unique("hook")
@@ -36,7 +36,7 @@ def test_containers_lifecycle(blob_connection: str) -> None:
 
 
 def test_upload_list_download_delete(blob_connection: str, tmp_path: object) -> None:
-    hook = BlobHook(conn_id=blob_connection)
+    hook = BlobHook(blob_connection)
     name = unique("hook")
     hook.create_container(name)
     payloads = {f"in/{i:03d}": f"payload {i}\n".encode() * (i + 1) for i in range(7)}
@@ -65,7 +65,7 @@ def test_sas_is_least_privilege(blob_connection: str) -> None:
     from azure.core.exceptions import HttpResponseError
     from azure.storage.blob import ContainerClient
 
-    hook = BlobHook(conn_id=blob_connection)
+    hook = BlobHook(blob_connection)
     name = unique("sas")
     hook.create_container(name)
     hook.upload_bytes(name, "in/a.txt", b"hello")
@@ -109,7 +109,7 @@ def test_sas_is_least_privilege(blob_connection: str) -> None:
 
 async def test_async_hook_mirrors_sync(blob_connection: str) -> None:
     name = unique("ahook")
-    async with BlobAsyncHook(conn_id=blob_connection) as hook:
+    async with BlobAsyncHook(blob_connection) as hook:
         assert await hook.create_container(name, {"airflow_run_id": "r"}) is True
         assert await hook.container_exists(name)
         assert await hook.get_container_metadata(name) == {"airflow_run_id": "r"}
@@ -135,7 +135,7 @@ async def test_ordered_download_names_a_missing_blob(blob_connection: str) -> No
     from airflow_azure_compute.exceptions import AzureComputeRemoteError
 
     name = unique("ahook")
-    async with BlobAsyncHook(conn_id=blob_connection) as hook:
+    async with BlobAsyncHook(blob_connection) as hook:
         await hook.create_container(name)
         await hook.upload_bytes(name, "a", b"a")
         with pytest.raises(AzureComputeRemoteError, match="'b'") as info:

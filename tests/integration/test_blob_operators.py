@@ -32,7 +32,7 @@ def _md5(data: bytes) -> str:
 
 @pytest.fixture
 def hook(blob_connection: str) -> BlobHook:
-    return BlobHook(conn_id=blob_connection)
+    return BlobHook(blob_connection)
 
 
 def _lines(n: int) -> bytes:

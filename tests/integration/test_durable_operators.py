@@ -246,7 +246,7 @@ def test_unknown_orchestrator_and_wrong_key(durable: DurableHook) -> None:
     assert err.value.status == 400
     assert "no_such_orchestrator" in str(err.value)
     op = DurableStartOrchestrationOperator(
-        task_id="y", orchestrator="chain_orchestrator", conn_id="durable_bad_key"
+        task_id="y", orchestrator="chain_orchestrator", azure_conn_id="durable_bad_key"
     )
     with pytest.raises(AzureComputeRemoteError) as err:
         op.execute(context_for(FakeTI(task_id="y")))

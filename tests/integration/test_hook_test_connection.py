@@ -35,7 +35,7 @@ def test_test_connection_succeeds_against_the_live_service(
     conn_id: str, emulator: dict[str, Any], azurite: AzuriteEndpoints, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _use(monkeypatch, conn_id, connections(emulator, azurite)[conn_id])
-    ok, message = HOOKS[conn_id](conn_id=conn_id).test_connection()
+    ok, message = HOOKS[conn_id](azure_conn_id=conn_id).test_connection()
     assert ok, message
     assert message
 
@@ -58,7 +58,7 @@ def test_a_wrong_key_fails_with_the_services_message(
     conn = connections(emulator, azurite)[conn_id]
     conn["password"] = WRONG_KEY
     _use(monkeypatch, conn_id, conn)
-    ok, message = HOOKS[conn_id](conn_id=conn_id).test_connection()
+    ok, message = HOOKS[conn_id](azure_conn_id=conn_id).test_connection()
     assert not ok
     assert expected in message, message
     assert WRONG_KEY not in message
