@@ -283,3 +283,31 @@ def test_mpi_ranks_and_launcher_listen_on_loopback_only(mpi_pool: str) -> None:
     assert data["ranks"] == 2
     addresses = {a for per_rank in data["addresses"] for a in per_rank}
     assert addresses <= {"127.0.0.1"}, addresses
+
+
+def test_terminating_a_multi_instance_task_completes_its_subtasks(mpi_pool: str) -> None:
+    import time
+
+    hook = BatchHook("azure_compute_batch_default")
+    job_id = fresh("job")
+    hook.create_job({"id": job_id, "poolInfo": {"poolId": mpi_pool}})
+    hook.create_task(
+        job_id,
+        {
+            "id": "long",
+            "commandLine": "/bin/sh -c 'sleep 60'",
+            "multiInstanceSettings": {"numberOfInstances": 2},
+        },
+    )
+    deadline = time.monotonic() + 30
+    while (hook.get_task(job_id, "long") or {}).get("state") != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert {s["state"] for s in hook.list_subtasks(job_id, "long")} == {"running"}
+    hook.client.terminate_task(job_id, "long")
+    while {s["state"] for s in hook.list_subtasks(job_id, "long")} != {"completed"}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    task = hook.get_task(job_id, "long") or {}
+    assert task["state"] == "completed" and task["executionInfo"]["result"] == "failure"
+    hook.delete_job(job_id)

@@ -112,16 +112,31 @@ async def run(engine: BatchEngine, pool: Pool, nodes: list[Node], task: Task) ->
     """Coordinate on every node, then run the application on the primary; the primary's result.
 
     Returns the runner's result for the task (the failing coordination command's, when one failed).
+    A cancelled run (task terminated, deleted, requeued) completes the subtasks still running.
     """
-    job = task.job
-    spec = settings(task) or {}
     started = iso(now())
     subs: list[dict[str, Any]] = []
     for index, node in enumerate(nodes):
-        sub = {"id": index, "nodeInfo": node_info(pool, node, job.id, task.id), "startTime": started}
+        sub = {"id": index, "nodeInfo": node_info(pool, node, task.job.id, task.id), "startTime": started}
         _set_state(sub, "running")
         subs.append(sub)
     task.subtasks = subs
+    try:
+        return await _run(engine, pool, nodes, task, subs)
+    except asyncio.CancelledError:
+        for sub in subs:
+            if sub.get("state") != "completed":
+                _set_state(sub, "completed")
+                sub["endTime"] = iso(now())
+                sub["result"] = "failure"
+        raise
+
+
+async def _run(
+    engine: BatchEngine, pool: Pool, nodes: list[Node], task: Task, subs: list[dict[str, Any]]
+) -> Any:
+    job = task.job
+    spec = settings(task) or {}
 
     runner = engine.runner
     dirs = [runner.task_dir_for(node.root, job.id, task.id, "task") for node in nodes]
