@@ -26,10 +26,15 @@ from typing import Any
 
 
 class _Credential:
+    """The bearer token the emulator issued (it accepts no other)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
     async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         from azure.core.credentials import AccessToken
 
-        return AccessToken("bench", int(time.time()) + 3600)
+        return AccessToken(self.token, int(time.time()) + 3600)
 
     async def close(self) -> None:
         return None
@@ -70,7 +75,7 @@ async def _lifecycle(aci: dict[str, Any], count: int, prefix: str) -> float:
         ],
     )
     async with ContainerInstanceManagementClient(
-        _Credential(),  # type: ignore[arg-type]
+        _Credential(aci["token"]),  # type: ignore[arg-type]
         aci["subscription_id"],
         base_url=aci["url"],
         connection_verify=aci["ca_path"],

@@ -139,7 +139,7 @@ def main() -> None:
                     "resource_group": aci["resource_group"],
                     "region": aci.get("location", "westeurope"),
                     "auth_mode": "token",
-                    "token": "bench",
+                    "token": aci["token"],  # issued by the emulator, which refuses any other
                     "ca_bundle": aci["ca_path"],
                 },
             }

@@ -13,9 +13,6 @@ from typing import Any
 
 from airflow_azure_compute.emulator.stack import AzuriteEndpoints
 
-#: The bearer token sent to the ACI emulator (it accepts any token; real ARM needs a real one).
-EMULATOR_TOKEN = "emulator-token"
-
 
 def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict[str, dict[str, Any]]:
     """Connection dicts keyed by conn id; services missing from ``endpoints`` are left out."""
@@ -43,7 +40,7 @@ def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict
                 "resource_group": aci["resource_group"],
                 "region": aci.get("region", "westeurope"),
                 "auth_mode": "token",
-                "token": EMULATOR_TOKEN,
+                "token": aci["token"],  # issued by the emulator, which accepts no other
                 "ca_bundle": aci["ca_path"],
             },
         }
@@ -66,4 +63,4 @@ def connection_env(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> d
     return {env_name(cid): json.dumps(conn) for cid, conn in connections(endpoints, azurite).items()}
 
 
-__all__ = ["EMULATOR_TOKEN", "connection_env", "connections", "env_name"]
+__all__ = ["connection_env", "connections", "env_name"]

@@ -155,7 +155,7 @@ def activity_failure_orchestrator(context):
 
 @app.orchestration_trigger(context_name="context")
 def durable_http_orchestrator(context):
-    """A durable HTTP call: runs on Azure, not supported by the local emulator (ends Failed there)."""
+    """A durable HTTP call to a closed port: the call fails, and so does the orchestration."""
     response = yield context.call_http("GET", "http://127.0.0.1:9/")
     return response["statusCode"]
 

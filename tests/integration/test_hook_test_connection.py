@@ -72,4 +72,4 @@ def test_an_unreachable_arm_endpoint_fails(
     _use(monkeypatch, "azure_compute_aci_default", conn)
     ok, message = ContainerInstancesHook().test_connection()
     assert not ok
-    assert "emulator-token" not in message
+    assert conn["extra"]["token"] not in message

@@ -166,6 +166,7 @@ def test_emulator_command_is_accepted_by_its_parser(
         interpolate(services["airflow-scheduler"]["environment"]["AIRFLOW_CONN_AZURE_COMPUTE_ACI_DEFAULT"])
     )
     assert aci["extra"]["ca_bundle"] == f"{args.workdir}/emulator-ca.pem"
+    assert aci["extra"]["token"] == args.aci_token  # the one token the ACI emulator accepts unsigned
 
 
 def test_published_ports_bind_loopback_only(services: dict[str, Any]) -> None:

@@ -20,9 +20,12 @@ class CloudError(Exception):
         self.code = code
         self.message = message
         self.target = target
+        self.headers: dict[str, str] = {}
 
     def response(self) -> web.Response:
-        return cloud_error_response(self.status, self.code, self.message, self.target)
+        response = cloud_error_response(self.status, self.code, self.message, self.target)
+        response.headers.update(self.headers)
+        return response
 
 
 def cloud_error_response(status: int, code: str, message: str, target: str | None = None) -> web.Response:

@@ -146,10 +146,7 @@ def parse_group(body: Any, name: str) -> GroupSpec:
     policy = RESTART_POLICIES.get(str(props.get("restartPolicy") or "Always").lower())
     if policy is None:
         raise bad_request("'restartPolicy' must be Always, OnFailure or Never.", "properties.restartPolicy")
-    if props.get("initContainers"):
-        raise bad_request(
-            "initContainers are not supported by the local emulator.", "properties.initContainers"
-        )
+    refuse_not_emulated(body)
     stored = copy.deepcopy(body)
     stored["properties"].update(osType=os_type, restartPolicy=policy)
     stored["properties"].pop("provisioningState", None)
@@ -159,8 +156,69 @@ def parse_group(body: Any, name: str) -> GroupSpec:
     return GroupSpec(location=location, restart_policy=policy, containers=containers, body=stored)
 
 
+#: Group properties the emulator does not emulate, with the name a refusal gives them. A request
+#: that uses one gets a 400 naming it (never a success that silently ignores it).
+NOT_EMULATED_GROUP: Mapping[str, str] = {
+    "volumes": "volumes (Azure Files, emptyDir, secret, git repo)",
+    "subnetIds": "virtual network deployment (subnetIds)",
+    "networkProfile": "virtual network deployment (networkProfile)",
+    "dnsConfig": "custom DNS configuration (dnsConfig)",
+    "diagnostics": "Log Analytics diagnostics",
+    "encryptionProperties": "customer-managed encryption keys",
+    "initContainers": "init containers",
+    "extensions": "container group extensions",
+    "confidentialComputeProperties": "confidential containers",
+}
+#: The same for each container's properties (``resources.requests``/``limits`` keys as ``resources.<key>``).
+NOT_EMULATED_CONTAINER: Mapping[str, str] = {
+    "volumeMounts": "volume mounts",
+    "livenessProbe": "liveness probes",
+    "readinessProbe": "readiness probes",
+    "securityContext": "container security contexts",
+    "resources.gpu": "GPU resources",
+}
+
+
+def refuse_not_emulated(body: Mapping[str, Any]) -> None:
+    """400 ``FeatureNotEmulated`` naming the first feature of ``body`` the emulator does not emulate."""
+    if body.get("identity"):
+        raise _not_emulated("managed identities", "identity")
+    props = body.get("properties") or {}
+    if str(props.get("sku") or "Standard").lower() != "standard":
+        raise _not_emulated(f"the {props.get('sku')} SKU", "properties.sku")
+    if str(props.get("priority") or "Regular").lower() != "regular":
+        raise _not_emulated(f"{props.get('priority')} priority", "properties.priority")
+    for key, feature in NOT_EMULATED_GROUP.items():
+        if props.get(key):
+            raise _not_emulated(feature, f"properties.{key}")
+    for index, container in enumerate(props.get("containers") or []):
+        cprops = container.get("properties") or {}
+        resources = cprops.get("resources") or {}
+        used = {k for k in NOT_EMULATED_CONTAINER if "." not in k and cprops.get(k)}
+        for kind in ("requests", "limits"):
+            if (resources.get(kind) or {}).get("gpu"):
+                used.add("resources.gpu")
+        for key in NOT_EMULATED_CONTAINER:
+            if key in used:
+                raise _not_emulated(
+                    NOT_EMULATED_CONTAINER[key], f"properties.containers[{index}].properties.{key}"
+                )
+
+
+def _not_emulated(feature: str, target: str) -> CloudError:
+    return CloudError(
+        400,
+        "FeatureNotEmulated",
+        f"The local ACI emulator does not emulate {feature} ({target}): remove it from the request, "
+        "or run this workload against Azure.",
+        target,
+    )
+
+
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of a stored body with secrets removed: ``secureValue`` and registry ``password``."""
+    """A deep copy of a stored body without the secrets Azure never returns: ``secureValue``,
+    registry passwords, Azure Files storage keys, secret volume contents and the Log Analytics
+    workspace key (Azure answers it as an empty string)."""
     out = copy.deepcopy(dict(body))
     props = out.get("properties", {})
     for container in props.get("containers", []):
@@ -170,6 +228,14 @@ def redact(body: Mapping[str, Any]) -> dict[str, Any]:
         ]
     for cred in props.get("imageRegistryCredentials") or []:
         cred.pop("password", None)
+    for volume in props.get("volumes") or []:
+        if isinstance(volume.get("azureFile"), dict):
+            volume["azureFile"].pop("storageAccountKey", None)
+        if isinstance(volume.get("secret"), dict):
+            volume["secret"] = {}
+    log_analytics = (props.get("diagnostics") or {}).get("logAnalytics")
+    if isinstance(log_analytics, dict) and "workspaceKey" in log_analytics:
+        log_analytics["workspaceKey"] = ""
     return out
 
 

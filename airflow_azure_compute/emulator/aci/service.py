@@ -14,6 +14,7 @@ import binascii
 import functools
 import itertools
 import json
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_azure_compute.emulator.aci.bridge import BRIDGE_PATH, Bridge
 from airflow_azure_compute.emulator.aci.errors import CloudError, bad_request, cloud_error_response, not_found
 from airflow_azure_compute.emulator.aci.model import (
     API_VERSION,
@@ -32,7 +34,8 @@ from airflow_azure_compute.emulator.aci.model import (
     parse_group,
     redact,
 )
-from airflow_azure_compute.emulator.aci.runtime import GroupDeployment, rfc3339, utc_now
+from airflow_azure_compute.emulator.aci.runtime import ContainerRuntime, GroupDeployment, rfc3339, utc_now
+from airflow_azure_compute.emulator.aci.tokens import DEFAULT_LIFETIME_S, TokenIssuer
 from airflow_azure_compute.emulator.core import EmulatorService, ServiceContext, put_admin_settings
 from airflow_azure_compute.emulator.faults import ADMIN_PREFIX
 
@@ -40,6 +43,55 @@ SUBSCRIPTION = "/subscriptions/{subscription}"
 GROUPS_IN_RG = SUBSCRIPTION + "/resourceGroups/{resource_group}/providers/" + PROVIDER + "/containerGroups"
 GROUP = GROUPS_IN_RG + "/{name}"
 OPERATION = SUBSCRIPTION + "/providers/" + PROVIDER + "/locations/{location}/operations/{operation}"
+USAGES = SUBSCRIPTION + "/providers/" + PROVIDER + "/locations/{location}/usages"
+CONTAINER = GROUP + "/containers/{container}"
+#: Container groups per region and subscription (the documented default quota).
+GROUP_QUOTA = 100
+#: ``GET /providers/Microsoft.ContainerInstance/operations``: the operations this emulator serves.
+OPERATIONS = [
+    (f"{RESOURCE_TYPE}/read", "Container Group", "Get Container Groups", "Get all container groups."),
+    (
+        f"{RESOURCE_TYPE}/write",
+        "Container Group",
+        "Create or Update Container Groups",
+        "Create or update a container group.",
+    ),
+    (f"{RESOURCE_TYPE}/delete", "Container Group", "Delete Container Groups", "Delete a container group."),
+    (
+        f"{RESOURCE_TYPE}/start/action",
+        "Container Group",
+        "Start Container Groups",
+        "Start a container group.",
+    ),
+    (f"{RESOURCE_TYPE}/stop/action", "Container Group", "Stop Container Groups", "Stop a container group."),
+    (
+        f"{RESOURCE_TYPE}/restart/action",
+        "Container Group",
+        "Restart Container Groups",
+        "Restart a container group.",
+    ),
+    (
+        f"{RESOURCE_TYPE}/containers/logs/read",
+        "Container",
+        "Get container logs",
+        "Get the logs of a container.",
+    ),
+    (
+        f"{RESOURCE_TYPE}/containers/exec/action",
+        "Container",
+        "Exec into a container",
+        "Run a command in a container.",
+    ),
+    (
+        f"{RESOURCE_TYPE}/containers/attach/action",
+        "Container",
+        "Attach to a container",
+        "Attach to a container's output.",
+    ),
+    (f"{PROVIDER}/locations/usages/read", "Usage", "Get Usage", "Get the usage of a region."),
+    (f"{PROVIDER}/locations/operations/read", "Operation", "Get Operation", "Get an asynchronous operation."),
+    (f"{PROVIDER}/operations/read", "Operation", "List Operations", "List the operations of the provider."),
+]
 
 MAX_OPERATIONS = 10_000
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -76,8 +128,12 @@ class GroupRecord:
         deployment = self.deployment
         props["provisioningState"] = "Deleting" if self.deletion else deployment.provisioning_state
         props.setdefault("sku", "Standard")
-        if isinstance(props.get("ipAddress"), dict):
-            props["ipAddress"]["ip"] = "127.0.0.1"
+        ip_address = props.get("ipAddress")
+        if isinstance(ip_address, dict):
+            ip_address["ip"] = "127.0.0.1"
+            if ip_address.get("dnsNameLabel"):
+                region = self.spec.location.replace(" ", "").lower()
+                ip_address["fqdn"] = f"{ip_address['dnsNameLabel']}.{region}.azurecontainer.io"
         props["instanceView"] = {"events": [], "state": deployment.state()}
         for container in props["containers"]:
             runtime = deployment.containers.get(container["name"])
@@ -166,12 +222,21 @@ class AciService(EmulatorService):
         self._background: set[asyncio.Task[Any]] = set()
         self._deployments: set[GroupDeployment] = set()  # every deployment not yet stopped
         self._deployment_ids = itertools.count(1)
+        static_token = getattr(args, "aci_token", None)
+        self.tokens = TokenIssuer(static_tokens=(static_token,) if static_token else ())
+        self.bridge = Bridge()
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--aci-subscription-id", default=DEFAULT_SUBSCRIPTION, help="ACI subscription id")
         parser.add_argument("--aci-resource-group", default=DEFAULT_RESOURCE_GROUP, help="ACI resource group")
         parser.add_argument("--aci-location", default=DEFAULT_LOCATION, help="ACI region")
+        parser.add_argument(
+            "--aci-token",
+            default=os.environ.get("EMULATOR_ACI_TOKEN"),
+            help="a fixed bearer token accepted besides the issued ones, for clients whose connection "
+            "cannot read the endpoints file (e.g. docker compose); default $EMULATOR_ACI_TOKEN",
+        )
 
     # -- framework hooks ---------------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
@@ -185,7 +250,13 @@ class AciService(EmulatorService):
                 web.post(GROUP + "/start", arm(self.start_group)),
                 web.post(GROUP + "/stop", arm(self.stop_group)),
                 web.post(GROUP + "/restart", arm(self.restart_group)),
-                web.get(GROUP + "/containers/{container}/logs", arm(self.container_logs)),
+                web.get(CONTAINER + "/logs", arm(self.container_logs)),
+                web.post(CONTAINER + "/exec", arm(self.container_exec)),
+                web.post(CONTAINER + "/attach", arm(self.container_attach)),
+                web.get(USAGES, arm(self.usages)),
+                web.get("/providers/" + PROVIDER + "/operations", arm(self.list_operations)),
+                web.get(BRIDGE_PATH, self.bridge.handle),
+                web.post(f"{ADMIN_PREFIX}/aci/token", self.issue_token),
                 web.get(GROUPS_IN_RG, arm(self.list_in_resource_group)),
                 web.get(
                     SUBSCRIPTION + "/providers/" + PROVIDER + "/containerGroups",
@@ -221,8 +292,11 @@ class AciService(EmulatorService):
         )
 
     def endpoint_info(self, url: str, ca_path: str | None) -> dict[str, Any]:
+        # the provider asks for a token of scope ``<arm_endpoint>/.default``: its audience is our URL
+        self.tokens.audiences = (*self.tokens.audiences, url.rstrip("/"), url.rstrip("/") + "/")
         return {
             "url": url,
+            "token": self.tokens.static_tokens[0] if self.tokens.static_tokens else self.tokens.issue(),
             "subscription_id": self.subscription_id,
             "resource_group": self.resource_group,
             "region": self.location,
@@ -263,14 +337,9 @@ class AciService(EmulatorService):
                 "AuthorizationFailed",
                 "The client does not have authorization to perform this action (injected by the emulator).",
             )
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if not header:
-            raise CloudError(
-                401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
-            )
-        if scheme.lower() != "bearer" or not token.strip() or self.settings.auth_fault == 401:
+        if self.settings.auth_fault == 401:
             raise CloudError(401, "InvalidAuthenticationToken", "The access token is invalid.")
+        self.tokens.verify(request.headers.get("Authorization"))
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -458,6 +527,67 @@ class AciService(EmulatorService):
         timestamps = _bool_param(request.query.get("timestamps"), "timestamps")
         return web.json_response({"content": runtime.logs.render(tail, timestamps)})
 
+    def _running_container(self, request: web.Request) -> ContainerRuntime:
+        record = self._find_live(request)
+        name = request.match_info["container"]
+        runtime = record.deployment.containers.get(name)
+        if runtime is None:
+            raise CloudError(
+                404,
+                "ResourceNotFound",
+                f"The container '{name}' was not found in container group '{record.name}'.",
+            )
+        if runtime.pid is None:
+            raise CloudError(
+                409,
+                "ContainerNotRunning",
+                f"The container '{name}' of container group '{record.name}' is not running.",
+            )
+        return runtime
+
+    async def container_exec(self, request: web.Request) -> web.Response:
+        body = await self._json_body(request)
+        command = body.get("command") if isinstance(body, dict) else None
+        if not isinstance(command, str) or not command.strip():
+            raise bad_request("The exec request needs a 'command'.", "command")
+        runtime = self._running_container(request)
+        return web.json_response(self.bridge.open(request, "exec", runtime, command))
+
+    async def container_attach(self, request: web.Request) -> web.Response:
+        return web.json_response(self.bridge.open(request, "attach", self._running_container(request)))
+
+    async def usages(self, request: web.Request) -> web.Response:
+        sub = request.match_info["subscription"].lower()
+        region = request.match_info["location"].replace(" ", "").lower()
+        count = sum(
+            1
+            for key, record in self.groups.items()
+            if key[0] == sub and record.spec.location.replace(" ", "").lower() == region
+        )
+        usage = {
+            "unit": "Count",
+            "currentValue": count,
+            "limit": GROUP_QUOTA,
+            "name": {"value": "ContainerGroups", "localizedValue": "Container Groups"},
+        }
+        return web.json_response({"value": [usage]})
+
+    async def list_operations(self, _: web.Request) -> web.Response:
+        value = [
+            {
+                "name": name,
+                "display": {
+                    "provider": "Microsoft Container Instance",
+                    "resource": resource,
+                    "operation": operation,
+                    "description": description,
+                },
+                "origin": "User",
+            }
+            for name, resource, operation, description in OPERATIONS
+        ]
+        return web.json_response({"value": value})
+
     # -- lists -------------------------------------------------------------------------------------
     def _page(
         self,
@@ -497,6 +627,14 @@ class AciService(EmulatorService):
         return web.json_response(op.render(), headers=headers)
 
     # -- admin -------------------------------------------------------------------------------------
+    async def issue_token(self, request: web.Request) -> web.Response:
+        """``POST {admin}/aci/token`` ``{"audience"?, "lifetime_s"?}``: a bearer token the emulator accepts
+        (or, with another audience or a lifetime <= 0, one it refuses with ARM's error)."""
+        body = await request.json() if request.can_read_body else {}
+        audience = str(body.get("audience") or "https://management.azure.com/")
+        lifetime = float(body.get("lifetime_s", DEFAULT_LIFETIME_S))
+        return web.json_response({"token": self.tokens.issue(audience, lifetime)})
+
     async def get_settings(self, _: web.Request) -> web.Response:
         return web.json_response(self.settings.as_dict())
 

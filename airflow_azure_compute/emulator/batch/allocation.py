@@ -113,8 +113,31 @@ class PoolAllocation(TaskExecution, ABC):
         self.wake()
 
     def stop_resize(self, pool: Pool) -> None:
+        """Stop a resize: ``stopping`` for a moment, then ``steady`` with the nodes it has by then.
+
+        The targets keep the requested values; a ``ResizeStopped`` resize error says which could
+        not be reached (as the service reports it).
+        """
         pool.resize_done_at = None
-        pool.target_dedicated, pool.target_low_priority = pool.current(True), pool.current(False)
+        pool.set_allocation("stopping")
+        pool.stop_done_at = self._loop_time() + self.timings.resize_s
+        self.wake()
+
+    def _finish_stop_resize(self, pool: Pool) -> None:
+        pool.stop_done_at = None
+        errors = [
+            {
+                "code": "ResizeStopped",
+                "message": f"Desired number of {kind} nodes could not be allocated as a stop resize was issued",
+                "values": [],
+            }
+            for kind, target, dedicated in (
+                ("dedicated", pool.target_dedicated, True),
+                ("low priority", pool.target_low_priority, False),
+            )
+            if pool.current(dedicated) != target
+        ]
+        pool.resize_errors = errors or None
         pool.set_allocation("steady")
 
     def _finish_resize(self, pool: Pool) -> None:
@@ -277,6 +300,7 @@ class PoolAllocation(TaskExecution, ABC):
     def disable_autoscale(self, pool: Pool) -> None:
         pool.enable_autoscale = False
         pool.autoscale_next_at = None
+        pool.autoscale_run = None  # the service drops the last evaluation with autoscale
         pool.touch()
 
     def _metrics(self, pool: Pool) -> dict[str, float]:

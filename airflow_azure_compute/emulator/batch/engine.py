@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,8 @@ class BatchEngine(PoolAllocation):
                 continue
             if pool.resize_done_at is not None and t >= pool.resize_done_at:
                 self._finish_resize(pool)
+            if pool.stop_done_at is not None and t >= pool.stop_done_at:
+                self._finish_stop_resize(pool)
             if pool.enable_autoscale and pool.autoscale_next_at is not None and t >= pool.autoscale_next_at:
                 self._autoscale(pool)
             for node in list(pool.nodes.values()):
@@ -135,8 +138,26 @@ class BatchEngine(PoolAllocation):
     # ----------------------------------------------------------------- jobs
     def create_job(self, spec: dict[str, Any]) -> Job:
         job = Job(id=spec["id"], spec=spec, base_url=self.account_url)
+        auto = (spec.get("poolInfo") or {}).get("autoPoolSpecification")
+        if auto:
+            job.auto_pool_id = self._create_auto_pool(auto)
+            job.execution["poolId"] = job.auto_pool_id
         self.jobs[job.key] = job
         return job
+
+    def _create_auto_pool(self, auto: dict[str, Any]) -> str:
+        """The pool of an ``autoPoolSpecification``: ``{autoPoolIdPrefix}_{guid}``, as Batch names it."""
+        prefix = str(auto.get("autoPoolIdPrefix") or "")
+        pool_id = f"{prefix}_{uuid.uuid4()}" if prefix else str(uuid.uuid4())
+        self.create_pool({**auto["pool"], "id": pool_id})
+        return pool_id
+
+    def _retire_auto_pool(self, job: Job) -> None:
+        """Delete a job's auto pool when the job ends, unless ``keepAlive`` asks to keep it."""
+        auto = (job.spec.get("poolInfo") or {}).get("autoPoolSpecification") or {}
+        pool = self.pools.get((job.auto_pool_id or "").lower())
+        if pool is not None and not auto.get("keepAlive") and pool.state != "deleting":
+            self.delete_pool(pool)
 
     def terminate_job(self, job: Job, reason: str) -> None:
         job.set_state("terminating")
@@ -160,6 +181,7 @@ class BatchEngine(PoolAllocation):
         if job.state == "terminating":
             job.set_state("completed")
             job.execution["endTime"] = iso(now())
+            self._retire_auto_pool(job)
 
     async def _run_release(self, job: Job, pool: Pool, node: Node, spec: dict[str, Any]) -> None:
         status = job.prep_status.setdefault(node.id, {"poolId": pool.id, "nodeId": node.id})
@@ -183,6 +205,7 @@ class BatchEngine(PoolAllocation):
 
     def delete_job(self, job: Job) -> None:
         job.set_state("deleting")
+        self._retire_auto_pool(job)
         for task in list(job.tasks.values()):
             self._abandon(task)
         job.queue.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,22 @@ def resolve(runner: Any, root: Path, relative: str) -> Path:
         return Path(runner.resolve_task_file(root, relative))
     except (FileNotFoundError, ValueError) as exc:
         raise BatchError(404, "FileNotFound", f"The specified file {relative} does not exist.") from exc
+
+
+def delete_file(request: web.Request, path: Path, root: Path) -> web.Response:
+    """DELETE of a task or node file (200); a directory needs ``recursive=true`` unless empty."""
+    if path.resolve() == root.resolve():
+        raise BatchError(400, "InvalidFilePath", "The working directory itself cannot be deleted.")
+    if path.is_dir():
+        recursive = request.query.get("recursive", "false").lower() == "true"
+        if any(path.iterdir()) and not recursive:
+            raise BatchError(
+                409, "DirectoryNotEmpty", f"The directory {path.name} is not empty: pass recursive=true."
+            )
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    return web.Response(status=200)
 
 
 def file_response(request: web.Request, path: Path, url: str, *, head: bool) -> web.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -15,11 +16,23 @@ from airflow_azure_compute.emulator.faults import ADMIN_PREFIX
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_RESULTS = 1000
+_ENTITY_SETS = {"nodecounts": "poolnodecounts", "addtaskcollection": "taskaddresult"}
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer :class:`BatchError` in the Batch error format (empty body for HEAD)."""
+    """Answer :class:`BatchError` in the Batch error format (empty body for HEAD); every answer
+    carries ``request-id`` and, when asked with ``return-client-request-id``, ``client-request-id``."""
+    response = await _answer(request, handler)
+    if not request.path.startswith(ADMIN_PREFIX):
+        response.headers["request-id"] = str(uuid.uuid4())
+        client_id = request.headers.get("client-request-id")
+        if client_id and request.headers.get("return-client-request-id", "").lower() == "true":
+            response.headers["client-request-id"] = client_id
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     head = request.method == "HEAD"
     try:
         return await handler(request)
@@ -33,6 +46,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return BatchError(
             405, "MethodNotAllowed", f"{request.method} is not allowed on {request.path}."
         ).response(head=head)
+
+
+def odata_metadata(request: web.Request, element: bool) -> str:
+    """The ``odata.metadata`` URL of an answer: ``{account}/$metadata#{entity set}[/@Element]``."""
+    parts = [p for p in request.path.split("/") if p]
+    # /pools/{poolId}: the set is the segment before the id; /pools, /jobs/{jobId}/tasks: the last
+    name = parts[-2] if element and len(parts) % 2 == 0 else (parts[-1] if parts else "")
+    name = _ENTITY_SETS.get(name, name)
+    return f"{request.url.origin()}/$metadata#{name}" + ("/@Element" if element else "")
 
 
 def make_auth_middleware(account: str, key_ref: Callable[[], str], forced: dict[str, int]) -> Any:
@@ -107,7 +129,7 @@ def page(
         position += 1
         if predicate is None or predicate(item):
             out.append(project(item, select))
-    body: dict[str, Any] = {"value": out}
+    body: dict[str, Any] = {"odata.metadata": odata_metadata(request, element=False), "value": out}
     if position < len(items):
         params = {k: v for k, v in query.items() if k != "$skiptoken"}
         params["$skiptoken"] = str(position)
@@ -117,4 +139,6 @@ def page(
 
 def one(request: web.Request, item: dict[str, Any], headers: dict[str, str]) -> web.Response:
     """A single entity honouring ``$select``."""
-    return json_response(project(item, parse_select(request.query.get("$select"))), headers=headers)
+    body = {"odata.metadata": odata_metadata(request, element=True)}
+    body.update(project(item, parse_select(request.query.get("$select"))))
+    return json_response(body, headers=headers)

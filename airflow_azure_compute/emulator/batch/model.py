@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow_azure_compute.emulator.batch.pool_settings import redacted
+from airflow_azure_compute.emulator.batch import defaults
 from airflow_azure_compute.emulator.batch.wire import format_duration, iso, new_etag, now, parse_duration
 
 TASK_STATES = ("active", "preparing", "running", "completed")
@@ -67,7 +67,14 @@ class Node:
         if self.state in ("idle", "running"):
             self.set_state("running" if self.running else "idle")
 
-    def wire(self, pool_url: str, vm_size: str, start_task: dict[str, Any] | None) -> dict[str, Any]:
+    def wire(
+        self,
+        pool_url: str,
+        vm_size: str,
+        start_task: dict[str, Any] | None,
+        vm_configuration: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        index = self.id.rsplit("_", 1)[-1]
         out: dict[str, Any] = {
             "id": self.id,
             "url": f"{pool_url}/nodes/{self.id}",
@@ -89,9 +96,25 @@ class Node:
                 for t in list(self.running.values())[:10]
             ],
             "nodeAgentInfo": {"version": "emulator", "lastUpdateTime": iso(self.allocation_time)},
+            "endpointConfiguration": {
+                "inboundEndpoints": [
+                    {
+                        "name": f"SSHRule.{index}",
+                        "protocol": "tcp",
+                        "publicIPAddress": "127.0.0.1",
+                        "publicFQDN": "localhost",
+                        "frontendPort": 50000 + (int(index) if index.isdigit() else 0),
+                        "backendPort": 22,
+                    }
+                ]
+            },
         }
+        image = (vm_configuration or {}).get("imageReference")
+        if isinstance(image, dict):
+            vm = defaults.virtual_machine_configuration(vm_configuration or {})
+            out["virtualMachineInfo"] = {"imageReference": vm["imageReference"]}
         if start_task:
-            out["startTask"] = start_task
+            out["startTask"] = defaults.start_task(start_task)
         if self.start_task_info:
             out["startTaskInfo"] = self.start_task_info
         if self.errors:
@@ -117,6 +140,7 @@ class Pool:
     target_low_priority: int = 0
     deallocation_option: str = "requeue"
     resize_done_at: float | None = None
+    stop_done_at: float | None = None  # loop time a stop-resize settles (allocationState ``stopping``)
     resize_errors: list[dict[str, Any]] | None = None
     injected_resize_error: dict[str, Any] | None = None
     enable_autoscale: bool = False
@@ -150,9 +174,7 @@ class Pool:
     def wire(self) -> dict[str, Any]:
         spec = self.spec
         out: dict[str, Any] = {
-            k: v
-            for k, v in redacted(spec).items()
-            if k not in ("targetDedicatedNodes", "targetLowPriorityNodes")
+            k: v for k, v in spec.items() if k not in ("targetDedicatedNodes", "targetLowPriorityNodes")
         }
         out.update(
             {
@@ -180,12 +202,11 @@ class Pool:
         else:
             out.pop("autoScaleFormula", None)
             out.pop("autoScaleEvaluationInterval", None)
-        if self.autoscale_run:
+        if self.autoscale_run and self.enable_autoscale:
             out["autoScaleRun"] = self.autoscale_run
         if self.resize_errors:
             out["resizeErrors"] = self.resize_errors
-        out.setdefault("taskSchedulingPolicy", {"nodeFillType": "spread"})
-        return out
+        return defaults.pool(out)
 
 
 @dataclass(kw_only=True)
@@ -280,7 +301,7 @@ class Task(_Tracked):
         return _TaskView(self)
 
     def wire(self) -> dict[str, Any]:
-        out = dict(self.spec)
+        out = defaults.task_like(self.spec)
         constraints = dict(self.spec.get("constraints") or {})
         constraints.setdefault("maxWallClockTime", format_duration(self.max_wall_clock()))
         constraints.setdefault("retentionTime", "P7D")
@@ -374,6 +395,7 @@ class Job(_Tracked):
     counts: TaskCounts = field(default_factory=TaskCounts)
     gone_at: float | None = None
     prep_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # node id -> status entry
+    auto_pool_id: str | None = None  # the pool made from ``poolInfo.autoPoolSpecification``
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -389,7 +411,7 @@ class Job(_Tracked):
 
     @property
     def pool_id(self) -> str:
-        return str((self.spec.get("poolInfo") or {}).get("poolId") or "")
+        return self.auto_pool_id or str((self.spec.get("poolInfo") or {}).get("poolId") or "")
 
     @property
     def priority(self) -> int:
@@ -444,4 +466,4 @@ class Job(_Tracked):
             }
         )
         self._wire_previous(out)
-        return out
+        return defaults.job(out)

@@ -1,7 +1,7 @@
 """Checks of the HPC settings of a pool create body: mounts, network, placement, user accounts.
 
-The emulator stores these settings as received (``GET`` returns them, user passwords excepted); it
-refuses only what Azure's REST API marks as required, with Azure's error shape
+The emulator stores these settings as received (``GET`` returns them; ``defaults.pool`` leaves out user
+passwords); it refuses only what Azure's REST API marks as required, with Azure's error shape
 (``MissingRequiredProperty`` / ``InvalidPropertyValue`` and the property name).
 """
 
@@ -25,6 +25,7 @@ _FILL = {"spread", "pack"}
 
 
 def _missing(name: str) -> BatchError:
+    """400 ``MissingRequiredProperty`` naming ``name``."""
     return BatchError(400, "MissingRequiredProperty", f"{name} is required.", {"PropertyName": name})
 
 
@@ -34,8 +35,20 @@ def _invalid(name: str, value: object) -> BatchError:
     )
 
 
-def validate(spec: dict[str, Any]) -> None:
-    """Raise :class:`BatchError` (400) for a pool body Azure would refuse on these settings."""
+def validate(spec: dict[str, Any], prefix: str = "") -> None:
+    """Raise :class:`BatchError` (400) for a pool body Azure would refuse on these settings.
+
+    ``prefix`` goes before every property name (e.g. a job's ``poolInfo.autoPoolSpecification.pool.``).
+    """
+    try:
+        _validate(spec)
+    except BatchError as err:
+        if prefix and "PropertyName" in err.values:
+            err.values["PropertyName"] = prefix + err.values["PropertyName"]
+        raise
+
+
+def _validate(spec: dict[str, Any]) -> None:
     for mount in spec.get("mountConfiguration") or []:
         kinds = [k for k in _MOUNT_REQUIRED if mount.get(k)]
         if len(kinds) != 1:
@@ -81,13 +94,4 @@ def validate(spec: dict[str, Any]) -> None:
             raise _invalid("userAccounts.elevationLevel", level)
 
 
-def redacted(spec: dict[str, Any]) -> dict[str, Any]:
-    """The pool body as GET returns it: user account passwords left out, as Azure does."""
-    if not spec.get("userAccounts"):
-        return spec
-    out = dict(spec)
-    out["userAccounts"] = [{k: v for k, v in u.items() if k != "password"} for u in out["userAccounts"]]
-    return out
-
-
-__all__ = ["redacted", "validate"]
+__all__ = ["validate"]

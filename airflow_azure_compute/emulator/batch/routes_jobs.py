@@ -9,6 +9,7 @@ from aiohttp import web
 from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
 from airflow_azure_compute.emulator.batch.model import Job
+from airflow_azure_compute.emulator.batch.pool_specs import validate_pool_spec
 from airflow_azure_compute.emulator.batch.wire import (
     BatchError,
     check_id,
@@ -57,6 +58,35 @@ def validate_job_fields(body: dict[str, Any]) -> None:
         raise BatchError(400, "InvalidPropertyValue", "maxTaskRetryCount must be >= -1.")
 
 
+def validate_pool_info(pool_info: Any) -> None:
+    """``poolInfo`` names an existing pool (``poolId``) or describes an auto pool, not both."""
+    pool_info = pool_info if isinstance(pool_info, dict) else {}
+    auto = pool_info.get("autoPoolSpecification")
+    if bool(pool_info.get("poolId")) == bool(auto):
+        raise BatchError(
+            400,
+            "InvalidPropertyValue",
+            "poolInfo needs exactly one of poolId and autoPoolSpecification.",
+            {"PropertyName": "poolInfo"},
+        )
+    if auto:
+        if not isinstance(auto, dict) or not isinstance(auto.get("pool"), dict):
+            raise BatchError(
+                400,
+                "MissingRequiredProperty",
+                "autoPoolSpecification.pool is required.",
+                {"PropertyName": "poolInfo.autoPoolSpecification.pool"},
+            )
+        if auto.get("poolLifetimeOption") not in ("job", "jobschedule"):
+            raise BatchError(
+                400,
+                "InvalidPropertyValue",
+                "autoPoolSpecification.poolLifetimeOption must be job or jobschedule.",
+                {"PropertyName": "poolInfo.autoPoolSpecification.poolLifetimeOption"},
+            )
+        validate_pool_spec(auto["pool"], "poolInfo.autoPoolSpecification.pool.")
+
+
 def job_or_404(engine: BatchEngine, job_id: str) -> Job:
     job = engine.jobs.get(job_id.lower())
     if job is None:
@@ -101,14 +131,7 @@ class JobRoutes:
     async def create(self, request: web.Request) -> web.Response:
         spec = await read_json(request)
         job_id = check_id("job", spec.get("id"))
-        pool_info = spec.get("poolInfo") or {}
-        if not pool_info.get("poolId"):
-            raise BatchError(
-                400,
-                "MissingRequiredProperty",
-                "poolInfo.poolId is required (auto pools are not emulated).",
-                {"PropertyName": "poolInfo.poolId"},
-            )
+        validate_pool_info(spec.get("poolInfo"))
         validate_job_fields(spec)
         if job_id.lower() in self.engine.jobs:
             raise BatchError(409, "JobExists", f"The specified job {job_id} already exists.")
@@ -116,7 +139,7 @@ class JobRoutes:
         return web.Response(status=201, headers=entity_headers(job.etag, job.last_modified, job.url))
 
     async def list(self, request: web.Request) -> web.Response:
-        return page(request, list(self.engine.jobs.values()), Job.wire)
+        return page(request, sorted(self.engine.jobs.values(), key=lambda j: j.key), Job.wire)
 
     async def get(self, request: web.Request) -> web.Response:
         job = self.job(request)

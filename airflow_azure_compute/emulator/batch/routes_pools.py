@@ -9,11 +9,11 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
-from airflow_azure_compute.emulator.batch import pool_settings
 from airflow_azure_compute.emulator.batch.engine import BatchEngine
-from airflow_azure_compute.emulator.batch.files import file_response, list_files, resolve
+from airflow_azure_compute.emulator.batch.files import delete_file, file_response, list_files, resolve
 from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
 from airflow_azure_compute.emulator.batch.model import Node, Pool
+from airflow_azure_compute.emulator.batch.pool_specs import validate_pool_spec
 from airflow_azure_compute.emulator.batch.wire import (
     BatchError,
     check_id,
@@ -79,6 +79,7 @@ class PoolRoutes:
                 "/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}", self.get_node_file, allow_head=False
             ),
             web.head("/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}", self.head_node_file),
+            web.delete("/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}", self.delete_node_file),
             web.post("/pools/{poolId}/removenodes", self.remove_nodes),
             web.post("/pools/{poolId}/nodes/{nodeId}/disablescheduling", self.disable_scheduling),
             web.post("/pools/{poolId}/nodes/{nodeId}/enablescheduling", self.enable_scheduling),
@@ -105,29 +106,21 @@ class PoolRoutes:
         return node
 
     def node_wire(self, pool: Pool, node: Node) -> dict:
-        return node.wire(pool.url, str(pool.spec.get("vmSize") or ""), pool.spec.get("startTask"))
+        spec = pool.spec
+        return node.wire(
+            pool.url,
+            str(spec.get("vmSize") or ""),
+            spec.get("startTask"),
+            spec.get("virtualMachineConfiguration"),
+        )
 
     # ------------------------------------------------------------------ pools
     async def create(self, request: web.Request) -> web.Response:
         spec = await read_json(request)
         pool_id = check_id("pool", spec.get("id"))
-        if not spec.get("vmSize"):
-            raise BatchError(
-                400, "MissingRequiredProperty", "vmSize is required.", {"PropertyName": "vmSize"}
-            )
+        validate_pool_spec(spec)
         if pool_id.lower() in self.engine.pools:
             raise BatchError(409, "PoolExists", f"The specified pool {pool_id} already exists.")
-        if spec.get("enableAutoScale") and (
-            spec.get("targetDedicatedNodes") or spec.get("targetLowPriorityNodes")
-        ):
-            raise BatchError(
-                400,
-                "InvalidPropertyValue",
-                "targetDedicatedNodes and targetLowPriorityNodes must not be set when enableAutoScale is true.",
-            )
-        for name in ("resizeTimeout", "autoScaleEvaluationInterval"):
-            self._duration(spec.get(name), name)
-        pool_settings.validate(spec)
         pool = self.engine.create_pool(spec)
         return web.Response(status=201, headers=entity_headers(pool.etag, pool.last_modified, pool.url))
 
@@ -141,7 +134,7 @@ class PoolRoutes:
             raise BatchError(400, "InvalidPropertyValue", str(exc), {"PropertyName": name}) from exc
 
     async def list(self, request: web.Request) -> web.Response:
-        return page(request, list(self.engine.pools.values()), Pool.wire)
+        return page(request, sorted(self.engine.pools.values(), key=lambda p: p.id.lower()), Pool.wire)
 
     async def get(self, request: web.Request) -> web.Response:
         pool = self.pool(request)
@@ -233,7 +226,8 @@ class PoolRoutes:
     # ------------------------------------------------------------------ nodes
     async def list_nodes(self, request: web.Request) -> web.Response:
         pool = self.pool(request)
-        return page(request, list(pool.nodes.values()), lambda n: self.node_wire(pool, n))
+        nodes = sorted(pool.nodes.values(), key=lambda n: n.id)
+        return page(request, nodes, lambda n: self.node_wire(pool, n))
 
     async def get_node(self, request: web.Request) -> web.Response:
         pool = self.pool(request)
@@ -250,20 +244,24 @@ class PoolRoutes:
             f"{pool.url}/nodes/{node.id}",
         )
 
-    def _node_file(self, request: web.Request) -> tuple[str, Path]:
+    def _node_file(self, request: web.Request) -> tuple[str, Path, Path]:
         pool = self.pool(request)
         node = self.node(request, pool)
         match = _NODE_FILE.match(request.raw_path.partition("?")[0])
         relative = unquote(match["path"]) if match else ""
         url = f"{pool.url}/nodes/{node.id}/files/{quote(relative, safe='/')}"
-        return url, resolve(self.engine.runner, node.root, relative)
+        return url, resolve(self.engine.runner, node.root, relative), node.root
+
+    async def delete_node_file(self, request: web.Request) -> web.Response:
+        _, path, root = self._node_file(request)
+        return delete_file(request, path, root)
 
     async def get_node_file(self, request: web.Request) -> web.Response:
-        url, path = self._node_file(request)
+        url, path, _ = self._node_file(request)
         return file_response(request, path, url, head=False)
 
     async def head_node_file(self, request: web.Request) -> web.Response:
-        url, path = self._node_file(request)
+        url, path, _ = self._node_file(request)
         return file_response(request, path, url, head=True)
 
     async def remove_nodes(self, request: web.Request) -> web.Response:
@@ -320,7 +318,8 @@ class PoolRoutes:
         return page(request, SUPPORTED_IMAGES)
 
     async def node_counts(self, request: web.Request) -> web.Response:
-        return page(request, list(self.engine.pools.values()), _node_counts)
+        pools = sorted(self.engine.pools.values(), key=lambda p: p.id.lower())
+        return page(request, pools, _node_counts)
 
 
 _COUNT_NAMES = {

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from airflow_azure_compute.emulator.batch import multi_instance
 from airflow_azure_compute.emulator.batch.engine import BatchEngine
-from airflow_azure_compute.emulator.batch.files import file_response, list_files, resolve
+from airflow_azure_compute.emulator.batch.files import delete_file, file_response, list_files, resolve
 from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
 from airflow_azure_compute.emulator.batch.model import Job, Task
 from airflow_azure_compute.emulator.batch.routes_jobs import check_max_wall_clock, job_or_404, require_mutable
@@ -95,6 +95,7 @@ class TaskRoutes:
             web.get(base + "/{taskId}/files", self.list_files),
             web.get(base + "/{taskId}/files/{filePath:.+}", self.get_file, allow_head=False),
             web.head(base + "/{taskId}/files/{filePath:.+}", self.head_file),
+            web.delete(base + "/{taskId}/files/{filePath:.+}", self.delete_file),
         ]
 
     def job(self, request: web.Request) -> Job:
@@ -164,7 +165,7 @@ class TaskRoutes:
 
     async def list(self, request: web.Request) -> web.Response:
         job = self.job(request)
-        return page(request, list(job.tasks.values()), Task.view)
+        return page(request, sorted(job.tasks.values(), key=lambda t: t.key), Task.view)
 
     async def get(self, request: web.Request) -> web.Response:
         task = self.task(request)
@@ -227,6 +228,11 @@ class TaskRoutes:
     async def head_file(self, request: web.Request) -> web.Response:
         task, path, relative = self._file(request)
         return file_response(request, path, f"{task.url}/files/{quote(relative, safe='/')}", head=True)
+
+    async def delete_file(self, request: web.Request) -> web.Response:
+        task, path, _ = self._file(request)
+        assert task.task_dir is not None  # _file answered 404 otherwise
+        return delete_file(request, path, task.task_dir)
 
     async def get_file(self, request: web.Request) -> web.Response:
         task, path, relative = self._file(request)

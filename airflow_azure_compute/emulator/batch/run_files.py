@@ -80,7 +80,7 @@ def file_properties(path: Path) -> dict[str, Any]:
     return {
         "creationTime": _iso(created),
         "lastModified": _iso(st.st_mtime),
-        "contentLength": 0 if is_dir else st.st_size,
+        "contentLength": str(0 if is_dir else st.st_size),  # a string on the wire, as Batch sends it
         "contentType": content_type,
         "fileMode": f"0{st.st_mode:o}",
     }

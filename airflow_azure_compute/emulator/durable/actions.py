@@ -35,8 +35,8 @@ class ActionType(IntEnum):
 COMPOUND = frozenset({ActionType.WHEN_ANY, ActionType.WHEN_ALL})
 #: Leaves that do not take a sequence number from the orchestrator.
 UNNUMBERED = frozenset({ActionType.WAIT_FOR_EXTERNAL_EVENT})
-#: Leaves the emulator does not run (entities and durable HTTP).
-UNSUPPORTED = frozenset({ActionType.CALL_ENTITY, ActionType.CALL_HTTP, ActionType.SIGNAL_ENTITY})
+#: Leaves the emulator does not run (none at present: entities and durable HTTP are run).
+UNSUPPORTED: frozenset[ActionType] = frozenset()
 
 
 def flatten(actions: list[Any]) -> list[Action]:

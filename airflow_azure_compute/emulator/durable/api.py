@@ -23,6 +23,7 @@ from airflow_azure_compute.emulator.durable.wire import (
     NOT_OVERRIDABLE,
     TERMINAL,
     RuntimeStatus,
+    format_event_time,
     format_time,
     instance_id_error,
     new_instance_id,
@@ -44,7 +45,7 @@ _FIXED_WORDS = {
     w.lower(): w
     for w in (
         *("runtime", "webhooks", "durabletask", "orchestrators", "instances", "raiseEvent"),
-        *("terminate", "suspend", "resume", "restart", "rewind"),
+        *("terminate", "suspend", "resume", "restart", "rewind", "entities"),
     )
 }
 
@@ -100,6 +101,10 @@ class DurableApi:
             ("POST", "/instances/{instanceId}/resume", self.resume),
             ("POST", "/instances/{instanceId}/restart", self.restart),
             ("POST", "/instances/{instanceId}/rewind", self.rewind),
+            ("POST", "/entities/{entityName}/{entityKey}", self.signal_entity),
+            ("GET", "/entities/{entityName}/{entityKey}", self.get_entity),
+            ("GET", "/entities", self.list_entities),
+            ("GET", "/entities/{entityName}", self.list_entities),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, WEBHOOK_PATH + path, self._authorized(handler))
@@ -144,6 +149,7 @@ class DurableApi:
             "statusQueryGetUri": f"{instance}?{query}",
             "sendEventPostUri": f"{instance}/raiseEvent/{{eventName}}?{query}",
             "terminatePostUri": f"{instance}/terminate?reason={{text}}&{query}",
+            "rewindPostUri": f"{instance}/rewind?reason={{text}}&{query}",
             "purgeHistoryDeleteUri": f"{instance}?{query}",
             "restartPostUri": f"{instance}/restart?{query}",
             "suspendPostUri": f"{instance}/suspend?reason={{text}}&{query}",
@@ -312,6 +318,55 @@ class DurableApi:
         if start + top < len(chosen):
             headers[CONTINUATION_HEADER] = _encode_token(start + top)
         return web.json_response([self.status_body(i, show_input) for i in page], headers=headers)
+
+    # ----------------------------------------------------------------- entities
+    async def signal_entity(self, request: web.Request) -> web.StreamResponse:
+        """``POST /entities/{name}/{key}?op=``: queue the operation (202); the entity is created on demand."""
+        name, key = request.match_info["entityName"], request.match_info["entityKey"]
+        if self.engine.functions.entity(name) is None:
+            return _error(404, f"No entity function named '{name}' was found.")
+        if request.can_read_body and request.content_type != "application/json":
+            return _error(400, "Only application/json request content is supported")
+        value, problem = await self._json_body(request)
+        if problem:
+            return _error(400, problem)
+        operation = request.query.get("op") or ""
+        self.engine.signal_entity(name, key, operation, None if value is None else json.dumps(value))
+        return web.Response(status=202)
+
+    async def get_entity(self, request: web.Request) -> web.StreamResponse:
+        """``GET /entities/{name}/{key}``: the entity's state (200), or 404 when it does not exist."""
+        record = self.engine.entities.record(
+            request.match_info["entityName"], request.match_info["entityKey"]
+        )
+        if record is None or not record.exists:
+            return web.Response(status=404)
+        return web.Response(text=record.state or "null", content_type="application/json")
+
+    async def list_entities(self, request: web.Request) -> web.StreamResponse:
+        """``GET /entities[/{name}]``: entity ids and last operation times (state with ``fetchState``)."""
+        query = request.query
+        try:
+            since = parse_time(query["lastOperationTimeFrom"]) if "lastOperationTimeFrom" in query else None
+            until = parse_time(query["lastOperationTimeTo"]) if "lastOperationTimeTo" in query else None
+            top = min(int(query.get("top", MAX_PAGE)), MAX_PAGE)
+            start = _decode_token(request.headers.get(CONTINUATION_HEADER))
+        except ValueError as exc:
+            return _error(400, str(exc))
+        top = top if top > 0 else MAX_PAGE
+        fetch_state = query_bool(query.get("fetchState"), False)
+        found = self.engine.entities.query(request.match_info.get("entityName"), since, until)
+        body = []
+        for record in found[start : start + top]:
+            entry: dict[str, Any] = {
+                "entityId": {"key": record.key, "name": record.name},
+                "lastOperationTime": format_event_time(record.last_operation),
+            }
+            if fetch_state:
+                entry["state"] = json.loads(record.state) if record.state else None
+            body.append(entry)
+        headers = {CONTINUATION_HEADER: _encode_token(start + top)} if start + top < len(found) else {}
+        return web.json_response(body, headers=headers)
 
     # ----------------------------------------------------------------- operations
     async def raise_event(self, request: web.Request) -> web.StreamResponse:

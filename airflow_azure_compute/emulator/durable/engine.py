@@ -25,6 +25,7 @@ import functools
 import json
 import logging
 import traceback
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,7 +42,9 @@ from airflow_azure_compute.emulator.durable.actions import (
     leaf_kind,
     retry_options,
 )
+from airflow_azure_compute.emulator.durable.entities import EntityStore, parse_entity_id
 from airflow_azure_compute.emulator.durable.history import Event, EventType
+from airflow_azure_compute.emulator.durable.http_calls import HTTP_ACTIVITY, call_http
 from airflow_azure_compute.emulator.durable.loader import FunctionIndex
 from airflow_azure_compute.emulator.durable.wire import TERMINAL, RuntimeStatus, utcnow
 
@@ -129,6 +132,8 @@ class Engine:
         self.instances: dict[str, Instance] = {}
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="durable-activity")
         self._replayer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="durable-replay")
+        self.entities = EntityStore(functions, self._pool)
+        self._signals: set[asyncio.Task[Any]] = set()  # entity operations nobody waits for
 
     # ----------------------------------------------------------------- lifecycle
     def start(
@@ -196,6 +201,9 @@ class Engine:
         for instance in list(self.instances.values()):
             self._stop_work(instance)
         self.instances.clear()
+        for task in list(self._signals):
+            task.cancel()
+        self.entities.reset()
 
     async def close(self) -> None:
         tasks = [t for i in self.instances.values() for t in self._stop_work(i)]
@@ -307,7 +315,65 @@ class Engine:
             self._schedule(instance, kind, leaf, event_id)
         return None
 
+    def signal_entity(self, name: str, key: str, operation: str, input_text: str | None) -> None:
+        """Queue a one-way operation on ``@name@key`` (raises ``EntityNotFoundError`` for an unknown name)."""
+        self.entities.check_name(name)
+        task = asyncio.get_running_loop().create_task(
+            self.entities.operate(name, key, operation, input_text, True)
+        )
+        self._signals.add(task)
+        task.add_done_callback(self._signals.discard)
+
+    def _schedule_entity(self, instance: Instance, kind: ActionType, leaf: Action, event_id: int) -> None:
+        """``SignalEntity`` / ``CallEntity``: an ``EventSent`` now; a call's answer comes back as an
+        ``EventRaised`` named by the request id, holding ``{"result"}`` (and ``exceptionType`` on error)."""
+        target, operation, input_text = leaf["instanceId"], leaf.get("operation") or "", leaf.get("input")
+        request_id = str(uuid.uuid4())
+        message = {
+            "id": request_id,
+            "op": operation,
+            "signal": kind == ActionType.SIGNAL_ENTITY,
+            "input": input_text,
+        }
+        instance.history.append(h.event_sent(event_id, target, "op", json.dumps(message)))
+        try:
+            name, key = parse_entity_id(target)
+            self.entities.check_name(name)
+        except (ValueError, LookupError) as exc:
+            if kind == ActionType.CALL_ENTITY:
+                answer = {"result": json.dumps(str(exc)), "exceptionType": "System.ArgumentException"}
+                self._deliver(instance, instance.execution, h.event_raised(request_id, json.dumps(answer)))
+            return
+        if kind == ActionType.SIGNAL_ENTITY:
+            self.signal_entity(name, key, operation, input_text)
+            return
+
+        async def call(execution: int) -> None:
+            outcome = await self.entities.operate(name, key, operation, input_text, False)
+            answer: dict[str, Any] = {"result": outcome.result}
+            if outcome.is_error:
+                answer["exceptionType"] = "System.Exception"
+            self._deliver(instance, execution, h.event_raised(request_id, json.dumps(answer)))
+
+        self._spawn(instance, call(instance.execution))
+
+    def _schedule_http(self, instance: Instance, leaf: Action, event_id: int) -> None:
+        """``CallHttp``: the built-in HTTP activity (``TaskScheduled`` / ``TaskCompleted`` with the response)."""
+        request = leaf.get("httpRequest") or {}
+        instance.history.append(h.task_scheduled(event_id, HTTP_ACTIVITY, json.dumps(request)))
+
+        async def run(execution: int) -> None:
+            self._deliver(instance, execution, await call_http(request, event_id))
+
+        self._spawn(instance, run(instance.execution))
+
     def _schedule(self, instance: Instance, kind: ActionType, leaf: Action, event_id: int) -> None:
+        if kind in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
+            self._schedule_entity(instance, kind, leaf, event_id)
+            return
+        if kind == ActionType.CALL_HTTP:
+            self._schedule_http(instance, leaf, event_id)
+            return
         if kind == ActionType.CREATE_TIMER:
             fire_at = leaf["fireAt"]
             instance.history.append(h.timer_created(event_id, fire_at))

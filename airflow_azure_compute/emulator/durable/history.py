@@ -9,6 +9,7 @@ sequence number the orchestrator gave their task as ``EventId``; other events us
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -144,6 +145,11 @@ def sub_orchestration_failed(scheduled_id: int, reason: str, details: str) -> Ev
     )
 
 
+def event_sent(event_id: int, instance_id: str, name: str, input_text: str | None) -> Event:
+    """A message sent to another instance: here an entity operation (``InstanceId`` ``@name@key``)."""
+    return event(EventType.EVENT_SENT, event_id, InstanceId=instance_id, Name=name, Input=input_text)
+
+
 def event_raised(name: str, input_text: str | None) -> Event:
     return event(EventType.EVENT_RAISED, Name=name, Input=input_text)
 
@@ -165,17 +171,26 @@ def execution_resumed(reason: str | None) -> Event:
 
 
 def display(events: list[Event], with_output: bool) -> list[dict[str, Any]]:
-    """``historyEvents`` for the status body: named event types, results only on request."""
-    shown: list[dict[str, Any]] = []
-    scheduled = {
-        e["EventId"]: e
+    """``historyEvents`` of the status body, as the extension renders them: orchestrator episodes and
+    the scheduling events of finished work left out (a completion carries ``FunctionName`` and
+    ``ScheduledTime`` instead), results parsed as JSON and shown only on request."""
+    creating = (
+        EventType.TASK_SCHEDULED,
+        EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+        EventType.TIMER_CREATED,
+    )
+    scheduled = {e["EventId"]: e for e in events if e["EventType"] in creating}
+    answered = {
+        e.get("TaskScheduledId", e.get("TimerId"))
         for e in events
-        if e["EventType"]
-        in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED, EventType.TIMER_CREATED)
+        if e["EventType"] not in creating and e.get("TaskScheduledId", e.get("TimerId")) is not None
     }
+    shown: list[dict[str, Any]] = []
     for e in events:
         kind = EventType(e["EventType"])
         if kind in (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED):
+            continue
+        if kind in creating and e["EventId"] in answered:
             continue
         item: dict[str, Any] = {
             "EventType": EVENT_NAMES[kind],
@@ -195,6 +210,16 @@ def display(events: list[Event], with_output: bool) -> list[dict[str, Any]]:
         if with_output:
             for key in ("Input", "Result"):
                 if e.get(key) is not None:
-                    item[key] = e[key]
+                    item[key] = _json_value(e[key])
         shown.append(item)
     return shown
+
+
+def _json_value(text: Any) -> Any:
+    """A history payload (JSON text) as the JSON value it holds; other text as it is."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

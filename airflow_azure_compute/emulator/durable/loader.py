@@ -20,6 +20,7 @@ from typing import Any
 
 ORCHESTRATION_TRIGGER = "orchestrationTrigger"
 ACTIVITY_TRIGGER = "activityTrigger"
+ENTITY_TRIGGER = "entityTrigger"
 HTTP_TRIGGER = "httpTrigger"
 DURABLE_CLIENT = "durableClient"
 
@@ -40,6 +41,14 @@ class Activity:
 @dataclass(frozen=True)
 class Orchestrator:
     """An orchestrator function: ``handle`` is the package's ``Orchestrator.create(fn)`` callable."""
+
+    name: str
+    handle: Callable[[Any], str]
+
+
+@dataclass(frozen=True)
+class EntityFunction:
+    """An entity function: ``handle`` is the package's ``Entity.create(fn)`` callable (JSON in and out)."""
 
     name: str
     handle: Callable[[Any], str]
@@ -71,6 +80,7 @@ class FunctionIndex:
 
     orchestrators: dict[str, Orchestrator] = field(default_factory=dict)
     activities: dict[str, Activity] = field(default_factory=dict)
+    entities: dict[str, EntityFunction] = field(default_factory=dict)
     http: list[HttpFunction] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
@@ -79,6 +89,9 @@ class FunctionIndex:
 
     def activity(self, name: str) -> Activity | None:
         return self.activities.get(name.lower())
+
+    def entity(self, name: str) -> EntityFunction | None:
+        return self.entities.get(name.lower())
 
     def add_app(self, app: Any, source: str) -> None:
         app.functions_bindings = None  # get_functions() refuses a second indexing otherwise
@@ -95,12 +108,15 @@ class FunctionIndex:
                 name = getattr(trigger, "activity", None) or default_name
                 activity = Activity(name, function.get_user_function(), trigger.name)
                 self._put(self.activities, activity, source)
+            elif kind == ENTITY_TRIGGER:
+                name = getattr(trigger, "entity_name", None) or default_name
+                self._put(self.entities, EntityFunction(name, function.get_user_function()), source)
             elif kind == HTTP_TRIGGER:
                 self.http.append(_http_function(function, default_name))
         self.sources.append(source)
 
     @staticmethod
-    def _put(table: dict[str, Any], item: Activity | Orchestrator, source: str) -> None:
+    def _put(table: dict[str, Any], item: Activity | Orchestrator | EntityFunction, source: str) -> None:
         key = item.name.lower()
         if key in table:
             raise ValueError(f"function app {source}: function {item.name!r} is defined twice")

@@ -28,17 +28,20 @@ SECRET = "s3cr3t-value-never-echoed"
 REGISTRY_PASSWORD = "registry-password-never-echoed"
 
 
-class FakeCredential:
-    """Any bearer token is accepted by the emulator."""
+class EmulatorCredential:
+    """The bearer token the emulator issued (it refuses any other, as ARM does)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("emulator-token", int(time.time()) + 3600)
+        return AccessToken(self.token, int(time.time()) + 3600)
 
 
 @pytest.fixture(scope="module")
 def client(aci: dict[str, Any]) -> Iterator[ContainerInstanceManagementClient]:
     with ContainerInstanceManagementClient(
-        FakeCredential(),  # type: ignore[arg-type]
+        EmulatorCredential(aci["token"]),  # type: ignore[arg-type]
         aci["subscription_id"],
         base_url=aci["url"],
         connection_verify=aci["ca_path"],
@@ -147,7 +150,7 @@ def test_container_exits_zero_with_env_logs_and_no_secrets(client: Client, aci: 
     assert env["PLAIN"].value == "p1"
     assert env["SECRET"].secure_value is None and env["SECRET"].value is None
     assert got.image_registry_credentials[0].password is None
-    listed = json.dumps(raw(aci, "GET", _list_url(aci), headers=_bearer())[1])
+    listed = json.dumps(raw(aci, "GET", _list_url(aci), headers=_bearer(aci))[1])
     assert SECRET not in listed and REGISTRY_PASSWORD not in listed
 
     client.container_groups.begin_delete(rg, "exit-zero").result()
@@ -337,8 +340,8 @@ def test_list_in_resource_group_and_subscription_pages(client: Client, aci: dict
     assert not [g for g in client.container_groups.list_by_resource_group(rg) if g.name in names]
 
 
-def _bearer() -> dict[str, str]:
-    return {"Authorization": "Bearer anything"}
+def _bearer(aci: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {aci['token']}"}
 
 
 def _list_url(aci: dict[str, Any]) -> str:
@@ -351,7 +354,7 @@ def _list_url(aci: dict[str, Any]) -> str:
 def test_auth_errors_and_bad_requests(client: Client, aci: dict[str, Any]) -> None:
     status, body, _ = raw(aci, "GET", _list_url(aci))
     assert status == 401 and body["error"]["code"] == "AuthenticationFailed"
-    status, body, _ = raw(aci, "GET", _list_url(aci).split("?")[0], headers=_bearer())
+    status, body, _ = raw(aci, "GET", _list_url(aci).split("?")[0], headers=_bearer(aci))
     assert status == 400 and body["error"]["code"] == "MissingApiVersionParameter"
     admin(aci, "PUT", "/aci/settings", {"auth_fault": 401})
     try:
@@ -387,7 +390,7 @@ def test_provisioning_goes_pending_then_succeeded_with_lro_headers(
     assert initial.provisioning_state == "Pending"
     assert initial.instance_view.state == "Pending"
     assert initial.containers[0].instance_view is None  # omitted until the container starts
-    status, body, poll_headers = raw(aci, "GET", headers[0]["Azure-AsyncOperation"], headers=_bearer())
+    status, body, poll_headers = raw(aci, "GET", headers[0]["Azure-AsyncOperation"], headers=_bearer(aci))
     assert status == 200 and body["status"] in ("InProgress", "Succeeded")
     if body["status"] == "InProgress":
         assert int(poll_headers["Retry-After"]) >= 1
@@ -400,7 +403,7 @@ def test_provisioning_goes_pending_then_succeeded_with_lro_headers(
 
     wait_for(succeeded, what="Succeeded")
     assert seen <= {"Pending", "Creating", "Succeeded"}
-    status, body, _ = raw(aci, "GET", headers[0]["Azure-AsyncOperation"], headers=_bearer())
+    status, body, _ = raw(aci, "GET", headers[0]["Azure-AsyncOperation"], headers=_bearer(aci))
     assert body["status"] == "Succeeded" and "endTime" in body
     client.container_groups.begin_delete(rg, "slow-start").result()
 
@@ -408,7 +411,7 @@ def test_provisioning_goes_pending_then_succeeded_with_lro_headers(
 def test_injected_throttling_is_a_cloud_error(aci: dict[str, Any]) -> None:
     admin(aci, "PUT", "/faults", {"error_rate": 1.0, "seed": 7})
     try:
-        status, body, headers = raw(aci, "GET", _list_url(aci), headers=_bearer())
+        status, body, headers = raw(aci, "GET", _list_url(aci), headers=_bearer(aci))
     finally:
         admin(aci, "PUT", "/faults", {"error_rate": 0.0})
     assert status in (429, 503) and body["error"]["code"] in ("TooManyRequests", "ServerBusy")

@@ -20,16 +20,19 @@ pytestmark = pytest.mark.integration
 Client = Any
 
 
-class FakeAsyncCredential:
-    """An ``AsyncTokenCredential``: any bearer token is accepted by the emulator."""
+class EmulatorAsyncCredential:
+    """An ``AsyncTokenCredential`` giving the bearer token the emulator issued."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("emulator-token", int(time.time()) + 3600)
+        return AccessToken(self.token, int(time.time()) + 3600)
 
     async def close(self) -> None:
         return None
 
-    async def __aenter__(self) -> FakeAsyncCredential:
+    async def __aenter__(self) -> EmulatorAsyncCredential:
         return self
 
     async def __aexit__(self, *args: object) -> None:
@@ -39,7 +42,7 @@ class FakeAsyncCredential:
 @pytest.fixture
 async def client(aci: dict[str, Any]) -> AsyncIterator[ContainerInstanceManagementClient]:
     async with ContainerInstanceManagementClient(
-        FakeAsyncCredential(),  # type: ignore[arg-type]
+        EmulatorAsyncCredential(aci["token"]),  # type: ignore[arg-type]
         aci["subscription_id"],
         base_url=aci["url"],
         connection_verify=aci["ca_path"],

@@ -26,6 +26,7 @@ MANAGEMENT_KEYS = {
     "statusQueryGetUri",
     "sendEventPostUri",
     "terminatePostUri",
+    "rewindPostUri",
     "purgeHistoryDeleteUri",
     "restartPostUri",
     "suspendPostUri",
@@ -208,7 +209,10 @@ async def test_chaining_with_check_status_payload(durable: Durable) -> None:
     assert kinds.count("TaskCompleted") == 3
     assert all("Result" not in e for e in body["historyEvents"])
     _, with_output = await durable.status(payload["id"], showHistory="true", showHistoryOutput="true")
-    assert any(e.get("Result") == '"Hello Tokyo!"' for e in with_output["historyEvents"])
+    assert any(e.get("Result") == "Hello Tokyo!" for e in with_output["historyEvents"])
+    assert "TaskScheduled" not in [e["EventType"] for e in with_output["historyEvents"]]
+    completed = next(e for e in with_output["historyEvents"] if e["EventType"] == "TaskCompleted")
+    assert completed["FunctionName"] == "hello_activity" and "ScheduledTime" in completed
 
 
 async def test_fan_out_fan_in_of_50(durable: Durable) -> None:
@@ -270,10 +274,10 @@ async def test_orchestrator_exception_fails_instance(durable: Durable) -> None:
     assert code == 500
 
 
-async def test_unsupported_actions_fail_the_instance_clearly(durable: Durable) -> None:
+async def test_a_failed_durable_http_call_fails_the_instance_clearly(durable: Durable) -> None:
     done = await durable.run("durable_http_orchestrator")
     assert done["runtimeStatus"] == "Failed"
-    assert "CALL_HTTP actions" in done["output"] and "not supported" in done["output"]
+    assert "GET http://127.0.0.1:9/ failed" in done["output"]
 
 
 async def test_continue_as_new(durable: Durable) -> None:

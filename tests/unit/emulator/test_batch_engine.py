@@ -228,3 +228,17 @@ async def test_job_preparation_runs_once_per_node(engine: Any) -> None:
     status = next(iter(job.prep_status.values()))
     assert status["jobPreparationTaskExecutionInfo"]["result"] == "success"
     assert status["jobReleaseTaskExecutionInfo"]["state"] == "completed"
+
+
+async def test_stop_resize_is_stopping_then_steady_with_resize_stopped(engine: Any) -> None:
+    eng, _ = engine
+    eng.create_pool({"id": "S", "vmSize": "s", "targetDedicatedNodes": 0})
+    pool = eng.pools["s"]
+    await _until(lambda: pool.allocation_state == "steady")
+    eng.resize(pool, 2, 0, None)
+    eng.stop_resize(pool)
+    assert pool.allocation_state == "stopping"
+    await _until(lambda: pool.allocation_state == "steady")
+    assert (pool.target_dedicated, pool.current(True)) == (2, 0)
+    assert [e["code"] for e in pool.resize_errors] == ["ResizeStopped"]
+    assert pool.wire()["resizeErrors"][0]["code"] == "ResizeStopped"

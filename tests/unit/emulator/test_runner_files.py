@@ -85,7 +85,7 @@ def test_list_task_files(task_dir: Path) -> None:
         ("wd", True),
     ]
     stdout = top[1]["properties"]
-    assert stdout["contentLength"] == 6 and stdout["contentType"] == "text/plain"
+    assert stdout["contentLength"] == "6" and stdout["contentType"] == "text/plain"
     assert stdout["lastModified"].endswith("Z") and stdout["fileMode"].startswith("0100")
     deep = list_task_files(task_dir, recursive=True, name_prefix="wd/")
     assert [e["name"] for e in deep] == ["wd/sub", "wd/sub/data.json"]
