@@ -161,14 +161,8 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
         )
 
         spec = JobSpec.coerce(self.job)
-        try:
-            instances = int(self.number_of_instances)
-        except (TypeError, ValueError):
-            raise AzureComputeConfigError(
-                f"{self.number_of_instances!r} is not a whole number", field="number_of_instances"
-            ) from None
         multi = MultiInstanceSpec(
-            number_of_instances=instances,
+            number_of_instances=self.instances(),
             coordination_command_line=self.coordination_command_line or None,
             common_resource_files=tuple(self._files(sas, self.common_files, "common_files", context)),
         )
@@ -198,6 +192,15 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
             multi_instance=multi,
         )
         return spec, task, out_container, out_prefix
+
+    def instances(self) -> int:
+        """``number_of_instances`` as a whole number (it may arrive as a rendered template string)."""
+        try:
+            return int(self.number_of_instances)
+        except (TypeError, ValueError):
+            raise AzureComputeConfigError(
+                f"{self.number_of_instances!r} is not a whole number", field="number_of_instances"
+            ) from None
 
     def outputs(self, context: Context, task_id: str) -> tuple[str, str]:
         """``(container, prefix)`` of the outputs: the run workspace's output container by default."""
@@ -232,19 +235,21 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
     # ------------------------------------------------------------------------------- running
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_azure_compute.operators._blob_sas import BlobSasSource
-        from airflow_azure_compute.specs import check_multi_instance_pool
+        from airflow_azure_compute.specs import JobSpec, MultiInstanceSpec, check_multi_instance_pool
 
-        sas = BlobSasSource(self.blob_conn_id, expiry=self.sas_expiry)
-        spec, task, out_container, out_prefix = self.plan(context, sas)
+        # The pool is checked first: a task it would never run creates nothing (not even the outputs).
+        pool_id = JobSpec.coerce(self.job).pool_id
         hook = self.hook
-        pool = hook.get_pool(spec.pool_id)
+        pool = hook.get_pool(pool_id)
         if pool is None:
             raise AzureComputeConfigError(
-                f"pool {spec.pool_id!r} does not exist: create it first (BatchEnsurePoolOperator)",
+                f"pool {pool_id!r} does not exist: create it first (BatchEnsurePoolOperator)",
                 field="job.pool_id",
             )
+        check_multi_instance_pool(MultiInstanceSpec(number_of_instances=self.instances()), pool)
+        sas = BlobSasSource(self.blob_conn_id, expiry=self.sas_expiry)
+        spec, task, out_container, out_prefix = self.plan(context, sas)
         assert task.multi_instance is not None
-        check_multi_instance_pool(task.multi_instance, pool)
         job_id, owned = ensure_job(hook, spec, context)
         created = hook.create_task(job_id, task.to_wire())
         self._submitted = (job_id, task.task_id)

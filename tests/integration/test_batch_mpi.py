@@ -55,8 +55,7 @@ def _staged(run_id: str) -> tuple[FakeTI, dict[str, Any], RunWorkspace]:
     ctx = context_for(ti)
     workspace = RunWorkspace.for_context(ctx)
     blob = BlobHook("azure_compute_blob_default")
-    for container in workspace.containers:
-        blob.create_container(container)
+    blob.create_container(workspace.container)  # the inputs; the operator makes the output container
     for path in PROGRAMS.iterdir():
         blob.upload_bytes(workspace.container, path.name, path.read_bytes(), overwrite=True)
     return ti, ctx, workspace
@@ -172,10 +171,11 @@ def test_pool_without_inter_node_communication_is_refused_before_submission(
         ),
         context_for(FakeTI(task_id="pool")),
     )
-    _, ctx, _ = _staged(fresh("run"))
+    _, ctx, workspace = _staged(fresh("run"))
     with pytest.raises(AzureComputeConfigError, match="inter-node communication") as info:
         _mpi_op(pool_id, 2).execute(ctx)
     assert info.value.field == "multi_instance"
+    assert not BlobHook("azure_compute_blob_default").container_exists(workspace.output_container)
     hook = BatchHook("azure_compute_batch_default")
     assert not [j for j in hook.client.list_jobs() if (j.pool_info.pool_id or "").lower() == pool_id.lower()]
 
