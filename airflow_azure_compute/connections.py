@@ -1,21 +1,26 @@
-"""One parser for every connection type: Airflow Connection -> :class:`ServiceSettings` -> credentials.
+"""One parser for every connection type: Airflow Connection -> `ServiceSettings` -> credentials.
 
 Each service has its own connection type (names chosen so this provider installs beside the official
 Microsoft Azure provider):
 
-==========================  =========================================================================
-``azure_compute_batch``     Batch account URL; shared key (login = account name, password = key) or Entra ID
-``azure_compute_blob``      account URL or connection string; shared key, SAS token, or Entra ID
-``azure_compute_aci``       subscription id, resource group, default region, ARM endpoint; Entra ID
-``azure_compute_durable``   function app URL; system key or function key; task hub; optional Entra ID scope
-==========================  =========================================================================
+- ``azure_compute_batch``: Batch account URL; shared key (login = account name, password = key) or
+  Entra ID.
+- ``azure_compute_blob``: account URL or connection string; shared key, SAS token, or Entra ID.
+- ``azure_compute_aci``: subscription id, resource group, default region, ARM endpoint; Entra ID.
+- ``azure_compute_durable``: function app URL; system key or function key; task hub; optional Entra
+  ID scope.
+
+Connections of the official provider's types ``wasb``, ``azure_batch`` and
+``azure_container_instances`` are read too, with the fields that provider documents (translated by
+``_from_official`` into the fields above, then parsed and validated the same way); this provider
+never registers those types.
 
 Entra ID modes shared by all: ``service_principal`` (secret or certificate), ``managed_identity``,
 ``workload_identity``, ``default`` (DefaultAzureCredential) and ``token`` (a bearer token given as is).
 Every type accepts an endpoint override and a ``ca_bundle`` for TLS.
 
-The settings object is parsed and validated once; :meth:`ServiceSettings.credential` and
-:meth:`ServiceSettings.async_credential` build the sync and async credential from one table, so the
+The settings object is parsed and validated once; `ServiceSettings.credential` and
+`ServiceSettings.async_credential` build the sync and async credential from one table, so the
 auth branches exist once. Errors name the connection and the field and never echo a secret.
 """
 
@@ -88,15 +93,25 @@ DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
+#: Optional on Batch and Durable connections: the account's / app's ARM scope, for portal links.
+_PORTAL_SCOPE = ("subscription_id", "resource_group")
+
 #: Extra keys understood by each connection type (beyond the shared Entra/TLS ones).
 _SERVICE_EXTRAS: Mapping[ServiceKind, frozenset[str]] = {
-    ServiceKind.BATCH: frozenset({"account_url", "account_name", "account_key"}),
+    ServiceKind.BATCH: frozenset({"account_url", "account_name", "account_key", *_PORTAL_SCOPE}),
     ServiceKind.BLOB: frozenset(
         {"account_url", "account_name", "account_key", "connection_string", "sas_token"}
     ),
     ServiceKind.ACI: frozenset({"subscription_id", "resource_group", "region", "arm_endpoint"}),
     ServiceKind.DURABLE: frozenset(
-        {"function_app_url", "function_key", "task_hub", "storage_connection", "app_auth_scope"}
+        {
+            "function_app_url",
+            "function_key",
+            "task_hub",
+            "storage_connection",
+            "app_auth_scope",
+            *_PORTAL_SCOPE,
+        }
     ),
 }
 #: Entra ID and TLS extras every type accepts, copied as they are onto the settings.
@@ -129,7 +144,7 @@ def _is_loopback(host: str) -> bool:
 class ServiceSettings:
     """A validated connection: where the service is and how to authenticate to it.
 
-    Build it with :meth:`from_connection` (or :meth:`from_fields` in tests); secrets are kept out of
+    Build it with `from_connection` (or `from_fields` in tests); secrets are kept out of
     ``repr``.
     """
 
@@ -163,16 +178,24 @@ class ServiceSettings:
     def from_connection(cls, conn: Any) -> ServiceSettings:
         """Parse an Airflow ``Connection`` (any of the four types) and validate it."""
         conn_id = getattr(conn, "conn_id", None)
+        conn_type = conn.conn_type
+        if conn_type in OFFICIAL_CONN_TYPES:
+            extra = _parse_extra(getattr(conn, "extra", None), conn_id)
+            kind, parts = _from_official(conn_type, conn.host, conn.login, conn.password, extra, conn_id)
+            return cls.from_fields(kind, conn_id=conn_id, **parts)
         try:
-            kind = ServiceKind(conn.conn_type)
+            kind = ServiceKind(conn_type)
         except ValueError:
             raise ConnectionConfigError(
-                f"connection type {conn.conn_type!r} is not one of this provider's: "
-                + ", ".join(k.value for k in ServiceKind),
+                f"connection type {conn_type!r} is neither one of this provider's ("
+                + ", ".join(k.value for k in ServiceKind)
+                + ") nor an official Azure one it reads ("
+                + ", ".join(OFFICIAL_CONN_TYPES)
+                + ")",
                 conn_id=conn_id,
                 field="conn_type",
             ) from None
-        extra = _parse_extra(getattr(conn, "extra", None), kind, conn_id)
+        extra = _parse_extra(getattr(conn, "extra", None), conn_id)
         return cls.from_fields(
             kind,
             conn_id=conn_id,
@@ -225,7 +248,7 @@ class ServiceSettings:
         return self._build_credential(aio=False)
 
     def async_credential(self) -> Any:
-        """The async counterpart of :meth:`credential` (``azure.identity.aio`` for Entra ID)."""
+        """The async counterpart of `credential` (``azure.identity.aio`` for Entra ID)."""
         return self._build_credential(aio=True)
 
     def client_kwargs(self) -> dict[str, Any]:
@@ -332,6 +355,8 @@ class ServiceSettings:
             value = getattr(self, name)
             if value and not _GUID.match(value) and not (name == "tenant_id" and "." in value):
                 raise self._fail(f"{value!r} is not a GUID; copy it from the Entra ID app overview", name)
+        if self.subscription_id and not _GUID.match(self.subscription_id):
+            raise self._fail(f"{self.subscription_id!r} is not a subscription GUID", "subscription_id")
         if self.kind is ServiceKind.ACI:
             if not self.subscription_id:
                 raise self._fail("Container Instances needs the subscription id", "subscription_id")
@@ -357,7 +382,7 @@ _ENDPOINT_FIELD = {
 # ------------------------------------------------------------------------------------- helpers
 
 
-def _parse_extra(raw: Any, kind: ServiceKind, conn_id: str | None) -> dict[str, Any]:
+def _parse_extra(raw: Any, conn_id: str | None) -> dict[str, Any]:
     if raw is None or raw == "":
         return {}
     if isinstance(raw, Mapping):
@@ -509,7 +534,8 @@ def _parse_batch(x: _Extra, *, conn_id: str | None, host: str | None, login: str
     mode = x.auth_mode() or (AuthMode.SHARED_KEY if key else _entra_mode(common))
     return ServiceSettings(
         kind=ServiceKind.BATCH, endpoint=endpoint, auth_mode=mode, conn_id=conn_id,
-        account_name=login or x.get("account_name"), account_key=key, **common,
+        account_name=login or x.get("account_name"), account_key=key,
+        subscription_id=x.get("subscription_id"), resource_group=x.get("resource_group"), **common,
     )  # fmt: skip
 
 
@@ -575,8 +601,128 @@ def _parse_durable(x: _Extra, *, conn_id: str | None, host: str | None, login: s
     return ServiceSettings(
         kind=ServiceKind.DURABLE, endpoint=endpoint, auth_mode=mode, conn_id=conn_id,
         function_key=key, task_hub=x.get("task_hub"), storage_connection=x.get("storage_connection"),
-        app_auth_scope=scope, **common,
+        app_auth_scope=scope, subscription_id=x.get("subscription_id"), resource_group=x.get("resource_group"),
+        **common,
     )  # fmt: skip
+
+
+# ------------------------------------------------------------- official Microsoft Azure provider
+
+#: Connection types of ``apache-airflow-providers-microsoft-azure`` that this provider reads (never
+#: registers), and the service each one addresses.
+OFFICIAL_CONN_TYPES: Mapping[str, ServiceKind] = {
+    "wasb": ServiceKind.BLOB,
+    "azure_batch": ServiceKind.BATCH,
+    "azure_container_instances": ServiceKind.ACI,
+}
+
+#: ``cloud_environment`` of an official ACI connection -> (ARM endpoint, Entra ID authority host).
+_CLOUDS: Mapping[str, tuple[str, str]] = {
+    "AzurePublicCloud": (DEFAULT_ARM_ENDPOINT, "https://login.microsoftonline.com"),
+    "AzureChinaCloud": ("https://management.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
+    "AzureUSGovernment": ("https://management.usgovcloudapi.net", "https://login.microsoftonline.us"),
+}
+
+
+def _official_extra(extra: Mapping[str, Any], conn_type: str) -> dict[str, Any]:
+    """Plain keys, the official provider's ``extra__<type>__`` prefixes removed, empty values dropped."""
+    prefix = f"extra__{conn_type}__"
+    out: dict[str, Any] = {}
+    for key, value in extra.items():
+        name = key.removeprefix(prefix)
+        if value not in (None, "") and (name == key or name not in extra):
+            out[name] = value
+    return out
+
+
+def _from_official(
+    conn_type: str,
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, Any],
+    conn_id: str | None,
+) -> tuple[ServiceKind, dict[str, Any]]:
+    """Translate a ``wasb`` / ``azure_batch`` / ``azure_container_instances`` connection, with the
+    fields the official provider documents, into this provider's fields (then parsed as usual).
+
+    This provider's own extra keys are read too (``ca_bundle``, ``auth_mode``, ``resource_group``...).
+    Extras the official hooks pass straight to the SDK client (proxies, ``client_secret_auth_config``,
+    ...) have no equivalent here and are ignored.
+    """
+    x = _official_extra(extra, conn_type)
+    kind = OFFICIAL_CONN_TYPES[conn_type]
+    # This provider's own extra keys (ca_bundle, auth_mode, resource_group, ...) are read as well.
+    ours: dict[str, Any] = {k: v for k, v in x.items() if k in _SERVICE_EXTRAS[kind] | _COMMON_EXTRAS}
+    # DefaultAzureCredential hints shared by the three official hooks.
+    if x.get("managed_identity_client_id"):
+        ours["client_id"] = x["managed_identity_client_id"]
+    if x.get("workload_identity_tenant_id"):
+        ours["tenant_id"] = x["workload_identity_tenant_id"]
+    if kind is ServiceKind.BLOB:
+        return kind, _from_wasb(x, ours, host, login, password)
+    if kind is ServiceKind.BATCH:
+        # Official azure_batch: account_url in the extra; login/password = account name/key, else
+        # DefaultAzureCredential.
+        ours["account_url"] = x.get("account_url") or host
+        return kind, {"login": login, "password": password, "extra": ours}
+    # Official azure_container_instances: subscriptionId and tenantId in the extra, login/password =
+    # service principal client id/secret; the resource group is an operator argument there, so it
+    # comes from a ``resource_group`` extra here.
+    for unsupported in ("key_path", "key_json"):
+        if x.get(unsupported):
+            raise ConnectionConfigError(
+                f"{unsupported} (an Azure SDK auth file) is not supported; give tenantId with the client id "
+                "as Login and the secret as Password, or use a managed identity",
+                conn_id=conn_id,
+                field=unsupported,
+            )
+    cloud = str(x.get("cloud_environment") or "AzurePublicCloud")
+    if cloud not in _CLOUDS:
+        raise ConnectionConfigError(
+            f"unknown cloud_environment {cloud!r}; use one of: " + ", ".join(_CLOUDS),
+            conn_id=conn_id,
+            field="cloud_environment",
+        )
+    arm, authority = _CLOUDS[cloud]
+    ours.update(
+        subscription_id=x.get("subscriptionId") or x.get("subscription_id"),
+        arm_endpoint=x.get("arm_endpoint") or arm,
+    )
+    if authority != _CLOUDS["AzurePublicCloud"][1]:
+        ours["authority_host"] = authority
+    if x.get("tenantId") and login and password:
+        ours.update(tenant_id=x["tenantId"], client_id=login, client_secret=password)
+    return kind, {"extra": ours}
+
+
+def _from_wasb(
+    x: Mapping[str, Any], ours: dict[str, Any], host: str | None, login: str | None, password: str | None
+) -> dict[str, Any]:
+    """The official ``wasb`` connection, in the order its hook tries the credentials."""
+    # The official hook takes the first credential it finds and ignores the rest; so does this.
+    others = ("connection_string", "sas_token", "account_key")
+    ours = {k: v for k, v in ours.items() if k not in others}
+    if x.get("connection_string"):
+        return {"extra": {**ours, "connection_string": x["connection_string"]}}
+    url = host or (f"https://{login}.blob.core.windows.net" if login else None)
+    if url and "://" not in url:
+        url = f"https://{url}"
+    ours["account_url"] = url
+    if x.get("tenant_id"):  # Entra ID service principal: login = client id, password = secret
+        ours.update(tenant_id=x["tenant_id"], client_id=login, client_secret=password)
+        return {"extra": ours}
+    sas = x.get("sas_token")
+    if x.get("shared_access_key"):
+        return {"login": login, "password": x["shared_access_key"], "extra": ours}
+    if sas:
+        if str(sas).startswith("https"):  # a full SAS URL: account URL and token in one
+            base, _, query = str(sas).partition("?")
+            ours["account_url"] = base.rstrip("/")
+            sas = query
+        return {"extra": {**ours, "sas_token": sas}}
+    key = password or x.get("account_key")
+    return {"login": login, "password": key, "extra": ours}
 
 
 _PARSERS: Mapping[ServiceKind, _Parser] = {
@@ -640,7 +786,7 @@ class StaticTokenCredential:
 
 
 class AsyncStaticTokenCredential(StaticTokenCredential):
-    """Async twin of :class:`StaticTokenCredential`."""
+    """Async twin of `StaticTokenCredential`."""
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
         return StaticTokenCredential.get_token(self, *scopes, **kwargs)
@@ -662,6 +808,7 @@ def with_overrides(settings: ServiceSettings, **changes: Any) -> ServiceSettings
 
 __all__ = [
     "ALLOWED_MODES",
+    "OFFICIAL_CONN_TYPES",
     "AsyncStaticTokenCredential",
     "AuthMode",
     "ServiceKind",

@@ -3,7 +3,7 @@
 Every operator, sensor and hook names its connection ``azure_conn_id``, as the Amazon provider names
 its ``aws_conn_id`` everywhere. The names used before (``conn_id`` on hooks and the Container Instances
 and Durable operators, ``blob_conn_id`` on the Blob operators) keep working for now with an
-:class:`~airflow.exceptions.AirflowProviderDeprecationWarning`.
+`AirflowProviderDeprecationWarning`.
 """
 
 from __future__ import annotations

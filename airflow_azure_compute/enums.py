@@ -1,5 +1,5 @@
 """``StrEnum`` for Python 3.10, in a module of its own so that enums used by operators at DAG parsing
-do not pull in :mod:`airflow_azure_compute.connections`."""
+do not pull in `airflow_azure_compute.connections`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ _E = TypeVar("_E", bound="StrEnum")
 
 
 class StrEnum(str, Enum):
-    """``enum.StrEnum`` for Python 3.10, plus :meth:`parse` for values given by users."""
+    """``enum.StrEnum`` for Python 3.10, plus `parse` for values given by users."""
 
     def __str__(self) -> str:
         return str(self.value)

@@ -10,7 +10,7 @@
          ├─ DeadlineExceededError
          └─ RemoteWorkFailedError     a container exited non-zero, an orchestration failed
 
-Config errors derive from :class:`~airflow.exceptions.AirflowFailException`, so Airflow does not retry
+Config errors derive from `AirflowFailException`, so Airflow does not retry
 them: retrying a bad spec only repeats the failure. Remote errors carry the service's own ``code`` and
 HTTP ``status`` and are chained (``raise ... from err``) to the SDK error that caused them.
 """

@@ -18,24 +18,26 @@ def _field(label: str, description: str, *, secret: bool = False, **schema: Any)
     return {"label": label, "description": description, "schema": {**(_SECRET if secret else _STR), **schema}}
 
 
-_AUTH_MODES = [
-    "shared_key",
-    "sas",
-    "connection_string",
-    "function_key",
-    "service_principal",
-    "managed_identity",
-    "workload_identity",
-    "default",
-]
+#: Auth modes offered in the form, with the label the dropdown shows; empty (null) = inferred.
+_AUTH_MODES: dict[str, str] = {
+    "shared_key": "Shared key (account name + key)",
+    "sas": "SAS token",
+    "connection_string": "Storage connection string",
+    "function_key": "Function key (Durable Functions)",
+    "service_principal": "Service principal (secret or certificate)",
+    "managed_identity": "Managed identity",
+    "workload_identity": "Workload identity",
+    "default": "DefaultAzureCredential",
+    "token": "Bearer token",
+}
 
 #: Entra ID and TLS fields every connection type accepts.
 _ENTRA_FIELDS: dict[str, Any] = {
     "auth_mode": _field(
         "Auth mode",
-        "How to authenticate; empty = inferred from the fields you fill in. One of: "
-        + ", ".join(_AUTH_MODES),
-        enum=[*_AUTH_MODES, None],
+        "How to authenticate; leave empty to infer it from the fields you fill in.",
+        enum=[None, *_AUTH_MODES],
+        values_display={"null": "Inferred from the fields you fill in", **_AUTH_MODES},
     ),
     "tenant_id": _field("Tenant ID", "Entra ID tenant (service principal, workload identity)."),
     "client_id": _field(
@@ -72,16 +74,18 @@ def _connection_type(
     }
 
 
+#: Optional ARM scope of a Batch account or function app: only the portal links use it.
+_PORTAL_FIELDS: dict[str, Any] = {
+    "subscription_id": _field("Subscription ID", "Subscription of the account (for portal links)."),
+    "resource_group": _field("Resource group", "Resource group of the account (for portal links)."),
+}
+
 CONNECTION_TYPES: list[dict[str, Any]] = [
     _connection_type(
         "azure_compute_batch",
         "batch.BatchHook",
         "Azure Batch (azure-compute)",
-        {
-            "account_url": _field(
-                "Account URL", "Batch account endpoint, https://<account>.<region>.batch.azure.com."
-            ),
-        },
+        dict(_PORTAL_FIELDS),
         {
             "hidden-fields": ["schema", "port", "extra"],
             "relabeling": {"host": "Account URL", "login": "Account name", "password": "Account key"},
@@ -93,7 +97,6 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
         "blob.BlobHook",
         "Azure Blob Storage (azure-compute)",
         {
-            "account_url": _field("Account URL", "Blob endpoint, https://<account>.blob.core.windows.net."),
             "connection_string": _field("Connection string", "Storage connection string.", secret=True),
             "sas_token": _field("SAS token", "Account or container SAS token.", secret=True),
         },
@@ -126,14 +129,6 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
         "durable.DurableHook",
         "Azure Durable Functions (azure-compute)",
         {
-            "function_app_url": _field(
-                "Function app URL", "Root URL of the function app, https://<app>.azurewebsites.net."
-            ),
-            "function_key": _field(
-                "Key",
-                "System key `durabletask_extension` (or a function key for the app's own starter route).",
-                secret=True,
-            ),
             "task_hub": _field("Task hub", "Task hub name (default: the app's)."),
             "storage_connection": _field(
                 "Storage connection name", "App setting naming the task hub's storage."
@@ -142,10 +137,14 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
                 "App Service auth scope",
                 "Entra ID scope when the app sits behind App Service authentication.",
             ),
+            **_PORTAL_FIELDS,
         },
         {
             "hidden-fields": ["schema", "port", "extra", "login"],
-            "relabeling": {"host": "Function app URL", "password": "Key"},
+            "relabeling": {
+                "host": "Function app URL",
+                "password": "System key (durabletask_extension) or function key",
+            },
             "placeholders": {"host": "https://myapp.azurewebsites.net"},
         },
     ),
@@ -262,6 +261,14 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "connection-types": CONNECTION_TYPES,
+        "asset-uris": [
+            {
+                "schemes": ["wasbs"],
+                "handler": "airflow_azure_compute.assets.sanitize_uri",
+                "factory": "airflow_azure_compute.assets.create_asset",
+                "to_openlineage_converter": "airflow_azure_compute.assets.convert_asset_to_openlineage",
+            }
+        ],
         "extra-links": [
             "airflow_azure_compute.links.BatchPoolLink",
             "airflow_azure_compute.links.BatchJobLink",

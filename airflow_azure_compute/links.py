@@ -1,13 +1,16 @@
 """Extra links to the Azure portal.
 
-Each link is three ClassVars on :class:`AzurePortalLink`: ``name`` (the button), ``key`` (the XCom key the
-operator writes with :meth:`AzurePortalLink.persist`) and ``url_template`` (formatted with the persisted
+Every link opens the Azure portal at ``https://portal.azure.com/#resource<ARM resource id>`` (the
+portal resolves the id and signs the user in), so no link ever carries a key. Each link is three
+ClassVars on `AzurePortalLink`: ``name`` (the button), ``key`` (the XCom key the
+operator writes with `AzurePortalLink.persist`) and ``url_template`` (formatted with the persisted
 fields). Only resource coordinates are persisted, never credentials.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from string import Formatter
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -36,40 +39,68 @@ class AzurePortalLink(BaseOperatorLink):
 
     @classmethod
     def format_url(cls, fields: Mapping[str, Any]) -> str:
-        """The URL for persisted ``fields``; empty when a field is missing."""
-        try:
-            return cls.url_template.format(
-                portal=PORTAL, **{k: quote(str(v), safe="") for k, v in fields.items()}
-            )
-        except (KeyError, IndexError):
+        """The URL for persisted ``fields``; empty when a field the URL needs is missing or empty."""
+        needed = {name for _, name, _, _ in Formatter().parse(cls.url_template) if name and name != "portal"}
+        if any(not fields.get(name) for name in needed):
             return ""
+        return cls.url_template.format(
+            portal=PORTAL, **{k: quote(str(v), safe="") for k, v in fields.items()}
+        )
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         fields = XCom.get_value(key=self.key, ti_key=ti_key)
         return self.format_url(fields) if isinstance(fields, Mapping) else ""
 
 
-def batch_account_fields(account_url: str) -> dict[str, str]:
-    """``account`` and ``region`` from a Batch account URL ``https://{account}.{region}.batch.azure.com``."""
-    host = urlsplit(account_url).hostname or ""
-    parts = host.split(".")
-    return {"account": parts[0], "region": parts[1] if len(parts) > 2 else ""}
+def arm_scope(settings: Any) -> dict[str, str]:
+    """``subscription_id`` and ``resource_group`` of a connection (empty when not given)."""
+    return {
+        "subscription_id": str(getattr(settings, "subscription_id", None) or ""),
+        "resource_group": str(getattr(settings, "resource_group", None) or ""),
+    }
+
+
+def batch_account_fields(settings: Any) -> dict[str, str]:
+    """``account`` and ``region`` from the Batch account URL ``https://{account}.{region}.batch.azure.com``,
+    with the connection's subscription and resource group (the account's ARM scope)."""
+    host = urlsplit(str(settings.endpoint)).hostname or ""
+    parts = [] if _is_ip(host) else host.split(".")
+    account = getattr(settings, "account_name", None) or (parts[0] if parts else "")
+    return {"account": account, "region": parts[1] if len(parts) > 2 else "", **arm_scope(settings)}
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+#: A resource's page: the portal's ``#resource`` route followed by the ARM resource id.
+_RESOURCE = "{portal}/#resource/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/"
 
 
 class BatchPoolLink(AzurePortalLink):
-    """The Batch pool's page in the portal (Batch Explorer style resource path)."""
+    """The pool's page: pools are ARM child resources of the Batch account
+    (``Microsoft.Batch/batchAccounts/{account}/pools/{pool}``, as in the Batch management API's
+    Pool - Get). Needs ``subscription_id`` and ``resource_group`` in the Batch connection."""
 
     name = "Batch pool"
     key = "azure_batch_pool"
-    url_template = "{portal}/#blade/Microsoft_Azure_Batch/PoolBlade/accountName/{account}/poolId/{pool_id}"
+    url_template = _RESOURCE + "Microsoft.Batch/batchAccounts/{account}/pools/{pool_id}"
 
 
 class BatchJobLink(AzurePortalLink):
-    """The Batch job's page in the portal."""
+    """The Batch account's page, which lists its jobs: jobs exist only in the Batch data plane and
+    have no ARM resource id (so no portal page of their own). Needs ``subscription_id`` and
+    ``resource_group`` in the Batch connection."""
 
-    name = "Batch job"
+    name = "Batch account (jobs)"
     key = "azure_batch_job"
-    url_template = "{portal}/#blade/Microsoft_Azure_Batch/JobBlade/accountName/{account}/jobId/{job_id}"
+    url_template = _RESOURCE + "Microsoft.Batch/batchAccounts/{account}"
 
 
 class ContainerGroupLink(AzurePortalLink):
@@ -77,27 +108,26 @@ class ContainerGroupLink(AzurePortalLink):
 
     name = "Container group"
     key = "azure_aci_container_group"
-    url_template = (
-        "{portal}/#resource/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
-        "/providers/Microsoft.ContainerInstance/containerGroups/{group_name}/overview"
-    )
+    url_template = _RESOURCE + "Microsoft.ContainerInstance/containerGroups/{group_name}/overview"
 
 
 class DurableInstanceLink(AzurePortalLink):
-    """The orchestration's status endpoint, without the key (add ``&code=...`` to open it)."""
+    """The function app's page in the portal (``Microsoft.Web/sites/{app}``).
 
-    name = "Durable instance status"
+    The Durable status API itself needs the system key, which a link must never carry; the portal
+    authenticates the user instead. Needs ``subscription_id`` and ``resource_group`` in the Durable
+    connection; the app name is the first label of ``https://{app}.azurewebsites.net``.
+    """
+
+    name = "Function app"
     key = "azure_durable_instance"
-    url_template = "{endpoint}/runtime/webhooks/durabletask/instances/{instance_id}"
+    url_template = _RESOURCE + "Microsoft.Web/sites/{app}"
 
     @classmethod
     def format_url(cls, fields: Mapping[str, Any]) -> str:
-        endpoint, instance_id = fields.get("endpoint"), fields.get("instance_id")
-        if not endpoint or not instance_id:
-            return ""
-        return cls.url_template.format(
-            endpoint=str(endpoint).rstrip("/"), instance_id=quote(str(instance_id), safe="")
-        )
+        host = urlsplit(str(fields.get("endpoint") or "")).hostname or ""
+        app = "" if _is_ip(host) or "." not in host else host.split(".")[0]
+        return super().format_url({**fields, "app": app})
 
 
 __all__ = [
@@ -107,5 +137,6 @@ __all__ = [
     "BatchPoolLink",
     "ContainerGroupLink",
     "DurableInstanceLink",
+    "arm_scope",
     "batch_account_fields",
 ]

@@ -1,7 +1,7 @@
 """Pure merge logic: which shards, in what order, and how their bytes join.
 
-:func:`plan_shards` turns blob names into an ordered shard list (by the chunk index in each name) and
-names every missing or unexpected shard. A :class:`Joiner` is fed each shard's bytes in order and
+`plan_shards` turns blob names into an ordered shard list (by the chunk index in each name) and
+names every missing or unexpected shard. A `Joiner` is fed each shard's bytes in order and
 returns what to write: ``concat`` passes bytes through, ``csv`` keeps the header of the first shard only
 (and checks the others carry the same header), ``jsonl`` makes sure records of consecutive shards stay
 on separate lines. Split then merge with the same mode gives back the input byte for byte.
@@ -66,7 +66,7 @@ def plan_shards(
     index_pattern: str = DEFAULT_INDEX_PATTERN,
     ignore: Iterable[str] = (MANIFEST_NAME,),
 ) -> list[Shard]:
-    """Order shards by chunk index; raise :class:`ShardSetError` naming missing/unexpected ones.
+    """Order shards by chunk index; raise `ShardSetError` naming missing/unexpected ones.
 
     :param names: blob names found (e.g. listed under a prefix).
     :param expected_count: shards must be exactly indices ``0 .. expected_count-1``.

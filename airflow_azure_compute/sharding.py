@@ -1,7 +1,7 @@
 """Pure, streaming splitters and the shard manifest.
 
-A :class:`Splitter` is fed the input block by block (``feed(data)`` then ``finish()``) and returns
-:class:`Piece` objects: slices of the input tagged with the chunk they belong to. It never holds more
+A `Splitter` is fed the input block by block (``feed(data)`` then ``finish()``) and returns
+`Piece` objects: slices of the input tagged with the chunk they belong to. It never holds more
 than the block it was given (plus a CSV header), so memory stays bounded whatever the input or chunk
 size; the caller decides where the pieces go (a blob upload, a file).
 
@@ -15,14 +15,14 @@ Cutting rules:
 
 By ``chunk_count`` the target is re-balanced at the start of every chunk
 (``ceil(remaining bytes / remaining chunks)``). Given the offsets of the input's last ``chunk_count``
-record ends (:func:`record_end_scan`), chunk ``i`` also ends no later than the ``i``-th of them, so
+record ends (`record_end_scan`), chunk ``i`` also ends no later than the ``i``-th of them, so
 every chunk holds at least one record whatever the record sizes, and an input with fewer records than
 chunks fails before anything is written. By ``chunk_size`` every chunk but the last holds at least
 ``chunk_size`` bytes (more by less than one record). Text modes decode the input incrementally and
 reject undecodable bytes.
 
 The record-end scan is sans-I/O: a generator that asks for ``(offset, length)`` ranges and is sent the
-bytes, driven by :func:`run_scan` over a file or :func:`arun_scan` over a blob. For ``lines`` and
+bytes, driven by `run_scan` over a file or `arun_scan` over a blob. For ``lines`` and
 ``jsonl`` it reads the input backwards from the end only until it has found ``chunk_count`` newlines
 (a few KiB for typical inputs, instead of a pass over the whole input); ``csv`` needs quote parity
 from the start, so it counts records in one forward pass, then re-reads only the blocks holding the
@@ -214,7 +214,7 @@ def last_line_ends(size: int, count: int, *, block: int = SCAN_BLOCK) -> RecordE
 
 
 def last_csv_record_ends(size: int, count: int, *, header: bool, block: int = SCAN_BLOCK) -> RecordEndScan:
-    """Like :func:`last_line_ends` for CSV (a newline inside quotes ends no record; the header record
+    """Like `last_line_ends` for CSV (a newline inside quotes ends no record; the header record
     is not counted): one forward pass counts record ends per block, then only the blocks holding the
     last ``count`` of them are read again to locate them."""
     blocks: list[tuple[int, int, int, int]] = []  # (offset, length, parity at start, record ends)
@@ -281,11 +281,11 @@ class _ChunkStats:
 class Splitter:
     """Streaming splitter; see the module docstring for the cutting rules.
 
-    :param mode: record kind, a :class:`SplitMode` or its value.
+    :param mode: record kind, a `SplitMode` or its value.
     :param chunk_count: number of chunks to make (needs ``total_size``); exclusive with ``chunk_size``.
     :param chunk_size: target bytes per chunk.
     :param total_size: input size in bytes, when known (required with ``chunk_count``).
-    :param record_ends: with ``chunk_count`` in a text mode, what :func:`record_end_scan` found: the
+    :param record_ends: with ``chunk_count`` in a text mode, what `record_end_scan` found: the
         input offsets just past its last ``chunk_count`` records (all of them when it has fewer). Makes
         ``chunk_count`` exact (every chunk gets at least one record) and lets too many chunks fail
         before any upload.
@@ -365,7 +365,7 @@ class Splitter:
         return out
 
     def finish(self) -> list[Piece]:
-        """Close the last chunk; raise :class:`SplitInputError` if the input cannot be split as asked."""
+        """Close the last chunk; raise `SplitInputError` if the input cannot be split as asked."""
         self._check_text(b"", final=True)
         if self._want_header and not self.header and self._header_buf:
             # a header with no newline and nothing after it

@@ -1,7 +1,7 @@
 """Shapes of Batch pools, jobs and tasks: the only place their fields are documented.
 
 Every spec is a frozen dataclass validated in ``__post_init__`` (bad input raises
-:class:`~airflow_azure_compute.exceptions.AzureComputeConfigError` naming the field, before any API call)
+`AzureComputeConfigError` naming the field, before any API call)
 and turned into the Batch REST body (camelCase JSON, lowercase enums) by a ``to_wire`` method, which the
 hooks wrap in the SDK's models. Operators accept a spec or a plain mapping (``PoolSpec.coerce``), so
 specs can come from DAG code, ``params`` or a JSON manifest.
@@ -883,7 +883,7 @@ class TaskSpec(_Spec):
     :param retention_seconds: how long the task directory is kept on the node.
     :param depends_on: ids of tasks that must succeed first (job with ``uses_task_dependencies``).
     :param elevated: run as an administrator.
-    :param multi_instance: run on several nodes at once (MPI); see :class:`MultiInstanceSpec`.
+    :param multi_instance: run on several nodes at once (MPI); see `MultiInstanceSpec`.
     """
 
     task_id: str
@@ -1027,7 +1027,7 @@ def pool_differences(spec: PoolSpec, pool: Mapping[str, Any]) -> list[str]:
 
     Compared: VM size, image, node agent, scaling mode and fixed node counts or formula, task slots,
     inter-node communication, node fill type, node placement, subnet, mount paths, user account names,
-    container images, and the start task (:func:`start_task_differences`). Secrets and metadata are
+    container images, and the start task (`start_task_differences`). Secrets and metadata are
     not compared.
     """
     return [*pool_shape_differences(spec, pool), *start_task_differences(spec, pool)]

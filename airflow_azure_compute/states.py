@@ -1,7 +1,7 @@
 """Batch state sets and the pure decisions made on them (one per poll, unit-tested branch by branch).
 
-Nothing here does I/O: the hooks fetch task counts, pools and nodes; :func:`evaluate_tasks` and
-:func:`evaluate_pool` decide; triggers, sensors and operators act on the decision.
+Nothing here does I/O: the hooks fetch task counts, pools and nodes; `evaluate_tasks` and
+`evaluate_pool` decide; triggers, sensors and operators act on the decision.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class TaskCounts:
 
 @dataclass(frozen=True)
 class Decision:
-    """Result of :func:`evaluate_tasks`."""
+    """Result of `evaluate_tasks`."""
 
     outcome: Outcome
     message: str
@@ -94,7 +94,7 @@ def evaluate_tasks(
     """Decide from one poll's counts.
 
     :param expected: how many tasks the fan-out created; ``None`` means "whatever the job holds".
-    :param policy: see :class:`~airflow_azure_compute.specs.FailurePolicy`.
+    :param policy: see `FailurePolicy`.
     :param tolerate_percent: with ``TOLERATE``, the share of tasks allowed to fail.
     """
     total = max(expected or 0, counts.total)
@@ -146,7 +146,7 @@ def _duration(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class PoolDecision:
-    """Result of :func:`evaluate_pool`."""
+    """Result of `evaluate_pool`."""
 
     outcome: Outcome
     message: str

@@ -12,7 +12,7 @@ neither read nor overwrite the run's inputs. A DAG that wants one long-lived con
 (``container=``); the workspace then becomes a per-run prefix inside it. The cleanup operators delete a
 run's workspace exactly: its own containers, or its own prefix in a named container.
 
-Pure: no I/O, no Airflow import; operators call :meth:`RunWorkspace.for_context`.
+Pure: no I/O, no Airflow import; operators call `RunWorkspace.for_context`.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class RunWorkspace:
 
     @classmethod
     def for_context(cls, context: Mapping[str, Any], *, container: str | None = None) -> RunWorkspace:
-        """The workspace of the running task's DAG run (see :meth:`for_run`)."""
+        """The workspace of the running task's DAG run (see `for_run`)."""
         ti = context["ti"]
         return cls.for_run(ti.dag_id, ti.run_id, container=container)
 

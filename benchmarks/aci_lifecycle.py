@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=20)
     args = parser.parse_args()
 
-    from airflow_azure_compute.emulator.stack import run_emulator
+    from airflow_azure_compute.testing.stack import run_emulator
 
     baseline = asyncio.run(_baseline(args.groups))
     with run_emulator() as endpoints:

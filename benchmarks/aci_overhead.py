@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from airflow_azure_compute.emulator.stack import run_emulator  # noqa: E402
+from airflow_azure_compute.testing.stack import run_emulator  # noqa: E402
 
 COMMAND = [sys.executable, "-c", "pass"]
 

@@ -257,7 +257,7 @@ def main() -> None:
         return
 
     from airflow_azure_compute.emulator.airflow_env import connection_env
-    from airflow_azure_compute.emulator.stack import run_azurite
+    from airflow_azure_compute.testing.stack import run_azurite
 
     with tempfile.TemporaryDirectory(prefix="bench-blob-") as tmp, run_azurite() as azurite:
         work = Path(tmp)

@@ -46,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from airflow_azure_compute.emulator.durable.loader import load_function_apps
-    from airflow_azure_compute.emulator.stack import run_emulator
+    from airflow_azure_compute.testing.stack import run_emulator
 
     square = load_function_apps([str(APP)]).activity("square_activity")
     assert square is not None

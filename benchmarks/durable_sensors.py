@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from _loop_lag import ticker  # noqa: E402
 
-from airflow_azure_compute.emulator.stack import run_emulator  # noqa: E402
+from airflow_azure_compute.testing.stack import run_emulator  # noqa: E402
 
 APP = ROOT / "tests" / "function_apps" / "durable_patterns.py"
 

@@ -27,7 +27,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from airflow_azure_compute.emulator.batch.auth import sign, string_to_sign
-from airflow_azure_compute.emulator.stack import run_emulator
+from airflow_azure_compute.testing.stack import run_emulator
 
 ROUTE = "GET /jobs/{jobId}/taskcounts"
 

@@ -20,8 +20,8 @@ from types import FrameType
 from typing import Any
 
 from airflow_azure_compute.emulator.airflow_env import connection_env
-from airflow_azure_compute.emulator.airflow_stack import HOST, run_airflow
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints, run_azurite, run_emulator
+from airflow_azure_compute.testing.airflow_stack import HOST, run_airflow
+from airflow_azure_compute.testing.stack import AzuriteEndpoints, run_azurite, run_emulator
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_DAGS = REPO / "example_dags"

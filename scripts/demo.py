@@ -21,8 +21,8 @@ from typing import Any
 from demo_resources import ResourceWatcher
 
 from airflow_azure_compute.emulator.airflow_env import connection_env
-from airflow_azure_compute.emulator.airflow_stack import AirflowStack, link_dags_folder, run_airflow
-from airflow_azure_compute.emulator.stack import run_azurite, run_emulator
+from airflow_azure_compute.testing.airflow_stack import AirflowStack, link_dags_folder, run_airflow
+from airflow_azure_compute.testing.stack import run_azurite, run_emulator
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_DAGS = REPO / "example_dags"

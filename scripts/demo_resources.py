@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints
+from airflow_azure_compute.testing.stack import AzuriteEndpoints
 
 #: Blob container metadata key that marks what an Airflow run created (see airflow_azure_compute.ids).
 RUN_METADATA_KEY = "airflow_dag_id"

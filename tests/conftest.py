@@ -2,84 +2,32 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints, run_azurite, run_emulator
+from airflow_azure_compute.testing.stack import AzuriteEndpoints
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_APPS_DIR = Path(__file__).resolve().parent / "function_apps"
 
 
-@pytest.fixture(scope="session")
-def azurite() -> Iterator[AzuriteEndpoints]:
-    """A live Azurite (blob, queue, table) for the whole session."""
-    with run_azurite() as endpoints:
-        yield endpoints
+# Azurite, the emulator, the Airflow DB and the connections come from the provider's own pytest plugin
+# (airflow_azure_compute.testing.pytest_plugin, entry point pytest11), as for any user of the package.
 
 
 @pytest.fixture(scope="session")
-def emulator(azurite: AzuriteEndpoints) -> Iterator[dict[str, Any]]:
-    """The emulator process (Batch, and ACI / Durable once present); yields its endpoints file.
-
-    Every ``tests/function_apps/*.py`` is loaded as a Durable function app.
-    """
-    apps = sorted(p for p in FUNCTION_APPS_DIR.glob("*.py") if not p.name.startswith("_"))
-    with run_emulator(function_apps=apps) as endpoints:
-        yield endpoints
-
-
-def _airflow_executable() -> list[str]:
-    return [sys.executable, "-m", "airflow"]
+def azure_function_apps() -> list[Path]:
+    """Every ``tests/function_apps/*.py`` is loaded as a Durable function app."""
+    return sorted(p for p in FUNCTION_APPS_DIR.glob("*.py") if not p.name.startswith("_"))
 
 
 @pytest.fixture(scope="session")
-def airflow_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A migrated SQLite Airflow DB in a temporary AIRFLOW_HOME, for ``dag.test()`` in this process.
-
-    Sets AIRFLOW_HOME, LOAD_EXAMPLES=False, UNIT_TEST_MODE=True and the DB URL for the session, runs
-    ``airflow db migrate`` once, and re-points Airflow's ORM (already imported by test collection) at
-    the new DB. Yields the home directory.
-    """
-    home = tmp_path_factory.mktemp("airflow-home")
-    (home / "dags").mkdir()
-    env = {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-    }
-    mp = pytest.MonkeyPatch()
-    for key, value in env.items():
-        mp.setenv(key, value)
-    done = subprocess.run(
-        [*_airflow_executable(), "db", "migrate"],
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    if done.returncode != 0:
-        mp.undo()
-        raise RuntimeError(f"airflow db migrate failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    from airflow import settings
-
-    settings.dispose_orm(do_log=False)
-    settings.configure_vars()
-    settings.configure_orm()
-    try:
-        yield home
-    finally:
-        settings.dispose_orm(do_log=False)
-        mp.undo()
+def emulator(azure_emulator: dict[str, Any]) -> dict[str, Any]:
+    """The plugin's emulator process (Batch, ACI, Durable), under the name the suite uses."""
+    return azure_emulator
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints
+from airflow_azure_compute.testing.stack import AzuriteEndpoints
+
+#: The ARM scope given to the emulated Batch account (portal links only; nothing calls ARM for it).
+PORTAL_SUBSCRIPTION = "00000000-0000-0000-0000-0000000000b1"
+PORTAL_RESOURCE_GROUP = "emulator-rg"
 
 
 def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict[str, dict[str, Any]]:
@@ -30,6 +34,8 @@ def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict
             "host": batch["url"],
             "login": batch["account_name"],
             "password": batch["account_key"],
+            # The ARM scope of the account: only the portal links use it.
+            "extra": {"subscription_id": PORTAL_SUBSCRIPTION, "resource_group": PORTAL_RESOURCE_GROUP},
         }
     if aci := endpoints.get("aci"):
         conns["azure_compute_aci_default"] = {

@@ -1,7 +1,7 @@
 """The emulator framework: one asyncio process, one aiohttp app and port per emulated service.
 
-Each service subclasses :class:`EmulatorService` and is listed in
-:data:`airflow_azure_compute.emulator.registry.SERVICES`. The core gives every app a middleware
+Each service subclasses `EmulatorService` and is listed in
+`airflow_azure_compute.emulator.registry.SERVICES`. The core gives every app a middleware
 (request counters, seeded faults), the admin routes under ``/_emulator``, TLS for ``https`` services,
 and writes the endpoints file atomically once every service listens.
 """
@@ -55,9 +55,9 @@ class ServiceContext:
 class EmulatorService(ABC):
     """Base class of an emulated service.
 
-    Subclasses set :attr:`name` (the key in the endpoints file), optionally :attr:`scheme`, and
-    implement :meth:`add_routes`; :meth:`start`/:meth:`stop` run background loops, :meth:`reset`
-    drops all state, :meth:`endpoint_info` returns the service's endpoints-file object.
+    Subclasses set `name` (the key in the endpoints file), optionally `scheme`, and
+    implement `add_routes`; `start`/`stop` run background loops, `reset`
+    drops all state, `endpoint_info` returns the service's endpoints-file object.
     """
 
     name: ClassVar[str]

@@ -1,7 +1,7 @@
 """Seeded fault injection and per-route counters shared by every emulated service.
 
-A :class:`Faults` object belongs to one service app; the middleware built by
-:func:`make_middleware` applies it to every request except the ``/_emulator`` admin routes.
+A `Faults` object belongs to one service app; the middleware built by
+`make_middleware` applies it to every request except the ``/_emulator`` admin routes.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Container groups as pure data: the spec a DAG writes, the ARM body sent, the state read back.
 
-Nothing here does I/O or imports the Azure SDK. :func:`build_group_body` turns specs into the ARM JSON
-body (the hook hands it to the SDK model), :func:`evaluate_group` turns a GET into a
-:class:`GroupProgress`, and :func:`new_log_lines` picks the log lines not printed yet.
+Nothing here does I/O or imports the Azure SDK. `build_group_body` turns specs into the ARM JSON
+body (the hook hands it to the SDK model), `evaluate_group` turns a GET into a
+`GroupProgress`, and `new_log_lines` picks the log lines not printed yet.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Base classes of every hook: the connection is parsed once into :class:`ServiceSettings`.
+"""Base classes of every hook: the connection is parsed once into `ServiceSettings`.
 
 Sync hooks read ``self.settings``; async hooks ``await self.aget_settings()`` (connection lookup through
 the Task SDK's async path, so it works inside the triggerer). Both come from the same parser.
@@ -38,7 +38,7 @@ class AzureComputeBaseHook(BaseHook):  # type: ignore[misc]
 
     @property
     def conn_id(self) -> str:
-        """The connection id (same as :attr:`azure_conn_id`)."""
+        """The connection id (same as `azure_conn_id`)."""
         return self.azure_conn_id
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -71,7 +71,7 @@ class AzureComputeBaseHook(BaseHook):  # type: ignore[misc]
         return settings
 
     def test_connection(self) -> tuple[bool, str]:
-        """Make one cheap real call (:meth:`probe`) and report the service's own message."""
+        """Make one cheap real call (`probe`) and report the service's own message."""
         try:
             return True, self.probe()
         except Exception as err:  # the UI shows the message; never raise from here

@@ -1,10 +1,10 @@
-"""Batch hooks: :class:`BatchHook` over ``azure.batch.BatchClient``, :class:`BatchAsyncHook` over ``azure.batch.aio``.
+"""Batch hooks: `BatchHook` over ``azure.batch.BatchClient``, `BatchAsyncHook` over ``azure.batch.aio``.
 
-Both take REST-shaped dicts (built by :mod:`airflow_azure_compute.specs`) and return plain dicts or
-:class:`~airflow_azure_compute.states.TaskCounts`, so operators, sensors and triggers never handle SDK
+Both take REST-shaped dicts (built by `airflow_azure_compute.specs`) and return plain dicts or
+`TaskCounts`, so operators, sensors and triggers never handle SDK
 models. The conversions are module functions shared by both hooks; the hooks differ only in I/O.
 
-Bulk task submission (:meth:`BatchHook.create_tasks`) does not use the SDK's ``create_tasks``: that one
+Bulk task submission (`BatchHook.create_tasks`) does not use the SDK's ``create_tasks``: that one
 re-queues a request-level 5xx forever. Ours sends the same 100-task ``addtaskcollection`` requests with
 bounded concurrency, treats ``TaskExists`` as success (deterministic ids make a retry idempotent),
 retries 429/5xx with backoff, splits a chunk on ``RequestBodyTooLarge``, and stops at a deadline.
@@ -159,7 +159,7 @@ def chunk_tasks(tasks: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, An
 
 @dataclass
 class SubmitResult:
-    """What :meth:`BatchHook.create_tasks` did."""
+    """What `BatchHook.create_tasks` did."""
 
     added: int = 0
     existed: int = 0
@@ -279,7 +279,7 @@ class BatchHook(AzureComputeBaseHook):
     def replace_start_task(self, pool: Mapping[str, Any], start_task: Mapping[str, Any] | None) -> None:
         """Give an existing pool a new start task (``updateproperties``), keeping its other properties.
 
-        Nodes run it when they next join or restart (see :meth:`reboot_node`).
+        Nodes run it when they next join or restart (see `reboot_node`).
         """
         from azure.batch import models
 
@@ -409,7 +409,7 @@ class BatchHook(AzureComputeBaseHook):
 
         ``TaskExists`` counts as success. Transient failures (429/5xx/resets) are retried with backoff
         up to ``error_budget`` retries in all; other per-task client errors are returned in
-        ``failed``. Raises :class:`DeadlineExceededError` when the deadline passes.
+        ``failed``. Raises `DeadlineExceededError` when the deadline passes.
         """
         deadline = time.monotonic() + timeout
         result = SubmitResult()
@@ -602,7 +602,7 @@ _SHARED_CLIENTS: dict[tuple[int, str], _SharedClient] = {}
 
 
 class BatchAsyncHook(AzureComputeBaseHook):
-    """Async Batch client over ``azure.batch.aio`` for triggers; same method names as :class:`BatchHook`."""
+    """Async Batch client over ``azure.batch.aio`` for triggers; same method names as `BatchHook`."""
 
     service: ClassVar[ServiceKind] = ServiceKind.BATCH
     hook_name = "Azure Batch async (azure-compute)"

@@ -1,10 +1,10 @@
-"""Blob Storage hooks: :class:`BlobHook` (sync) and :class:`BlobAsyncHook` (``azure.storage.blob.aio``).
+"""Blob Storage hooks: `BlobHook` (sync) and `BlobAsyncHook` (``azure.storage.blob.aio``).
 
-Both read the same parsed connection (:class:`~airflow_azure_compute.connections.ServiceSettings`) and
-build their client from :func:`client_kwargs`, so auth exists once. The async hook's
-:meth:`BlobAsyncHook.iter_ordered` downloads many blobs concurrently and yields their bytes in order;
-the upload side (:class:`ChunkUploader`, :class:`BlockSink`, :class:`TaskPool`) lives in
-:mod:`airflow_azure_compute.hooks.blob_transfer` and is re-exported here.
+Both read the same parsed connection (`ServiceSettings`) and
+build their client from `client_kwargs`, so auth exists once. The async hook's
+`BlobAsyncHook.iter_ordered` downloads many blobs concurrently and yields their bytes in order;
+the upload side (`ChunkUploader`, `BlockSink`, `TaskPool`) lives in
+`airflow_azure_compute.hooks.blob_transfer` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -245,7 +245,7 @@ class BlobHook(AzureComputeBaseHook):
         )  # fmt: skip
 
     def upload_file(self, container: str, name: str, path: str, **kwargs: Any) -> None:
-        """Upload a local file (same options as :meth:`upload_stream`)."""
+        """Upload a local file (same options as `upload_stream`)."""
         with open(path, "rb") as f:
             self.upload_stream(container, name, f, **kwargs)
 
@@ -328,7 +328,7 @@ class BlobAsyncHook(AzureComputeBaseHook):
     """Async Blob Storage hook (``azure.storage.blob.aio``) with the bounded transfer helpers.
 
     Use it as an async context manager (``async with BlobAsyncHook(azure_conn_id) as hook:``): that opens
-    one service client for every call inside. Methods mirror :class:`BlobHook`'s.
+    one service client for every call inside. Methods mirror `BlobHook`'s.
     """
 
     service: ClassVar[ServiceKind] = ServiceKind.BLOB
@@ -414,7 +414,7 @@ class BlobAsyncHook(AzureComputeBaseHook):
     async def list_blob_names(
         self, container: str, prefix: str = "", *, page_size: int = 5000
     ) -> AsyncIterator[str]:
-        """Only the names under ``prefix`` (a much cheaper parse than :meth:`list_blobs`)."""
+        """Only the names under ``prefix`` (a much cheaper parse than `list_blobs`)."""
         pages = self.container(container).list_blob_names(
             name_starts_with=prefix or None, results_per_page=page_size
         )

@@ -1,9 +1,9 @@
 """Bounded, concurrent upload machinery used by the Blob operators (async, ``azure.storage.blob.aio``).
 
-* :class:`TaskPool` keeps at most N coroutines in flight and surfaces the first failure;
-* :class:`ChunkUploader` turns a stream of :class:`~airflow_azure_compute.sharding.Piece` objects into
+* `TaskPool` keeps at most N coroutines in flight and surfaces the first failure;
+* `ChunkUploader` turns a stream of `Piece` objects into
   blobs (one ``Put Blob`` for a small chunk, staged blocks + one commit for a large one);
-* :class:`BlockSink` writes one large blob as staged blocks and commits once (readers never see half).
+* `BlockSink` writes one large blob as staged blocks and commits once (readers never see half).
 
 Memory stays bounded: at most ``max_concurrency`` requests are in flight, each holding one block.
 """
@@ -97,7 +97,7 @@ class TaskPool:
 
 
 class ChunkUploader:
-    """Uploads chunks given as :class:`Piece` streams: ``await add(piece, info)``, then join the pool.
+    """Uploads chunks given as `Piece` streams: ``await add(piece, info)``, then join the pool.
 
     A chunk that fits one block goes up in one ``Put Blob``; a larger one as staged blocks committed
     once its last piece arrives. Every blob gets ``metadata`` and its Content-MD5. A chunk whose
@@ -180,7 +180,7 @@ class ChunkUploader:
 
 
 class BlockSink:
-    """Writes one blob as staged blocks (concurrently) and commits them once in :meth:`close`.
+    """Writes one blob as staged blocks (concurrently) and commits them once in `close`.
 
     With ``checksum`` (default) the whole blob's MD5 is computed and committed as its Content-MD5.
     """

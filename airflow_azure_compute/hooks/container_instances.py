@@ -1,8 +1,8 @@
 """Azure Container Instances hooks over ``azure.mgmt.containerinstance`` (sync) and its ``.aio`` twin.
 
 Both hooks take the connection's ARM endpoint, token scope and CA bundle from one
-:class:`~airflow_azure_compute.connections.ServiceSettings`, speak ARM JSON dicts (see
-:mod:`.aci_groups` for the pure logic), and map SDK errors the same way (:func:`remote_error`).
+`ServiceSettings`, speak ARM JSON dicts (see
+`.aci_groups` for the pure logic), and map SDK errors the same way (`remote_error`).
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class ContainerInstancesHook(AzureComputeBaseHook):
 
 
 class ContainerInstancesAsyncHook(AzureComputeBaseHook):
-    """Async twin of :class:`ContainerInstancesHook` (triggers); open a client with :meth:`client`."""
+    """Async twin of `ContainerInstancesHook` (triggers); open a client with `client`."""
 
     service: ClassVar[ServiceKind] = ServiceKind.ACI
     hook_name = "Azure Container Instances (azure-compute, async)"

@@ -1,7 +1,7 @@
 """Durable Functions hooks: the public HTTP API, sync and async, with the connection's key.
 
-The API itself (requests, reattach rules, error mapping) is in :mod:`.durable_api` as pure *flows*;
-:class:`DurableHook` drives them over ``requests`` and :class:`DurableAsyncHook` over ``aiohttp``. The two
+The API itself (requests, reattach rules, error mapping) is in `.durable_api` as pure *flows*;
+`DurableHook` drives them over ``requests`` and `DurableAsyncHook` over ``aiohttp``. The two
 hooks share method names and differ only in I/O. azure-functions-durable's own client is not used: it
 talks to the host's local RPC endpoint, never sends ``code``, and binds a global session to one loop.
 """
@@ -121,7 +121,7 @@ class DurableHook(AzureComputeBaseHook):
             attempt += 1
 
     def run(self, flow: Flow) -> Any:
-        """Drive a flow of :class:`DurableApi` to its result."""
+        """Drive a flow of `DurableApi` to its result."""
         try:
             request = next(flow)
             while True:
@@ -130,7 +130,7 @@ class DurableHook(AzureComputeBaseHook):
             return done.value
 
     def start(self, orchestrator: str, **kwargs: Any) -> StartResult:
-        """Start (or reattach to) an instance; see :meth:`DurableApi.start`."""
+        """Start (or reattach to) an instance; see `DurableApi.start`."""
         return self.run(self.api.start(orchestrator, **kwargs))  # type: ignore[no-any-return]
 
     def get_status(self, instance_id: str) -> OrchestrationStatus | None:
@@ -161,7 +161,7 @@ class DurableHook(AzureComputeBaseHook):
 
 
 class DurableAsyncHook(AzureComputeBaseHook):
-    """Async twin of :class:`DurableHook` (triggers); use as ``async with DurableAsyncHook(...) as hook``."""
+    """Async twin of `DurableHook` (triggers); use as ``async with DurableAsyncHook(...) as hook``."""
 
     service: ClassVar[ServiceKind] = ServiceKind.DURABLE
     hook_name = "Azure Durable Functions (azure-compute, async)"
@@ -240,7 +240,7 @@ class DurableAsyncHook(AzureComputeBaseHook):
             attempt += 1
 
     async def run(self, flow: Flow) -> Any:
-        """Drive a flow of :class:`DurableApi` to its result."""
+        """Drive a flow of `DurableApi` to its result."""
         try:
             request = next(flow)
             while True:

@@ -1,8 +1,8 @@
 """The Durable Functions HTTP API as pure data: requests to send, responses to interpret.
 
 Nothing here does I/O. Each public operation is a *flow*: a generator that yields
-:class:`DurableRequest` objects, receives :class:`DurableResponse` objects, and returns a result. The sync
-and async hooks in :mod:`airflow_azure_compute.hooks.durable` only drive flows over their transport, so
+`DurableRequest` objects, receives `DurableResponse` objects, and returns a result. The sync
+and async hooks in `airflow_azure_compute.hooks.durable` only drive flows over their transport, so
 the API logic (reattach on a duplicate start, idempotent terminate and purge, error mapping) exists once.
 
 The public API is documented at
@@ -105,7 +105,7 @@ class StartResult:
 
 @dataclass(frozen=True)
 class DurableRequest:
-    """One HTTP request. ``params`` excludes the key; transports add it (see :meth:`DurableApi.auth`)."""
+    """One HTTP request. ``params`` excludes the key; transports add it (see `DurableApi.auth`)."""
 
     method: str
     url: str

@@ -1,6 +1,6 @@
 """Keyword arguments every Azure SDK client of the provider gets, sync or async.
 
-* TLS trust: the connection's ``ca_bundle``, if any (:meth:`ServiceSettings.client_kwargs`).
+* TLS trust: the connection's ``ca_bundle``, if any (`ServiceSettings.client_kwargs`).
 * An HTTP transport that reads the environment once. By default both ``requests`` and ``aiohttp``
   (``trust_env``) look up proxy variables and ``~/.netrc`` on every request; ``aiohttp`` even does it
   in two thread-pool round trips per request. Against Azurite that cost about 0.85 ms of CPU per

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+
+from airflow_azure_compute.lineage import LineageMixin
 
 if TYPE_CHECKING:
     from airflow_azure_compute.hooks.batch import BatchHook
 
 
-class BatchBaseOperator(BaseOperator):
+class BatchBaseOperator(LineageMixin, BaseOperator):
     """Base of the Batch operators.
 
     Operators return a dict whose keys are also pushed as separate XComs (``op.output["job_id"]``).
+    The Batch job a task drove, and the blobs it reads and writes, are reported to OpenLineage (see
+    `airflow_azure_compute.lineage`).
 
     :param azure_conn_id: the ``azure_compute_batch`` connection.
     :param blob_conn_id: the ``azure_compute_blob`` connection that signs SAS URLs (resource files,
@@ -41,10 +45,25 @@ class BatchBaseOperator(BaseOperator):
 
         return BatchHook(self.azure_conn_id)
 
+    def record_job(self, job_id: str, *, inputs: Sequence[str] = (), outputs: Sequence[str] = ()) -> None:
+        """Record the Batch job (and the blob containers/prefixes it reads and writes) for lineage."""
+        from airflow_azure_compute.assets import blob_uri
+        from airflow_azure_compute.hooks.blob import BlobHook
+
+        paths = [*inputs, *outputs]
+        account = BlobHook(self.blob_conn_id).settings.account_name if paths else None
+        uris = [blob_uri(account, *p.split("/", 1)) for p in paths] if account else []
+        self.record_lineage(
+            inputs=uris[: len(inputs)],
+            outputs=uris[len(inputs) :],
+            external_id=job_id,
+            source=self.hook.settings.endpoint,
+        )
+
 
 def spec_fields(value: Any, spec_class: str) -> Any:
     """``value.as_dict()`` when it is an instance of ``spec_class`` (a class name in
-    :mod:`airflow_azure_compute.specs`), else ``value`` unchanged: what operators store, so it templates.
+    `airflow_azure_compute.specs`), else ``value`` unchanged: what operators store, so it templates.
 
     A mapping (the usual DAG input) passes without importing the specs module, so DAG parsing does not
     pay for it; a spec object means the DAG file already imported it.

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseOperator
 
+from airflow_azure_compute.assets import blob_uri, emit_blob_assets, outputs_alias
 from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeError
 from airflow_azure_compute.hooks.blob import DEFAULT_CONCURRENCY, BlobAsyncHook, remote_error
 from airflow_azure_compute.ids import DAG_KEY, RUN_KEY, TASK_KEY, run_metadata
+from airflow_azure_compute.lineage import LineageMixin
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -80,17 +82,21 @@ class Progress:
         )  # fmt: skip
 
 
-class BlobBaseOperator(BaseOperator):
+class BlobBaseOperator(LineageMixin, BaseOperator):
     """Base of the Blob operators.
 
     :param azure_conn_id: the ``azure_compute_blob`` connection (default ``azure_compute_blob_default``;
         formerly ``blob_conn_id``).
     :param max_concurrency: requests in flight at once (each holds at most one 4 MiB block).
     :param create_container: create the target container when missing; a container created this way
-        carries metadata naming the dag, run and task, so :class:`BlobCleanupOperator` can remove it.
+        carries metadata naming the dag, run and task, so `BlobCleanupOperator` can remove it.
     :param overwrite: replace existing blobs/files written by someone else; without it such conflicts
         fail before anything is uploaded. Blobs this very task wrote in an earlier try are always
         replaced (a retry is idempotent).
+
+    Blobs an operator writes are reported as Asset events (see `airflow_azure_compute.assets`): through
+    the ``AssetAlias`` outlets of the task, by default ``outputs_alias(dag_id, task_id)``; what it read
+    and wrote is reported to OpenLineage when that provider is installed (`airflow_azure_compute.lineage`).
     """
 
     ui_color = "#cfe7fa"
@@ -112,6 +118,30 @@ class BlobBaseOperator(BaseOperator):
         self.max_concurrency = max_concurrency
         self.create_container = create_container
         self.overwrite = overwrite
+        if not kwargs.get("outlets") and self.has_dag():
+            self.outlets = [outputs_alias(self.dag_id, self.task_id)]
+
+    def report_outputs(
+        self, context: Context, container: str, paths: list[str], extra: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """Emit Asset events for blobs (or prefixes ending in ``/``) this task wrote; return their URIs."""
+        uris = emit_blob_assets(context, self.outlets, self.account_name(), container, paths, extra=extra)
+        self.record_lineage(outputs=uris)
+        if uris:
+            self.log.info("Outputs: %s", ", ".join(uris[:5]) + (" ..." if len(uris) > 5 else ""))
+        return uris
+
+    def report_inputs(self, container: str, paths: list[str]) -> None:
+        """Record blobs (or prefixes) this task read, for OpenLineage."""
+        account = self.account_name()
+        if account:
+            self.record_lineage(inputs=[blob_uri(account, container, p) for p in paths])
+
+    def account_name(self) -> str | None:
+        """The storage account of the connection (names Assets and lineage datasets)."""
+        from airflow_azure_compute.hooks.blob import BlobHook
+
+        return BlobHook(self.azure_conn_id).settings.account_name
 
     def async_hook(self) -> BlobAsyncHook:
         return BlobAsyncHook(self.azure_conn_id)
@@ -122,7 +152,7 @@ class BlobBaseOperator(BaseOperator):
         return value
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run the operator's async body; an SDK error becomes an :class:`AzureComputeRemoteError`."""
+        """Run the operator's async body; an SDK error becomes an `AzureComputeRemoteError`."""
         try:
             return asyncio.run(coro)
         except AzureComputeError:

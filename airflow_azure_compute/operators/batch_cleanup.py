@@ -33,7 +33,7 @@ class BatchCleanupOperator(BatchBaseOperator):
     :param pool_ids: pool ids to consider.
     :param containers: blob containers to consider.
 
-    Connections: see :class:`~airflow_azure_compute.operators._batch_common.BatchBaseOperator`.
+    Connections: see `BatchBaseOperator`.
     """
 
     template_fields: Sequence[str] = ("job_ids", "pool_ids", "containers", "azure_conn_id", "blob_conn_id")

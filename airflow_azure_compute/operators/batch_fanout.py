@@ -3,7 +3,7 @@
 Task ids are ``task_id_prefix`` + a zero-padded index, so a retried operator finds the tasks its earlier
 try submitted and adds only the missing ones. Submission is bulk (100 tasks per request, ``concurrency``
 requests at a time) under a deadline. The operator does not wait: pair it with
-:class:`~airflow_azure_compute.sensors.batch.BatchJobSensor`, which reads the returned ``job_id``,
+`BatchJobSensor`, which reads the returned ``job_id``,
 ``task_id_prefix`` and ``task_count``.
 """
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from airflow_azure_compute.specs import JobSpec, ResourceFileSpec, TaskContainerSpec, TaskSpec
 
-#: Manifest entry keys understood by :func:`build_tasks`.
+#: Manifest entry keys understood by `build_tasks`.
 MANIFEST_KEYS = frozenset(
     {"name", "command_line", "args", "depends_on", "environment", "resource_files", "max_wall_clock_seconds"}
 )
@@ -188,7 +188,7 @@ class BatchRunTasksOperator(BatchBaseOperator):
     Returns ``{"job_id", "pool_id", "task_id_prefix", "task_count", "owns_job", "output_container",
     "output_prefix", "submitted", "existed"}``.
 
-    :param job: a :class:`~airflow_azure_compute.specs.JobSpec` (or mapping): the pool, and the job's
+    :param job: a `JobSpec` (or mapping): the pool, and the job's
         id, constraints, preparation/release tasks and common environment.
     :param items: one task per item: chunk names from a split (or any XCom list). Strings are blob names
         under ``input_prefix`` in ``input_container``, downloaded into the working directory.
@@ -218,7 +218,7 @@ class BatchRunTasksOperator(BatchBaseOperator):
     :param submit_timeout: deadline for the whole submission.
     :param sas_expiry: lifetime of the SAS URLs (cover queueing + run time).
 
-    Connections: see :class:`~airflow_azure_compute.operators._batch_common.BatchBaseOperator`.
+    Connections: see `BatchBaseOperator`.
     """
 
     template_fields: Sequence[str] = (
@@ -367,6 +367,11 @@ class BatchRunTasksOperator(BatchBaseOperator):
             result.existed,
             result.requests,
             result.retries,
+        )
+        self.record_job(
+            job_id,
+            inputs=[f"{self.input_container}/{self.input_prefix or ''}"] if self.input_container else [],
+            outputs=[f"{self.output_container}/{output_prefix}"] if self.output_container else [],
         )
         return {
             "job_id": job_id,

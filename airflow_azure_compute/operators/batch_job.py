@@ -35,7 +35,7 @@ def ensure_job(hook: BatchHook, spec: JobSpec, context: Context | Mapping[str, A
     job_id = job_id_for(spec, context)
     metadata = run_metadata(context)
     if hook.create_job(spec.to_wire(job_id, metadata=metadata)):
-        BatchJobLink.persist(context, job_id=job_id, **batch_account_fields(hook.account_url))
+        BatchJobLink.persist(context, job_id=job_id, **batch_account_fields(hook.settings))
         return job_id, True
     job = hook.get_job(job_id) or {}
     pool_id = (job.get("poolInfo") or {}).get("poolId")
@@ -50,7 +50,7 @@ def ensure_job(hook: BatchHook, spec: JobSpec, context: Context | Mapping[str, A
             f"job {job_id!r} exists but is {state!r}; tasks can only be added to an active job",
             code="JobNotActive",
         )
-    BatchJobLink.persist(context, job_id=job_id, **batch_account_fields(hook.account_url))
+    BatchJobLink.persist(context, job_id=job_id, **batch_account_fields(hook.settings))
     dag_id, run_id, _, _ = run_scope(context)
     return job_id, created_by_run(metadata_dict(job.get("metadata")), dag_id, run_id)
 
@@ -58,9 +58,9 @@ def ensure_job(hook: BatchHook, spec: JobSpec, context: Context | Mapping[str, A
 class BatchEnsureJobOperator(BatchBaseOperator):
     """Create a job on a pool, or reuse it; returns ``{"job_id", "owned"}``.
 
-    :param job: a :class:`~airflow_azure_compute.specs.JobSpec` or a mapping of its fields.
+    :param job: a `JobSpec` or a mapping of its fields.
 
-    Connections: see :class:`~airflow_azure_compute.operators._batch_common.BatchBaseOperator`.
+    Connections: see `BatchBaseOperator`.
     """
 
     template_fields: Sequence[str] = ("job", "azure_conn_id")

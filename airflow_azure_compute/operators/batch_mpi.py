@@ -59,7 +59,7 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
     "exit_code"}``. The outputs (``output_pattern`` files of the primary's working directory) land in
     ``output_container`` under ``{output_prefix}``: by default the run workspace's output container.
 
-    :param job: a :class:`~airflow_azure_compute.specs.JobSpec` (or mapping): the pool and the job.
+    :param job: a `JobSpec` (or mapping): the pool and the job.
     :param command_line: the application command, run by the primary only once every instance's
         coordination command succeeded (e.g. ``/bin/sh -c 'mpiexec -hosts $AZ_BATCH_HOST_LIST ...'``).
     :param number_of_instances: nodes the task runs on at once (at most the pool's node count).
@@ -82,7 +82,7 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
     :param wait_timeout: absolute limit of the wait.
     :param sas_expiry: lifetime of the SAS URLs (cover queueing + run time).
 
-    Connections: see :class:`~airflow_azure_compute.operators._batch_common.BatchBaseOperator`.
+    Connections: see `BatchBaseOperator`.
     """
 
     template_fields: Sequence[str] = (

@@ -33,10 +33,10 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
     """Make sure a pool shaped like ``pool_spec`` exists; optionally wait until ``min_ready_nodes`` are usable.
 
     Returns ``{"pool_id", "created"}``. The pool's metadata names the dag, run and task that created it,
-    which is what :class:`~airflow_azure_compute.operators.batch_cleanup.BatchCleanupOperator` checks
+    which is what `BatchCleanupOperator` checks
     before deleting anything.
 
-    :param pool_spec: a :class:`~airflow_azure_compute.specs.PoolSpec` or a mapping of its fields.
+    :param pool_spec: a `PoolSpec` or a mapping of its fields.
     :param if_exists: ``reuse`` (check the shape, naming any difference), ``fail``, ``recreate``, or
         ``repurpose`` (reuse a pool whose start task differs: give it the spec's start task and resource
         files, restart its nodes so they run it, and wait until they are idle again).
@@ -47,7 +47,7 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
     :param poll_interval: seconds between readiness polls.
     :param wait_timeout: absolute limit for readiness.
 
-    Connections: see :class:`~airflow_azure_compute.operators._batch_common.BatchBaseOperator`.
+    Connections: see `BatchBaseOperator`.
     """
 
     template_fields: Sequence[str] = ("pool_spec", "if_exists", "min_ready_nodes", "azure_conn_id")
@@ -95,7 +95,7 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         body = self.create_body(spec, context)
         self.restarted = 0
         created = self.ensure(hook, spec, policy, body)
-        BatchPoolLink.persist(context, pool_id=spec.pool_id, **batch_account_fields(hook.account_url))
+        BatchPoolLink.persist(context, pool_id=spec.pool_id, **batch_account_fields(hook.settings))
         result = {"pool_id": spec.pool_id, "created": created}
         if self.restarted:
             result["restarted_nodes"] = self.restarted

@@ -46,7 +46,7 @@ class BatchResizePoolOperator(BatchBaseOperator):
     :param wait_timeout: absolute limit of the wait.
     :param stop_on_kill: killing the task stops the resize.
 
-    Connections: see :class:`~airflow_azure_compute.operators._batch_common.BatchBaseOperator`.
+    Connections: see `BatchBaseOperator`.
     """
 
     template_fields: Sequence[str] = ("pool_id", "dedicated_nodes", "spot_nodes", "azure_conn_id")
@@ -118,7 +118,7 @@ class BatchResizePoolOperator(BatchBaseOperator):
                 "formula, or create the pool with dedicated_nodes/spot_nodes instead of autoscale_formula",
                 field="pool_id",
             )
-        BatchPoolLink.persist(context, pool_id=self.pool_id, **batch_account_fields(hook.account_url))
+        BatchPoolLink.persist(context, pool_id=self.pool_id, **batch_account_fields(hook.settings))
         wanted = (dedicated, spot)
         have = (int(pool.get("targetDedicatedNodes") or 0), int(pool.get("targetLowPriorityNodes") or 0))
         steady = pool.get("allocationState") == "steady"
@@ -196,7 +196,7 @@ class BatchStopPoolResizeOperator(BatchBaseOperator):
 
     :param pool_id: the pool.
 
-    Connections: see :class:`~airflow_azure_compute.operators._batch_common.BatchBaseOperator`.
+    Connections: see `BatchBaseOperator`.
     """
 
     template_fields: Sequence[str] = ("pool_id", "azure_conn_id")

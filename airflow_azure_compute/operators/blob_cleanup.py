@@ -28,7 +28,7 @@ class BlobCleanupOperator(BlobBaseOperator):
     :param prefix: only blobs under this prefix (default: the whole container).
     :param scan_containers_prefix: also consider every container whose name starts with this.
 
-    Connection and concurrency: see :class:`BlobBaseOperator`.
+    Connection and concurrency: see `BlobBaseOperator`.
     """
 
     template_fields: Sequence[str] = ("containers", "prefix", "scan_containers_prefix", "azure_conn_id")

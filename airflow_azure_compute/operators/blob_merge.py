@@ -17,6 +17,7 @@ from airflow_azure_compute.blob_paths import check_blob_path, check_container_na
 from airflow_azure_compute.exceptions import AzureComputeConfigError
 from airflow_azure_compute.hooks.blob import BlockSink, TaskPool
 from airflow_azure_compute.ids import run_metadata
+from airflow_azure_compute.lineage import file_uri
 from airflow_azure_compute.merging import (
     DEFAULT_INDEX_PATTERN,
     MergeMode,
@@ -60,7 +61,7 @@ class FileSink:
 
     Writing and hashing run on a background thread fed by a small bounded queue: both release the
     GIL, so they overlap with the downloads instead of taking turns with them on the event loop.
-    With ``checksum=False`` the output is not hashed and :meth:`close` returns None.
+    With ``checksum=False`` the output is not hashed and `close` returns None.
     """
 
     QUEUE = 8
@@ -160,6 +161,16 @@ async def _run_callable(fn: ShardCallable, shard: Shard, pieces: AsyncIterator[b
     await asyncio.to_thread(work)
 
 
+def shard_prefix(names: list[str]) -> str:
+    """The folder the shards share (``""`` for the container root): their dataset for lineage."""
+    shared: list[str] = []
+    for level in zip(*(name.split("/")[:-1] for name in names), strict=False):
+        if len(set(level)) > 1:
+            break
+        shared.append(level[0])
+    return "".join(f"{part}/" for part in shared)
+
+
 class BlobMergeOperator(BlobBaseOperator):
     """Merge shards in chunk-index order into one local file or one blob.
 
@@ -188,7 +199,7 @@ class BlobMergeOperator(BlobBaseOperator):
         Content-MD5). Hashing costs about 1.5-2 s of CPU per GiB; with False, ``md5`` is None. Each
         block of a blob output is still sent with its own Content-MD5, which the service verifies.
 
-    Connection, concurrency, container creation and overwrite: see :class:`BlobBaseOperator`.
+    Connection, concurrency, container creation and overwrite: see `BlobBaseOperator`.
     """
 
     template_fields: Sequence[str] = (
@@ -291,6 +302,11 @@ class BlobMergeOperator(BlobBaseOperator):
                 await pool.join_quietly()
                 raise
             self.log.info("Merged %d shards (%d bytes) into %s", len(names), sink.size, location)
+            self.report_inputs(container, [shard_prefix(names)])
+            if isinstance(sink, BlockSink):
+                self.report_outputs(context, out_container, [str(self.output_blob)], {"size": sink.size})
+            else:
+                self.record_lineage(outputs=[file_uri(str(self.output_path))])
             return {"location": location, "size": sink.size, "md5": md5, "shards": len(names)}
 
     async def _plan(

@@ -14,6 +14,7 @@ from airflow_azure_compute.blob_paths import check_blob_path, check_container_na
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeRemoteError
 from airflow_azure_compute.hooks.blob import BLOCK_SIZE, ChunkUploader, TaskPool, remote_error
 from airflow_azure_compute.ids import run_metadata
+from airflow_azure_compute.lineage import file_uri
 from airflow_azure_compute.operators._blob_common import (
     BlobBaseOperator,
     Progress,
@@ -62,7 +63,7 @@ class BlobSplitOperator(BlobBaseOperator):
 
     Chunks are named ``<prefix>part-00000<ext>`` (zero-padded, so they sort in order) and a manifest
     ``<prefix>manifest.json`` lists each chunk's name, size, record count and MD5 (see
-    :class:`~airflow_azure_compute.sharding.ShardManifest`). Memory stays bounded whatever the input
+    `ShardManifest`). Memory stays bounded whatever the input
     size: the input is read block by block and never copied to disk.
 
     Returns ``{"container", "manifest", "chunks"}`` and pushes the XComs ``manifest`` (blob name) and
@@ -81,7 +82,7 @@ class BlobSplitOperator(BlobBaseOperator):
     :param csv_header: in ``csv`` mode, whether the first record is a header to repeat.
     :param suffix: chunk name suffix; default: the input's extension.
 
-    Connection, concurrency, container creation and overwrite: see :class:`BlobBaseOperator`.
+    Connection, concurrency, container creation and overwrite: see `BlobBaseOperator`.
     """
 
     template_fields: Sequence[str] = (
@@ -156,7 +157,7 @@ class BlobSplitOperator(BlobBaseOperator):
     async def _record_ends(
         self, hook: BlobAsyncHook, mode: SplitMode, source_container: str, total_size: int
     ) -> list[int] | None:
-        """Where the input's last ``chunk_count`` records end (see :func:`record_end_scan`): lines and
+        """Where the input's last ``chunk_count`` records end (see `record_end_scan`): lines and
         JSON Lines are read backwards from the end until enough newlines are found; CSV takes a
         forward pass, so it is done for a local file only (a blob would be downloaded twice)."""
         chunk_count = self._chunk_count()
@@ -184,6 +185,11 @@ class BlobSplitOperator(BlobBaseOperator):
         name = self._source_name()
         manifest = self.run(self._split(context, container, source_container, prefix, mode, name))
         names = manifest.chunk_names
+        if self.source_path:
+            self.record_lineage(inputs=[file_uri(str(self.source_path))])
+        else:
+            self.report_inputs(source_container, [str(self.source_blob)])
+        self.report_outputs(context, container, [prefix], {"chunks": len(names)})
         context["ti"].xcom_push(key="manifest", value=manifest.manifest_name)
         context["ti"].xcom_push(key="chunks", value=names)
         return {"container": container, "manifest": manifest.manifest_name, "chunks": names}

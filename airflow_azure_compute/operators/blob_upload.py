@@ -15,6 +15,7 @@ from airflow_azure_compute.blob_paths import check_blob_path, check_container_na
 from airflow_azure_compute.exceptions import AzureComputeConfigError
 from airflow_azure_compute.hooks.blob import TaskPool
 from airflow_azure_compute.ids import run_metadata
+from airflow_azure_compute.lineage import file_uri
 from airflow_azure_compute.operators._blob_common import (
     BlobBaseOperator,
     Progress,
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from airflow_azure_compute.hooks.blob import BlobAsyncHook, BlobEntry
 
 _GLOB_CHARS = frozenset("*?[")
+
+#: Up to this many uploaded blobs are reported one Asset each; above it, their prefix is.
+MAX_ASSET_EVENTS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +107,7 @@ class BlobUploadOperator(BlobBaseOperator):
     :param prefix: blob name prefix.
     :param skip_unchanged: skip files whose blob already has the same MD5.
 
-    Connection, concurrency, container creation and overwrite: see :class:`BlobBaseOperator`.
+    Connection, concurrency, container creation and overwrite: see `BlobBaseOperator`.
     """
 
     template_fields: Sequence[str] = ("source", "container", "prefix", "azure_conn_id")
@@ -129,6 +133,11 @@ class BlobUploadOperator(BlobBaseOperator):
         pairs = resolve_sources(self.source, prefix)
         files = [LocalFile(p, b, os.path.getsize(p), file_md5(p)) for p, b in pairs]
         uploaded, skipped = self.run(self._upload(context, container, prefix, files))
+        blobs = [f.blob for f in files]
+        many = len(blobs) > MAX_ASSET_EVENTS
+        sources = [str(self.source)] if many and isinstance(self.source, str) else [f.path for f in files]
+        self.record_lineage(inputs=[file_uri(str(path)) for path in sources])
+        self.report_outputs(context, container, [prefix] if many else blobs)
         context["ti"].xcom_push(key="uploaded", value=uploaded)
         context["ti"].xcom_push(key="skipped", value=skipped)
         return [f.blob for f in files]

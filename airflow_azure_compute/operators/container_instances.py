@@ -36,6 +36,7 @@ from airflow_azure_compute.hooks.aci_groups import (
     validate_group_name,
 )
 from airflow_azure_compute.ids import created_by_run, run_metadata, run_scope
+from airflow_azure_compute.lineage import LineageMixin
 from airflow_azure_compute.links import ContainerGroupLink
 
 if TYPE_CHECKING:
@@ -118,13 +119,13 @@ def group_outcome(name: str, event: Mapping[str, Any]) -> dict[str, Any]:
     raise AzureComputeRemoteError(message, code="Error")
 
 
-class ContainerInstancesRunGroupOperator(BaseOperator):
+class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
     """Create (or reattach to) a container group, wait until its containers terminate, then clean up.
 
     Returns ``{"group_name": ..., "exit_codes": {container: code}}``; any non-zero exit raises
-    :class:`~airflow_azure_compute.exceptions.RemoteWorkFailedError` (after the logs are printed).
+    `RemoteWorkFailedError` (after the logs are printed).
 
-    :param containers: the containers, as :class:`~airflow_azure_compute.hooks.aci_groups.ContainerSpec`
+    :param containers: the containers, as `ContainerSpec`
         or mappings with its fields (templated). For one container, give ``image`` (and ``command``,
         ``environment``, ``secure_environment``, ``cpu``, ``memory_gb``, ``gpu_count``, ``gpu_sku``)
         instead: they build a container named ``main``.
@@ -322,8 +323,18 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
             resource_group=str(settings.resource_group),
             group_name=name,
         )
+        self._record_group(hook, name)
         deadline = deadline_after(self.timeout)
         return self._with_cleanup(hook, name, lambda: self._wait(hook, name, deadline, {}))
+
+    def _record_group(self, hook: ContainerInstancesHook, name: str) -> None:
+        """The container group, by its ARM resource id, for OpenLineage."""
+        settings = hook.settings
+        self.record_lineage(
+            external_id=f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}"
+            f"/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+            source=settings.endpoint,
+        )
 
     def execute_complete(self, context: Context, event: ContainerGroupEvent, **kwargs: Any) -> Any:
         """Resume from the trigger: print new logs, then defer again (``running``) or finish.
@@ -335,6 +346,7 @@ class ContainerInstancesRunGroupOperator(BaseOperator):
         deadline = kwargs.get("deadline", event.get("deadline"))
         cursors = dict(kwargs.get("cursors") or event.get("log_cursors") or {})
         self._group = name
+        self._record_group(hook, name)
 
         def resume() -> Any:
             logs = self._print_logs(hook, name, event.get("exit_codes", {}), cursors)

@@ -1,7 +1,7 @@
 """Durable Functions operators: start (or reattach to) an orchestration, raise events, terminate, purge.
 
-Waiting is shared with :class:`~airflow_azure_compute.sensors.durable.DurableOrchestrationSensor`
-through :class:`DurableWaiter`: one poll decision (the trigger's pure ``evaluate``), one trigger, one
+Waiting is shared with `DurableOrchestrationSensor`
+through `DurableWaiter`: one poll decision (the trigger's pure ``evaluate``), one trigger, one
 way to turn the final event into an XCom value or an error, and the purge policy applied in ``finally``.
 """
 
@@ -27,7 +27,8 @@ from airflow_azure_compute.exceptions import (
 )
 from airflow_azure_compute.hooks.durable_api import RuntimeStatus, SuspendedAction, validate_instance_id
 from airflow_azure_compute.ids import derive_id, run_scope
-from airflow_azure_compute.links import DurableInstanceLink
+from airflow_azure_compute.lineage import LineageMixin
+from airflow_azure_compute.links import DurableInstanceLink, arm_scope
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -177,7 +178,7 @@ def _hook(azure_conn_id: str | None) -> DurableHook:
     return DurableHook(azure_conn_id)
 
 
-class DurableStartOrchestrationOperator(BaseOperator):
+class DurableStartOrchestrationOperator(LineageMixin, BaseOperator):
     """Start an orchestration (or reattach to a running one with the same id); optionally wait for it.
 
     Returns the instance id, or, with ``wait_for_completion``, the orchestration's output. The instance
@@ -195,7 +196,7 @@ class DurableStartOrchestrationOperator(BaseOperator):
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
 
     ``azure_conn_id``, ``poll_interval``, ``on_suspended``, ``terminate_on_kill`` and ``cleanup`` are those
-    of :class:`DurableWaiter`.
+    of `DurableWaiter`.
     """
 
     template_fields: Sequence[str] = ("orchestrator", "input", "instance_id", "start_route", "azure_conn_id")
@@ -254,7 +255,13 @@ class DurableStartOrchestrationOperator(BaseOperator):
             self.orchestrator,
         )
         context["ti"].xcom_push(key="instance_id", value=result.instance_id)
-        DurableInstanceLink.persist(context, endpoint=hook.settings.endpoint, instance_id=result.instance_id)
+        DurableInstanceLink.persist(
+            context,
+            endpoint=hook.settings.endpoint,
+            instance_id=result.instance_id,
+            **arm_scope(hook.settings),
+        )
+        self.record_lineage(external_id=result.instance_id, source=hook.settings.endpoint)
         if not self.wait_for_completion:
             return result.instance_id
         deadline = deadline_after(self.timeout)
@@ -267,7 +274,10 @@ class DurableStartOrchestrationOperator(BaseOperator):
         return waiter.finish(hook, event, self.log)
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
-        return self.waiter.finish(_hook(self.azure_conn_id), event, self.log)
+        hook = _hook(self.azure_conn_id)
+        if event.get("instance_id"):
+            self.record_lineage(external_id=str(event["instance_id"]), source=hook.settings.endpoint)
+        return self.waiter.finish(hook, event, self.log)
 
     def on_kill(self) -> None:
         if self._started_id and self.wait_for_completion and self.waiter.terminate_on_kill:

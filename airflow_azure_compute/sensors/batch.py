@@ -77,8 +77,11 @@ class BatchJobSensor(BaseSensorOperator):
     :param owns_job: the run created the job (``fanout.output["owns_job"]``): killing the task
         terminates the job; otherwise only this fan-out's tasks.
     :param forensics_limit: how many failed tasks get stdout/stderr tails.
-    :param progress_quiet_s: see :class:`~airflow_azure_compute.triggers.batch.BatchJobCompleteTrigger`
+    :param progress_quiet_s: see `BatchJobCompleteTrigger`
         (0: a progress line at every poll).
+    :param stream_output: ids of a chosen few Batch tasks whose growing stdout/stderr the deferred
+        wait streams into the task log (ranged reads of the new bytes only; templated).
+    :param stream_output_bytes: at most this many bytes read per streamed file and poll.
     :param error_budget: transient errors tolerated over the whole wait.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable`` when set,
         else True).
@@ -92,6 +95,7 @@ class BatchJobSensor(BaseSensorOperator):
         "owns_job",
         "failure_policy",
         "tolerate_percent",
+        "stream_output",
         "azure_conn_id",
     )
     operator_extra_links = (BatchJobLink(),)
@@ -109,6 +113,8 @@ class BatchJobSensor(BaseSensorOperator):
         owns_job: bool = False,
         forensics_limit: int = 5,
         progress_quiet_s: float = 0.0,
+        stream_output: list[str] | None = None,
+        stream_output_bytes: int = 64 * 1024,
         error_budget: int = 20,
         deferrable: bool | None = None,
         azure_conn_id: str = "azure_compute_batch_default",
@@ -127,6 +133,8 @@ class BatchJobSensor(BaseSensorOperator):
         self.owns_job = owns_job
         self.forensics_limit = forensics_limit
         self.progress_quiet_s = progress_quiet_s
+        self.stream_output = stream_output
+        self.stream_output_bytes = stream_output_bytes
         self.error_budget = error_budget
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.azure_conn_id = azure_conn_id
@@ -168,7 +176,7 @@ class BatchJobSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         policy = self._check()
         hook = self.hook
-        BatchJobLink.persist(context, job_id=self.job_id, **batch_account_fields(hook.account_url))
+        BatchJobLink.persist(context, job_id=self.job_id, **batch_account_fields(hook.settings))
         if not self.deferrable:
             return super().execute(context)
         # Short-circuit: one taskcounts request; a job already done never defers.
@@ -191,6 +199,8 @@ class BatchJobSensor(BaseSensorOperator):
                 tolerate_percent=float(self.tolerate_percent),
                 owns_job=bool(self.owns_job),
                 progress_quiet_s=float(self.progress_quiet_s),
+                stream_output=[str(t) for t in self.stream_output or []],
+                stream_output_bytes=int(self.stream_output_bytes),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=to_seconds(self.timeout) or 0) if self.timeout else None,

@@ -11,7 +11,7 @@ from airflow_azure_compute.cleanup import CleanupPolicy
 from airflow_azure_compute.deferral import deadline_after, default_deferrable
 from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.hooks.durable_api import SuspendedAction, validate_instance_id
-from airflow_azure_compute.links import DurableInstanceLink
+from airflow_azure_compute.links import DurableInstanceLink, arm_scope
 from airflow_azure_compute.operators.durable import DurableWaiter, _hook, make_waiter
 
 if TYPE_CHECKING:
@@ -22,14 +22,14 @@ class DurableOrchestrationSensor(BaseSensorOperator):
     """Wait until an orchestration is terminal; deferred by default.
 
     ``Completed`` returns the output (XCom ``return_value``); ``Failed``, ``Terminated`` and ``Canceled``
-    raise :class:`~airflow_azure_compute.exceptions.RemoteWorkFailedError` with the output and failure
+    raise `RemoteWorkFailedError` with the output and failure
     details; ``customStatus`` is logged as progress. The sensor's ``timeout`` becomes an absolute deadline.
 
     :param instance_id: orchestration instance id (templated), e.g. the start operator's XCom.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
 
     ``azure_conn_id``, ``on_suspended``, ``terminate_on_kill`` and ``cleanup`` are those of
-    :class:`~airflow_azure_compute.operators.durable.DurableWaiter`; ``poke_interval`` is its poll interval.
+    `DurableWaiter`; ``poke_interval`` is its poll interval.
     """
 
     template_fields: Sequence[str] = ("instance_id", "azure_conn_id")
@@ -65,7 +65,9 @@ class DurableOrchestrationSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         validate_instance_id(self.instance_id)
         hook = _hook(self.azure_conn_id)
-        DurableInstanceLink.persist(context, endpoint=hook.settings.endpoint, instance_id=self.instance_id)
+        DurableInstanceLink.persist(
+            context, endpoint=hook.settings.endpoint, instance_id=self.instance_id, **arm_scope(hook.settings)
+        )
         if not self.deferrable:
             return super().execute(context)
         waiter = self.waiter

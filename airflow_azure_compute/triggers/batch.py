@@ -1,7 +1,7 @@
 """Batch triggers: wait for a job's tasks, or for a pool's nodes, on the native async client.
 
-Each poll is one pure decision (:func:`~airflow_azure_compute.states.evaluate_tasks` /
-:func:`~airflow_azure_compute.states.evaluate_pool`) over what one or two requests returned. Transient
+Each poll is one pure decision (`evaluate_tasks` /
+`evaluate_pool`) over what one or two requests returned. Transient
 service errors (429, 5xx, resets) are retried with backoff inside an error budget; an absolute deadline
 (epoch seconds) survives triggerer restarts because it is part of the serialized state.
 
@@ -23,6 +23,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_azure_compute.hooks.batch import BatchAsyncHook, backoff, is_transient
 from airflow_azure_compute.specs import FailurePolicy
 from airflow_azure_compute.states import Outcome, TaskCounts, evaluate_pool, evaluate_tasks, progress_line
+from airflow_azure_compute.triggers.live_output import DEFAULT_MAX_BYTES, TaskOutputTail
 
 if TYPE_CHECKING:
     from azure.batch.aio import BatchClient as AsyncBatchClient
@@ -32,7 +33,7 @@ EventStatus = Literal["success", "failed", "timeout", "error"]
 
 
 class BatchJobEvent(TypedDict, total=False):
-    """Payload of :class:`BatchJobCompleteTrigger` events."""
+    """Payload of `BatchJobCompleteTrigger` events."""
 
     status: EventStatus
     job_id: str
@@ -43,7 +44,7 @@ class BatchJobEvent(TypedDict, total=False):
 
 
 class BatchPoolEvent(TypedDict, total=False):
-    """Payload of :class:`BatchPoolReadyTrigger` events."""
+    """Payload of `BatchPoolReadyTrigger` events."""
 
     status: EventStatus
     pool_id: str
@@ -158,13 +159,16 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
     :param task_id_prefix: this fan-out's task-id prefix (scoping and ``on_kill``).
     :param expected_tasks: how many tasks the fan-out created (None: whatever the job holds).
     :param scope: ``job`` (taskcounts) or ``prefix``.
-    :param failure_policy: see :class:`~airflow_azure_compute.specs.FailurePolicy`.
+    :param failure_policy: see `FailurePolicy`.
     :param tolerate_percent: share of failed tasks tolerated with ``tolerate``.
     :param owns_job: this run created the job: ``on_kill`` terminates the whole job.
     :param failed_limit: at most this many failed tasks are reported in the event.
     :param progress_quiet_s: 0 logs the progress line at every poll; a positive value logs unchanged
         progress at most this often (changed progress is always logged), for triggerers that run
         thousands of waits on queued work.
+    :param stream_output: task ids whose growing stdout/stderr is streamed into the log at each poll
+        (see `airflow_azure_compute.triggers.live_output`).
+    :param stream_output_bytes: at most this many bytes read per streamed file and poll.
     """
 
     def __init__(
@@ -183,11 +187,16 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         owns_job: bool = False,
         failed_limit: int = 100,
         progress_quiet_s: float = 0.0,
+        stream_output: list[str] | None = None,
+        stream_output_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         super().__init__(
             conn_id=conn_id, deadline=deadline, poll_interval=poll_interval, error_budget=error_budget
         )
         self.job_id = job_id
+        self.stream_output = list(stream_output or [])
+        self.stream_output_bytes = int(stream_output_bytes)
+        self._tail = TaskOutputTail(job_id, self.stream_output, max_bytes=self.stream_output_bytes)
         self.progress_quiet_s = float(progress_quiet_s)
         self.task_id_prefix = task_id_prefix
         self.expected_tasks = expected_tasks
@@ -212,6 +221,8 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
             "owns_job": self.owns_job,
             "failed_limit": self.failed_limit,
             "progress_quiet_s": self.progress_quiet_s,
+            "stream_output": self.stream_output,
+            "stream_output_bytes": self.stream_output_bytes,
         }
 
     def _base_event(
@@ -254,6 +265,7 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         )
 
     async def poll(self, hook: BatchAsyncHook, client: AsyncBatchClient) -> dict[str, Any] | None:
+        await self._tail.poll(client, self.log)
         counts = await self.counts(hook, client)
         self.report_progress(counts)
         decision = evaluate_tasks(
@@ -264,6 +276,9 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         )
         if decision.outcome is Outcome.WAITING:
             return None
+        while await self._tail.poll(client, self.log):  # the rest of the output, then partial lines
+            pass
+        self._tail.flush(self.log)
         prefix = self.task_id_prefix if self.scope == "prefix" else None
         failed = (
             await hook.list_failed_tasks(client, self.job_id, prefix, limit=self.failed_limit)

@@ -1,6 +1,6 @@
 """Wait for a pool resize to settle: ``allocationState`` back to ``steady`` with the target node counts.
 
-One pool GET per poll, decided by the pure :func:`evaluate_resize`. Resize errors (``resizeErrors``:
+One pool GET per poll, decided by the pure `evaluate_resize`. Resize errors (``resizeErrors``:
 allocation failures, quota, ``ResizeStopped``) end the wait at once and are reported with their codes.
 """
 
@@ -56,7 +56,7 @@ def evaluate_resize(pool: Mapping[str, Any]) -> PoolDecision:
 
 
 class BatchPoolResizeTrigger(_BatchPollingTrigger):
-    """Fires when a pool's resize is over (see :func:`evaluate_resize`).
+    """Fires when a pool's resize is over (see `evaluate_resize`).
 
     :param pool_id: the Batch pool.
     :param stop_on_kill: a user killing the task stops the resize (the pool keeps the nodes it has).

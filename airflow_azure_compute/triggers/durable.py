@@ -1,6 +1,6 @@
 """Wait for a Durable Functions orchestration to reach a terminal ``runtimeStatus``.
 
-One pure decision per poll (:func:`evaluate`), a small async loop on :class:`DurableAsyncHook`, an
+One pure decision per poll (`evaluate`), a small async loop on `DurableAsyncHook`, an
 absolute deadline, and ``on_kill`` (a user killed the task) terminating the instance. ``cleanup()`` is
 left alone: it also runs on a triggerer restart, which must not stop the orchestration.
 """
@@ -99,7 +99,7 @@ class DurableOrchestrationTrigger(BaseTrigger):
     :param conn_id: ``azure_compute_durable`` connection id.
     :param poll_interval: seconds between status requests.
     :param deadline: absolute epoch seconds after which a ``timeout`` event fires; ``None`` waits forever.
-    :param on_suspended: a :class:`SuspendedAction` value.
+    :param on_suspended: a `SuspendedAction` value.
     :param terminate_on_kill: terminate the instance when a user kills the deferred task.
     """
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints, run_emulator
+from airflow_azure_compute.testing.stack import AzuriteEndpoints, run_emulator
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,7 @@ the deferrable tasks' triggers load and fire in the triggerer process.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -16,8 +17,10 @@ from typing import Any
 
 import pytest
 
-from airflow_azure_compute.emulator.airflow_stack import HOST, AirflowStack, link_dags_folder, run_airflow
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints, run_emulator
+from airflow_azure_compute.connections import ServiceKind
+from airflow_azure_compute.get_provider_info import get_provider_info
+from airflow_azure_compute.testing.airflow_stack import HOST, AirflowStack, link_dags_folder, run_airflow
+from airflow_azure_compute.testing.stack import AzuriteEndpoints, run_emulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -46,9 +49,11 @@ OTHER_EXAMPLES = ["batch_manifest_workflow", "python_map", "durable_aci_pipeline
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints) -> Iterator[AirflowStack]:
     """The stack over our harness DAG and the four examples, with the connections ``make airflow`` uses."""
-    dag_files = [E2E_DAGS / "triggerer_roundtrip.py"] + [
-        EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES]
-    ]
+    dag_files = [
+        E2E_DAGS / "triggerer_roundtrip.py",
+        E2E_DAGS / "asset_producer_consumer.py",
+        E2E_DAGS / "live_output.py",
+    ] + [EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES]]
     dags = link_dags_folder(tmp_path_factory.mktemp("dags"), dag_files, EXAMPLE_DAGS)
     # Our own emulator whose nodes take seconds to boot, so that the pool operator defers and the
     # provider's BatchPoolReadyTrigger has to run in the triggerer process; it also serves the seed 004
@@ -137,3 +142,160 @@ def _params(airflow: AirflowStack, dag_id: str) -> dict[str, Any]:
     response = airflow.request("GET", f"/dags/{dag_id}/details")
     response.raise_for_status()
     return dict(response.json().get("params") or {})
+
+
+# ------------------------------------------------------------------------- the UI's Test button
+#: The four connection types, under the ids ``make airflow`` defines them with.
+OUR_CONNECTIONS = [f"{kind.value}_default" for kind in ServiceKind]
+
+
+def _as_saved_by_the_form(conn_id: str, conn: dict[str, Any]) -> dict[str, Any]:
+    """The body the UI's connection form posts on Save: port hidden (null), every extra field of the
+    form present (null when left empty)."""
+    (conn_type_info,) = [
+        ct for ct in get_provider_info()["connection-types"] if ct["connection-type"] == conn["conn_type"]
+    ]
+    extra = {name: None for name in conn_type_info["conn-fields"]}
+    extra.update(conn.get("extra") or {})
+    return {
+        "connection_id": conn_id,
+        "conn_type": conn["conn_type"],
+        "description": "",
+        "host": conn.get("host", ""),
+        "login": conn.get("login", ""),
+        "password": conn.get("password", ""),
+        "port": None,
+        "schema": "",
+        "extra": json.dumps(extra),
+    }
+
+
+def _as_sent_by_the_test_button(listed: dict[str, Any]) -> dict[str, Any]:
+    """The body Airflow 3.3's TestConnectionButton builds from the connection list's entry."""
+    return {
+        "conn_type": listed["conn_type"],
+        "connection_id": listed["connection_id"],
+        "description": listed.get("description") or "",
+        "extra": listed.get("extra") or "{}",
+        "host": listed.get("host") or "",
+        "login": listed.get("login") or "",
+        "password": listed.get("password") or "",
+        "port": int(listed.get("port") or 0),  # Number(null) === 0
+        "schema": listed.get("schema") or "",
+    }
+
+
+@pytest.mark.parametrize("default_id", OUR_CONNECTIONS)
+def test_ui_test_button_on_a_connection_saved_from_the_form(airflow: AirflowStack, default_id: str) -> None:
+    """Save a connection as the form does, list it, press Test: the api-server runs the hook's probe
+    against the emulator or Azurite and reports success."""
+    conn = json.loads(airflow.env[f"AIRFLOW_CONN_{default_id.upper()}"])
+    conn_id = f"ui_{default_id}_{os.urandom(3).hex()}"
+    created = airflow.request("POST", "/connections", json=_as_saved_by_the_form(conn_id, conn))
+    assert created.status_code == 201, created.text
+    listed = airflow.request("GET", f"/connections/{conn_id}")
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["port"] is None
+    body = _as_sent_by_the_test_button(listed.json())
+    assert body["port"] == 0
+
+    response = airflow.request("POST", "/connections/test", json=body)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] is True, response.json()
+
+
+# ---------------------------------------------------------------------------------------- Assets
+def _wait_for_asset_run(airflow: AirflowStack, dag_id: str, timeout: float = 120) -> dict[str, Any]:
+    """The first asset-triggered run of ``dag_id`` once finished (polled with a deadline)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        airflow.check_alive()
+        runs = airflow.request("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "asset_triggered"})
+        runs.raise_for_status()
+        finished = [r for r in runs.json()["dag_runs"] if r["state"] in ("success", "failed")]
+        if finished:
+            return dict(finished[0])
+        assert time.monotonic() < deadline, f"{dag_id} never ran on an asset event: {runs.json()}"
+        time.sleep(0.5)
+
+
+def test_merged_output_schedules_the_consumer_dag(airflow: AirflowStack, azurite: AzuriteEndpoints) -> None:
+    """The merge reports its blob as an Asset event through its default alias; the DAG scheduled on that
+    alias runs, and its task sees the event's URI and extra. The event is listed by the assets API
+    (the UI's Asset Events tab)."""
+    tag = os.urandom(4).hex()
+    airflow.unpause("asset_consumer")
+    airflow.unpause("asset_producer")
+    run_id = airflow.trigger("asset_producer", {"tag": tag, "lines": 40})
+    assert airflow.wait_for_run("asset_producer", run_id, timeout=120) == "success", airflow.failure_report(
+        "asset_producer", run_id
+    )
+    uri = f"wasbs://e2e-assets-{tag}@{azurite.account_name}/merged.txt"
+    merged_size = airflow.xcom("asset_producer", run_id, "merge")["size"]
+
+    consumer = _wait_for_asset_run(airflow, "asset_consumer")
+
+    assert consumer["state"] == "success", airflow.failure_report("asset_consumer", consumer["dag_run_id"])
+    seen = airflow.xcom("asset_consumer", consumer["dag_run_id"], "consume")
+    assert {"uri": uri, "extra": {"size": merged_size}} in seen, seen
+    events = airflow.request("GET", "/assets/events", params={"limit": 100})
+    events.raise_for_status()
+    assert uri in {e["uri"] for e in events.json()["asset_events"]}, events.json()
+
+
+# ----------------------------------------------------------------------------------- live output
+def test_deferred_wait_streams_the_task_output_while_it_runs(airflow: AirflowStack) -> None:
+    """The triggerer streams the talking task's stdout/stderr into the sensor's log: every line exactly
+    once, and some of them while the task was still running (before a progress line counting it done)."""
+    pool_id = f"e2e-live-{os.urandom(3).hex()}"
+    airflow.unpause("live_output")
+    run_id = airflow.trigger("live_output", {"pool_id": pool_id, "python": sys.executable})
+
+    state = airflow.wait_for_run("live_output", run_id, timeout=180)
+
+    assert state == "success", airflow.failure_report("live_output", run_id)
+    logs = list(
+        airflow.home.glob(f"logs/dag_id=live_output/run_id={run_id}/task_id=wait/attempt=*.log.trigger.*.log")
+    )
+    assert logs, "the sensor never deferred to the triggerer"
+    text = "\n".join(log.read_text() for log in logs)
+    lines = text.splitlines()
+    talk = [line for line in lines if "stdout] talk " in line]
+    assert [line.rsplit("talk ", 1)[1][:3] for line in talk] == [f"{i:03d}" for i in range(30)], talk
+    warn = [line for line in lines if "stderr] warn " in line]
+    assert len(warn) == 3, warn
+    first_talk = lines.index(talk[0])
+    done = [i for i, line in enumerate(lines) if "1/1 done" in line]
+    assert done and first_talk < done[0], "no output was streamed before the task ended"
+
+
+# ----------------------------------------------------------------------------------- portal links
+def test_every_link_renders_through_airflow_for_finished_task_instances(airflow: AirflowStack) -> None:
+    """The extra links of the main example's finished pool, fan-out wait and container task instances,
+    as the UI fetches them (GET .../taskInstances/{task}/links): portal URLs on ARM ids, no key."""
+    runs = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns", params={"state": "success"}).json()["dag_runs"]
+    if not runs:  # this module's example test did not run first: run it now
+        test_example_batch_split_fanout_merge_via_rest(airflow)
+        runs = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns", params={"state": "success"}).json()[
+            "dag_runs"
+        ]
+    run_id = runs[0]["dag_run_id"]
+    pool_id = airflow.xcom(EXAMPLE, run_id, "pool")["pool_id"]
+    env = json.loads(airflow.env["AIRFLOW_CONN_AZURE_COMPUTE_BATCH_DEFAULT"])
+    scope = (
+        f"https://portal.azure.com/#resource/subscriptions/{env['extra']['subscription_id']}"
+        f"/resourceGroups/{env['extra']['resource_group']}/providers/Microsoft.Batch/batchAccounts/{env['login']}"
+    )
+
+    def links(task_id: str) -> dict[str, Any]:
+        response = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns/{run_id}/taskInstances/{task_id}/links")
+        assert response.status_code == 200, response.text
+        return dict(response.json()["extra_links"])
+
+    assert links("pool") == {"Batch pool": f"{scope}/pools/{pool_id}"}
+    assert links("wait") == {"Batch account (jobs)": scope}
+    for url in [*links("pool").values(), *links("wait").values()]:
+        assert "key" not in url.lower() and "code=" not in url

@@ -222,6 +222,16 @@ def test_links_never_carry_secrets() -> None:
         "/providers/Microsoft.ContainerInstance/containerGroups/cg-1/overview"
     )
     assert ContainerGroupLink.format_url({"group_name": "x"}) == ""
-    url = DurableInstanceLink.format_url({"endpoint": "https://app.example.net/", "instance_id": "a b"})
-    assert url == "https://app.example.net/runtime/webhooks/durabletask/instances/a%20b"
-    assert "code=" not in url
+    url = DurableInstanceLink.format_url(
+        {
+            "endpoint": "https://app.example.net/",
+            "instance_id": "a b",
+            "subscription_id": "sub",
+            "resource_group": "rg",
+        }
+    )
+    assert (
+        url
+        == "https://portal.azure.com/#resource/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Web/sites/app"
+    )
+    assert "code=" not in url and "webhooks" not in url

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from airflow_azure_compute.emulator.airflow_stack import HOST, airflow_env, link_dags_folder
+from airflow_azure_compute.testing.airflow_stack import HOST, airflow_env, link_dags_folder
 
 SETTING = re.compile(r"^AIRFLOW__([A-Z_]+?)__([A-Z_]+)$")
 
@@ -29,6 +29,7 @@ def unknown_settings(env: dict[str, Any]) -> list[str]:
     for name in env:
         if match := SETTING.match(name):
             section, key = match[1].lower(), match[2].lower()
+            key = key.removesuffix("_cmd")  # <option>_CMD: the value comes from a command (secrets)
             if key not in airflow_options().get(section, {}).get("options", {}):
                 unknown.append(name)
     return unknown

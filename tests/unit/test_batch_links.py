@@ -1,24 +1,64 @@
-"""Portal links: URL formatting from persisted fields, quoting, and missing fields."""
+"""Portal links: every URL is the portal's #resource route on a documented ARM resource id; no key."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
-from airflow_azure_compute.links import AzurePortalLink, BatchJobLink, BatchPoolLink, batch_account_fields
+from airflow_azure_compute.links import (
+    AzurePortalLink,
+    BatchJobLink,
+    BatchPoolLink,
+    ContainerGroupLink,
+    DurableInstanceLink,
+    arm_scope,
+    batch_account_fields,
+)
+
+SUB = "00000000-0000-0000-0000-000000000001"
+SCOPE = {"subscription_id": SUB, "resource_group": "rg"}
+RG = f"https://portal.azure.com/#resource/subscriptions/{SUB}/resourceGroups/rg/providers"
 
 
-def test_account_fields_from_url() -> None:
-    assert batch_account_fields("https://acct.westeurope.batch.azure.com") == {
-        "account": "acct",
-        "region": "westeurope",
-    }
+def test_account_fields_from_settings() -> None:
+    settings = SimpleNamespace(endpoint="https://acct.westeurope.batch.azure.com", account_name=None, **SCOPE)
+    assert batch_account_fields(settings) == {"account": "acct", "region": "westeurope", **SCOPE}
+    emulated = SimpleNamespace(endpoint="http://127.0.0.1:7001", account_name="devbatch", **SCOPE)
+    assert batch_account_fields(emulated) == {"account": "devbatch", "region": "", **SCOPE}
+    assert arm_scope(SimpleNamespace()) == {"subscription_id": "", "resource_group": ""}
 
 
-def test_links_format_and_quote() -> None:
-    url = BatchJobLink.format_url({"account": "acct", "job_id": "job 1/x"})
-    assert url.startswith("https://portal.azure.com/") and url.endswith("/jobId/job%201%2Fx")
-    assert BatchPoolLink.format_url({"account": "acct", "pool_id": "p"}).endswith("/poolId/p")
-    assert BatchPoolLink.format_url({"account": "acct"}) == ""  # a missing field gives no link
+def test_batch_links_open_arm_resources() -> None:
+    pool = BatchPoolLink.format_url({"account": "acct", "pool_id": "p 1", **SCOPE})
+    assert pool == f"{RG}/Microsoft.Batch/batchAccounts/acct/pools/p%201"
+    job = BatchJobLink.format_url({"account": "acct", "job_id": "j", **SCOPE})
+    assert job == f"{RG}/Microsoft.Batch/batchAccounts/acct"
+
+
+def test_container_group_link() -> None:
+    url = ContainerGroupLink.format_url({"group_name": "g", **SCOPE})
+    assert url == f"{RG}/Microsoft.ContainerInstance/containerGroups/g/overview"
+
+
+def test_durable_link_opens_the_function_app_and_never_the_keyed_api() -> None:
+    fields = {"endpoint": "https://myapp.azurewebsites.net", "instance_id": "i-1", **SCOPE}
+    url = DurableInstanceLink.format_url(fields)
+    assert url == f"{RG}/Microsoft.Web/sites/myapp"
+    assert "runtime/webhooks" not in url and "code=" not in url
+
+
+def test_no_link_without_the_arm_scope() -> None:
+    assert BatchPoolLink.format_url({"account": "acct", "pool_id": "p"}) == ""
+    assert (
+        BatchPoolLink.format_url(
+            {"account": "acct", "pool_id": "p", "subscription_id": "", "resource_group": "rg"}
+        )
+        == ""
+    )
+    assert (
+        DurableInstanceLink.format_url({"endpoint": "http://127.0.0.1:7003", "instance_id": "i", **SCOPE})
+        == ""
+    )
 
 
 def test_persist_writes_the_fields_under_the_key() -> None:
@@ -30,4 +70,4 @@ def test_persist_writes_the_fields_under_the_key() -> None:
 
     BatchJobLink.persist({"ti": TI()}, job_id="j", account="a")
     assert pushed == {"azure_batch_job": {"job_id": "j", "account": "a"}}
-    assert issubclass(BatchJobLink, AzurePortalLink) and BatchJobLink.name == "Batch job"
+    assert issubclass(BatchJobLink, AzurePortalLink)

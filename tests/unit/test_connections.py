@@ -234,7 +234,7 @@ def test_loopback_http_is_allowed_and_allow_http_opens_others() -> None:
 
 BAD: list[tuple[str, Connection, str, str]] = [
     # (case, connection, field named in the error, words the message must contain)
-    ("unknown connection type", conn("azure_batch", host="https://x"), "conn_type", "not one of"),
+    ("unknown connection type", conn("azure_data_lake", host="https://x"), "conn_type", "neither one of"),
     ("batch without URL", conn("azure_compute_batch", login="a", password=KEY), "account_url", "missing"),
     ("blob without URL or connection string", conn("azure_compute_blob", login="a", password=KEY), "account_url", "missing"),
     ("durable without URL", conn("azure_compute_durable", password="fn-key-value"), "function_app_url", "missing"),

@@ -196,3 +196,29 @@ def test_airflow_waits_for_its_dependencies(services: dict[str, Any]) -> None:
         assert deps["azurite"]["condition"] == "service_healthy"
         assert deps["emulator"]["condition"] == "service_healthy"
         assert deps["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_azurite_is_the_version_make_test_uses(services: dict[str, Any]) -> None:
+    lock = json.loads((REPO_ROOT / "package-lock.json").read_text())
+    version = lock["packages"]["node_modules/azurite"]["version"]
+    assert services["azurite"]["image"] == f"mcr.microsoft.com/azure-storage/azurite:{version}"
+
+
+def test_fernet_key_is_generated_once_and_read_by_every_component(services: dict[str, Any]) -> None:
+    init = "\n".join(command(services["airflow-init"]))
+    generate = init.index("Fernet.generate_key()")
+    assert "test -s /opt/airflow/auth/fernet.key ||" in init
+    assert generate < init.index("airflow db migrate")
+    assert init.index("umask 077") < generate
+    for name in ["airflow-init", *AIRFLOW_COMPONENTS]:
+        env = services[name]["environment"]
+        assert "AIRFLOW__CORE__FERNET_KEY" not in env
+        assert env["AIRFLOW__CORE__FERNET_KEY_CMD"] == "cat /opt/airflow/auth/fernet.key"
+        assert "airflow-auth:/opt/airflow/auth" in services[name]["volumes"]
+
+
+def test_test_connection_and_deferrable_waits_are_on(services: dict[str, Any]) -> None:
+    for name in AIRFLOW_COMPONENTS:
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CORE__TEST_CONNECTION"] == "Enabled"
+        assert env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] == "True"

@@ -112,7 +112,7 @@ def test_secret_fields_are_registered_as_sensitive() -> None:
         for name in ("client_secret", "certificate_password", "token"):
             assert widgets[f"extra__{kind.value}__{name}"].is_sensitive, (kind, name)
     assert widgets["extra__azure_compute_blob__sas_token"].is_sensitive
-    assert widgets["extra__azure_compute_durable__function_key"].is_sensitive
+    assert widgets["extra__azure_compute_blob__connection_string"].is_sensitive
 
 
 def test_secret_fields_are_masked() -> None:
@@ -127,6 +127,50 @@ def test_secret_fields_are_masked() -> None:
         "certificate_password",
         "sas_token",
         "connection_string",
-        "function_key",
         "token",
     } <= secrets
+
+
+def test_the_form_shows_each_field_once() -> None:
+    """An extra field never duplicates a standard field the form shows (Host, Login, Password)."""
+    duplicates = {
+        "host": {"account_url", "function_app_url", "arm_endpoint"},
+        "login": {"account_name"},
+        "password": {"account_key", "function_key"},
+    }
+    for ct in get_provider_info()["connection-types"]:
+        shown = {"host", "login", "password"} - set(ct["ui-field-behaviour"]["hidden-fields"])
+        for std in shown:
+            assert not duplicates[std] & set(ct["conn-fields"]), (ct["connection-type"], std)
+        labels = [f["label"] for f in ct["conn-fields"].values()]
+        labels += [ct["ui-field-behaviour"]["relabeling"].get(std, std) for std in shown]
+        assert len(labels) == len(set(labels)), (ct["connection-type"], labels)
+
+
+def test_auth_mode_lists_every_mode_and_labels_the_empty_choice() -> None:
+    from airflow_azure_compute.connections import AuthMode
+
+    for ct in get_provider_info()["connection-types"]:
+        schema = ct["conn-fields"]["auth_mode"]["schema"]
+        assert schema["enum"] == [None, *(m.value for m in AuthMode)]
+        assert set(schema["values_display"]) == {"null", *(m.value for m in AuthMode)}
+        assert "null" not in schema["values_display"].values()
+        assert "default" not in schema  # an empty form stores null: inferred from the other fields
+
+
+def test_a_connection_saved_by_the_form_parses() -> None:
+    """The form stores every extra field it shows, null when left empty; null means absent."""
+    from airflow.sdk import Connection
+
+    from airflow_azure_compute.connections import ServiceSettings
+
+    (blob,) = [
+        ct for ct in get_provider_info()["connection-types"] if ct["connection-type"] == "azure_compute_blob"
+    ]
+    extra = {name: None for name in blob["conn-fields"]} | {"allow_http": False}
+    conn = Connection(
+        conn_id="from_form", conn_type="azure_compute_blob", host="https://acct.blob.core.windows.net",
+        login="acct", password="c2VjcmV0", port=None, extra=json.dumps(extra),
+    )  # fmt: skip
+    settings = ServiceSettings.from_connection(conn)
+    assert (settings.auth_mode.value, settings.account_name) == ("shared_key", "acct")

@@ -51,7 +51,7 @@ class GroupSpec:
     :param location: Azure region as given.
     :param restart_policy: ``Always``, ``OnFailure`` or ``Never`` (wire spelling).
     :param containers: the containers, in request order.
-    :param body: the request body as stored (secrets included; :func:`redact` before echoing).
+    :param body: the request body as stored (secrets included; `redact` before echoing).
     """
 
     location: str
@@ -120,7 +120,7 @@ def _parse_container(raw: Any, index: int) -> ContainerSpec:
 
 
 def parse_group(body: Any, name: str) -> GroupSpec:
-    """Validate a create/update body; raises :class:`CloudError` 400 naming the property at fault."""
+    """Validate a create/update body; raises `CloudError` 400 naming the property at fault."""
     if not valid_name(name):
         raise CloudError(
             400,

@@ -1,8 +1,8 @@
 """Containers as local processes: one supervisor per container, one deployment per group.
 
-A :class:`ContainerRuntime` runs the container's command (no shell, its own process group, the
+A `ContainerRuntime` runs the container's command (no shell, its own process group, the
 container's environment), captures stdout+stderr line by line, and restarts it per the group's
-restart policy with a crash-loop back-off. A :class:`GroupDeployment` moves the group through
+restart policy with a crash-loop back-off. A `GroupDeployment` moves the group through
 ``Pending -> Creating -> Succeeded`` and owns its containers until it is stopped or aborted.
 """
 

@@ -2,7 +2,7 @@
 
 Routes, bearer check, long-running operations (``Azure-AsyncOperation`` with ``Retry-After`` >= 1)
 and ``nextLink`` paging. Container groups live in memory; their containers run as local processes
-(:mod:`airflow_azure_compute.emulator.aci.runtime`).
+(`airflow_azure_compute.emulator.aci.runtime`).
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ class TokenIssuer:
         return _b64(hmac.new(self._key, signed.encode(), hashlib.sha256).digest())
 
     def verify(self, authorization: str | None) -> dict[str, Any]:
-        """The claims of a valid ``Authorization: Bearer`` header; raises :class:`CloudError` 401."""
+        """The claims of a valid ``Authorization: Bearer`` header; raises `CloudError` 401."""
         if not authorization:
             raise unauthorized(
                 "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."

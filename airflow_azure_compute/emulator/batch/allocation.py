@@ -1,8 +1,8 @@
 """Pool allocation: resizes, node boot and start tasks, autoscale, preemption, node removal.
 
-A base of :class:`~airflow_azure_compute.emulator.batch.engine.BatchEngine`, which provides the task
+A base of `BatchEngine`, which provides the task
 side (``_requeue``, ``_complete``) and the loop that calls these methods when due; start tasks run
-through :meth:`~airflow_azure_compute.emulator.batch.execution.TaskExecution._execute`.
+through `_execute`.
 """
 
 from __future__ import annotations

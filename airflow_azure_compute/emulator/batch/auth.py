@@ -57,7 +57,7 @@ def verify(
     raw_path: str,
     raw_query: str,
 ) -> None:
-    """Raise :class:`BatchError` unless ``Authorization`` is a valid SharedKey for ``account``.
+    """Raise `BatchError` unless ``Authorization`` is a valid SharedKey for ``account``.
 
     Missing header: 401 ``MissingRequiredHeader``-style ``AuthenticationFailed``; malformed:
     400 ``InvalidAuthenticationInfo``; wrong account or signature: 403 ``AuthenticationFailed``.

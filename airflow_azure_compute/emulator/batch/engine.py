@@ -1,8 +1,8 @@
 """The Batch scheduler: task placement on slots, retries, dependencies, job lifecycle.
 
-Pool allocation, node boot and autoscale live in :mod:`.allocation` (a mixin of :class:`BatchEngine`).
+Pool allocation, node boot and autoscale live in `.allocation` (a mixin of `BatchEngine`).
 
-One asyncio loop (:meth:`BatchEngine.run_loop`) advances every timed transition (resize, node boot,
+One asyncio loop (`BatchEngine.run_loop`) advances every timed transition (resize, node boot,
 deletion, autoscale, job wall clock) and places ready tasks onto free slots of idle/running nodes of
 the job's pool. Task processes are run by ``runner.run_task`` (``batch/runner.py``), one asyncio task per
 attempt; abandoning an attempt (terminate, requeue, delete) cancels it, which kills its process group.
@@ -29,7 +29,7 @@ log = logging.getLogger("airflow_azure_compute.emulator.batch")
 
 
 class BatchEngine(PoolAllocation):
-    """All Batch state of one account, and the loop that moves it forward (pools: :class:`PoolAllocation`)."""
+    """All Batch state of one account, and the loop that moves it forward (pools: `PoolAllocation`)."""
 
     def __init__(
         self,

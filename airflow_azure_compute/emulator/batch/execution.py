@@ -1,7 +1,7 @@
 """Running one task spec on one node through the runner: shared by the scheduler and pool allocation.
 
-:class:`TaskExecution` is the base of :class:`~airflow_azure_compute.emulator.batch.allocation.PoolAllocation`
-(start tasks) and so of :class:`~airflow_azure_compute.emulator.batch.engine.BatchEngine` (tasks, job
+`TaskExecution` is the base of `PoolAllocation`
+(start tasks) and so of `BatchEngine` (tasks, job
 preparation and release tasks).
 """
 

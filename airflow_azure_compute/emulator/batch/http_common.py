@@ -21,7 +21,7 @@ _ENTITY_SETS = {"nodecounts": "poolnodecounts", "addtaskcollection": "taskaddres
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer :class:`BatchError` in the Batch error format (empty body for HEAD); every answer
+    """Answer `BatchError` in the Batch error format (empty body for HEAD); every answer
     carries ``request-id`` and, when asked with ``return-client-request-id``, ``client-request-id``."""
     response = await _answer(request, handler)
     if not request.path.startswith(ADMIN_PREFIX):

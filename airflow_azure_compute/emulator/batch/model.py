@@ -2,7 +2,7 @@
 
 Entities keep the create body as received (camelCase) in ``spec`` and add the service-owned fields.
 Ids are case-insensitive: containers are keyed by ``id.lower()``. Task counts are kept incrementally
-by :meth:`Job.set_task_state`, so ``taskcounts`` never scans.
+by `Job.set_task_state`, so ``taskcounts`` never scans.
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ class Task(_Tracked):
         return parse_duration((self.spec.get("constraints") or {}).get("maxWallClockTime"))
 
     def view(self) -> Mapping[str, Any]:
-        """A lazy read-only view of :meth:`wire` for ``$filter``/``$select`` (computes only what is read)."""
+        """A lazy read-only view of `wire` for ``$filter``/``$select`` (computes only what is read)."""
         return _TaskView(self)
 
     def wire(self) -> dict[str, Any]:

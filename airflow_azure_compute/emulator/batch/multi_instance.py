@@ -14,7 +14,7 @@ What Batch documents, reproduced here:
 - every instance sees ``AZ_BATCH_HOST_LIST`` (``ip,ip``), ``AZ_BATCH_NODE_LIST`` (``ip;ip``),
   ``AZ_BATCH_MASTER_NODE`` (``ip:port``), ``AZ_BATCH_TASK_SHARED_DIR``, ``AZ_BATCH_IS_CURRENT_NODE_MASTER``
   and ``CCP_NODES``;
-- ``GET /jobs/{job}/tasks/{task}/subtasksinfo`` lists the instances (:func:`subtask_wire`).
+- ``GET /jobs/{job}/tasks/{task}/subtasksinfo`` lists the instances (`subtask_wire`).
 
 Emulated nodes share this machine's loopback address, so the lists repeat ``127.0.0.1``. Background
 services a coordination command leaves running are stopped when it exits (Azure keeps them until the

@@ -36,7 +36,7 @@ def _invalid(name: str, value: object) -> BatchError:
 
 
 def validate(spec: dict[str, Any], prefix: str = "") -> None:
-    """Raise :class:`BatchError` (400) for a pool body Azure would refuse on these settings.
+    """Raise `BatchError` (400) for a pool body Azure would refuse on these settings.
 
     ``prefix`` goes before every property name (e.g. a job's ``poolInfo.autoPoolSpecification.pool.``).
     """

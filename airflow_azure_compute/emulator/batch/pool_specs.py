@@ -44,7 +44,7 @@ def validate_image_reference(image: Any, prefix: str) -> None:
 
 
 def validate_pool_spec(spec: dict[str, Any], prefix: str = "") -> None:
-    """Raise :class:`BatchError` 400 naming the first invalid property of a pool specification."""
+    """Raise `BatchError` 400 naming the first invalid property of a pool specification."""
     if not spec.get("vmSize"):
         raise BatchError(
             400, "MissingRequiredProperty", "vmSize is required.", {"PropertyName": f"{prefix}vmSize"}

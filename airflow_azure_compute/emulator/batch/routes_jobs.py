@@ -105,7 +105,7 @@ def require_mutable(job: Job) -> None:
 
 
 class JobRoutes:
-    """Handlers of ``/jobs`` and ``/jobs/{jobId}`` (tasks are in :mod:`routes_tasks`)."""
+    """Handlers of ``/jobs`` and ``/jobs/{jobId}`` (tasks are in `routes_tasks`)."""
 
     def __init__(self, engine: BatchEngine) -> None:
         self.engine = engine

@@ -33,7 +33,7 @@ _FILE_PATH = re.compile(r"^/jobs/[^/]+/tasks/[^/]+/files/(?P<path>.+)$")
 
 
 def validate_task(job: Job, spec: Any) -> dict[str, Any]:
-    """Check one task create body against the job; raise :class:`BatchError` (400) if invalid."""
+    """Check one task create body against the job; raise `BatchError` (400) if invalid."""
     if not isinstance(spec, dict):
         raise BatchError(400, "InvalidRequestBody", "A task must be a JSON object.")
     check_id("task", spec.get("id"))

@@ -1,4 +1,4 @@
-"""The Durable Functions HTTP API (``/runtime/webhooks/durabletask/...``) over an :class:`Engine`.
+"""The Durable Functions HTTP API (``/runtime/webhooks/durabletask/...``) over an `Engine`.
 
 The same handlers are also served under ``/durabletask/...`` without the ``code`` check: that is
 the host's local RPC endpoint, the ``rpcBaseUrl`` azure-functions-durable's own client talks to.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_azure_compute.emulator.stack import run_emulator
+from airflow_azure_compute.testing.stack import run_emulator
 from tests.integration.emulator.batch_support import admin, batch_client, job_options, pool_options, wait_for
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ from azure.storage.blob import (
 
 from airflow_azure_compute.emulator.batch.run_blob import list_blob_names
 from airflow_azure_compute.emulator.batch.runner import run_task
-from airflow_azure_compute.emulator.stack import AzuriteEndpoints
+from airflow_azure_compute.testing.stack import AzuriteEndpoints
 from tests.integration.emulator.batch_support import task_run_spec
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,101 @@
+"""OpenLineage from the operators, read back from the OpenLineage provider's file transport.
+
+The Blob DAG (split a local file, upload a folder, merge to a local file, clean up) runs with
+``dag.test()`` in a child process whose OpenLineage transport is a file; each task's COMPLETE event
+must carry the datasets it read and wrote, named as OpenLineage names Azure Blob Storage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_azure_compute.lineage import LineageMixin, TaskLineage, to_operator_lineage
+from tests.integration._blob_helpers import unique
+
+pytest.importorskip("airflow.providers.openlineage")
+pytestmark = pytest.mark.integration
+
+DAG_FILE = Path(__file__).resolve().parent / "dags" / "blob_split_merge_test.py"
+RUN_DAG = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("lineage_dag", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+run = module.dag.test(run_conf=json.loads(sys.argv[2]))
+sys.exit(0 if run.state == "success" else 1)
+"""
+
+
+def _complete_events(path: Path) -> dict[str, dict[str, Any]]:
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {e["job"]["name"]: e for e in events if e["eventType"] == "COMPLETE"}
+
+
+def _names(datasets: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(d["namespace"], d["name"]) for d in datasets}
+
+
+def test_blob_operators_report_their_datasets(airflow_db: Path, blob_connection: str, tmp_path: Path) -> None:
+    from shutil import copy
+
+    dag_path = airflow_db / "dags" / DAG_FILE.name
+    copy(DAG_FILE, dag_path)
+    (tmp_path / "input.csv").write_text("n\n" + "".join(f"{i}\n" for i in range(500)))
+    extras = tmp_path / "extras"
+    extras.mkdir()
+    (extras / "params.json").write_text("{}")
+    container = unique("lineage")
+    conf = {
+        "input": str(tmp_path / "input.csv"), "extras": str(extras), "container": container,
+        "tag": "t1", "chunks": 3, "output": str(tmp_path / "merged.csv"),
+    }  # fmt: skip
+    events_file = tmp_path / "openlineage.jsonl"
+    env = {
+        **os.environ,
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(events_file), "append": True}
+        ),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "azure-compute-tests",
+    }
+    script = tmp_path / "run_dag.py"
+    script.write_text(RUN_DAG)
+    done = subprocess.run(
+        [sys.executable, str(script), str(dag_path), json.dumps(conf)],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    events = _complete_events(events_file)
+
+    blobs = f"wasbs://{container}@devstoreaccount1"
+    split = events["blob_split_merge_test.split"]
+    assert _names(split["inputs"]) == {("file", str(tmp_path / "input.csv"))}
+    assert _names(split["outputs"]) == {(blobs, "runs/t1/chunks/")}
+    upload = events["blob_split_merge_test.upload"]
+    assert _names(upload["inputs"]) == {("file", str(extras / "params.json"))}
+    assert _names(upload["outputs"]) == {(blobs, "runs/t1/extras/params.json")}
+    merge = events["blob_split_merge_test.merge"]
+    assert _names(merge["inputs"]) == {(blobs, "runs/t1/chunks/")}
+    assert _names(merge["outputs"]) == {("file", str(tmp_path / "merged.csv"))}
+
+
+def test_an_azure_job_becomes_an_external_query_run_facet() -> None:
+    class Op(LineageMixin):
+        pass
+
+    op = Op()
+    op.record_lineage(external_id="job-1", source="https://acct.westeurope.batch.azure.com")
+    op.record_lineage(outputs=["wasbs://out@acct/job-1/"])
+    lineage = op.get_openlineage_facets_on_complete(None)
+    facet = lineage.run_facets["externalQuery"]
+    assert (facet.externalQueryId, facet.source) == ("job-1", "https://acct.westeurope.batch.azure.com")
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [("wasbs://out@acct", "job-1/")]
+    empty = to_operator_lineage(TaskLineage())
+    assert (empty.inputs, empty.outputs, empty.run_facets) == ([], [], {})
