@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
 from airflow_azure_compute.enums import StrEnum
+from airflow_azure_compute.exceptions import AzureComputeRemoteError
+
+T = TypeVar("T")
 
 
 class CleanupPolicy(StrEnum):
@@ -22,4 +29,57 @@ def should_delete(policy: CleanupPolicy, succeeded: bool) -> bool:
     return policy is CleanupPolicy.DELETE or (policy is CleanupPolicy.DELETE_ON_SUCCESS and succeeded)
 
 
-__all__ = ["CleanupPolicy", "should_delete"]
+class RendersEachField:
+    """Mixin of teardown operators: a template field that fails to render does not stop the others.
+
+    Airflow renders every template field before ``execute`` and fails the task at the first error, so a
+    teardown whose ``containers`` pulled the XCom of a failed task would delete nothing, not even a
+    pool with a fixed id. Here each field renders on its own; one that fails is set to ``None`` and its
+    error kept in `unrendered`, so ``execute`` deletes everything it can still determine and then
+    fails, naming the fields (see `CleanupReport`).
+    """
+
+    template_fields: Sequence[str]
+    unrendered: dict[str, str]
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        if not jinja_env:
+            jinja_env = self.get_template_env()  # type: ignore[attr-defined]
+        self.unrendered = {}
+        for name in self.template_fields:
+            try:
+                self._do_render_template_fields(self, [name], context, jinja_env, set())  # type: ignore[attr-defined]
+            except Exception as err:
+                self.unrendered[name] = f"{type(err).__name__}: {err}"
+                setattr(self, name, None)
+
+
+@dataclass
+class CleanupReport:
+    """What a teardown deleted, kept and could not delete; fails at the end, never half-way."""
+
+    deleted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    unrendered: Mapping[str, str] = field(default_factory=dict)
+
+    def attempt(self, label: str, call: Callable[[], T]) -> T | None:
+        """``call()``; an error is recorded against ``label`` (``job:<id>``) instead of raised."""
+        try:
+            return call()
+        except Exception as err:
+            self.failed.append(f"{label} ({type(err).__name__}: {getattr(err, 'message', None) or err})")
+            return None
+
+    def raise_if_incomplete(self) -> None:
+        """Fail naming every field that did not render and every resource that was not deleted."""
+        problems = [f"field {name!r} did not render ({why})" for name, why in self.unrendered.items()]
+        problems += [f"could not delete {what}" for what in self.failed]
+        if problems:
+            raise AzureComputeRemoteError(
+                "cleanup incomplete: " + "; ".join(problems) + f". Deleted: {self.deleted or 'nothing'}",
+                code="CleanupIncomplete",
+            )
+
+
+__all__ = ["CleanupPolicy", "CleanupReport", "RendersEachField", "should_delete"]

@@ -415,13 +415,15 @@ class _Extra:
         for key in self.values:
             if key in known:
                 continue
-            import difflib  # lazy: only needed for a misspelt extra
+            import difflib  # lazy: only needed for an unknown extra
 
             close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
-            if close:
-                raise ConnectionConfigError(
-                    f"unknown extra field {key!r}; did you mean {close[0]!r}?", conn_id=conn_id, field=key
-                )
+            hint = f"did you mean {close[0]!r}?" if close else "known fields: " + ", ".join(sorted(known))
+            raise ConnectionConfigError(
+                f"unknown extra field {key!r} for a {kind.value} connection; {hint}",
+                conn_id=conn_id,
+                field=key,
+            )
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -463,6 +465,18 @@ def _entra_mode(common: Mapping[str, Any]) -> AuthMode:
     if common.get("federated_token_file"):
         return AuthMode.WORKLOAD_IDENTITY
     return AuthMode.DEFAULT
+
+
+def _no_silent_default(conn_id: str | None, x: _Extra, login: str | None, mode: AuthMode) -> None:
+    """A Login (account name) with no key and no chosen auth mode is a shared key with its Password
+    missing, not a wish for DefaultAzureCredential: say so instead of failing later in azure-identity."""
+    if login and mode is AuthMode.DEFAULT and x.auth_mode() is None:
+        raise ConnectionConfigError(
+            "the Login (account name) is set but the Password (account key) is empty: give the key for "
+            "shared-key auth, or set auth_mode (e.g. 'default' or 'managed_identity') for Entra ID",
+            conn_id=conn_id,
+            field="password",
+        )
 
 
 def _no_conflict(conn_id: str | None, given: Mapping[str, Any], what: str) -> None:
@@ -532,6 +546,7 @@ def _parse_batch(x: _Extra, *, conn_id: str | None, host: str | None, login: str
     )  # fmt: skip
     key = password or x.get("account_key")
     mode = x.auth_mode() or (AuthMode.SHARED_KEY if key else _entra_mode(common))
+    _no_silent_default(conn_id, x, login, mode)
     return ServiceSettings(
         kind=ServiceKind.BATCH, endpoint=endpoint, auth_mode=mode, conn_id=conn_id,
         account_name=login or x.get("account_name"), account_key=key,
@@ -562,6 +577,7 @@ def _parse_blob(x: _Extra, *, conn_id: str | None, host: str | None, login: str 
         else AuthMode.SHARED_KEY if key
         else _entra_mode(common)
     )  # fmt: skip
+    _no_silent_default(conn_id, x, login, mode)
     return ServiceSettings(
         kind=ServiceKind.BLOB, endpoint=endpoint, auth_mode=mode, conn_id=conn_id,
         account_name=parsed.get("account_name") or login or x.get("account_name") or _account_from_url(endpoint),

@@ -61,6 +61,10 @@ class AzureComputeRemoteError(AzureComputeError):
         super().__init__(message)
 
 
+class AzureComputeConflictError(AzureComputeRemoteError):
+    """A deterministic id is held by a resource this run did not create (found when reconciling a retry)."""
+
+
 class BatchTasksFailedError(AzureComputeRemoteError):
     """Batch tasks ended in failure beyond what the failure policy tolerates."""
 
@@ -79,6 +83,7 @@ class RemoteWorkFailedError(AzureComputeRemoteError):
 
 __all__ = [
     "AzureComputeConfigError",
+    "AzureComputeConflictError",
     "AzureComputeError",
     "AzureComputeRemoteError",
     "BatchTasksFailedError",

@@ -10,6 +10,7 @@ on separate lines. Split then merge with the same mode gives back the input byte
 from __future__ import annotations
 
 import importlib
+import json
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +31,42 @@ class MergeMode(StrEnum):
     CSV = "csv"
     JSONL = "jsonl"
     CALLABLE = "callable"
+
+
+class XComContent(StrEnum):
+    """What a merge hands back to the DAG through XCom (see `xcom_value`).
+
+    ``text``: the merged output as one string; ``jsonl``: the merged output's JSON Lines as a list;
+    ``shards``: each shard's text, in chunk order; ``json``: each shard parsed as one JSON document,
+    in chunk order (one result per fan-out task).
+    """
+
+    TEXT = "text"
+    JSONL = "jsonl"
+    SHARDS = "shards"
+    JSON = "json"
+
+
+#: The default cap on what a merge puts in XCom; XCom lives in the metadata database.
+DEFAULT_MAX_XCOM_BYTES = 1024 * 1024
+
+
+def xcom_value(kind: XComContent, pieces: Sequence[bytes], encoding: str = "utf-8") -> Any:
+    """The XCom value of a merge's output, given the bytes written for each shard in order.
+
+    Raises `ValueError` (the caller names the field) when the bytes are not text or JSON.
+    """
+    import json
+
+    texts = [p.decode(encoding) for p in pieces]
+    if kind is XComContent.SHARDS:
+        return texts
+    if kind is XComContent.JSON:
+        return [json.loads(t) for t in texts]
+    merged = "".join(texts)
+    if kind is XComContent.JSONL:
+        return [json.loads(line) for line in merged.splitlines() if line.strip()]
+    return merged
 
 
 class ShardSetError(ValueError):
@@ -53,8 +90,9 @@ class Shard:
 
 
 def shard_index(name: str, pattern: re.Pattern[str]) -> int | None:
-    """The chunk index in a blob's base name, or None when it carries none."""
-    match = pattern.search(posixpath.basename(name))
+    """The chunk index in a blob's base name (in its full name when the pattern holds a ``/``), or
+    None when it carries none."""
+    match = pattern.search(name if "/" in pattern.pattern else posixpath.basename(name))
     return int(match.group(1)) if match else None
 
 
@@ -71,7 +109,8 @@ def plan_shards(
     :param names: blob names found (e.g. listed under a prefix).
     :param expected_count: shards must be exactly indices ``0 .. expected_count-1``.
     :param expected_names: shards must be exactly these names (a split manifest's chunks, in order).
-    :param index_pattern: regex whose group 1 is the index in a base name.
+    :param index_pattern: regex whose group 1 is the index in a base name (in the full name when
+        the pattern holds a ``/``).
     :param ignore: base names that are never shards (the manifest).
     """
     ignored = set(ignore)
@@ -133,23 +172,55 @@ class Joiner:
 
 
 class JsonLinesJoiner(Joiner):
-    """Keeps the records of consecutive shards on separate lines."""
+    """Keeps the records of consecutive shards on separate lines, and checks that each non-empty line
+    is one JSON value (a shard that is not JSON Lines fails the merge, naming it and the line)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._fresh = True
+        self._line = bytearray()
+        self._line_no = 0
 
     def start(self, shard: Shard) -> bytes:
         super().start(shard)
         self._fresh = True
+        self._line = bytearray()
+        self._line_no = 0
         return b""
 
     def feed(self, data: bytes) -> bytes:
         if not data:
             return b""
+        self._check(data)
         sep = b"\n" if self._fresh and self._last_byte not in (b"", b"\n") else b""
         self._fresh = False
         return sep + super().feed(data)
+
+    def end(self) -> bytes:
+        self._check_line(bytes(self._line))
+        self._line = bytearray()
+        return b""
+
+    def _check(self, data: bytes) -> None:
+        start = 0
+        while (newline := data.find(b"\n", start)) >= 0:
+            self._line += data[start:newline]
+            self._check_line(bytes(self._line))
+            self._line = bytearray()
+            start = newline + 1
+        self._line += data[start:]
+
+    def _check_line(self, line: bytes) -> None:
+        self._line_no += 1
+        if not line.strip():
+            return
+        try:
+            json.loads(line)
+        except ValueError:
+            raise ValueError(
+                f"shard {self.name!r} is not JSON Lines: line {self._line_no} is not a JSON value "
+                f"({line[:60]!r}); use mode='concat' for other text"
+            ) from None
 
 
 class CsvJoiner(Joiner):
@@ -259,6 +330,7 @@ def merge_bytes(shards: Sequence[bytes], mode: MergeMode | str) -> bytes:
 
 __all__ = [
     "DEFAULT_INDEX_PATTERN",
+    "DEFAULT_MAX_XCOM_BYTES",
     "CsvJoiner",
     "Joiner",
     "JsonLinesJoiner",
@@ -266,9 +338,11 @@ __all__ = [
     "Shard",
     "ShardCallable",
     "ShardSetError",
+    "XComContent",
     "import_callable",
     "make_joiner",
     "merge_bytes",
     "plan_shards",
     "shard_index",
+    "xcom_value",
 ]

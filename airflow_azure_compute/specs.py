@@ -24,6 +24,9 @@ BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_COMMAND_LINE = 8191
 _UPLOAD_CONDITIONS = frozenset({"tasksuccess", "taskfailure", "taskcompletion"})
 _ON_ALL_TASKS_COMPLETE = frozenset({"noaction", "terminatejob"})
+_ON_TASK_FAILURE = frozenset({"noaction", "performexitoptionsjobaction"})
+_DEPENDENCY_ACTIONS = frozenset({"satisfy", "block"})
+_JOB_ACTIONS = frozenset({"none", "disable", "terminate"})
 
 S = TypeVar("S", bound="_Spec")
 
@@ -737,6 +740,9 @@ class JobSpec(_Spec):
     :param release_task: runs on a node when the job ends.
     :param environment: environment variables common to every task.
     :param uses_task_dependencies: needed when tasks have ``depends_on``.
+    :param on_task_failure: Batch's ``onTaskFailure``: ``noaction`` (default) or
+        ``performexitoptionsjobaction`` (a failed task's ``failure_job_action`` applies, ``terminate``
+        unless the task says otherwise: the job ends at its first failed task and the wait with it).
     :param priority: -1000 to 1000.
     :param metadata: extra metadata; the operator adds the dag/run/task that created the job.
     """
@@ -750,6 +756,7 @@ class JobSpec(_Spec):
     release_task: JobTaskSpec | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
     uses_task_dependencies: bool = False
+    on_task_failure: str = "noaction"
     priority: int = 0
     metadata: Mapping[str, str] = field(default_factory=dict)
 
@@ -766,6 +773,11 @@ class JobSpec(_Spec):
             raise AzureComputeConfigError(
                 f"{self.on_all_tasks_complete!r}; use one of {sorted(_ON_ALL_TASKS_COMPLETE)}",
                 field="job.on_all_tasks_complete",
+            )
+        if self.on_task_failure not in _ON_TASK_FAILURE:
+            raise AzureComputeConfigError(
+                f"{self.on_task_failure!r}; use one of {sorted(_ON_TASK_FAILURE)}",
+                field="job.on_task_failure",
             )
         if self.max_task_retries < -1:
             raise AzureComputeConfigError("use -1 (unlimited) or more", field="job.max_task_retries")
@@ -786,6 +798,8 @@ class JobSpec(_Spec):
             "onAllTasksComplete": self.on_all_tasks_complete,
             "usesTaskDependencies": self.uses_task_dependencies,
         }
+        if self.on_task_failure != "noaction":
+            wire["onTaskFailure"] = self.on_task_failure
         if self.preparation_task:
             wire["jobPreparationTask"] = self.preparation_task.to_wire(preparation=True)
         if self.release_task:
@@ -882,6 +896,12 @@ class TaskSpec(_Spec):
     :param max_task_retries: overrides the job's retry count.
     :param retention_seconds: how long the task directory is kept on the node.
     :param depends_on: ids of tasks that must succeed first (job with ``uses_task_dependencies``).
+    :param failure_dependency_action: what a failure of this task does to the tasks that depend on it
+        (Batch's ``exitConditions.default.dependencyAction``): ``block`` (Batch's default: they never
+        run, and the wait reports them as blocked) or ``satisfy`` (they run anyway).
+    :param failure_job_action: Batch's ``exitConditions.default.jobAction`` on failure: ``none``,
+        ``disable`` or ``terminate``; applies only when the job's ``on_task_failure`` is
+        ``performexitoptionsjobaction`` (Batch's default there: ``terminate``).
     :param elevated: run as an administrator.
     :param multi_instance: run on several nodes at once (MPI); see `MultiInstanceSpec`.
     """
@@ -896,6 +916,8 @@ class TaskSpec(_Spec):
     max_task_retries: int | None = None
     retention_seconds: int | None = None
     depends_on: tuple[str, ...] = ()
+    failure_dependency_action: str | None = None
+    failure_job_action: str | None = None
     elevated: bool = False
     multi_instance: MultiInstanceSpec | None = None
 
@@ -918,6 +940,15 @@ class TaskSpec(_Spec):
                 "Batch does not combine task dependencies with multi-instance tasks: order them with Airflow",
                 field=f"tasks[{self.task_id}].depends_on",
             )
+        for name, allowed in (
+            ("failure_dependency_action", _DEPENDENCY_ACTIONS),
+            ("failure_job_action", _JOB_ACTIONS),
+        ):
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise AzureComputeConfigError(
+                    f"{value!r}; use one of {sorted(allowed)}", field=f"tasks[{self.task_id}].{name}"
+                )
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"id": self.task_id, "commandLine": self.command_line}
@@ -940,6 +971,18 @@ class TaskSpec(_Spec):
             wire["constraints"] = constraints
         if self.depends_on:
             wire["dependsOn"] = {"taskIds": list(self.depends_on)}
+        on_failure = {
+            key: value
+            for key, value in (
+                ("dependencyAction", self.failure_dependency_action),
+                ("jobAction", self.failure_job_action),
+            )
+            if value is not None
+        }
+        if on_failure:
+            # ``default`` covers every failure (non-zero exit, pre-processing, upload); success keeps
+            # Batch's own defaults (satisfy, none).
+            wire["exitConditions"] = {"default": on_failure}
         if self.elevated:
             wire["userIdentity"] = _auto_user(True)
         if self.multi_instance:
@@ -972,6 +1015,27 @@ def task_id_for(prefix: str, index: int, total: int) -> str:
 
 
 _PLACEHOLDER = re.compile(r"\{(index|chunk|chunk_file|chunk_stem|task_id|item)\}")
+
+
+_PLACEHOLDER_NAMES = ("index", "chunk", "chunk_file", "chunk_stem", "task_id", "item")
+_BRACED_WORD = re.compile(r"(?<![$\w{])\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+
+
+def check_command_template(template: str, field: str) -> None:
+    """Refuse a ``{word}`` that looks like a misspelt placeholder (``{chunk_fil}``): Batch would get it
+    literally. Other braces (``${VAR}``, JSON, ``awk '{print}'``) are left alone."""
+    import difflib  # lazy: DAG parsing imports this module
+
+    for word in _BRACED_WORD.findall(template):
+        if word in _PLACEHOLDER_NAMES:
+            continue
+        close = difflib.get_close_matches(word.lower(), _PLACEHOLDER_NAMES, n=1, cutoff=0.75)
+        if close:
+            raise AzureComputeConfigError(
+                f"unknown placeholder {{{word}}}; did you mean {{{close[0]}}}? "
+                f"(placeholders: {', '.join('{' + n + '}' for n in _PLACEHOLDER_NAMES)})",
+                field=field,
+            )
 
 
 def render_command(template: str, *, index: int, task_id: str, item: object) -> str:

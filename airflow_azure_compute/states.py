@@ -7,7 +7,7 @@ Nothing here does I/O: the hooks fetch task counts, pools and nodes; `evaluate_t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final
@@ -194,6 +194,168 @@ def evaluate_pool(
     )
 
 
+#: Job states in which no more tasks will run.
+JOB_ENDED: Final = frozenset({"terminating", "completed", "deleting"})
+
+
+def might_be_stuck(counts: TaskCounts) -> bool:
+    """Tasks wait and none runs: the one shape of a poll's counts that warrants looking further."""
+    return counts.active > 0 and counts.running == 0
+
+
+@dataclass(frozen=True)
+class BlockageQuery:
+    """One read `find_blockage` asks its driver for: ``kind`` is ``job`` (the job's JSON, or None),
+    ``pool`` (the pool's JSON, or None), ``active`` (the active tasks with ``id``, ``dependsOn``) or
+    ``failed`` (the failed tasks with ``id``, ``executionInfo``, ``exitConditions``)."""
+
+    kind: str
+    target: str
+    prefix: str | None = None
+
+
+def _dependency_ids(task: Mapping[str, Any]) -> list[str]:
+    deps = task.get("dependsOn") or {}
+    ids = [str(i).lower() for i in deps.get("taskIds") or []]
+    for rng in deps.get("taskIdRanges") or []:
+        ids.extend(str(i) for i in range(int(rng["start"]), int(rng["end"]) + 1))
+    return ids
+
+
+def blocks_dependents(task: Mapping[str, Any]) -> bool:
+    """A failed task holds back the tasks depending on it (``dependencyAction`` ``block``, Batch's
+    default for a failure) unless the exit options that apply to it say ``satisfy``."""
+    conditions = task.get("exitConditions") or {}
+    code = (task.get("executionInfo") or {}).get("exitCode")
+    options: Mapping[str, Any] | None = None
+    if code is not None:
+        for entry in conditions.get("exitCodes") or []:
+            if int(entry.get("code", -1)) == int(code):
+                options = entry.get("exitOptions") or {}
+                break
+        else:
+            for entry in conditions.get("exitCodeRanges") or []:
+                if int(entry.get("start", 0)) <= int(code) <= int(entry.get("end", -1)):
+                    options = entry.get("exitOptions") or {}
+                    break
+    if options is None:
+        options = conditions.get("default") or {}
+    return (options.get("dependencyAction") or "block") != "satisfy"
+
+
+def blocked_tasks(
+    active: Sequence[Mapping[str, Any]], failed: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """``(blocked, blockers)``: the active tasks that can never run because a dependency failed (directly
+    or through another blocked task), and the failed tasks that block them."""
+    failing = {str(t["id"]).lower(): str(t["id"]) for t in failed if blocks_dependents(t)}
+    deps = {str(t["id"]).lower(): _dependency_ids(t) for t in active}
+    blocked: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for key, dep_ids in deps.items():
+            if key not in blocked and any(d in failing or d in blocked for d in dep_ids):
+                blocked.add(key)
+                changed = True
+    used = {d for key in blocked for d in deps[key] if d in failing}
+    names = {str(t["id"]).lower(): str(t["id"]) for t in active}
+    return sorted(names[k] for k in blocked), sorted(failing[k] for k in used)
+
+
+def _ids(ids: Sequence[str], limit: int = 5) -> str:
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def find_blockage(
+    job_id: str, counts: TaskCounts, *, prefix: str | None = None
+) -> Generator[BlockageQuery, Any, str | None]:
+    """Why no remaining task of ``job_id`` can ever run, or None when some can (or might).
+
+    Sans-I/O: yields `BlockageQuery` reads and is sent their answers, so the sync sensor and the
+    async trigger drive the same decision with their own client. Costs nothing unless the counts
+    `might_be_stuck`; then one job GET, then one pool GET, and the two task lists only when tasks
+    failed in a job that uses task dependencies. Blocked work: the job ended or was deleted with tasks
+    never run; its pool does not exist, is being deleted, or has no node and no way to get one (no
+    autoscale, zero targets); every waiting task depends, directly or not, on a failed task whose
+    ``dependencyAction`` is ``block``.
+    """
+    if not might_be_stuck(counts):
+        return None
+    job = yield BlockageQuery("job", job_id)
+    if job is None:
+        return f"job {job_id} does not exist (deleted?) while {counts.active} task(s) never ran"
+    if job.get("state") in JOB_ENDED:
+        reason = (job.get("executionInfo") or {}).get("terminateReason")
+        return (
+            f"job {job_id} is {job.get('state')}"
+            + (f" ({reason})" if reason else "")
+            + f" with {counts.active} task(s) that never ran"
+        )
+    pool_id = str((job.get("poolInfo") or {}).get("poolId") or "")
+    if pool_id:
+        pool = yield BlockageQuery("pool", pool_id)
+        if pool is None:
+            return f"pool {pool_id} of job {job_id} does not exist; {counts.active} task(s) cannot run"
+        if pool.get("state") == "deleting":
+            return f"pool {pool_id} of job {job_id} is being deleted; {counts.active} task(s) cannot run"
+        nodes = sum(
+            int(pool.get(k) or 0)
+            for k in (
+                "currentDedicatedNodes",
+                "currentLowPriorityNodes",
+                "targetDedicatedNodes",
+                "targetLowPriorityNodes",
+            )
+        )
+        if pool.get("allocationState") == "steady" and not pool.get("enableAutoScale") and nodes == 0:
+            return (
+                f"pool {pool_id} of job {job_id} has zero nodes and no autoscale; "
+                f"{counts.active} task(s) cannot run (resize the pool or enable autoscale)"
+            )
+    if counts.failed and job.get("usesTaskDependencies"):
+        active = yield BlockageQuery("active", job_id, prefix)
+        failed = yield BlockageQuery("failed", job_id, prefix)
+        blocked, blockers = blocked_tasks(active, failed)
+        if active and len(blocked) == len(active):
+            return (
+                f"{len(blocked)} task(s) can never run ({_ids(blocked)}): blocked by failed "
+                f"dependencies {_ids(blockers)}"
+            )
+    return None
+
+
+def evaluate_blockage(
+    counts: TaskCounts,
+    reason: str,
+    *,
+    expected: int | None,
+    policy: FailurePolicy = FailurePolicy.FAIL_FAST,
+    tolerate_percent: float = 0.0,
+) -> Decision:
+    """The wait's decision when no remaining task can run: failed, unless ``tolerate`` accepts the
+    failed and never-run tasks together."""
+    total = max(expected or 0, counts.total)
+    never_run = max(total - counts.completed, 0)
+    summary = f"{counts.completed}/{total} done, {counts.failed} failed, {never_run} never ran: {reason}"
+    if policy is FailurePolicy.TOLERATE:
+        allowed = allowed_failures(policy, total, tolerate_percent)
+        if counts.failed + never_run <= allowed:
+            return Decision(Outcome.SUCCEEDED, f"{summary} (within {tolerate_percent:g}%)")
+    return Decision(Outcome.FAILED, summary)
+
+
+BLOCKED_SELECT: Final = ["id", "dependsOn"]
+BLOCKER_SELECT: Final = ["id", "executionInfo", "exitConditions"]
+
+
+def active_tasks_filter(prefix: str | None = None) -> str:
+    """OData ``$filter`` for the tasks still waiting to run (optionally under an id prefix)."""
+    base = "state eq 'active'"
+    return f"startswith(id,'{prefix}') and {base}" if prefix else base
+
+
 def failed_tasks_filter(prefix: str | None = None) -> str:
     """OData ``$filter`` for completed tasks whose result is failure (optionally under an id prefix)."""
     base = "executionInfo/result eq 'failure'"
@@ -210,19 +372,29 @@ SCOPED_SELECT: Final = ["id", "state", "executionInfo"]
 FAILED_SELECT: Final = ["id", "executionInfo"]
 
 __all__ = [
+    "BLOCKED_SELECT",
+    "BLOCKER_SELECT",
     "FAILED_SELECT",
+    "JOB_ENDED",
     "NODE_BROKEN",
     "NODE_USABLE",
     "SCOPED_SELECT",
     "TASK_PENDING",
+    "BlockageQuery",
     "Decision",
     "Outcome",
     "PoolDecision",
     "TaskCounts",
+    "active_tasks_filter",
     "allowed_failures",
+    "blocked_tasks",
+    "blocks_dependents",
+    "evaluate_blockage",
     "evaluate_pool",
     "evaluate_tasks",
     "failed_tasks_filter",
+    "find_blockage",
+    "might_be_stuck",
     "prefix_filter",
     "progress_line",
 ]

@@ -6,24 +6,25 @@ What it shows:
   the cleanup leaves a pool this run did not create);
 * tasks from a JSON task manifest (``batch_programs/workflow_tasks.json``): step 2 depends on step 1
   and step 3 on step 2 (Batch task dependencies), each step reading the previous one's result file;
-* result files uploaded to Blob by each task (create/write SAS), the last one read back and checked.
+* result files uploaded to Blob by each task (create/write SAS) in the run's workspace, handed back to
+  the DAG in step order through XCom by the merge, and the last one checked;
+* a real schedule: it runs every day at 06:00, each run in its own workspace.
 
 Trigger it with a run config, e.g. ``{"pool_id": "my-pool", "start": 7}``.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_azure_compute.ids import derive_id
 from airflow_azure_compute.operators.batch_cleanup import BatchCleanupOperator
 from airflow_azure_compute.operators.batch_fanout import BatchRunTasksOperator
 from airflow_azure_compute.operators.batch_pool import BatchEnsurePoolOperator
+from airflow_azure_compute.operators.blob_merge import BlobMergeOperator
 from airflow_azure_compute.operators.blob_upload import BlobUploadOperator
 from airflow_azure_compute.sensors.batch import BatchJobSensor
 
@@ -53,7 +54,7 @@ def expected_chain(start: int, steps: int = 3) -> int:
 with DAG(
     dag_id="batch_manifest_workflow",
     start_date=datetime(2026, 1, 1),
-    schedule=None,
+    schedule="0 6 * * *",
     catchup=False,
     tags=["azure-batch", "example"],
     params={
@@ -62,19 +63,8 @@ with DAG(
         "python": Param("python3", type="string", description="Interpreter on the nodes"),
     },
 ) as dag:
-
-    @task
-    def storage(**context: Any) -> str:
-        ti = context["ti"]
-        return derive_id("wf", ti.dag_id.replace("_", "-"), ti.run_id, max_len=63, lower=True)
-
-    container = storage()
-
     upload = BlobUploadOperator(
-        task_id="upload_program",
-        source=str(PROGRAMS / "workflow_step.py"),
-        container=container,
-        prefix="program/",
+        task_id="upload_program", source=str(PROGRAMS / "workflow_step.py"), prefix="program/"
     )
 
     @task
@@ -88,42 +78,26 @@ with DAG(
         task_id="steps",
         job={"pool_id": "{{ params.pool_id }}", "uses_task_dependencies": True, "max_task_retries": 1},
         manifest=MANIFEST,
-        input_container=container,
-        output_container=container,
-        output_prefix="results/",
         output_pattern="out/*",
     )
     # --8<-- [end:howto_operator_batch_manifest]
 
-    wait = BatchJobSensor(
-        task_id="wait",
-        job_id=steps.output["job_id"],
-        task_id_prefix=steps.output["task_id_prefix"],
-        expected_tasks=steps.output["task_count"],
-        owns_job=steps.output["owns_job"],
-        failure_policy="run_all",
-        poke_interval=2,
-    )
+    wait = BatchJobSensor(task_id="wait", fanout=steps.output, failure_policy="run_all", poke_interval=2)
+    results = BlobMergeOperator(task_id="results", fanout=steps.output, xcom_content="json")
 
     @task
-    def final_result(container: str, fanout: dict[str, Any], **context: Any) -> dict[str, Any]:
-        """Read the last step's result file from Blob and check the chain of values."""
-        from airflow_azure_compute.hooks.blob import BlobHook
-
-        last = f"{fanout['output_prefix']}{fanout['task_ids'][-1]}/result.json"
-        result = json.loads(BlobHook().read_bytes(container, last))
+    def final_result(merged: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Check the chain of values: the steps' results come back in step order."""
+        result = merged["content"][-1]
         want = expected_chain(context["params"]["start"])
         if result["value"] != want:
             raise ValueError(f"step 3 computed {result['value']}, expected {want}")
         return result
 
     cleanup = BatchCleanupOperator(
-        task_id="cleanup",
-        fanout_task_ids=["steps"],
-        pool_ids=["{{ params.pool_id }}"],
-        containers=[container],
+        task_id="cleanup", fanout_task_ids=["steps"], pool_ids=["{{ params.pool_id }}"]
     )
 
-    done = final_result(container, steps.output)
-    [upload, pool] >> steps >> wait >> done
+    done = final_result(results.output)
+    [upload, pool] >> steps >> wait >> results
     done >> cleanup.as_teardown(setups=[pool])

@@ -9,17 +9,19 @@ What it shows:
   connection named in ``params.registry_conn_id``, never from a template);
 * a job with task retries and one task per chunk, submitted in bulk with deterministic ids;
 * a deferred wait whose poll is one ``taskcounts`` request whatever the number of tasks;
-* the per-chunk outputs (create/write SAS) merged in chunk order, checked against a local computation;
-* cleanup as a teardown that deletes only what this run created.
+* the per-chunk outputs (create/write SAS) merged in chunk order and handed to the DAG through XCom,
+  checked against a local computation;
+* no container or prefix named anywhere: every run works in its own workspace, so runs never collide;
+* cleanup as a teardown that deletes only what this run created, its workspace included.
 
-Trigger it from the UI with a run config, e.g. ``{"records": 20000, "chunks": 16}``. Locally it runs
-against the emulator and Azurite (``make demo``).
+It runs every day; trigger it from the UI (the form's defaults work) or with a run config, e.g.
+``{"records": 20000, "chunks": 16}``. Locally it runs against the emulator and Azurite (``make demo``).
 """
 
 from __future__ import annotations
 
-import json
 import random
+import tempfile
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +29,6 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_azure_compute.ids import derive_id
 from airflow_azure_compute.operators.batch_cleanup import BatchCleanupOperator
 from airflow_azure_compute.operators.batch_fanout import BatchRunTasksOperator
 from airflow_azure_compute.operators.batch_pool import BatchEnsurePoolOperator
@@ -58,8 +59,9 @@ def expected_stats(count: int, seed: int) -> dict[str, dict[str, int]]:
 with DAG(
     dag_id="batch_split_fanout_merge",
     start_date=datetime(2026, 1, 1),
-    schedule=None,
+    schedule="@daily",
     catchup=False,
+    max_active_runs=2,
     tags=["azure-batch", "example"],
     params={
         "records": Param(5000, type="integer", minimum=1),
@@ -69,40 +71,30 @@ with DAG(
         "vm_size": Param("standard_d2s_v5", type="string"),
         "max_nodes": Param(4, type="integer", minimum=1),
         "python": Param("python3", type="string", description="Interpreter on the nodes"),
-        "container_image": Param("", type="string", description="Run tasks in this image ('' = on the node)"),
-        "registry_server": Param("", type="string"),
+        "container_image": Param(
+            None, type=["null", "string"], description="Run tasks in this image (empty = on the node)"
+        ),
+        "registry_server": Param(None, type=["null", "string"]),
         "registry_conn_id": Param(
-            "", type="string", description="Connection with the registry login/password"
+            None, type=["null", "string"], description="Connection with the registry login/password"
         ),
         "failure_policy": Param("fail_fast", enum=["fail_fast", "tolerate", "run_all"]),
     },
 ) as dag:
 
     @task
-    def storage(**context: Any) -> dict[str, str]:
-        """Per-run container name (lowercase, 3-63 chars) and the local input file."""
-        ti = context["ti"]
-        container = derive_id("demo", ti.dag_id.replace("_", "-"), ti.run_id, max_len=63, lower=True)
+    def make_input(**context: Any) -> str:
+        """The input: a local file of the run config's records (a real DAG reads its own data)."""
         params = context["params"]
-        path = Path(f"/tmp/{container}-input.csv")
-        path.write_text("\n".join(make_records(params["records"], params["seed"])) + "\n", encoding="utf-8")
-        return {"container": container, "input": str(path)}
-
-    where = storage()
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8") as f:
+            f.write("\n".join(make_records(params["records"], params["seed"])) + "\n")
+        return f.name
 
     split = BlobSplitOperator(
-        task_id="split",
-        source_path=where["input"],
-        container=where["container"],
-        prefix="chunks/",
-        mode="lines",
-        chunk_count="{{ params.chunks }}",
+        task_id="split", source_path=make_input(), mode="lines", chunk_count="{{ params.chunks }}"
     )
     upload_program = BlobUploadOperator(
-        task_id="upload_program",
-        source=str(PROGRAMS / "record_stats.py"),
-        container=where["container"],
-        prefix="program/",
+        task_id="upload_program", source=str(PROGRAMS / "record_stats.py"), prefix="program/"
     )
 
     @task
@@ -154,10 +146,7 @@ with DAG(
         job={"pool_id": "{{ params.pool_id }}", "max_task_retries": 2, "max_wall_clock_seconds": 3600},
         items=split.output["chunks"],
         command_line="{{ params.python }} record_stats.py {chunk_file} out/{chunk_stem}.jsonl",
-        input_container=where["container"],
         common_files=["program/record_stats.py"],
-        output_container=where["container"],
-        output_prefix="outputs/",
         output_pattern="out/*.jsonl",
         container=task_container(),
     )
@@ -165,35 +154,26 @@ with DAG(
 
     # --8<-- [start:howto_sensor_batch_job]
     wait = BatchJobSensor(
-        task_id="wait",
-        job_id=fanout.output["job_id"],
-        task_id_prefix=fanout.output["task_id_prefix"],
-        expected_tasks=fanout.output["task_count"],
-        owns_job=fanout.output["owns_job"],
-        failure_policy="{{ params.failure_policy }}",
-        poke_interval=2,
+        task_id="wait", fanout=fanout.output, failure_policy="{{ params.failure_policy }}", poke_interval=2
     )
     # --8<-- [end:howto_sensor_batch_job]
 
+    # --8<-- [start:howto_operator_blob_merge_xcom]
     merge = BlobMergeOperator(
         task_id="merge",
-        container=where["container"],
-        prefix="outputs/",
-        expected_count=fanout.output["task_count"],
+        fanout=fanout.output,
         mode="jsonl",
         output_blob="result/stats.jsonl",
+        xcom_content="jsonl",
     )
+    # --8<-- [end:howto_operator_blob_merge_xcom]
 
     @task
-    def check(merged: dict[str, Any], where: dict[str, str], **context: Any) -> dict[str, dict[str, int]]:
+    def check(merged: dict[str, Any], **context: Any) -> dict[str, dict[str, int]]:
         """Fold the per-chunk stats and compare with a local computation of the same input."""
-        from airflow_azure_compute.hooks.blob import BlobHook
-
         params = context["params"]
-        data = BlobHook().read_bytes(where["container"], "result/stats.jsonl").decode("utf-8")
         got: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "sum": 0})
-        for line in data.splitlines():
-            row = json.loads(line)
+        for row in merged["content"]:
             got[row["key"]]["count"] += row["count"]
             got[row["key"]]["sum"] += row["sum"]
         want = expected_stats(params["records"], params["seed"])
@@ -203,13 +183,10 @@ with DAG(
 
     # --8<-- [start:howto_operator_batch_cleanup]
     cleanup = BatchCleanupOperator(
-        task_id="cleanup",
-        fanout_task_ids=["fanout"],
-        pool_ids=["{{ params.pool_id }}"],
-        containers=[where["container"]],
+        task_id="cleanup", fanout_task_ids=["fanout"], pool_ids=["{{ params.pool_id }}"]
     )
     # --8<-- [end:howto_operator_batch_cleanup]
 
-    checked = check(merge.output, where)
+    checked = check(merge.output)
     [split, upload_program, pool] >> fanout >> wait >> merge >> checked
     checked >> cleanup.as_teardown(setups=[pool])

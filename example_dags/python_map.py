@@ -128,10 +128,12 @@ with DAG(
     def collect(shipped: dict[str, Any], fanout: dict[str, Any]) -> list[Any]:
         """Unpickle each task's result in input order; a remote exception fails the task."""
         from airflow_azure_compute.hooks.blob import BlobHook
+        from airflow_azure_compute.specs import task_id_for
 
         hook = BlobHook()
         results = []
-        for i, task_id in enumerate(fanout["task_ids"]):
+        for i in range(fanout["task_count"]):
+            task_id = task_id_for(fanout["task_id_prefix"], i, fanout["task_count"])
             blob = f"{fanout['output_prefix']}{task_id}/input-{i:05d}.pkl"
             outcome = pickle.loads(hook.read_bytes(shipped["container"], blob))
             if not outcome["ok"]:

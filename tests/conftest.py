@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,23 @@ from airflow_azure_compute.testing.stack import AzuriteEndpoints
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_APPS_DIR = Path(__file__).resolve().parent / "function_apps"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cpu_load() -> Iterator[list[int]]:
+    """``CPU_LOAD=N``: keep N busy processes spinning for the whole session (a loaded CI machine), so
+    timing assumptions show up; they are stopped, by their pid, when the session ends. Off by default."""
+    count = int(os.environ.get("CPU_LOAD", "0") or 0)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+        for _ in range(count)
+    ]
+    try:
+        yield [p.pid for p in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 # Azurite, the emulator, the Airflow DB and the connections come from the provider's own pytest plugin

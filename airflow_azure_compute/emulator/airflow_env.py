@@ -19,11 +19,14 @@ PORTAL_RESOURCE_GROUP = "emulator-rg"
 
 
 def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict[str, dict[str, Any]]:
-    """Connection dicts keyed by conn id; services missing from ``endpoints`` are left out."""
+    """Connection dicts keyed by conn id; services missing from ``endpoints`` are left out.
+
+    Blob traffic goes through the storage fault proxy when the emulator runs one (``storage.blob_url``).
+    """
     conns: dict[str, dict[str, Any]] = {
         "azure_compute_blob_default": {
             "conn_type": "azure_compute_blob",
-            "host": azurite.blob_url,
+            "host": (endpoints.get("storage") or {}).get("blob_url") or azurite.blob_url,
             "login": azurite.account_name,
             "password": azurite.account_key,
         }

@@ -31,14 +31,22 @@ class Faults:
 
     :param latency_ms: delay added before every request is handled.
     :param error_rate: fraction (0..1) of requests answered 429 or 503 with ``Retry-After: 1``.
-    :param reset_rate: fraction (0..1) of requests whose connection is reset without an answer.
+    :param reset_rate: fraction (0..1) of requests whose connection is reset, after the request was read,
+        without an answer (nothing is done).
     :param seed: seed of the random draws, so a failing run can be replayed.
+    :param reset_next: the next N requests are reset before they are handled (nothing happens).
+    :param lose_next: the next N requests are handled, then their connection is reset: the change is
+        made but its answer is lost (what a timeout after commit looks like to a client).
+    :param retry_after: the ``Retry-After`` seconds of injected 429/503 answers.
     """
 
     latency_ms: float = 0.0
     error_rate: float = 0.0
     reset_rate: float = 0.0
     seed: int = 0
+    reset_next: int = 0
+    lose_next: int = 0
+    retry_after: float = 1.0
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -48,6 +56,9 @@ class Faults:
     def validate(self) -> None:
         if self.latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
+        for name in ("reset_next", "lose_next", "retry_after"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
         for name in ("error_rate", "reset_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -59,11 +70,22 @@ class Faults:
             "error_rate": self.error_rate,
             "reset_rate": self.reset_rate,
             "seed": self.seed,
+            "reset_next": self.reset_next,
+            "lose_next": self.lose_next,
+            "retry_after": self.retry_after,
         }
 
     def update(self, values: dict[str, Any]) -> None:
         """Apply a partial update; a new ``seed`` restarts the random sequence."""
-        unknown = set(values) - {"latency_ms", "error_rate", "reset_rate", "seed"}
+        unknown = set(values) - {
+            "latency_ms",
+            "error_rate",
+            "reset_rate",
+            "seed",
+            "reset_next",
+            "lose_next",
+            "retry_after",
+        }
         if unknown:
             raise ValueError(f"unknown fault settings: {sorted(unknown)}")
         candidate = Faults(
@@ -71,15 +93,26 @@ class Faults:
             error_rate=float(values.get("error_rate", self.error_rate)),
             reset_rate=float(values.get("reset_rate", self.reset_rate)),
             seed=int(values.get("seed", self.seed)),
+            reset_next=int(values.get("reset_next", self.reset_next)),
+            lose_next=int(values.get("lose_next", self.lose_next)),
+            retry_after=float(values.get("retry_after", self.retry_after)),
         )
         self.latency_ms, self.error_rate = candidate.latency_ms, candidate.error_rate
         self.reset_rate = candidate.reset_rate
+        self.reset_next, self.lose_next = candidate.reset_next, candidate.lose_next
+        self.retry_after = candidate.retry_after
         if "seed" in values:
             self.seed = candidate.seed
             self._rng = random.Random(self.seed)
 
     def draw(self) -> str | None:
-        """Decide the fate of one request: ``"reset"``, ``"429"``, ``"503"`` or None (serve it)."""
+        """Decide the fate of one request: ``"reset"``, ``"lost"``, ``"429"``, ``"503"`` or None (serve it)."""
+        if self.reset_next:
+            self.reset_next -= 1
+            return "reset"
+        if self.lose_next:
+            self.lose_next -= 1
+            return "lost"
         if not (self.error_rate or self.reset_rate):
             return None
         roll = self._rng.random()
@@ -162,12 +195,21 @@ def make_middleware(
         fate = faults.draw()
         if fate == "reset":
             counters.faults_injected["reset"] += 1
+            # The whole request is read first: the client has sent it and then loses the connection, the
+            # case a non-idempotent retry must handle (a reset while sending looks like "never left").
+            with contextlib.suppress(Exception):
+                await request.read()
             _reset_connection(request)
             raise asyncio.CancelledError  # aiohttp drops the (already aborted) connection quietly
+        if fate == "lost":
+            counters.faults_injected["lost"] += 1
+            await handler(request)
+            _reset_connection(request)
+            raise asyncio.CancelledError
         if fate is not None:
             counters.faults_injected[fate] += 1
             response: web.StreamResponse = throttle(int(fate))
-            response.headers["Retry-After"] = "1"
+            response.headers["Retry-After"] = f"{faults.retry_after:g}"
         else:
             began = time.perf_counter()
             response = await handler(request)

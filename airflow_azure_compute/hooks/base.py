@@ -71,11 +71,45 @@ class AzureComputeBaseHook(BaseHook):  # type: ignore[misc]
         return settings
 
     def test_connection(self) -> tuple[bool, str]:
-        """Make one cheap real call (`probe`) and report the service's own message."""
+        """Make one cheap real call (`probe`) and say what failed, naming the connection and field."""
         try:
             return True, self.probe()
         except Exception as err:  # the UI shows the message; never raise from here
-            return False, f"{type(err).__name__}: {getattr(err, 'message', None) or err}"
+            return False, self.describe_failure(err)
+
+    def describe_failure(self, err: BaseException) -> str:
+        """A connection test's failure in the user's terms: unreachable endpoint, refused credentials,
+        bad configuration; otherwise the service's own words."""
+        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+
+        if isinstance(err, AzureComputeConfigError):
+            return str(err)
+        where = f"connection {self.azure_conn_id!r}"
+        endpoint = self.__dict__["settings"].endpoint if "settings" in self.__dict__ else "its endpoint"
+        current: BaseException | None = err
+        while current is not None:
+            if isinstance(current, ServiceRequestError | ConnectionError):
+                reason = str(getattr(current, "message", None) or current).splitlines()[0][:200]
+                return (
+                    f"{where}: could not reach {endpoint} ({reason}); check the Host / endpoint field "
+                    "and that the service is up"
+                )
+            status = getattr(current, "status_code", None)
+            if isinstance(current, ClientAuthenticationError) or status in (401, 403):
+                code = getattr(getattr(current, "error", None), "code", None) or getattr(
+                    current, "error_code", None
+                )
+                said = str(getattr(current, "message", None) or current).strip().splitlines()
+                return (
+                    f"{where}: {endpoint} refused the credentials (HTTP {status}"
+                    + (f", {getattr(code, 'value', code)}" if code else "")
+                    + (f": {said[0][:200]}" if said else "")
+                    + "); check the Password (account key / function key), SAS token or Entra ID fields"
+                )
+            if isinstance(current, HttpResponseError):
+                break
+            current = current.__cause__
+        return f"{where}: {type(err).__name__}: {getattr(err, 'message', None) or err}"
 
     def probe(self) -> str:
         """One cheap real call to the service; returns a short description of what it saw."""

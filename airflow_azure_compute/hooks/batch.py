@@ -17,7 +17,16 @@ import json
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -27,12 +36,24 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings
 from airflow_azure_compute.exceptions import AzureComputeRemoteError, DeadlineExceededError
 from airflow_azure_compute.hooks.base import AzureComputeBaseHook
+from airflow_azure_compute.hooks.idempotent import (
+    RETRYABLE_STATUS,
+    aretry_call,
+    confirm_created,
+    is_transient,
+    retry_call,
+)
 from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
 from airflow_azure_compute.states import (
+    BLOCKED_SELECT,
+    BLOCKER_SELECT,
     FAILED_SELECT,
     SCOPED_SELECT,
+    BlockageQuery,
     TaskCounts,
+    active_tasks_filter,
     failed_tasks_filter,
+    find_blockage,
     prefix_filter,
 )
 
@@ -45,18 +66,6 @@ MAX_TASKS_PER_REQUEST = 100
 MAX_REQUEST_BYTES = 900_000
 #: How much of stdout.txt / stderr.txt forensics keep (the end of the file).
 TAIL_BYTES = 4096
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-
-
-def is_transient(err: BaseException) -> bool:
-    """Throttling, unavailability or a dropped connection: worth retrying."""
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-
-    if isinstance(err, (ServiceRequestError, ServiceResponseError, ConnectionError, TimeoutError)):
-        return True
-    if isinstance(err, HttpResponseError):
-        return getattr(err, "status_code", None) in RETRYABLE_STATUS
-    return False
 
 
 def remote_error(operation: str, err: Exception) -> AzureComputeRemoteError:
@@ -88,6 +97,46 @@ def _model_dict(obj: Any) -> dict[str, Any]:
 def counts_of(result: Any) -> TaskCounts:
     c = result.task_counts
     return TaskCounts(c.active, c.running, c.completed, c.succeeded, c.failed)
+
+
+def blockage_list_args(query: BlockageQuery) -> dict[str, Any]:
+    """``list_tasks`` arguments answering an ``active`` or ``failed`` `BlockageQuery`."""
+    if query.kind == "active":
+        return {"filter": active_tasks_filter(query.prefix), "select": BLOCKED_SELECT, "max_results": 1000}
+    return {"filter": failed_tasks_filter(query.prefix), "select": BLOCKER_SELECT, "max_results": 1000}
+
+
+def drive_probe(
+    probe: Generator[BlockageQuery, Any, str | None], answer: Callable[[BlockageQuery], Any]
+) -> str | None:
+    """Run a sans-I/O `find_blockage` with a sync ``answer``."""
+    try:
+        query = next(probe)
+        while True:
+            query = probe.send(answer(query))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def adrive_probe(
+    probe: Generator[BlockageQuery, Any, str | None], answer: Callable[[BlockageQuery], Awaitable[Any]]
+) -> str | None:
+    """Run a sans-I/O `find_blockage` with an async ``answer``."""
+    try:
+        query = next(probe)
+        while True:
+            query = probe.send(await answer(query))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def job_not_found(job_id: str, err: Exception) -> AzureComputeRemoteError:
+    """A wait on a job that does not exist: name it, instead of the SDK's words."""
+    return AzureComputeRemoteError(
+        f"job {job_id!r} does not exist (never created, or deleted): check job_id",
+        code="JobNotFound",
+        status=404,
+    )
 
 
 def scoped_pairs(tasks: Iterable[Any]) -> Iterator[tuple[str, str | None]]:
@@ -213,20 +262,44 @@ class BatchHook(AzureComputeBaseHook):
             raise remote_error(f"get_pool {pool_id!r}", err) from err
 
     def create_pool(self, body: Mapping[str, Any]) -> bool:
-        """Create a pool; False when it already exists (PoolExists)."""
+        """Create a pool; False when it already existed (PoolExists).
+
+        Retried on transient errors; when an earlier try's response was lost and the retry finds the pool,
+        it counts as created only if it carries this request's metadata and VM size (else a conflict).
+        """
         from azure.batch import models
+
+        pool_id = str(body.get("id"))
+
+        def create() -> bool:
+            return self._create(
+                "create_pool",
+                pool_id,
+                lambda: self.client.create_pool(models.BatchPoolCreateOptions(dict(body))),
+            )
+
+        def reconcile(created: bool) -> bool:
+            return created or confirm_created("pool", pool_id, self.get_pool(pool_id), body, ("vmSize",))
+
+        return retry_call(f"create_pool {pool_id!r}", create, reconcile=reconcile)
+
+    @staticmethod
+    def _create(operation: str, resource_id: str, call: Callable[[], Any]) -> bool:
         from azure.core.exceptions import ResourceExistsError
 
         try:
-            self.client.create_pool(models.BatchPoolCreateOptions(dict(body)))
+            call()
             return True
         except ResourceExistsError:
             return False
         except Exception as err:
-            raise remote_error(f"create_pool {body.get('id')!r}", err) from err
+            raise remote_error(f"{operation} {resource_id!r}", err) from err
 
     def delete_pool(self, pool_id: str) -> bool:
         """Start deleting a pool (no wait); False when it was already gone."""
+        return retry_call(f"delete_pool {pool_id!r}", lambda: self._delete_pool(pool_id))
+
+    def _delete_pool(self, pool_id: str) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
@@ -317,19 +390,30 @@ class BatchHook(AzureComputeBaseHook):
             raise remote_error(f"get_job {job_id!r}", err) from err
 
     def create_job(self, body: Mapping[str, Any]) -> bool:
-        """Create a job; False when it already exists (JobExists)."""
-        from azure.batch import models
-        from azure.core.exceptions import ResourceExistsError
+        """Create a job; False when it already existed (JobExists).
 
-        try:
-            self.client.create_job(models.BatchJobCreateOptions(dict(body)))
-            return True
-        except ResourceExistsError:
-            return False
-        except Exception as err:
-            raise remote_error(f"create_job {body.get('id')!r}", err) from err
+        Retried on transient errors; when an earlier try's response was lost and the retry finds the job,
+        it counts as created only if it carries this request's metadata and pool (else a conflict).
+        """
+        from azure.batch import models
+
+        job_id = str(body.get("id"))
+
+        def create() -> bool:
+            return self._create(
+                "create_job", job_id, lambda: self.client.create_job(models.BatchJobCreateOptions(dict(body)))
+            )
+
+        def reconcile(created: bool) -> bool:
+            return created or confirm_created("job", job_id, self.get_job(job_id), body, ("poolInfo",))
+
+        return retry_call(f"create_job {job_id!r}", create, reconcile=reconcile)
 
     def terminate_job(self, job_id: str, reason: str = "UserTerminate") -> None:
+        """Terminate a job; a job already gone, completed or terminating counts as done."""
+        retry_call(f"terminate_job {job_id!r}", lambda: self._terminate_job(job_id, reason))
+
+    def _terminate_job(self, job_id: str, reason: str) -> None:
         from azure.batch.models._models import BatchJobTerminateOptions
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
@@ -339,6 +423,10 @@ class BatchHook(AzureComputeBaseHook):
             )
 
     def delete_job(self, job_id: str) -> bool:
+        """Start deleting a job (no wait); False when it was already gone."""
+        return retry_call(f"delete_job {job_id!r}", lambda: self._delete_job(job_id))
+
+    def _delete_job(self, job_id: str) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
@@ -526,7 +614,24 @@ class BatchHook(AzureComputeBaseHook):
 
     def get_task_counts(self, job_id: str) -> TaskCounts:
         """One ``taskcounts`` request, whatever the job size."""
-        return counts_of(self.client.get_job_task_counts(job_id))
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return counts_of(self.client.get_job_task_counts(job_id))
+        except ResourceNotFoundError as err:
+            raise job_not_found(job_id, err) from err
+
+    def find_blockage(self, job_id: str, counts: TaskCounts, prefix: str | None = None) -> str | None:
+        """Why no remaining task can run (see `find_blockage`)."""
+
+        def answer(query: BlockageQuery) -> Any:
+            if query.kind == "job":
+                return self.get_job(query.target)
+            if query.kind == "pool":
+                return self.get_pool(query.target)
+            return [t.as_dict() for t in self.client.list_tasks(query.target, **blockage_list_args(query))]
+
+        return drive_probe(find_blockage(job_id, counts, prefix=prefix), answer)
 
     def get_scoped_counts(self, job_id: str, prefix: str) -> TaskCounts:
         """Counts of the tasks under ``prefix``: a filtered, selected, paged list (⌈n/1000⌉ requests)."""
@@ -653,7 +758,34 @@ class BatchAsyncHook(AzureComputeBaseHook):
         return client, credential
 
     async def get_task_counts(self, client: AsyncBatchClient, job_id: str) -> TaskCounts:
-        return counts_of(await client.get_job_task_counts(job_id))
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return counts_of(await client.get_job_task_counts(job_id))
+        except ResourceNotFoundError as err:
+            raise job_not_found(job_id, err) from err
+
+    async def get_job(self, client: AsyncBatchClient, job_id: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return _model_dict(await client.get_job(job_id))
+        except ResourceNotFoundError:
+            return None
+
+    async def find_blockage(
+        self, client: AsyncBatchClient, job_id: str, counts: TaskCounts, prefix: str | None = None
+    ) -> str | None:
+        """Why no remaining task can run (see `find_blockage`)."""
+
+        async def answer(query: BlockageQuery) -> Any:
+            if query.kind == "job":
+                return await self.get_job(client, query.target)
+            if query.kind == "pool":
+                return await self.get_pool(client, query.target)
+            return [t.as_dict() async for t in client.list_tasks(query.target, **blockage_list_args(query))]
+
+        return await adrive_probe(find_blockage(job_id, counts, prefix=prefix), answer)
 
     async def get_scoped_counts(self, client: AsyncBatchClient, job_id: str, prefix: str) -> TaskCounts:
         tasks = client.list_tasks(
@@ -688,13 +820,17 @@ class BatchAsyncHook(AzureComputeBaseHook):
     async def terminate_job(
         self, client: AsyncBatchClient, job_id: str, reason: str = "UserTerminate"
     ) -> None:
+        """Terminate a job, retried like `BatchHook.terminate_job`."""
         from azure.batch.models._models import BatchJobTerminateOptions
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-        with suppress(ResourceNotFoundError, ResourceExistsError):
-            await client.begin_terminate_job(
-                job_id, BatchJobTerminateOptions(termination_reason=reason), polling_interval=1
-            )
+        async def once() -> None:
+            with suppress(ResourceNotFoundError, ResourceExistsError):
+                await client.begin_terminate_job(
+                    job_id, BatchJobTerminateOptions(termination_reason=reason), polling_interval=1
+                )
+
+        await aretry_call(f"terminate_job {job_id!r}", once)
 
     async def terminate_tasks(self, client: AsyncBatchClient, job_id: str, prefix: str | None = None) -> int:
         from azure.core.exceptions import HttpResponseError
@@ -711,6 +847,7 @@ class BatchAsyncHook(AzureComputeBaseHook):
 
 __all__ = [
     "MAX_TASKS_PER_REQUEST",
+    "RETRYABLE_STATUS",
     "TAIL_BYTES",
     "BatchAsyncHook",
     "BatchHook",

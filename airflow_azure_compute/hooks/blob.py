@@ -32,6 +32,7 @@ from airflow_azure_compute.hooks.blob_transfer import (
     content_settings,
 )
 from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
+from airflow_azure_compute.hooks.storage_retry import storage_retry_policy
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -69,6 +70,7 @@ def client_kwargs(settings: ServiceSettings, *, aio: bool) -> dict[str, Any]:
         "max_block_size": BLOCK_SIZE,
         "max_single_get_size": BLOCK_SIZE,
         "max_chunk_get_size": BLOCK_SIZE,
+        "retry_policy": storage_retry_policy(aio=aio),
         **sdk_client_kwargs(settings, aio=aio),
     }
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings
 from airflow_azure_compute.exceptions import AzureComputeRemoteError
 from airflow_azure_compute.hooks.base import AzureComputeBaseHook
+from airflow_azure_compute.hooks.idempotent import aretry_call, retry_call
 from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
 
 if TYPE_CHECKING:
@@ -91,7 +92,14 @@ class ContainerInstancesHook(AzureComputeBaseHook):
             raise remote_error("get", name, err) from err
 
     def create_group(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """PUT the group and return the service's first answer (does not wait for provisioning)."""
+        """PUT the group and return the service's first answer (does not wait for provisioning).
+
+        Retried on transient errors and lost responses: the PUT of the same body by the same name is
+        idempotent in ARM.
+        """
+        return retry_call(f"create container group {name!r}", lambda: self._create_group(name, body))
+
+    def _create_group(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         from azure.core.exceptions import HttpResponseError
 
         try:
@@ -104,6 +112,9 @@ class ContainerInstancesHook(AzureComputeBaseHook):
 
     def delete_group(self, name: str, *, wait: bool = True) -> None:
         """Delete the group (a missing group is not an error); waits for the deletion unless ``wait=False``."""
+        retry_call(f"delete container group {name!r}", lambda: self._delete_group(name, wait=wait))
+
+    def _delete_group(self, name: str, *, wait: bool) -> None:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         try:
@@ -116,7 +127,11 @@ class ContainerInstancesHook(AzureComputeBaseHook):
             raise remote_error("delete", name, err) from err
 
     def stop_group(self, name: str) -> None:
-        """Stop every container of the group (the group and its logs stay)."""
+        """Stop every container of the group (the group and its logs stay); retried: a second stop of a
+        stopped group is harmless."""
+        retry_call(f"stop container group {name!r}", lambda: self._stop_group(name))
+
+    def _stop_group(self, name: str) -> None:
         from azure.core.exceptions import HttpResponseError
 
         try:
@@ -194,21 +209,27 @@ class ContainerInstancesAsyncHook(AzureComputeBaseHook):
     async def delete_group(self, client: AsyncContainerInstanceManagementClient, name: str) -> None:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-        try:
-            poller = await client.container_groups.begin_delete(await self.resource_group(), name)
-            await poller.result()
-        except ResourceNotFoundError:
-            return
-        except HttpResponseError as err:
-            raise remote_error("delete", name, err) from err
+        async def once() -> None:
+            try:
+                poller = await client.container_groups.begin_delete(await self.resource_group(), name)
+                await poller.result()
+            except ResourceNotFoundError:
+                return
+            except HttpResponseError as err:
+                raise remote_error("delete", name, err) from err
+
+        await aretry_call(f"delete container group {name!r}", once)
 
     async def stop_group(self, client: AsyncContainerInstanceManagementClient, name: str) -> None:
         from azure.core.exceptions import HttpResponseError
 
-        try:
-            await client.container_groups.stop(await self.resource_group(), name)
-        except HttpResponseError as err:
-            raise remote_error("stop", name, err) from err
+        async def once() -> None:
+            try:
+                await client.container_groups.stop(await self.resource_group(), name)
+            except HttpResponseError as err:
+                raise remote_error("stop", name, err) from err
+
+        await aretry_call(f"stop container group {name!r}", once)
 
 
 __all__ = ["ContainerInstancesAsyncHook", "ContainerInstancesHook", "client_options", "remote_error"]

@@ -49,7 +49,8 @@ def conflict_error(names: list[str], field: str, what: str) -> AzureComputeConfi
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     return AzureComputeConfigError(
         f"{len(names)} {what} already exist ({shown}) and were not written by this task; "
-        "set overwrite=True to replace them, or choose another prefix/name",
+        "set overwrite=True to replace them, choose another prefix/name, or leave the container and "
+        "prefix unset so that each run writes to its own workspace",
         field=field,
     )
 

@@ -17,9 +17,16 @@ _PROFILES = {"r": ("read", False), "rl": ("read", True), "cw": ("write", True)}
 
 
 class BlobSasSource:
-    """Signs read-only blob SAS URLs (inputs), read+list container URLs (dependency outputs) and
-    create+write container URLs (outputs); checks each container exists once, before anything is sent
-    to Batch."""
+    """Signs the SAS URLs a Batch task gets, each the least it needs; checks each container exists once,
+    before anything is sent to Batch.
+
+    * inputs and shared prefixes: read-only, one blob each;
+    * outputs: create+write on the output container (no read, no list: a task cannot read what others
+      wrote, nor anything at all when outputs have their own container, as in the run workspace);
+    * dependency outputs: read+list on the output container (Batch lists a prefix there; the outputs do
+      not exist when the task is submitted, so they cannot be signed one by one);
+    * pool mounts: read+list on the mounted container, expiring with the run (see the pool operator).
+    """
 
     def __init__(self, conn_id: str, *, expiry: timedelta = timedelta(hours=24)) -> None:
         self.conn_id = conn_id
@@ -66,6 +73,11 @@ class BlobSasSource:
 
     def container_url(self, container: str, permission: str) -> str:
         return self.hook.container_url(container, self.token(container, permission))
+
+    def prefix_blob_urls(self, container: str, prefix: str) -> dict[str, str]:
+        """A read-only SAS URL per blob under ``prefix`` (what a task may read of a shared prefix)."""
+        self.check_container(container)
+        return self.hook.prefix_sas_urls(container, prefix, expiry=self.expiry)
 
 
 __all__ = ["BlobSasSource"]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+try:  # Airflow >= 3.1: the Task SDK owns the exceptions tasks raise
+    from airflow.sdk.exceptions import AirflowNotFoundException
+except ImportError:  # pragma: no cover - Airflow 3.0
+    from airflow.exceptions import AirflowNotFoundException  # type: ignore[no-redef,assignment]
+
+from airflow_azure_compute.cleanup import CleanupReport, RendersEachField
 from airflow_azure_compute.ids import created_by_run, derive_id, run_scope
 from airflow_azure_compute.operators._batch_common import BatchBaseOperator
 from airflow_azure_compute.operators.batch_job import metadata_dict
@@ -19,24 +25,50 @@ def _names(value: str | Sequence[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else [v for v in value if v]
 
 
-class BatchCleanupOperator(BatchBaseOperator):
-    """Delete the jobs, pools and blob containers this dag run created, and nothing else.
+def map_indexes(context: Context, task_id: str) -> list[int]:
+    """Every map index a task has in this run: ``[-1]`` for a plain task, plus ``0 .. n-1`` when mapped.
+
+    Asks the API server how many instances the task has (``RuntimeTaskInstance.get_ti_count``); a task
+    instance without that call (a test stand-in) answers ``[-1]``.
+    """
+    ti = context["ti"]
+    get_ti_count = getattr(ti, "get_ti_count", None)
+    if get_ti_count is None:
+        return [-1]
+    count = int(get_ti_count(dag_id=ti.dag_id, task_ids=[task_id], run_ids=[ti.run_id]))
+    return [-1, *range(count)]
+
+
+class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
+    """Delete the jobs, pools and blob containers this dag run created, its workspace, and nothing else.
 
     A resource is deleted only when its metadata names this dag and run (the pool, fan-out and blob
     operators write it when they create something); reused resources are left alone and logged.
     Runs with ``trigger_rule="all_done"`` so it works as a teardown (``.as_teardown(setups=...)``).
     Returns ``{"deleted": [...], "kept": [...]}``.
 
+    It cannot fail open: a template field that fails to render (an XCom of a failed task) and a delete
+    that fails do not stop it; it deletes everything it can still determine, then fails naming the
+    fields and the resources it could not delete.
+
     :param job_ids: job ids to consider.
     :param fanout_task_ids: Airflow task ids of fan-outs whose job id was derived (no explicit
-        ``job_id``): their job ids are recomputed, so no XCom is needed even if the fan-out failed.
-    :param pool_ids: pool ids to consider.
+        ``job_id``): their job ids are recomputed for every map index of a mapped (``.expand()``)
+        fan-out, so no XCom is needed even if the fan-out failed.
+    :param pool_ids: pool ids to consider. A pool is deleted only when this run created it: a pool
+        shared by several runs (``if_exists="reuse"``) stays unless it is the creating run's to delete;
+        leave it out of ``pool_ids`` to keep it for the next runs.
     :param containers: blob containers to consider.
+    :param workspace: also delete the run's workspace (see
+        `BlobCleanupOperator`).
+    :param workspace_container: the named container holding the run's workspace prefix, if any.
 
     Connections: see `BatchBaseOperator`.
     """
 
-    template_fields: Sequence[str] = ("job_ids", "pool_ids", "containers", "azure_conn_id", "blob_conn_id")
+    template_fields: Sequence[str] = (
+        "job_ids", "pool_ids", "containers", "workspace_container", "azure_conn_id", "blob_conn_id",
+    )  # fmt: skip
     ui_color = "#f5d0c5"
 
     def __init__(
@@ -46,6 +78,8 @@ class BatchCleanupOperator(BatchBaseOperator):
         fanout_task_ids: Sequence[str] = (),
         pool_ids: str | Sequence[str] | None = None,
         containers: str | Sequence[str] | None = None,
+        workspace: bool = True,
+        workspace_container: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -54,12 +88,17 @@ class BatchCleanupOperator(BatchBaseOperator):
         self.fanout_task_ids = list(fanout_task_ids)
         self.pool_ids = pool_ids
         self.containers = containers
+        self.workspace = workspace
+        self.workspace_container = workspace_container
 
     def execute(self, context: Context) -> dict[str, list[str]]:
         dag_id, run_id, _, _ = run_scope(context)
-        deleted: list[str] = []
-        kept: list[str] = []
-        jobs = _names(self.job_ids) + [derive_id("job", dag_id, run_id, t, -1) for t in self.fanout_task_ids]
+        report = CleanupReport(unrendered=dict(getattr(self, "unrendered", {})))
+        jobs = _names(self.job_ids) + [
+            derive_id("job", dag_id, run_id, t, i)
+            for t in self.fanout_task_ids
+            for i in map_indexes(context, t)
+        ]
         pools = _names(self.pool_ids)
         if jobs or pools:
             hook = self.hook
@@ -69,28 +108,60 @@ class BatchCleanupOperator(BatchBaseOperator):
                 ("pool", pools, hook.get_pool, hook.delete_pool),
             ):
                 for resource_id in dict.fromkeys(ids):
-                    resource = get(resource_id)
-                    if resource is None:
-                        continue
-                    if created_by_run(metadata_dict(resource.get("metadata")), dag_id, run_id):
-                        delete(resource_id)
-                        deleted.append(f"{kind}:{resource_id}")
-                    else:
-                        kept.append(f"{kind}:{resource_id}")
+                    self._delete_if_ours(
+                        report, f"{kind}:{resource_id}", resource_id, get, delete, dag_id, run_id
+                    )
         containers = _names(self.containers)
-        if containers:
+        if containers or self.workspace:
             # The Blob cleanup decides for containers (and blobs under them) by the same metadata rule.
             from airflow_azure_compute.operators.blob_cleanup import BlobCleanupOperator
 
-            blob = BlobCleanupOperator(
-                task_id=f"{self.task_id}__blob", containers=containers, azure_conn_id=self.blob_conn_id
-            ).execute(context)
-            deleted += [f"container:{c}" for c in blob["containers_deleted"]]
-            kept += [f"container:{c}" for c in blob["kept"]]
+            def blob_cleanup() -> dict[str, Any]:
+                try:
+                    return BlobCleanupOperator(
+                        task_id=f"{self.task_id}__blob", containers=containers, azure_conn_id=self.blob_conn_id,
+                        workspace=self.workspace, workspace_container=self.workspace_container,
+                    ).execute(context)  # fmt: skip
+                except AirflowNotFoundException:
+                    if containers or self.workspace_container:
+                        raise
+                    # A Batch-only DAG (no Blob connection) has no workspace: nothing of it to delete.
+                    self.log.warning(
+                        "No Blob connection %r: the run's workspace was not looked for", self.blob_conn_id
+                    )
+                    return {"containers_deleted": [], "kept": []}
+
+            blob = report.attempt(f"containers {containers or 'of the workspace'}", blob_cleanup)
+            if blob is not None:
+                report.deleted += [f"container:{c}" for c in blob["containers_deleted"]]
+                report.kept += [f"container:{c}" for c in blob["kept"]]
         self.log.info(
-            "deleted %s; kept (not created by this run) %s", deleted or "nothing", kept or "nothing"
+            "deleted %s; kept (not created by this run) %s",
+            report.deleted or "nothing",
+            report.kept or "nothing",
         )
-        return {"deleted": deleted, "kept": kept}
+        report.raise_if_incomplete()
+        return {"deleted": report.deleted, "kept": report.kept}
+
+    @staticmethod
+    def _delete_if_ours(
+        report: CleanupReport,
+        label: str,
+        resource_id: str,
+        get: Callable[[str], dict[str, Any] | None],
+        delete: Callable[[str], Any],
+        dag_id: str,
+        run_id: str,
+    ) -> None:
+        """Delete one job or pool when its metadata names this run; a failure is recorded, not raised."""
+        found = report.attempt(label, lambda: get(resource_id) or {})
+        if not found:
+            return
+        if not created_by_run(metadata_dict(found.get("metadata")), dag_id, run_id):
+            report.kept.append(label)
+            return
+        if report.attempt(label, lambda: delete(resource_id) or True):
+            report.deleted.append(label)
 
 
 __all__ = ["BatchCleanupOperator"]

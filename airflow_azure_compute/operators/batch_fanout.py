@@ -13,13 +13,14 @@ import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeRemoteError
-from airflow_azure_compute.ids import derive_id, run_scope
+from airflow_azure_compute.ids import derive_id, run_metadata, run_scope
 from airflow_azure_compute.links import BatchJobLink
 from airflow_azure_compute.operators._batch_common import BatchBaseOperator, spec_fields
 from airflow_azure_compute.operators.batch_job import ensure_job
+from airflow_azure_compute.workspace import RunWorkspace, locate
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -28,7 +29,17 @@ if TYPE_CHECKING:
 
 #: Manifest entry keys understood by `build_tasks`.
 MANIFEST_KEYS = frozenset(
-    {"name", "command_line", "args", "depends_on", "environment", "resource_files", "max_wall_clock_seconds"}
+    {
+        "name",
+        "command_line",
+        "args",
+        "depends_on",
+        "environment",
+        "resource_files",
+        "max_wall_clock_seconds",
+        "failure_dependency_action",
+        "failure_job_action",
+    }
 )
 
 
@@ -37,6 +48,19 @@ class SasSource(Protocol):
 
     def blob_url(self, container: str, blob: str, permission: str) -> str: ...
     def container_url(self, container: str, permission: str) -> str: ...
+    def prefix_blob_urls(self, container: str, prefix: str) -> dict[str, str]: ...
+
+
+class FanoutPlan(NamedTuple):
+    """What a fan-out will submit, and where, all resolved before any request."""
+
+    job: JobSpec
+    tasks: list[TaskSpec]
+    task_id_prefix: str
+    output_prefix: str
+    workspace: RunWorkspace
+    input_container: str | None
+    output_container: str | None
 
 
 def build_tasks(
@@ -65,6 +89,7 @@ def build_tasks(
         OutputFileSpec,
         ResourceFileSpec,
         TaskSpec,
+        check_command_template,
         render_command,
         task_id_for,
     )
@@ -77,6 +102,7 @@ def build_tasks(
             raise AzureComputeConfigError(
                 "a command_line template is required with items", field="command_line"
             )
+        check_command_template(str(command_line), "command_line")
         entries = [{"item": it} for it in items]
     else:
         entries = list(manifest or [])
@@ -99,8 +125,15 @@ def build_tasks(
     if common_prefixes:
         if not (sas and input_container):
             raise AzureComputeConfigError("common_prefixes need input_container", field="common_prefixes")
-        tree = sas.container_url(input_container, "rl")
-        common += [ResourceFileSpec(storage_container_url=tree, blob_prefix=p) for p in common_prefixes]
+        # One read-only SAS per blob under each prefix: a task can read exactly those blobs, not the
+        # rest of the container (plain Blob Storage has no prefix-scoped SAS).
+        for p in common_prefixes:
+            urls = sas.prefix_blob_urls(input_container, p)
+            if not urls:
+                raise AzureComputeConfigError(
+                    f"no blob under {p!r} in container {input_container!r}", field="common_prefixes"
+                )
+            common += [ResourceFileSpec(http_url=url, file_path=name) for name, url in sorted(urls.items())]
     out_read = (
         sas.container_url(output_container, "rl")
         if (sas and output_container and dependency_outputs)
@@ -119,6 +152,7 @@ def build_tasks(
                 files.append(_input_file(sas, input_container, f"{input_prefix}{item}"))
         else:
             raw = entry.get("command_line") or shlex.join(str(a) for a in entry.get("args") or [])
+            check_command_template(str(raw), f"manifest[{i}].command_line")
             cmd = render_command(str(raw), index=i, task_id=task_id, item=entry.get("name", i))
             for f in entry.get("resource_files") or ():
                 files.append(
@@ -152,6 +186,8 @@ def build_tasks(
                 max_wall_clock_seconds=entry.get("max_wall_clock_seconds") or max_wall_clock_seconds,
                 max_task_retries=max_task_retries,
                 depends_on=deps,
+                failure_dependency_action=entry.get("failure_dependency_action"),
+                failure_job_action=entry.get("failure_job_action"),
             )
         )
     return tasks
@@ -185,8 +221,16 @@ def _dependency(dep: Any, ids: Sequence[str], names: Mapping[str, str], index: i
 class BatchRunTasksOperator(BatchBaseOperator):
     """Create (or reuse) a job and submit one task per item or manifest entry; returns where they are.
 
-    Returns ``{"job_id", "pool_id", "task_id_prefix", "task_count", "owns_job", "output_container",
-    "output_prefix", "submitted", "existed"}``.
+    Returns ``{"job_id", "pool_id", "task_id_prefix", "task_count", "owns_job", "input_container",
+    "output_container", "output_prefix", "submitted", "existed", "workspace"}``: the same shape for 10
+    tasks as for 100,000 (no list of task ids; task ``i`` of ``n`` is
+    `task_id_for` ``(task_id_prefix, i, n)``).
+
+    Without containers, the fan-out works in the run's workspace (see
+    `airflow_azure_compute.workspace`): inputs are read from the run's container, and each task's
+    outputs go to ``outputs/<task id>/`` in the run's outputs container (created when missing; tasks
+    get a create/write SAS on it alone), where
+    `BlobMergeOperator` reads by default.
 
     :param job: a `JobSpec` (or mapping): the pool, and the job's
         id, constraints, preparation/release tasks and common environment.
@@ -199,15 +243,19 @@ class BatchRunTasksOperator(BatchBaseOperator):
     :param command_line: per-task command template: ``{chunk}``/``{item}``, ``{chunk_stem}``,
         ``{chunk_file}``, ``{index}`` and ``{task_id}`` are substituted; other braces are left alone.
     :param task_id_prefix: prefix of the task ids; derived from dag/run/task/map index when empty.
-    :param input_container: container of the inputs and ``common_files`` (read-only SAS URLs).
+    :param input_container: container of the inputs and ``common_files`` (read-only SAS URLs); default:
+        the run's workspace container when ``common_files``/``common_prefixes`` or manifest
+        ``resource_files`` name blobs (string items are then blob names there too).
     :param input_prefix: prefix prepended to item and file names.
     :param common_files: blob names every task downloads into its working directory (e.g. the program).
     :param common_prefixes: blob prefixes (in ``input_container``) every task downloads, keeping the
         blob names as paths (e.g. a package directory).
     :param output_container: container receiving each task's ``output_pattern`` files under
-        ``{output_prefix}{task id}/`` (create + write SAS).
-    :param output_prefix: prefix of the outputs; derived from the task id prefix when empty.
-    :param output_pattern: files uploaded on success, relative to the working directory.
+        ``{output_prefix}{task id}/`` (create + write SAS); default: the run's workspace outputs container.
+    :param output_prefix: prefix of the outputs; default ``outputs/`` in the run's workspace (in a
+        named ``output_container``, under the run's own prefix there).
+    :param output_pattern: files uploaded on success, relative to the working directory; ``""``
+        uploads nothing (and needs no Blob connection).
     :param dependency_outputs: a task with ``depends_on`` downloads its dependencies' outputs into
         ``deps/`` (keeping blob names).
     :param environment: environment variables of every task.
@@ -278,6 +326,7 @@ class BatchRunTasksOperator(BatchBaseOperator):
         self.common_prefixes = common_prefixes
         self.output_container = output_container
         self.output_prefix = output_prefix
+        self._declared_output_prefix = output_prefix
         self.output_pattern = output_pattern
         self.dependency_outputs = dependency_outputs
         self.environment = environment
@@ -288,19 +337,43 @@ class BatchRunTasksOperator(BatchBaseOperator):
         self.submit_timeout = submit_timeout
         self.sas_expiry = sas_expiry
 
+    def _uses_input_blobs(self, manifest: Sequence[Mapping[str, Any]] | None) -> bool:
+        """Whether the fan-out names blobs to download (then the input container defaults to the run's)."""
+        if self.common_files or self.common_prefixes:
+            return True
+        return any(isinstance(f, str) for e in manifest or () for f in e.get("resource_files") or ())
+
+    def _output_location(self, context: Context) -> tuple[RunWorkspace, str | None, str]:
+        """The outputs' container and prefix: as given, or in the run's workspace."""
+        if not self.output_pattern:
+            return RunWorkspace.for_context(context), None, ""  # no outputs: no container, no SAS
+        where = locate(
+            context, self.output_container or None, self.output_prefix, default="outputs/", outputs=True,
+            declared_prefix=self._declared_output_prefix, container_field="output_container",
+            prefix_field="output_prefix",
+        )  # fmt: skip
+        return where.workspace, where.container, where.prefix
+
+    def _ensure_workspace_output(self, context: Context, container: str) -> None:
+        """Create the run's outputs container (with run metadata, so cleanup knows it is the run's)."""
+        from airflow_azure_compute.hooks.blob import BlobHook
+
+        if BlobHook(self.blob_conn_id).create_container(container, run_metadata(context)):
+            self.log.info("Created the run's outputs container %r", container)
+
     def prefix(self, context: Context) -> str:
         if self.task_id_prefix:
             return self.task_id_prefix
         return derive_id("t", *run_scope(context), max_len=40) + "-"
 
-    def sas_source(self) -> SasSource | None:
-        if not (self.input_container or self.output_container):
+    def sas_source(self, input_container: str | None, output_container: str | None) -> SasSource | None:
+        if not (input_container or output_container):
             return None
         from airflow_azure_compute.operators._blob_sas import BlobSasSource
 
         return BlobSasSource(self.blob_conn_id, expiry=self.sas_expiry)
 
-    def plan(self, context: Context) -> tuple[JobSpec, list[TaskSpec], str, str]:
+    def plan(self, context: Context) -> FanoutPlan:
         """Validate everything and build the task bodies before any Batch request."""
         from airflow_azure_compute.specs import JobSpec, TaskContainerSpec, parse_task_manifest
 
@@ -312,22 +385,33 @@ class BatchRunTasksOperator(BatchBaseOperator):
                 raise AzureComputeConfigError(f"unknown manifest keys {unknown}", field="manifest")
         if self.items is not None and isinstance(self.items, (str, bytes)):
             raise AzureComputeConfigError("items must be a list (got a string)", field="items")
+        if self.items is not None and not list(self.items):
+            raise AzureComputeConfigError(
+                "no tasks: the item list is empty (did the split produce any chunk? a mapped fan-out "
+                "needs a non-empty list for every map index)",
+                field="items",
+            )
         prefix = self.prefix(context)
-        output_prefix = self.output_prefix if self.output_prefix is not None else prefix.rstrip("-") + "/"
+        workspace, output_container, output_prefix = self._output_location(context)
+        input_container = self.input_container or None
+        if input_container is None and self._uses_input_blobs(manifest):
+            input_container = workspace.container if workspace.owns_containers else None
         container = TaskContainerSpec.coerce(self.container) if self.container else None
         if manifest and any(e.get("depends_on") for e in manifest) and not spec.uses_task_dependencies:
             spec = JobSpec.coerce({**spec.as_dict(), "uses_task_dependencies": True})
+        if output_container and not self.output_container:
+            self._ensure_workspace_output(context, output_container)
         tasks = build_tasks(
             prefix=prefix,
             command_line=self.command_line,
             items=list(self.items) if self.items is not None else None,
             manifest=manifest,
-            sas=self.sas_source(),
-            input_container=self.input_container,
+            sas=self.sas_source(input_container, output_container),
+            input_container=input_container,
             input_prefix=self.input_prefix or "",
             common_files=list(self.common_files or ()),
             common_prefixes=list(self.common_prefixes or ()),
-            output_container=self.output_container,
+            output_container=output_container,
             output_prefix=output_prefix,
             output_pattern=self.output_pattern,
             dependency_outputs=self.dependency_outputs,
@@ -336,10 +420,10 @@ class BatchRunTasksOperator(BatchBaseOperator):
             max_wall_clock_seconds=self.max_wall_clock_seconds,
             max_task_retries=self.max_task_retries,
         )
-        return spec, tasks, prefix, output_prefix
+        return FanoutPlan(spec, tasks, prefix, output_prefix, workspace, input_container, output_container)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        spec, tasks, prefix, output_prefix = self.plan(context)
+        spec, tasks, prefix, output_prefix, workspace, input_container, output_container = self.plan(context)
         hook = self.hook
         job_id, owned = ensure_job(hook, spec, context)
         existing = hook.list_task_ids(job_id, prefix)
@@ -378,13 +462,14 @@ class BatchRunTasksOperator(BatchBaseOperator):
             "pool_id": spec.pool_id,
             "task_id_prefix": prefix,
             "task_count": len(tasks),
-            "task_ids": [t.task_id for t in tasks] if len(tasks) <= 1000 else [],
             "owns_job": owned,
-            "output_container": self.output_container,
+            "input_container": input_container,
+            "output_container": output_container,
             "output_prefix": output_prefix,
             "submitted": result.added,
             "existed": len(existing) + result.existed,
+            "workspace": workspace.to_dict(),
         }
 
 
-__all__ = ["MANIFEST_KEYS", "BatchRunTasksOperator", "SasSource", "build_tasks"]
+__all__ = ["MANIFEST_KEYS", "BatchRunTasksOperator", "FanoutPlan", "SasSource", "build_tasks"]

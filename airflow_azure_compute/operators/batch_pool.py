@@ -29,6 +29,21 @@ if TYPE_CHECKING:
 RECREATE_WAIT_S = 300
 
 
+#: The lifetime of a pool mount's SAS when neither the operator nor the DAG says.
+DEFAULT_MOUNT_SAS_EXPIRY = timedelta(hours=24)
+
+
+def mount_expiry(explicit: timedelta | None, context: Context | Mapping[str, Any]) -> timedelta:
+    """The pool mounts' SAS lifetime: ``explicit``, else the DAG's ``dagrun_timeout``, else 24 hours."""
+    if explicit is not None:
+        if explicit <= timedelta(0):
+            raise AzureComputeConfigError("give a positive duration", field="mount_sas_expiry")
+        return explicit
+    dag = context.get("dag")
+    timeout = getattr(dag, "dagrun_timeout", None)
+    return timeout if isinstance(timeout, timedelta) and timeout > timedelta(0) else DEFAULT_MOUNT_SAS_EXPIRY
+
+
 class BatchEnsurePoolOperator(BatchBaseOperator):
     """Make sure a pool shaped like ``pool_spec`` exists; optionally wait until ``min_ready_nodes`` are usable.
 
@@ -46,6 +61,10 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         default_deferrable`` when set, else True).
     :param poll_interval: seconds between readiness polls.
     :param wait_timeout: absolute limit for readiness.
+    :param mount_sas_expiry: how long the read+list SAS of the pool's blob mounts stays valid. Batch
+        keeps it in the pool definition and blobfuse uses it for as long as the pool mounts the
+        container, so it should end with the run: default the DAG's ``dagrun_timeout``, else 24 hours.
+        A reused pool keeps the SAS of the run that created it; recreate the pool to renew it.
 
     Connections: see `BatchBaseOperator`.
     """
@@ -63,9 +82,11 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         deferrable: bool | None = None,
         poll_interval: float = 10.0,
         wait_timeout: timedelta = timedelta(minutes=30),
+        mount_sas_expiry: timedelta | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.mount_sas_expiry = mount_sas_expiry
         self.pool_spec = spec_fields(pool_spec, "PoolSpec")
         self.if_exists = if_exists
         self.min_ready_nodes = min_ready_nodes
@@ -185,7 +206,7 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         if spec.mounts:
             from airflow_azure_compute.operators._blob_sas import BlobSasSource
 
-            source = BlobSasSource(self.blob_conn_id, expiry=timedelta(days=7))
+            source = BlobSasSource(self.blob_conn_id, expiry=mount_expiry(self.mount_sas_expiry, context))
             account = source.account_name
             sas = {m.container_name: source.token(m.container_name, "rl") for m in spec.mounts}
         return spec.to_wire(

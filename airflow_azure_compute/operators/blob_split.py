@@ -10,7 +10,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_azure_compute.blob_paths import check_blob_path, check_container_name, normalize_prefix
+from airflow_azure_compute.blob_paths import check_blob_path, check_container_name
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeRemoteError
 from airflow_azure_compute.hooks.blob import BLOCK_SIZE, ChunkUploader, TaskPool, remote_error
 from airflow_azure_compute.ids import run_metadata
@@ -31,6 +31,7 @@ from airflow_azure_compute.sharding import (
     record_end_scan,
     run_scan,
 )
+from airflow_azure_compute.workspace import locate
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -61,20 +62,25 @@ async def read_ahead(path: str, size: int = READ_SIZE) -> AsyncGenerator[bytes, 
 class BlobSplitOperator(BlobBaseOperator):
     """Split a local file or a blob into chunks uploaded under ``container``/``prefix``.
 
+    By default the chunks go to the run's workspace (``chunks/`` in the run's own container, see
+    `airflow_azure_compute.workspace`), so every scheduled run splits into a place of its own.
+
     Chunks are named ``<prefix>part-00000<ext>`` (zero-padded, so they sort in order) and a manifest
     ``<prefix>manifest.json`` lists each chunk's name, size, record count and MD5 (see
     `ShardManifest`). Memory stays bounded whatever the input
     size: the input is read block by block and never copied to disk.
 
-    Returns ``{"container", "manifest", "chunks"}`` and pushes the XComs ``manifest`` (blob name) and
-    ``chunks`` (list of blob names) so a fan-out can ``.expand()`` over ``split.output["chunks"]``.
-    XCom never carries data.
+    Returns ``{"container", "prefix", "manifest", "chunks", "workspace"}`` and pushes the XComs
+    ``manifest`` (blob name), ``chunks`` (list of blob names) and ``workspace`` so a fan-out can
+    ``.expand()`` over ``split.output["chunks"]``. XCom never carries data.
 
     :param source_path: local input file; exclusive with ``source_blob``.
     :param source_blob: input blob name (in ``source_container``, default ``container``).
     :param source_container: container of ``source_blob``.
-    :param container: container of the chunks.
-    :param prefix: blob name prefix of the chunks (``"runs/{{ run_id }}/chunks/"``).
+    :param container: container of the chunks; default: the run's workspace container.
+    :param prefix: blob name prefix of the chunks; default ``chunks/`` in the run's workspace (in a
+        named ``container``: under the run's own prefix there). A given prefix is used as is; one that
+        another run already wrote is refused before anything is uploaded.
     :param mode: ``lines`` (default), ``bytes``, ``csv`` (header repeated in each chunk) or ``jsonl``.
     :param chunk_count: number of chunks (exclusive with ``chunk_size``).
     :param chunk_size: target bytes per chunk.
@@ -93,8 +99,8 @@ class BlobSplitOperator(BlobBaseOperator):
     def __init__(
         self,
         *,
-        container: str,
-        prefix: str = "",
+        container: str | None = None,
+        prefix: str | None = None,
         source_path: str | None = None,
         source_blob: str | None = None,
         source_container: str | None = None,
@@ -109,6 +115,7 @@ class BlobSplitOperator(BlobBaseOperator):
         super().__init__(**kwargs)
         self.container = container
         self.prefix = prefix
+        self._declared_prefix = prefix
         self.source_path = source_path
         self.source_blob = source_blob
         self.source_container = source_container
@@ -178,9 +185,11 @@ class BlobSplitOperator(BlobBaseOperator):
 
     # -- execution -----------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
-        container = check_container_name(self.container, field="container")
+        where = locate(
+            context, self.container, self.prefix, default="chunks/", declared_prefix=self._declared_prefix
+        )
+        container, prefix = where.container, where.prefix
         source_container = check_container_name(self.source_container or container, field="source_container")
-        prefix = normalize_prefix(self.prefix)
         mode = self._mode()
         name = self._source_name()
         manifest = self.run(self._split(context, container, source_container, prefix, mode, name))
@@ -190,9 +199,14 @@ class BlobSplitOperator(BlobBaseOperator):
         else:
             self.report_inputs(source_container, [str(self.source_blob)])
         self.report_outputs(context, container, [prefix], {"chunks": len(names)})
+        workspace = where.workspace.to_dict()
         context["ti"].xcom_push(key="manifest", value=manifest.manifest_name)
         context["ti"].xcom_push(key="chunks", value=names)
-        return {"container": container, "manifest": manifest.manifest_name, "chunks": names}
+        context["ti"].xcom_push(key="workspace", value=workspace)
+        return {
+            "container": container, "prefix": prefix, "manifest": manifest.manifest_name, "chunks": names,
+            "workspace": workspace,
+        }  # fmt: skip
 
     async def _split(
         self, context: Context, container: str, source_container: str, prefix: str, mode: SplitMode, name: str
@@ -215,7 +229,7 @@ class BlobSplitOperator(BlobBaseOperator):
                 total = entry.size
             record_ends = await self._record_ends(hook, mode, source_container, total)
             splitter = self._splitter(mode, prefix, name, total, record_ends)
-            await self._clear_prefix(hook, context, container, prefix)
+            created = await self._clear_prefix(hook, context, container, prefix)
             manifest = ShardManifest(container=container, prefix=prefix, mode=mode.value, source=source)
             blocks = self._blocks(hook, source_container)
             pool = TaskPool(self.concurrency())
@@ -225,12 +239,10 @@ class BlobSplitOperator(BlobBaseOperator):
             try:
                 await self._upload(splitter, uploader, blocks, total)
             except SplitInputError as err:
-                manifest.complete, manifest.error = False, str(err)
-                await self._write_manifest(hook, context, manifest, splitter, uploader.committed)
+                # Bad input: nothing half-created stays (no container of ours, no chunk, no manifest).
+                undone = await self._roll_back(hook, container, splitter, uploader.committed, created)
                 raise AzureComputeConfigError(
-                    f"{err} (the manifest {manifest.manifest_name!r} lists the {len(manifest.chunks)} chunks "
-                    "uploaded before this was found)",
-                    field=_field(err.field, self),
+                    f"{err}; nothing was left behind ({undone})", field=_field(err.field, self)
                 ) from err
             except Exception as err:
                 manifest.complete, manifest.error = False, f"{type(err).__name__}: {err}"
@@ -246,11 +258,12 @@ class BlobSplitOperator(BlobBaseOperator):
             )  # fmt: skip
             return manifest
 
-    async def _clear_prefix(self, hook: BlobAsyncHook, context: Context, container: str, prefix: str) -> None:
-        """Refuse others' blobs under the prefix unless overwrite; remove stale chunks before writing."""
+    async def _clear_prefix(self, hook: BlobAsyncHook, context: Context, container: str, prefix: str) -> bool:
+        """Refuse others' blobs under the prefix unless overwrite; remove stale chunks before writing.
+        True when this call created the container."""
         created = await self.ensure_container(hook, container, context)
         if created:
-            return
+            return True
         existing = [b async for b in hook.list_blobs(container, prefix, metadata=True)]
         foreign = [b.name for b in existing if not owned_by_task(b.metadata, context)]
         if foreign and not self.overwrite:
@@ -260,6 +273,19 @@ class BlobSplitOperator(BlobBaseOperator):
                 "Removing %d blobs left under %s/%s before splitting", len(existing), container, prefix
             )
             await hook.delete_blobs(container, [b.name for b in existing], max_concurrency=self.concurrency())
+        return False
+
+    async def _roll_back(
+        self, hook: BlobAsyncHook, container: str, splitter: Splitter, committed: set[int], created: bool
+    ) -> str:
+        """Undo a split stopped by bad input; says what was undone."""
+        if created:
+            await hook.delete_container(container)
+            return f"the container {container!r} this split created was deleted"
+        names = [splitter.name(i) for i in sorted(committed)]
+        if names:
+            await hook.delete_blobs(container, names, max_concurrency=self.concurrency())
+        return f"the {len(names)} chunk(s) uploaded before it was found were deleted"
 
     def _blocks(self, hook: BlobAsyncHook, source_container: str) -> AsyncGenerator[bytes, None]:
         if self.source_path:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_azure_compute.blob_paths import check_blob_path, check_container_name, normalize_prefix
+from airflow_azure_compute.blob_paths import check_blob_path
 from airflow_azure_compute.exceptions import AzureComputeConfigError
 from airflow_azure_compute.hooks.blob import TaskPool
 from airflow_azure_compute.ids import run_metadata
@@ -22,6 +22,7 @@ from airflow_azure_compute.operators._blob_common import (
     conflict_error,
     owned_by_task,
 )
+from airflow_azure_compute.workspace import locate
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -99,12 +100,15 @@ class BlobUploadOperator(BlobBaseOperator):
 
     A blob that already holds the same bytes (same MD5) is skipped when ``skip_unchanged``; a blob
     with other bytes is a conflict, reported before anything is uploaded unless ``overwrite``.
-    Returns every target blob name (uploaded or unchanged); XComs ``uploaded`` and ``skipped`` split them.
+    Returns every target blob name (uploaded or unchanged); XComs ``uploaded`` and ``skipped`` split them,
+    and the XCom ``workspace`` is the run's workspace.
 
     :param source: a local file, a directory (uploaded recursively, relative paths kept), a glob
         (``data/**/*.csv``; names relative to the glob's fixed part), or a list of those.
-    :param container: target container.
-    :param prefix: blob name prefix.
+    :param container: target container; default: the run's workspace container (its inputs side,
+        where a fan-out's ``common_files`` are read from).
+    :param prefix: blob name prefix; default: the workspace's root (in a named ``container``: the run's
+        own prefix there). A given prefix is used as is (``""``: the container's root).
     :param skip_unchanged: skip files whose blob already has the same MD5.
 
     Connection, concurrency, container creation and overwrite: see `BlobBaseOperator`.
@@ -116,8 +120,8 @@ class BlobUploadOperator(BlobBaseOperator):
         self,
         *,
         source: str | Sequence[str],
-        container: str,
-        prefix: str = "",
+        container: str | None = None,
+        prefix: str | None = None,
         skip_unchanged: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -125,11 +129,12 @@ class BlobUploadOperator(BlobBaseOperator):
         self.source = source
         self.container = container
         self.prefix = prefix
+        self._declared_prefix = prefix
         self.skip_unchanged = skip_unchanged
 
     def execute(self, context: Context) -> list[str]:
-        container = check_container_name(self.container, field="container")
-        prefix = normalize_prefix(self.prefix)
+        where = locate(context, self.container, self.prefix, declared_prefix=self._declared_prefix)
+        container, prefix = where.container, where.prefix
         pairs = resolve_sources(self.source, prefix)
         files = [LocalFile(p, b, os.path.getsize(p), file_md5(p)) for p, b in pairs]
         uploaded, skipped = self.run(self._upload(context, container, prefix, files))
@@ -140,6 +145,7 @@ class BlobUploadOperator(BlobBaseOperator):
         self.report_outputs(context, container, [prefix] if many else blobs)
         context["ti"].xcom_push(key="uploaded", value=uploaded)
         context["ti"].xcom_push(key="skipped", value=skipped)
+        context["ti"].xcom_push(key="workspace", value=where.workspace.to_dict())
         return [f.blob for f in files]
 
     async def _upload(

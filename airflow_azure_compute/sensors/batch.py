@@ -59,6 +59,11 @@ def summarize_failures(failed: Sequence[Mapping[str, Any]], report: Sequence[Map
 class BatchJobSensor(BaseSensorOperator):
     """Wait until a job's tasks (or those under ``task_id_prefix``) are done, per a failure policy.
 
+    Work that can never run ends the wait at once instead of at ``timeout``: tasks blocked by failed
+    dependencies (their ``dependencyAction`` is ``block``), a job whose pool does not exist, is being
+    deleted or has zero nodes and no autoscale, a job that ended or was deleted with tasks never run.
+    The message names the blocking tasks or the pool. This costs nothing while tasks run.
+
     Deferred (default), each poll is one ``taskcounts`` request in the triggerer, whatever the job size;
     with ``scope="prefix"`` it is a filtered, ``$select``-ed, paged task list (⌈n/1000⌉ requests of about
     100 bytes per task) so several fan-outs can share a job. When tasks failed, the failed ones are listed
@@ -68,6 +73,9 @@ class BatchJobSensor(BaseSensorOperator):
     Returns ``{"job_id", "task_id_prefix", "counts", "failed_task_ids"}`` (the latter non-empty only
     under ``tolerate``).
 
+    :param fanout: a fan-out's result (``fanout.output``): the defaults of ``job_id``,
+        ``task_id_prefix``, ``expected_tasks`` and ``owns_job``. With a mapped fan-out, map the sensor
+        over it: ``BatchJobSensor.partial(task_id="wait").expand(fanout=fanout.output)``.
     :param job_id: the Batch job (usually ``fanout.output["job_id"]``).
     :param task_id_prefix: this fan-out's prefix (``fanout.output["task_id_prefix"]``).
     :param expected_tasks: how many tasks to wait for (``fanout.output["task_count"]``).
@@ -82,13 +90,15 @@ class BatchJobSensor(BaseSensorOperator):
     :param stream_output: ids of a chosen few Batch tasks whose growing stdout/stderr the deferred
         wait streams into the task log (ranged reads of the new bytes only; templated).
     :param stream_output_bytes: at most this many bytes read per streamed file and poll.
-    :param error_budget: transient errors tolerated over the whole wait.
+    :param error_budget: transient errors tolerated within any 10-minute window of the wait (the
+        budget renews, so a long wait under recurring throttling is not failed by it).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable`` when set,
         else True).
     :param azure_conn_id: the ``azure_compute_batch`` connection.
     """
 
     template_fields: Sequence[str] = (
+        "fanout",
         "job_id",
         "task_id_prefix",
         "expected_tasks",
@@ -104,7 +114,8 @@ class BatchJobSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        job_id: str,
+        job_id: str | None = None,
+        fanout: Mapping[str, Any] | None = None,
         task_id_prefix: str | None = None,
         expected_tasks: int | None = None,
         scope: str = "job",
@@ -124,7 +135,8 @@ class BatchJobSensor(BaseSensorOperator):
     ) -> None:
         kwargs.setdefault("multiple_outputs", True)  # op.output["key"] for each returned key
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
-        self.job_id = job_id
+        self.job_id: str = job_id or ""
+        self.fanout = fanout
         self.task_id_prefix = task_id_prefix
         self.expected_tasks = expected_tasks
         self.scope = scope
@@ -145,10 +157,28 @@ class BatchJobSensor(BaseSensorOperator):
 
         return BatchHook(self.azure_conn_id)
 
+    def _apply_fanout(self) -> None:
+        """Fill what was not given from the fan-out's result."""
+        if self.fanout is None or self.fanout == "":
+            return
+        if not isinstance(self.fanout, Mapping) or "job_id" not in self.fanout:
+            raise AzureComputeConfigError(
+                "expected a fan-out's result (fanout.output), with job_id, task_id_prefix and task_count",
+                field="fanout",
+            )
+        self.job_id = self.job_id or self.fanout["job_id"]
+        self.task_id_prefix = self.task_id_prefix or self.fanout.get("task_id_prefix")
+        if self.expected_tasks in (None, "", "None"):
+            self.expected_tasks = self.fanout.get("task_count")
+        self.owns_job = bool(self.owns_job or self.fanout.get("owns_job"))
+
     def _check(self) -> FailurePolicy:
         # specs/states are loaded when a task runs, not at DAG parsing.
         from airflow_azure_compute.specs import FailurePolicy, check_batch_id
 
+        self._apply_fanout()
+        if not self.job_id:
+            raise AzureComputeConfigError("give job_id, or fanout=fanout.output", field="job_id")
         check_batch_id(self.job_id, "job_id")
         if self.scope not in ("job", "prefix"):
             raise AzureComputeConfigError(f"{self.scope!r}; use 'job' or 'prefix'", field="scope")
@@ -208,16 +238,26 @@ class BatchJobSensor(BaseSensorOperator):
 
     def evaluate_now(self, hook: BatchHook, policy: FailurePolicy) -> dict[str, Any] | None:
         """One poll on the worker: an event dict when done, else None."""
-        from airflow_azure_compute.states import Outcome, evaluate_tasks, progress_line
+        from airflow_azure_compute.states import Outcome, evaluate_blockage, evaluate_tasks, progress_line
 
         counts = self.counts(hook)
         self.log.info("job %s: %s", self.job_id, progress_line(counts, self.expected, rate=None, elapsed=0.0))
         decision = evaluate_tasks(
             counts, expected=self.expected, policy=policy, tolerate_percent=float(self.tolerate_percent)
         )
-        if decision.outcome is Outcome.WAITING:
-            return None
         prefix = self.task_id_prefix if self.scope == "prefix" else None
+        if decision.outcome is Outcome.WAITING:
+            reason = hook.find_blockage(self.job_id, counts, prefix)
+            if reason is None:
+                return None
+            self.log.error("job %s: %s", self.job_id, reason)
+            decision = evaluate_blockage(
+                counts,
+                reason,
+                expected=self.expected,
+                policy=policy,
+                tolerate_percent=float(self.tolerate_percent),
+            )
         failed = hook.list_failed_tasks(self.job_id, prefix, limit=100) if counts.failed else []
         return {
             "status": "success" if decision.outcome is Outcome.SUCCEEDED else "failed",
@@ -235,6 +275,7 @@ class BatchJobSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
+        self._apply_fanout()
         status = event.get("status")
         failed: list[dict[str, Any]] = list(event.get("failed_tasks") or [])
         report = self.forensics(failed)
@@ -268,6 +309,9 @@ class BatchJobSensor(BaseSensorOperator):
 
     def on_kill(self) -> None:
         """Killed while waiting on the worker: stop the remote work this run owns."""
+        self._apply_fanout()
+        if not self.job_id:
+            return
         hook = self.hook
         if self.owns_job:
             hook.terminate_job(self.job_id, "AirflowTaskKilled")

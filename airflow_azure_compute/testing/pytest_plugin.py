@@ -59,14 +59,17 @@ def azure_function_apps() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def azure_emulator(azurite: AzuriteEndpoints, azure_function_apps: list[Path]) -> Iterator[dict[str, Any]]:
-    """The emulator process (Batch, Container Instances, Durable Functions); yields its endpoints.
+    """The emulator process (Batch, Container Instances, Durable Functions, and the storage fault proxy
+    in front of Azurite, which the Blob connection goes through); yields its endpoints.
 
     Function apps read their storage from ``AzureWebJobsStorage`` (the session's Azurite), as on Azure.
     """
     from airflow_azure_compute.testing.stack import run_emulator
 
     with run_emulator(
-        function_apps=azure_function_apps, env={"AzureWebJobsStorage": azurite.connection_string}
+        function_apps=azure_function_apps,
+        env={"AzureWebJobsStorage": azurite.connection_string},
+        storage_upstream=azurite.blob_url,
     ) as endpoints:
         yield endpoints
 

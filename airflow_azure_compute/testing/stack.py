@@ -125,8 +125,13 @@ def run_emulator(
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
     timeout: float = 30,
+    storage_upstream: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Run ``python -m airflow_azure_compute.emulator`` and yield the endpoints file it writes."""
+    """Run ``python -m airflow_azure_compute.emulator`` and yield the endpoints file it writes.
+
+    ``storage_upstream`` (Azurite's blob URL) puts the storage fault proxy in front of it: the endpoints
+    file's ``storage.blob_url`` then serves Blob traffic with the emulator's fault switches.
+    """
     with tempfile.TemporaryDirectory(prefix="emulator-") as tmp:
         endpoints_file = Path(tmp) / "endpoints.json"
         log_path = Path(tmp) / "emulator.log"
@@ -139,6 +144,8 @@ def run_emulator(
         ]
         for app in function_apps:
             args += ["--function-app", str(app)]
+        if storage_upstream:
+            args += ["--storage-upstream", storage_upstream]
         args += list(extra_args)
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(

@@ -1,8 +1,9 @@
 """Batch triggers: wait for a job's tasks, or for a pool's nodes, on the native async client.
 
-Each poll is one pure decision (`evaluate_tasks` /
-`evaluate_pool`) over what one or two requests returned. Transient
-service errors (429, 5xx, resets) are retried with backoff inside an error budget; an absolute deadline
+Each poll is one pure decision (`evaluate_tasks` / `evaluate_pool`) over what one or two requests
+returned. Transient service errors (429, 5xx, resets) are retried with backoff inside an error budget
+that counts the errors of the last ``error_window_s`` seconds (a long, healthy wait under recurring
+throttling never spends it; a service failing without pause does); an absolute deadline
 (epoch seconds) survives triggerer restarts because it is part of the serialized state.
 
 ``on_kill`` (a user killed the task) terminates this run's remote work; ``cleanup`` only closes
@@ -15,6 +16,7 @@ import asyncio
 import random
 import time
 from abc import abstractmethod
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -22,7 +24,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_azure_compute.hooks.batch import BatchAsyncHook, backoff, is_transient
 from airflow_azure_compute.specs import FailurePolicy
-from airflow_azure_compute.states import Outcome, TaskCounts, evaluate_pool, evaluate_tasks, progress_line
+from airflow_azure_compute.states import (
+    Outcome,
+    TaskCounts,
+    evaluate_blockage,
+    evaluate_pool,
+    evaluate_tasks,
+    progress_line,
+)
 from airflow_azure_compute.triggers.live_output import DEFAULT_MAX_BYTES, TaskOutputTail
 
 if TYPE_CHECKING:
@@ -52,6 +61,32 @@ class BatchPoolEvent(TypedDict, total=False):
     message: str
 
 
+class ErrorWindow:
+    """A transient-error budget per time window: at most ``budget`` errors in any ``window_s`` seconds.
+
+    :param budget: errors tolerated within one window.
+    :param window_s: the window's length in seconds.
+    """
+
+    def __init__(self, budget: int, window_s: float) -> None:
+        self.budget = budget
+        self.window_s = window_s
+        self.times: deque[float] = deque()
+        self.consecutive = 0
+
+    @property
+    def in_window(self) -> int:
+        return len(self.times)
+
+    def spend(self, now: float) -> bool:
+        """Count one error at ``now``; True when the window holds more than the budget."""
+        self.consecutive += 1
+        self.times.append(now)
+        while self.times and self.times[0] <= now - self.window_s:
+            self.times.popleft()
+        return len(self.times) > self.budget
+
+
 class _BatchPollingTrigger(BaseTrigger):
     """Shared loop: poll, decide, log, retry transient errors within a budget, honour the deadline."""
 
@@ -62,12 +97,14 @@ class _BatchPollingTrigger(BaseTrigger):
         deadline: float,
         poll_interval: float = 10.0,
         error_budget: int = 20,
+        error_window_s: float = 600.0,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
         self.deadline = float(deadline)
         self.poll_interval = float(poll_interval)
         self.error_budget = int(error_budget)
+        self.error_window_s = float(error_window_s)
 
     def _common(self) -> dict[str, Any]:
         return {
@@ -75,6 +112,7 @@ class _BatchPollingTrigger(BaseTrigger):
             "deadline": self.deadline,
             "poll_interval": self.poll_interval,
             "error_budget": self.error_budget,
+            "error_window_s": self.error_window_s,
         }
 
     @abstractmethod
@@ -100,7 +138,7 @@ class _BatchPollingTrigger(BaseTrigger):
         # triggerer that (re)starts many triggers at once from firing all their requests together.
         await asyncio.sleep(random.uniform(0, self.poll_interval))
         hook = self.hook()
-        errors = 0
+        errors = ErrorWindow(self.error_budget, self.error_window_s)
         try:
             async with hook.client() as client:
                 while True:
@@ -109,27 +147,29 @@ class _BatchPollingTrigger(BaseTrigger):
                     except Exception as err:
                         if not is_transient(err):
                             raise
-                        errors += 1
-                        if errors > self.error_budget:
+                        if errors.spend(time.monotonic()):
                             yield TriggerEvent(
                                 {
                                     **self.timeout_event(),
                                     "status": "error",
-                                    "message": f"transient error budget ({self.error_budget}) spent; "
+                                    "message": f"transient error budget ({self.error_budget} in "
+                                    f"{self.error_window_s:g}s) spent; "
                                     f"last: {type(err).__name__}: {getattr(err, 'message', err)}",
                                 }
                             )
                             return
-                        delay = min(backoff(errors, base=1.0), self.poll_interval * 3)
+                        delay = min(backoff(errors.consecutive, base=1.0), self.poll_interval * 3)
                         self.log.warning(
-                            "transient error %d/%d (%s), retrying in %.1fs",
-                            errors,
+                            "transient error %d/%d in the last %gs (%s), retrying in %.1fs",
+                            errors.in_window,
                             self.error_budget,
+                            self.error_window_s,
                             type(err).__name__,
                             delay,
                         )
                         await asyncio.sleep(delay)
                         continue
+                    errors.consecutive = 0
                     if event is not None:
                         yield TriggerEvent(event)
                         return
@@ -153,7 +193,9 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
     Each poll costs one ``taskcounts`` request (``scope="job"``), or a filtered, ``$select``-ed, paged
     list of the tasks under ``task_id_prefix`` (``scope="prefix"``: ⌈n/1000⌉ requests, for jobs shared
     by several fan-outs). When the decision is final and tasks failed, one filtered list of the failed
-    tasks follows.
+    tasks follows. Only when tasks wait and none runs does a poll look further, for work that can never
+    run (`find_blockage`: a missing or empty pool, an ended job,
+    tasks blocked by failed dependencies); then the wait ends at once, per the failure policy.
 
     :param job_id: the Batch job.
     :param task_id_prefix: this fan-out's task-id prefix (scoping and ``on_kill``).
@@ -179,6 +221,7 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         deadline: float,
         poll_interval: float = 10.0,
         error_budget: int = 20,
+        error_window_s: float = 600.0,
         task_id_prefix: str | None = None,
         expected_tasks: int | None = None,
         scope: str = "job",
@@ -191,7 +234,11 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         stream_output_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         super().__init__(
-            conn_id=conn_id, deadline=deadline, poll_interval=poll_interval, error_budget=error_budget
+            conn_id=conn_id,
+            deadline=deadline,
+            poll_interval=poll_interval,
+            error_budget=error_budget,
+            error_window_s=error_window_s,
         )
         self.job_id = job_id
         self.stream_output = list(stream_output or [])
@@ -274,12 +321,22 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
             policy=self.failure_policy,
             tolerate_percent=self.tolerate_percent,
         )
+        prefix = self.task_id_prefix if self.scope == "prefix" else None
         if decision.outcome is Outcome.WAITING:
-            return None
+            reason = await hook.find_blockage(client, self.job_id, counts, prefix)
+            if reason is None:
+                return None
+            self.log.error("job %s: %s", self.job_id, reason)
+            decision = evaluate_blockage(
+                counts,
+                reason,
+                expected=self.expected_tasks,
+                policy=self.failure_policy,
+                tolerate_percent=self.tolerate_percent,
+            )
         while await self._tail.poll(client, self.log):  # the rest of the output, then partial lines
             pass
         self._tail.flush(self.log)
-        prefix = self.task_id_prefix if self.scope == "prefix" else None
         failed = (
             await hook.list_failed_tasks(client, self.job_id, prefix, limit=self.failed_limit)
             if counts.failed
@@ -318,10 +375,15 @@ class BatchPoolReadyTrigger(_BatchPollingTrigger):
         deadline: float,
         poll_interval: float = 10.0,
         error_budget: int = 20,
+        error_window_s: float = 600.0,
         min_ready_nodes: int = 1,
     ) -> None:
         super().__init__(
-            conn_id=conn_id, deadline=deadline, poll_interval=poll_interval, error_budget=error_budget
+            conn_id=conn_id,
+            deadline=deadline,
+            poll_interval=poll_interval,
+            error_budget=error_budget,
+            error_window_s=error_window_s,
         )
         self.pool_id = pool_id
         self.min_ready_nodes = int(min_ready_nodes)
@@ -360,4 +422,10 @@ class BatchPoolReadyTrigger(_BatchPollingTrigger):
         }
 
 
-__all__ = ["BatchJobCompleteTrigger", "BatchJobEvent", "BatchPoolEvent", "BatchPoolReadyTrigger"]
+__all__ = [
+    "BatchJobCompleteTrigger",
+    "BatchJobEvent",
+    "BatchPoolEvent",
+    "BatchPoolReadyTrigger",
+    "ErrorWindow",
+]

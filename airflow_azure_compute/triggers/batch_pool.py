@@ -70,10 +70,15 @@ class BatchPoolResizeTrigger(_BatchPollingTrigger):
         deadline: float,
         poll_interval: float = 10.0,
         error_budget: int = 20,
+        error_window_s: float = 600.0,
         stop_on_kill: bool = True,
     ) -> None:
         super().__init__(
-            conn_id=conn_id, deadline=deadline, poll_interval=poll_interval, error_budget=error_budget
+            conn_id=conn_id,
+            deadline=deadline,
+            poll_interval=poll_interval,
+            error_budget=error_budget,
+            error_window_s=error_window_s,
         )
         self.pool_id = pool_id
         self.stop_on_kill = bool(stop_on_kill)

@@ -1,8 +1,9 @@
 """One numbered step of a task workflow: reads the previous step's result, writes its own.
 
 Usage: python3 workflow_step.py STEP [START]
-Step 1 starts from START; step n>1 reads deps/**/result.json (the previous step's uploaded result).
-Each step computes value * 3 + step and writes out/result.json. Standard library only.
+Step 1 starts from START; step n>1 reads deps/**/result-*.json (the previous step's uploaded result).
+Each step computes value * 3 + step and writes out/result-<step>.json (numbered, so a merge orders the
+steps' results). Standard library only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 
 def main(step: int, start: int | None) -> None:
     if start is None:
-        found = sorted(glob.glob("deps/**/result.json", recursive=True))
+        found = sorted(glob.glob("deps/**/result-*.json", recursive=True))
         if len(found) != 1:
             raise SystemExit(f"step {step}: expected one previous result, found {found}")
         with open(found[0], encoding="utf-8") as handle:
@@ -24,7 +25,7 @@ def main(step: int, start: int | None) -> None:
         value = start
     result = {"step": step, "input": value, "value": value * 3 + step}
     os.makedirs("out", exist_ok=True)
-    with open("out/result.json", "w", encoding="utf-8") as out:
+    with open(f"out/result-{step}.json", "w", encoding="utf-8") as out:
         json.dump(result, out)
     print(json.dumps(result))
 

@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -23,6 +24,7 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
 EVENT = "BlockDone"
+RAISE_ATTEMPTS = 6
 
 
 def raise_event(instance_id: str, payload: dict) -> None:
@@ -36,9 +38,23 @@ def raise_event(instance_id: str, payload: dict) -> None:
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        if response.status not in (200, 202):
-            raise RuntimeError(f"raise event answered {response.status}")
+    # Raising the same event twice is harmless (the orchestrator counts blocks by number), so a throttled,
+    # failed or unanswered request is sent again, waiting what the host asks (Retry-After).
+    for attempt in range(1, RAISE_ATTEMPTS + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                if response.status in (200, 202):
+                    return
+                raise RuntimeError(f"raise event answered {response.status}")
+        except urllib.error.HTTPError as err:
+            if err.code not in (408, 429, 500, 502, 503, 504) or attempt == RAISE_ATTEMPTS:
+                raise
+            delay = float(err.headers.get("Retry-After") or 0.5 * 2**attempt)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if attempt == RAISE_ATTEMPTS:
+                raise
+            delay = 0.5 * 2**attempt
+        time.sleep(min(delay, 10.0))
 
 
 def compute(numbers: list[int]) -> dict:

@@ -65,6 +65,33 @@ def test_split_fanout_merge(dags: Path) -> None:
     assert pool is None or pool.get("state") == "deleting"
 
 
+def test_count_words_the_readme_dag(dags: Path) -> None:
+    """The README's DAG runs as it stands; its workspace is gone after the run, the pool it created is
+    kept (the run did not ask to delete it)."""
+    from airflow_azure_compute.hooks.batch import BatchHook
+    from airflow_azure_compute.hooks.blob import BlobHook
+
+    module = load("count_words", dags)
+    pool_id = "e2e-count-words"
+    dr = run(module.count_words(), {"pool_id": pool_id, "python": sys.executable, "chunks": 5})
+    text = (EXAMPLES / "batch_programs" / "words.txt").read_text()
+    assert xcom(dr, "total") == {"lines": len(text.splitlines()), "words": len(text.split())}
+    merged = xcom(dr, "merge")
+    assert len(merged["content"]) == 5 and merged["shards"] == 5
+    fanout = xcom(dr, "fanout")
+    workspace = fanout["workspace"]
+    assert fanout["output_container"] == workspace["output_container"]
+    cleanup = xcom(dr, "cleanup")
+    assert f"job:{fanout['job_id']}" in cleanup["deleted"]
+    assert {f"container:{c}" for c in (workspace["container"], workspace["output_container"])} <= set(
+        cleanup["deleted"]
+    )
+    assert not BlobHook().container_exists(workspace["container"])
+    hook = BatchHook()
+    assert hook.get_pool(pool_id) is not None
+    hook.delete_pool(pool_id)
+
+
 def test_manifest_workflow_on_an_existing_pool(dags: Path) -> None:
     from airflow_azure_compute.hooks.batch import BatchHook
     from airflow_azure_compute.specs import PoolSpec

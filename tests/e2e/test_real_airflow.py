@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ def _load(name: str, path: Path) -> Any:
 #: ``make airflow``'s helpers: the example connections and the run configs it prints for the UI.
 AIRFLOW_UI = _load("airflow_ui_script", REPO_ROOT / "scripts" / "airflow_ui.py")
 OTHER_EXAMPLES = ["batch_manifest_workflow", "python_map", "durable_aci_pipeline"]
+SCHEDULED = "count_words"
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints)
         E2E_DAGS / "triggerer_roundtrip.py",
         E2E_DAGS / "asset_producer_consumer.py",
         E2E_DAGS / "live_output.py",
-    ] + [EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES]]
+    ] + [EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES, SCHEDULED]]
     dags = link_dags_folder(tmp_path_factory.mktemp("dags"), dag_files, EXAMPLE_DAGS)
     # Our own emulator whose nodes take seconds to boot, so that the pool operator defers and the
     # provider's BatchPoolReadyTrigger has to run in the triggerer process; it also serves the seed 004
@@ -67,7 +69,11 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints)
         run_airflow(
             dags, AIRFLOW_UI.example_connections(emulator, azurite), home=tmp_path_factory.mktemp("home")
         ) as stack,
+        pytest.MonkeyPatch.context() as env,
     ):
+        # The same connections in this process, so that tests can look at what the runs left behind.
+        for name, value in AIRFLOW_UI.example_connections(emulator, azurite).items():
+            env.setenv(name, value)
         yield stack
 
 
@@ -299,3 +305,52 @@ def test_every_link_renders_through_airflow_for_finished_task_instances(airflow:
     assert links("wait") == {"Batch account (jobs)": scope}
     for url in [*links("pool").values(), *links("wait").values()]:
         assert "key" not in url.lower() and "code=" not in url
+
+
+def test_scheduled_dag_backfills_three_days_two_at_a_time_on_one_shared_pool(airflow: AirflowStack) -> None:
+    """The README's ``@daily`` DAG over three consecutive logical dates, two runs at a time, all on one
+    reused pool: each run's result is right, each run's cleanup deleted exactly its own job and
+    workspace, and the shared pool outlives them all (no run asked to delete it)."""
+    from airflow_azure_compute.hooks.batch import BatchHook
+    from airflow_azure_compute.hooks.blob import BlobHook
+    from airflow_azure_compute.workspace import RunWorkspace
+
+    pool_id = f"e2e-words-{os.urandom(3).hex()}"
+    conf = {"pool_id": pool_id, "python": sys.executable, "chunks": 3}
+    airflow.unpause(SCHEDULED)
+    airflow.backfill(SCHEDULED, "2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z", conf, max_active_runs=2)
+    deadline = time.monotonic() + 60
+    while len(runs := airflow.dag_runs(SCHEDULED, "backfill")) < 3 and time.monotonic() < deadline:
+        airflow.check_alive()
+        time.sleep(0.5)
+    assert [r["logical_date"][:10] for r in runs] == ["2026-01-01", "2026-01-02", "2026-01-03"], runs
+
+    for run in runs:
+        state = airflow.wait_for_run(SCHEDULED, run["dag_run_id"], timeout=240)
+        assert state == "success", airflow.failure_report(SCHEDULED, run["dag_run_id"])
+
+    text = (EXAMPLE_DAGS / "batch_programs" / "words.txt").read_text()
+    want = {"lines": len(text.splitlines()), "words": len(text.split())}
+    runs = airflow.dag_runs(SCHEDULED, "backfill")
+    jobs, containers = set(), set()
+    for run in runs:
+        run_id = run["dag_run_id"]
+        assert airflow.xcom(SCHEDULED, run_id, "total") == want
+        fanout = airflow.xcom(SCHEDULED, run_id, "fanout")
+        workspace = RunWorkspace.for_run(SCHEDULED, run_id)
+        assert fanout["workspace"] == workspace.to_dict()
+        cleanup = airflow.xcom(SCHEDULED, run_id, "cleanup")
+        own = {f"job:{fanout['job_id']}", *(f"container:{c}" for c in workspace.containers)}
+        assert set(cleanup["deleted"]) == own, cleanup  # its own job and workspace, nothing else
+        jobs.add(fanout["job_id"])
+        containers.update(workspace.containers)
+    assert len(jobs) == 3 and len(containers) == 6  # isolated: nothing shared between the runs
+    # Two runs were active at once (max_active_runs=2): the second started before the first ended.
+    first, second = runs[0], runs[1]
+    assert second["start_date"] < first["end_date"], (first, second)
+    blob = BlobHook()
+    assert not any(blob.container_exists(c) for c in containers)
+    batch = BatchHook()
+    assert batch.get_pool(pool_id) is not None  # shared: no run asked to delete it
+    assert all(batch.get_job(j) in (None,) or batch.get_job(j).get("state") == "deleting" for j in jobs)
+    batch.delete_pool(pool_id)

@@ -110,7 +110,7 @@ def test_retry_after_worker_died_mid_fanout_adds_only_missing(pool_id: str) -> N
         command_line="/bin/true",
     )
     # The first try died after submitting two of its three batches: replay exactly that part.
-    spec, tasks, prefix, _ = op.plan(ctx)
+    spec, tasks, prefix, *_ = op.plan(ctx)
     hook = BatchHook()
     from airflow_azure_compute.operators.batch_job import ensure_job
 
@@ -226,7 +226,10 @@ def test_cleanup_deletes_only_what_the_run_created(pool_id: str) -> None:
     done = BatchCleanupOperator(task_id="cleanup", fanout_task_ids=["fan"], pool_ids=[pool_id]).execute(
         context_for(cleanup_ti)
     )
-    assert done["deleted"] == [f"job:{out['job_id']}"]  # the pool was created by another run: kept
+    # The job, and the run's workspace outputs container the fan-out created; the pool was created by
+    # another run: kept.
+    assert done["deleted"] == [f"job:{out['job_id']}", f"container:{out['output_container']}"]
+    assert out["output_container"] == out["workspace"]["output_container"]
     assert done["kept"] == [f"pool:{pool_id}"]
     job = hook.get_job(out["job_id"])
     assert job is None or job.get("state") == "deleting"
@@ -369,3 +372,66 @@ def test_mapped_fanouts_get_their_own_prefix_in_a_shared_job(pool_id: str) -> No
             poke_interval=0.2,
         )
         assert execute(sensor, ctx)["counts"]["succeeded"] == 1
+
+
+def test_a_fanout_above_1000_tasks_has_the_same_shape_and_its_consumers_work(pool_id: str) -> None:
+    """1,001 tasks: the result has the shape of a 3-task fan-out (never an empty id list); the sensor,
+    the merge (each task's result back in order, through XCom) and the cleanup all handle it."""
+    from airflow_azure_compute.hooks.blob import BlobHook
+    from airflow_azure_compute.operators.blob_merge import BlobMergeOperator
+    from airflow_azure_compute.specs import task_id_for
+
+    n = 1001
+    run_id = fresh("run")
+
+    def fanout(items: list[int], task_id: str) -> dict[str, Any]:
+        op = BatchRunTasksOperator(
+            task_id=task_id, job={"pool_id": pool_id}, items=items, output_pattern="out/*",
+            command_line="/bin/sh -c 'mkdir -p out && echo {item} > out/r.txt'",
+        )  # fmt: skip
+        return op.execute(context_for(FakeTI(task_id=task_id, run_id=run_id)))
+
+    small, big = fanout([0, 1, 2], "small"), fanout(list(range(n)), "big")
+    assert set(small) == set(big) and "task_ids" not in big
+    assert big["task_count"] == big["submitted"] == n and big["output_prefix"] == "outputs/"
+    assert BatchHook().list_task_ids(big["job_id"]) >= {task_id_for(big["task_id_prefix"], n - 1, n)}
+
+    _, ctx = _ctx("wait", run_id)
+    sensor = BatchJobSensor(task_id="wait", fanout=big, poke_interval=0.5, deferrable=False)
+    assert execute(sensor, ctx)["counts"]["succeeded"] == n
+
+    merged = BlobMergeOperator(task_id="merge", fanout=big, xcom_content="shards").execute(
+        _ctx("merge", run_id)[1]
+    )
+    assert merged["shards"] == n and merged["content"] == [f"{i}\n" for i in range(n)]
+
+    _, cleanup_ctx = _ctx("cleanup", run_id)
+    done = BatchCleanupOperator(task_id="cleanup", fanout_task_ids=["small", "big"]).execute(cleanup_ctx)
+    assert {f"job:{small['job_id']}", f"job:{big['job_id']}"} <= set(done["deleted"])
+    assert f"container:{big['output_container']}" in done["deleted"]
+    assert not BlobHook().container_exists(big["output_container"])
+
+
+def test_an_empty_mapped_item_list_fails_before_anything_is_created(pool_id: str) -> None:
+    from airflow_azure_compute.hooks.blob import BlobHook
+    from airflow_azure_compute.operators.batch_job import job_id_for
+    from airflow_azure_compute.specs import JobSpec
+    from airflow_azure_compute.workspace import RunWorkspace
+
+    ti = FakeTI(task_id="fan", run_id=fresh("run"), map_index=1)
+    op = BatchRunTasksOperator(task_id="fan", job={"pool_id": pool_id}, items=[], command_line="/bin/true")
+    with pytest.raises(AzureComputeConfigError, match=r"^items: no tasks: the item list is empty"):
+        op.execute(context_for(ti))
+    assert BatchHook().get_job(job_id_for(JobSpec(pool_id=pool_id), context_for(ti))) is None
+    assert not BlobHook().container_exists(RunWorkspace.for_ti(ti).output_container)
+
+
+def test_cleanup_without_a_blob_connection_still_cleans_batch(pool_id: str) -> None:
+    """A Batch-only DAG has no Blob connection and so no workspace: the cleanup still does its job."""
+    _, ctx = _ctx("cleanup")
+    op = BatchCleanupOperator(task_id="cleanup", pool_ids=[pool_id], blob_conn_id="no_such_blob_connection")
+    assert op.execute(ctx) == {"deleted": [], "kept": [f"pool:{pool_id}"]}
+    with pytest.raises(Exception, match="no_such_blob_connection"):
+        BatchCleanupOperator(
+            task_id="cleanup", containers=["named"], blob_conn_id="no_such_blob_connection"
+        ).execute(ctx)

@@ -62,6 +62,7 @@ def test_a_wrong_key_fails_with_the_services_message(
     ok, message = HOOKS[conn_id](azure_conn_id=conn_id).test_connection()
     assert not ok
     assert expected in message, message
+    assert f"connection {conn_id!r}" in message, message
     assert WRONG_KEY not in message
 
 
@@ -73,6 +74,7 @@ def test_an_unreachable_arm_endpoint_fails(
     _use(monkeypatch, "azure_compute_aci_default", conn)
     ok, message = ContainerInstancesHook().test_connection()
     assert not ok
+    assert "could not reach https://127.0.0.1:9" in message and "check the Host" in message, message
     assert conn["extra"]["token"] not in message
 
 

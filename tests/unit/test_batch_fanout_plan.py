@@ -20,6 +20,35 @@ class FakeSas:
     def container_url(self, container: str, permission: str) -> str:
         return f"https://acct/{container}?sp={permission}"
 
+    def prefix_blob_urls(self, container: str, prefix: str) -> dict[str, str]:
+        names = [f"{prefix}a.txt", f"{prefix}b/c.txt"] if prefix.startswith("lib") else []
+        return {n: self.blob_url(container, n, "r") for n in names}
+
+
+def test_shared_prefixes_get_one_read_sas_per_blob() -> None:
+    tasks = build_tasks(
+        prefix="p-",
+        command_line="run {item}",
+        items=["x"],
+        sas=FakeSas(),
+        input_container="data",
+        common_prefixes=["lib/"],
+    )
+    files = tasks[0].to_wire()["resourceFiles"]
+    assert {"httpUrl": "https://acct/data/lib/a.txt?sp=r", "filePath": "lib/a.txt"} in files
+    assert {"httpUrl": "https://acct/data/lib/b/c.txt?sp=r", "filePath": "lib/b/c.txt"} in files
+    assert not any("storageContainerUrl" in f for f in files)  # no container-wide read SAS
+    with pytest.raises(AzureComputeConfigError, match="no blob under 'empty/'") as info:
+        build_tasks(
+            prefix="p-",
+            command_line="run {item}",
+            items=["x"],
+            sas=FakeSas(),
+            input_container="data",
+            common_prefixes=["empty/"],
+        )
+    assert info.value.field == "common_prefixes"
+
 
 def test_items_plan() -> None:
     tasks = build_tasks(

@@ -6,7 +6,7 @@ import pytest
 
 from airflow_azure_compute.blob_paths import check_container_name
 from airflow_azure_compute.exceptions import AzureComputeConfigError
-from airflow_azure_compute.workspace import OUTPUT_SUFFIX, RunWorkspace
+from airflow_azure_compute.workspace import OUTPUT_SUFFIX, Location, RunWorkspace, locate
 
 RUN_IDS = [
     "scheduled__2026-01-01T00:00:00+00:00",
@@ -53,3 +53,37 @@ def test_bad_named_container_names_the_field() -> None:
 def test_round_trip_through_xcom_form() -> None:
     ws = RunWorkspace.for_run("dag", RUN_IDS[0])
     assert RunWorkspace.from_dict(ws.to_dict()) == ws
+
+
+class _TI:
+    def __init__(self, run_id: str = RUN_IDS[0], map_index: int = -1) -> None:
+        self.dag_id, self.run_id, self.map_index = "dag", run_id, map_index
+
+
+def test_locate_defaults_named_container_and_explicit_place() -> None:
+    ctx = {"ti": _TI()}
+    ws = RunWorkspace.for_run("dag", RUN_IDS[0])
+    assert locate(ctx, None, None, default="chunks/") == Location(ws, ws.container, "chunks/")
+    assert locate(ctx, None, None, default="outputs/", outputs=True).container == ws.output_container
+    named = locate(ctx, "shared", None, default="chunks/")
+    assert named.container == "shared" and named.prefix == named.workspace.prefix + "chunks/"
+    assert locate(ctx, "shared", "fixed/p", declared_prefix="fixed/p").prefix == "fixed/p/"
+    assert locate(ctx, "shared", "", declared_prefix="").prefix == ""  # a literal "" is the root
+    mapped = locate({"ti": _TI(map_index=3)}, None, None, default="chunks/")
+    assert mapped.prefix == "chunks/3/"
+
+
+def test_locate_refuses_an_empty_rendered_template_and_bad_names() -> None:
+    ctx = {"ti": _TI()}
+    with pytest.raises(AzureComputeConfigError, match=r"^output_prefix: the template '\{\{ params.p \}\}'"):
+        locate(ctx, "shared", "", declared_prefix="{{ params.p }}", prefix_field="output_prefix")
+    with pytest.raises(AzureComputeConfigError, match=r"^output_container: container name 'x'"):
+        locate(ctx, "x", None, container_field="output_container")
+
+
+def test_the_template_macro_is_the_run_workspace() -> None:
+    from airflow_azure_compute.plugins.macros import AzureComputePlugin, workspace
+
+    assert workspace(_TI()) == RunWorkspace.for_run("dag", RUN_IDS[0])
+    assert workspace(_TI(), "shared").prefix.startswith("runs/")
+    assert AzureComputePlugin.name == "azure_compute" and workspace in AzureComputePlugin.macros

@@ -28,6 +28,31 @@ from airflow_azure_compute.emulator.batch.wire import iso, now, parse_duration
 log = logging.getLogger("airflow_azure_compute.emulator.batch")
 
 
+def exit_options(task: Task) -> dict[str, Any]:
+    """The ``exitOptions`` Batch applies to a completed task: the first ``exitCodes`` or
+    ``exitCodeRanges`` entry matching its exit code, else ``default`` for a failure ({} for success)."""
+    conditions = task.spec.get("exitConditions") or {}
+    code = task.execution.get("exitCode")
+    if code is not None:
+        for entry in conditions.get("exitCodes") or []:
+            if int(entry.get("code", -1)) == int(code):
+                return dict(entry.get("exitOptions") or {})
+        for entry in conditions.get("exitCodeRanges") or []:
+            if int(entry.get("start", 0)) <= int(code) <= int(entry.get("end", -1)):
+                return dict(entry.get("exitOptions") or {})
+    if task.execution.get("result") == "success":
+        return {}
+    return dict(conditions.get("default") or {})
+
+
+def satisfies_dependents(task: Task) -> bool:
+    """Batch's ``dependencyAction``: ``satisfy`` by default for a success, ``block`` for a failure."""
+    if task.state != "completed":
+        return False
+    default = "satisfy" if task.execution.get("result") == "success" else "block"
+    return (exit_options(task).get("dependencyAction") or default) == "satisfy"
+
+
 class BatchEngine(PoolAllocation):
     """All Batch state of one account, and the loop that moves it forward (pools: `PoolAllocation`)."""
 
@@ -275,14 +300,13 @@ class BatchEngine(PoolAllocation):
 
     def _after_completion(self, task: Task) -> None:
         job = task.job
-        if task.execution.get("result") == "success":
+        if satisfies_dependents(task):
             self._release_dependents(job, task.key)
         failed = task.execution.get("result") == "failure" and job.state == "active"
-        if failed and job.spec.get("onTaskFailure") == "performexitoptionsjobaction":
-            action = ((task.spec.get("exitConditions") or {}).get("default") or {}).get("jobAction")
-            if (action or "terminate") == "terminate":
-                self.terminate_job(job, "TaskFailed")
-                return
+        job_action = exit_options(task).get("jobAction") or "terminate" if failed else "none"
+        if job.spec.get("onTaskFailure") == "performexitoptionsjobaction" and job_action == "terminate":
+            self.terminate_job(job, "TaskFailed")
+            return
         if (
             job.state == "active"
             and job.spec.get("onAllTasksComplete") == "terminatejob"
@@ -324,7 +348,7 @@ class BatchEngine(PoolAllocation):
         tasks = task.job.tasks
         while task.dep_cursor < len(task.dep_ids):
             dep = tasks.get(task.dep_ids[task.dep_cursor])
-            if dep is None or dep.state != "completed" or dep.execution.get("result") != "success":
+            if dep is None or dep.state != "completed" or not satisfies_dependents(dep):
                 return False
             task.dep_cursor += 1
         return True

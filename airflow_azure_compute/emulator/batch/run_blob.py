@@ -8,13 +8,14 @@ SAS query strings are sent as given and never written to logs, files or failureI
 from __future__ import annotations
 
 import asyncio
+import itertools
 import mimetypes
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -43,6 +44,7 @@ TRANSFER_CONCURRENCY = 8
 DEFAULT_FILE_MODE = 0o770
 UPLOAD_CONDITIONS = ("tasksuccess", "taskfailure", "taskcompletion")
 _CHUNK = 1 << 16
+T = TypeVar("T")
 
 
 def _split_url(url: str) -> tuple[str, str]:
@@ -137,7 +139,33 @@ def _target(wd: Path, relative: str) -> Path:
         ) from None
 
 
+#: Like Batch's node agent, a transfer is retried on throttling, server errors and dropped
+#: connections (with backoff) before it fails the task.
+TRANSFER_ATTEMPTS = 6
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+async def _retrying(attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt()``, again after a transient failure (no response, or a 408/429/5xx status)."""
+    for tries in itertools.count(1):
+        try:
+            return await attempt()
+        except TaskFailure as failure:
+            status = failure.details.get("HttpStatusCode")
+            transient = status is None or int(status) in _TRANSIENT_STATUS
+            if not transient or tries >= TRANSFER_ATTEMPTS:
+                raise
+            await asyncio.sleep(min(0.25 * 2**tries, 4.0))
+    raise AssertionError("unreachable")
+
+
 async def _download(http: aiohttp.ClientSession, url: URL, target: Path, file_path: str, mode: int) -> None:
+    await _retrying(lambda: _download_once(http, url, target, file_path, mode))
+
+
+async def _download_once(
+    http: aiohttp.ClientSession, url: URL, target: Path, file_path: str, mode: int
+) -> None:
     partial = target.with_name(f".{target.name}.partial")
     try:
         async with http.get(url) as response:
@@ -162,6 +190,12 @@ async def list_blob_names(
     http: aiohttp.ClientSession, container_url: str, prefix: str, *, page_size: int | None = None
 ) -> list[str]:
     """Names of the blobs under ``prefix`` in a container given by a (SAS) URL; all pages."""
+    return await _retrying(lambda: _list_blob_names_once(http, container_url, prefix, page_size=page_size))
+
+
+async def _list_blob_names_once(
+    http: aiohttp.ClientSession, container_url: str, prefix: str, *, page_size: int | None = None
+) -> list[str]:
     base, query = _split_url(container_url)
     names: list[str] = []
     marker = ""
@@ -295,17 +329,23 @@ async def _upload(
         "x-ms-version": BLOB_API_VERSION,
         "Content-Type": mimetypes.guess_type(file.name)[0] or "application/octet-stream",
     }
+
+    async def once() -> None:
+        try:
+            with open(file, "rb") as body:
+                headers["Content-Length"] = str(os.fstat(body.fileno()).st_size)
+                async with http.put(url, data=body, headers=headers) as response:
+                    if response.status not in (200, 201):
+                        error_code = response.headers.get("x-ms-error-code")
+                        raise _upload_failure(response.status, str(url), local, error_code)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            failure = _upload_failure(None, str(url), local, None)
+            failure.details["Error"] = type(exc).__name__
+            raise failure from None
+
     try:
-        with open(file, "rb") as body:
-            headers["Content-Length"] = str(os.fstat(body.fileno()).st_size)
-            async with http.put(url, data=body, headers=headers) as response:
-                if response.status not in (200, 201):
-                    error_code = response.headers.get("x-ms-error-code")
-                    report.fail(_upload_failure(response.status, str(url), local, error_code))
-                    return
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        failure = _upload_failure(None, str(url), local, None)
-        failure.details["Error"] = type(exc).__name__
+        await _retrying(once)
+    except TaskFailure as failure:
         report.fail(failure)
         return
     report.out.append(f"Uploaded {local} to {redact_url(str(url))}")

@@ -24,9 +24,17 @@ def test_no_faults_by_default() -> None:
 def test_update_validates_and_reseeds() -> None:
     faults = Faults(seed=1)
     faults.update({"error_rate": 1.0, "seed": 5})
-    assert faults.as_dict() == {"latency_ms": 0.0, "error_rate": 1.0, "reset_rate": 0.0, "seed": 5}
+    assert faults.as_dict() == {
+        "latency_ms": 0.0,
+        "error_rate": 1.0,
+        "reset_rate": 0.0,
+        "seed": 5,
+        "reset_next": 0,
+        "lose_next": 0,
+        "retry_after": 1.0,
+    }
     assert faults.draw() in ("429", "503")
-    for bad in ({"error_rate": 2}, {"latency_ms": -1}, {"nope": 1}):
+    for bad in ({"error_rate": 2}, {"latency_ms": -1}, {"nope": 1}, {"lose_next": -1}):
         with pytest.raises(ValueError):
             faults.update(bad)
     assert faults.error_rate == 1.0  # a rejected update changes nothing
@@ -39,3 +47,9 @@ def test_counters_reset() -> None:
     assert counters.as_dict()["total_requests"] == 2
     counters.reset()
     assert counters.as_dict()["total_requests"] == 0 and counters.bytes_sent == 0
+
+
+def test_counted_faults_come_first_and_run_out() -> None:
+    faults = Faults()
+    faults.update({"reset_next": 1, "lose_next": 2})
+    assert [faults.draw() for _ in range(4)] == ["reset", "lost", "lost", None]
