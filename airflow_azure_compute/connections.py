@@ -100,7 +100,7 @@ _PORTAL_SCOPE = ("subscription_id", "resource_group")
 _SERVICE_EXTRAS: Mapping[ServiceKind, frozenset[str]] = {
     ServiceKind.BATCH: frozenset({"account_url", "account_name", "account_key", *_PORTAL_SCOPE}),
     ServiceKind.BLOB: frozenset(
-        {"account_url", "account_name", "account_key", "connection_string", "sas_token"}
+        {"account_url", "account_name", "account_key", "connection_string", "sas_token", "queue_url"}
     ),
     ServiceKind.ACI: frozenset({"subscription_id", "resource_group", "region", "arm_endpoint"}),
     ServiceKind.DURABLE: frozenset(
@@ -156,6 +156,8 @@ class ServiceSettings:
     account_key: str | None = field(default=None, repr=False)
     sas_token: str | None = field(default=None, repr=False)
     connection_string: str | None = field(default=None, repr=False)
+    #: Storage queue endpoint of a Blob connection's account (worker pools); see `queue_url`.
+    queue_endpoint: str | None = None
     tenant_id: str | None = None
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
@@ -236,6 +238,23 @@ class ServiceSettings:
         if self.kind is ServiceKind.ACI:
             return f"{self.endpoint.rstrip('/')}/.default"
         return self.app_auth_scope
+
+    @property
+    def queue_url(self) -> str:
+        """The account's Storage queue endpoint: extra ``queue_url``, a connection string's
+        ``QueueEndpoint``, or the Blob endpoint with ``.blob.`` made ``.queue.``."""
+        if self.queue_endpoint:
+            return self.queue_endpoint.rstrip("/")
+        url = urlsplit(self.endpoint)
+        host = url.hostname or ""
+        if ".blob." in host:
+            return self.endpoint.replace(".blob.", ".queue.", 1).rstrip("/")
+        raise ConnectionConfigError(
+            f"cannot tell the queue endpoint from {self.endpoint!r}; set the extra queue_url "
+            "(e.g. https://<account>.queue.core.windows.net)",
+            conn_id=self.conn_id,
+            field="queue_url",
+        )
 
     @property
     def uses_entra(self) -> bool:
@@ -516,6 +535,8 @@ def _parse_connection_string(value: str, conn_id: str | None) -> dict[str, str]:
     out = {"endpoint": endpoint}
     if name:
         out["account_name"] = name
+    if parts.get("queueendpoint"):
+        out["queue_endpoint"] = parts["queueendpoint"]
     if "accountkey" in parts:
         out["account_key"] = parts["accountkey"]
     if "sharedaccesssignature" in parts:
@@ -583,7 +604,8 @@ def _parse_blob(x: _Extra, *, conn_id: str | None, host: str | None, login: str 
         account_name=parsed.get("account_name") or login or x.get("account_name") or _account_from_url(endpoint),
         account_key=parsed.get("account_key") or key,
         sas_token=parsed.get("sas_token") or sas,
-        connection_string=conn_str, **common,
+        connection_string=conn_str, queue_endpoint=(x.get("queue_url") or parsed.get("queue_endpoint")),
+        **common,
     )  # fmt: skip
 
 

@@ -99,6 +99,9 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
         {
             "connection_string": _field("Connection string", "Storage connection string.", secret=True),
             "sas_token": _field("SAS token", "Account or container SAS token.", secret=True),
+            "queue_url": _field(
+                "Queue URL", "Storage queue endpoint (worker pools), default derived from the Blob endpoint."
+            ),
         },
         {
             "hidden-fields": ["schema", "port", "extra"],

@@ -37,6 +37,22 @@ def derive_id(kind: str, *parts: object, max_len: int = 64, lower: bool = False)
     return out.lower() if lower else out
 
 
+def run_prefix(kind: str, dag_id: str, run_id: str, *, stem_len: int = 40) -> str:
+    """``{kind}-{dag stem}-{8 hex of dag and run}-``: the prefix shared by every id of one DAG run.
+
+    Services that list by prefix (Durable ``instanceIdPrefix``) find all a run created with it.
+    """
+    digest = hashlib.sha256("\x1f".join((kind, dag_id, run_id)).encode()).hexdigest()[:8]
+    stem = _UNSAFE.sub("-", f"{kind}-{dag_id}").strip("-")[:stem_len].rstrip("-")
+    return f"{stem}-{digest}-"
+
+
+def derive_run_id(kind: str, dag_id: str, run_id: str, *parts: object) -> str:
+    """`run_prefix` followed by a 12 hex digest of ``parts`` (task id, map index)."""
+    digest = hashlib.sha256("\x1f".join(map(str, (kind, dag_id, run_id, *parts))).encode()).hexdigest()[:12]
+    return run_prefix(kind, dag_id, run_id) + digest
+
+
 def run_scope(context: Mapping[str, Any]) -> tuple[str, str, str, int]:
     """``(dag_id, run_id, task_id, map_index)`` of the running task instance."""
     ti = context["ti"]
@@ -56,4 +72,14 @@ def created_by_run(metadata: Mapping[str, str] | None, dag_id: str, run_id: str)
     return md.get(DAG_KEY) == dag_id and md.get(RUN_KEY) == run_id
 
 
-__all__ = ["DAG_KEY", "RUN_KEY", "TASK_KEY", "created_by_run", "derive_id", "run_metadata", "run_scope"]
+__all__ = [
+    "DAG_KEY",
+    "RUN_KEY",
+    "TASK_KEY",
+    "created_by_run",
+    "derive_id",
+    "derive_run_id",
+    "run_metadata",
+    "run_prefix",
+    "run_scope",
+]

@@ -29,11 +29,7 @@ EXAMPLE_DAGS = REPO / "example_dags"
 
 def example_connections(endpoints: dict[str, Any], azurite: AzuriteEndpoints) -> dict[str, str]:
     """The four default connections, plus the worker secrets of the durable_aci_pipeline example."""
-    worker = {
-        "conn_type": "generic",
-        "password": endpoints["durable"]["key"],
-        "extra": {"storage_connection_string": azurite.connection_string},
-    }
+    worker = {"conn_type": "generic", "password": endpoints["durable"]["key"]}
     return {**connection_env(endpoints, azurite), "AIRFLOW_CONN_DURABLE_ACI_WORKER": json.dumps(worker)}
 
 
@@ -46,7 +42,13 @@ def suggested_configs() -> dict[str, dict[str, Any]]:
         "batch_manifest_workflow": {"python": python},
         "python_map": {"values": [1, 2, 3, 5, 8, 13], "python": python},
         "durable_aci_pipeline": {
-            "worker_command": [python, "-u", str(EXAMPLE_DAGS / "durable_app" / "worker.py")],
+            "worker_command": [
+                python,
+                "-u",
+                "-m",
+                "airflow_azure_compute.runtime.queue_worker",
+                f"{EXAMPLE_DAGS / 'durable_app' / 'worker.py'}:compute",
+            ],
             "worker_idle_s": 1.5,
         },
     }

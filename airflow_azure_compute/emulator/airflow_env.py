@@ -29,6 +29,7 @@ def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict
             "host": (endpoints.get("storage") or {}).get("blob_url") or azurite.blob_url,
             "login": azurite.account_name,
             "password": azurite.account_key,
+            "extra": {"queue_url": azurite.queue_url},
         }
     }
     if batch := endpoints.get("batch"):

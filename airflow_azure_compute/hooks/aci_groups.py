@@ -8,10 +8,10 @@ body (the hook hands it to the SDK model), `evaluate_group` turns a GET into a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from airflow_azure_compute.enums import StrEnum
 from airflow_azure_compute.exceptions import AzureComputeConfigError
@@ -61,6 +61,8 @@ class ContainerSpec:
     :param gpu_count: GPUs requested (0 = none).
     :param gpu_sku: GPU SKU when ``gpu_count`` > 0: ``K80``, ``P100`` or ``V100``.
     :param ports: TCP ports the container exposes.
+    :param volume_mounts: ``{"name", "mount_path", "read_only"}`` mappings (or `VolumeMount`):
+        where the container sees each of the group's ``volumes``.
     """
 
     name: str
@@ -73,9 +75,11 @@ class ContainerSpec:
     gpu_count: int = 0
     gpu_sku: str | None = None
     ports: Sequence[int] = ()
+    volume_mounts: Sequence[VolumeMount | Mapping[str, Any]] = ()
 
     def __post_init__(self) -> None:
         validate_group_name(self.name, field_name="containers[].name")
+        self.mounts()  # fail fast on a bad mount
         if not isinstance(self.image, str) or not self.image.strip():
             raise _fail(f"container {self.name!r} needs an image", "containers[].image")
         if isinstance(self.command, str) or not all(isinstance(a, str) for a in self.command):
@@ -101,6 +105,9 @@ class ContainerSpec:
                 "containers[].gpu_sku",
             )
 
+    def mounts(self) -> list[VolumeMount]:
+        return [VolumeMount.coerce(m) for m in self.volume_mounts]
+
     @classmethod
     def coerce(cls, value: ContainerSpec | Mapping[str, Any]) -> ContainerSpec:
         """A spec from itself or from a (rendered) mapping with the same keys."""
@@ -112,6 +119,133 @@ class ContainerSpec:
             return cls(**value)
         except TypeError as err:
             raise _fail(f"bad container fields: {err}", "containers") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeMount:
+    """Where a container sees one of the group's volumes.
+
+    :param name: the volume's name (one of the group's ``volumes``).
+    :param mount_path: absolute path inside the container.
+    :param read_only: mount read-only.
+    """
+
+    name: str
+    mount_path: str
+    read_only: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mount_path, str) or not self.mount_path.startswith("/"):
+            raise _fail(
+                f"volume mount {self.name!r}: mount_path must be an absolute path, got {self.mount_path!r}",
+                "containers[].volume_mounts",
+            )
+
+    @classmethod
+    def coerce(cls, value: VolumeMount | Mapping[str, Any]) -> VolumeMount:
+        if isinstance(value, VolumeMount):
+            return value
+        try:
+            return cls(**value)
+        except TypeError as err:
+            raise _fail(f"bad volume mount fields: {err}", "containers[].volume_mounts") from None
+
+    def arm(self, volume_names: Sequence[str], container: str) -> dict[str, Any]:
+        if self.name not in volume_names:
+            raise _fail(
+                f"container {container!r} mounts {self.name!r}, which is not one of the volumes "
+                f"{list(volume_names)}",
+                "containers[].volume_mounts",
+            )
+        return {"name": self.name, "mountPath": self.mount_path, "readOnly": bool(self.read_only)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeSpec:
+    """A volume of the group (exactly one kind); containers mount it with ``volume_mounts``.
+
+    :param name: volume name (same rules as container names).
+    :param azure_file: an Azure Files share: ``{"share_name", "storage_account_name", "read_only"}``.
+        Its storage account key is read at run time from ``key_conn_id`` (field ``key_field``).
+    :param key_conn_id: connection holding the storage account key of ``azure_file``.
+    :param key_field: the field of ``key_conn_id`` holding the key (default ``password``).
+    :param secret: ``{file name: key}``: files whose contents are read at run time from the operator's
+        ``secure_env_conn_id`` connection (``key`` naming an extra field, or ``password``/``login``).
+    :param empty_dir: a scratch directory the group's containers share, empty at start.
+    """
+
+    name: str
+    azure_file: Mapping[str, Any] | None = None
+    key_conn_id: str | None = None
+    key_field: str = "password"
+    secret: Mapping[str, str] | None = None
+    empty_dir: bool = False
+
+    def __post_init__(self) -> None:
+        validate_group_name(self.name, field_name="volumes[].name")
+        kinds = [
+            k
+            for k, on in (
+                ("azure_file", self.azure_file),
+                ("secret", self.secret),
+                ("empty_dir", self.empty_dir),
+            )
+            if on
+        ]
+        if len(kinds) != 1:
+            raise _fail(
+                f"volume {self.name!r}: give exactly one of azure_file, secret, empty_dir (got {kinds or 'none'})",
+                "volumes",
+            )
+        if self.azure_file is not None:
+            missing = [k for k in ("share_name", "storage_account_name") if not self.azure_file.get(k)]
+            if missing:
+                raise _fail(f"volume {self.name!r}: azure_file needs {missing}", "volumes[].azure_file")
+            if not self.key_conn_id:
+                raise _fail(
+                    f"volume {self.name!r}: an Azure Files volume needs its storage account key; name the "
+                    "connection holding it with key_conn_id",
+                    "volumes[].key_conn_id",
+                )
+
+    @classmethod
+    def coerce(cls, value: VolumeSpec | Mapping[str, Any]) -> VolumeSpec:
+        if isinstance(value, VolumeSpec):
+            return value
+        if not isinstance(value, Mapping):
+            raise _fail(f"expected a VolumeSpec or a mapping, got {type(value).__name__}", "volumes")
+        try:
+            return cls(**value)
+        except TypeError as err:
+            raise _fail(f"bad volume fields: {err}", "volumes") from None
+
+    def arm(self, path: tuple[str | int, ...], secure_conn: str) -> tuple[dict[str, Any], list[SecretRef]]:
+        """The ARM volume and the secrets it needs (``path`` is where the volume sits in the body)."""
+        if self.empty_dir:
+            return {"name": self.name, "emptyDir": {}}, []
+        if self.secret is not None:
+            refs = [
+                SecretRef(
+                    (*path, "secret", file),
+                    secure_conn,
+                    key,
+                    "volumes[].secret",
+                    f"file {file!r} of secret volume {self.name!r}",
+                    "base64",
+                )
+                for file, key in self.secret.items()
+            ]
+            return {"name": self.name, "secret": {file: None for file in self.secret}}, refs
+        assert self.azure_file is not None and self.key_conn_id is not None
+        share = {
+            "shareName": str(self.azure_file["share_name"]),
+            "storageAccountName": str(self.azure_file["storage_account_name"]),
+            "readOnly": bool(self.azure_file.get("read_only", False)),
+            "storageAccountKey": None,
+        }
+        ref = SecretRef((*path, "azureFile", "storageAccountKey"), self.key_conn_id, self.key_field,
+                        "volumes[].key_conn_id", f"the storage account key of volume {self.name!r}")  # fmt: skip
+        return {"name": self.name, "azureFile": share}, [ref]
 
 
 @dataclass(frozen=True)
@@ -135,11 +269,54 @@ def build_group_body(
     identity: Sequence[str] | str | None = None,
     subnet_ids: Sequence[str] = (),
     tags: Mapping[str, str] | None = None,
+    volumes: Sequence[VolumeSpec] = (),
 ) -> dict[str, Any]:
-    """The ARM ``containerGroups`` PUT body.
+    """The ARM ``containerGroups`` PUT body, secrets included (see `plan_group` for the fields).
 
-    :param secure_values: resolved values of every ``secure_environment`` key.
+    :param secure_values: resolved values of every ``secure_environment`` key and secret volume file.
+    :param registries: image registry logins, passwords included.
+    """
+    plan = plan_group(
+        containers,
+        location=location,
+        os_type=os_type,
+        restart_policy=restart_policy,
+        registries=registries,
+        identity=identity,
+        subnet_ids=subnet_ids,
+        tags=tags,
+        volumes=volumes,
+    )
+    values = {SecretRef.SECURE_CONN: dict(secure_values or {})}
+    for r in registries:
+        if r.password is not None:
+            values.setdefault(f"registry:{r.server}", {})["password"] = r.password
+    return plan.complete(lambda ref: values.get(ref.conn_id, {}).get(ref.key))
+
+
+def plan_group(
+    containers: Sequence[ContainerSpec],
+    *,
+    location: str,
+    os_type: str = "Linux",
+    restart_policy: str = "Never",
+    registries: Sequence[RegistryCredential] = (),
+    registry_conn_id: str | None = None,
+    secure_env_conn_id: str | None = None,
+    identity: Sequence[str] | str | None = None,
+    subnet_ids: Sequence[str] = (),
+    tags: Mapping[str, str] | None = None,
+    volumes: Sequence[VolumeSpec] = (),
+) -> GroupPlan:
+    """The group to create, with a `SecretRef` where each secret goes (nothing secret inside).
+
+    :param registries: image registry logins (a password given here is left out of the plan: the
+        registry's ``password`` slot names ``registry_conn_id``, or ``registry:<server>``).
+    :param registry_conn_id: the connection holding the registry password.
+    :param secure_env_conn_id: the connection holding the ``secure_environment`` values and secret
+        volume files (``None`` keeps the slots named `SecretRef.SECURE_CONN`).
     :param identity: ``"SystemAssigned"``, or user-assigned identity resource ids (both may be given).
+    :param volumes: the group's volumes; containers mount them by name (``volume_mounts``).
     """
     if not containers:
         raise _fail("give at least one container", "containers")
@@ -154,16 +331,34 @@ def build_group_body(
         raise _fail(f"{os_type!r}: use Linux or Windows", "os_type")
     if not location:
         raise _fail("no region: set it on the operator or as the connection's default region", "location")
-    secrets = secure_values or {}
+    volume_names = [v.name for v in volumes]
+    if len(set(volume_names)) != len(volume_names):
+        raise _fail(f"volume names must be unique: {volume_names}", "volumes")
+    secure_conn = secure_env_conn_id or SecretRef.SECURE_CONN
+    slots: list[SecretRef] = []
     body_containers = []
-    for c in containers:
-        env: list[dict[str, str]] = [{"name": k, "value": str(v)} for k, v in c.environment.items()]
+    for i, c in enumerate(containers):
+        env: list[dict[str, Any]] = [{"name": k, "value": str(v)} for k, v in c.environment.items()]
         for var, key in c.secure_environment.items():
-            if key not in secrets:
-                raise _fail(
-                    f"container {c.name!r}: no value for secure variable {var!r}", "secure_environment"
+            path = (
+                "properties",
+                "containers",
+                i,
+                "properties",
+                "environmentVariables",
+                len(env),
+                "secureValue",
+            )
+            slots.append(
+                SecretRef(
+                    path,
+                    secure_conn,
+                    key,
+                    "secure_environment",
+                    f"secure variable {var!r} of container {c.name!r}",
                 )
-            env.append({"name": var, "secureValue": secrets[key]})
+            )
+            env.append({"name": var, "secureValue": None})
         requests: dict[str, Any] = {"cpu": float(c.cpu), "memoryInGB": float(c.memory_gb)}
         if c.gpu_count:
             requests["gpu"] = {"count": int(c.gpu_count), "sku": GPU_SKUS[(c.gpu_sku or "").lower()]}
@@ -176,12 +371,39 @@ def build_group_body(
             props["command"] = list(c.command)
         if c.ports:
             props["ports"] = [{"port": int(p), "protocol": "TCP"} for p in c.ports]
+        if c.volume_mounts:
+            props["volumeMounts"] = [m.arm(volume_names, c.name) for m in c.mounts()]
         body_containers.append({"name": c.name, "properties": props})
     properties: dict[str, Any] = {"containers": body_containers, "osType": os_name, "restartPolicy": policy}
+    if volumes:
+        properties["volumes"] = []
+        for k, v in enumerate(volumes):
+            arm, refs = v.arm(("properties", "volumes", k), secure_conn)
+            properties["volumes"].append(arm)
+            slots.extend(refs)
     if registries:
-        properties["imageRegistryCredentials"] = [
-            {k: v for k, v in vars(r).items() if v is not None} for r in registries
-        ]
+        properties["imageRegistryCredentials"] = []
+        for k, r in enumerate(registries):
+            entry = {key: val for key, val in vars(r).items() if val is not None and key != "password"}
+            if r.password is not None:
+                entry["password"] = None
+                conn = registry_conn_id or f"registry:{r.server}"
+                registry_path: tuple[str | int, ...] = (
+                    "properties",
+                    "imageRegistryCredentials",
+                    k,
+                    "password",
+                )
+                slots.append(
+                    SecretRef(
+                        registry_path,
+                        conn,
+                        "password",
+                        "registry_conn_id",
+                        f"the password of registry {r.server!r}",
+                    )
+                )
+            properties["imageRegistryCredentials"].append(entry)
     if subnet_ids:
         properties["subnetIds"] = [{"id": s} for s in subnet_ids]
     body: dict[str, Any] = {"location": location, "properties": properties, "tags": dict(tags or {})}
@@ -193,7 +415,127 @@ def build_group_body(
         body["identity"] = {"type": kind}
         if user:
             body["identity"]["userAssignedIdentities"] = {i: {} for i in user}
-    return body
+    return GroupPlan(body, tuple(slots))
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where one secret goes in a group body, and where its value is read: ``conn_id``'s ``key``.
+
+    :param path: keys and indexes from the body's root to the slot.
+    :param conn_id: the Airflow connection holding the value.
+    :param key: ``password``, ``login`` or an extra field of that connection.
+    :param field: the user-facing field that asked for it (named in errors).
+    :param what: what the value is, for error messages.
+    :param encoding: ``plain`` or ``base64`` (secret volume files are base64 on the wire).
+    :param source: ``connection`` (the value is the connection's ``key``), or a SAS URL signed at run
+        time with the connection's Storage account key: ``queue_sas`` (queue ``key``, read+process+update),
+        ``container_read`` / ``container_write`` (container ``key``).
+    :param expiry_s: lifetime of a signed SAS, in seconds.
+    """
+
+    #: Placeholder connection of secure values when the operator names no ``secure_env_conn_id``.
+    SECURE_CONN: ClassVar[str] = "<secure_env_conn_id>"
+
+    path: tuple[str | int, ...]
+    conn_id: str
+    key: str
+    field: str
+    what: str
+    encoding: str = "plain"
+    source: str = "connection"
+    expiry_s: float = 86400.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": list(self.path),
+            "conn_id": self.conn_id,
+            "key": self.key,
+            "field": self.field,
+            "what": self.what,
+            "encoding": self.encoding,
+            "source": self.source,
+            "expiry_s": self.expiry_s,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SecretRef:
+        return cls(
+            tuple(data["path"]),
+            data["conn_id"],
+            data["key"],
+            data["field"],
+            data.get("what", data["field"]),
+            data.get("encoding", "plain"),
+            data.get("source", "connection"),
+            float(data.get("expiry_s", 86400.0)),
+        )
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """A container group to create, as JSON with no secret in it, plus where each secret goes.
+
+    This is what a deferred task hands to its trigger: the trigger reads the secrets from their
+    connections (`connection_value`) and creates the group itself, so that a task killed before the
+    triggerer picks it up has created nothing.
+    """
+
+    body: dict[str, Any]
+    secrets: tuple[SecretRef, ...] = ()
+
+    def connection_ids(self) -> list[str]:
+        """Every connection a secret is read from, in first-use order."""
+        return list(dict.fromkeys(ref.conn_id for ref in self.secrets))
+
+    def check_connections(self) -> None:
+        """Fail (naming the field) when a secret has no connection to come from."""
+        for ref in self.secrets:
+            if ref.conn_id == SecretRef.SECURE_CONN:
+                raise _fail(
+                    f"{ref.what} is read from a connection: name it with secure_env_conn_id",
+                    "secure_env_conn_id",
+                )
+
+    def complete(self, value_of: Callable[[SecretRef], str | None]) -> dict[str, Any]:
+        """The body with every secret filled in by ``value_of`` (a missing value is a config error)."""
+        import base64
+        import copy
+
+        body = copy.deepcopy(self.body)
+        for ref in self.secrets:
+            value = value_of(ref)
+            if value is None:
+                source = (
+                    "no value"
+                    if ref.conn_id.startswith("<")
+                    else (f"connection {ref.conn_id!r} has no field {ref.key!r}")
+                )
+                raise _fail(f"{source} for {ref.what}", ref.field)
+            if ref.encoding == "base64":
+                value = base64.b64encode(value.encode()).decode()
+            node: Any = body
+            for step in ref.path[:-1]:
+                node = node[step]
+            node[ref.path[-1]] = value
+        return body
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"body": self.body, "secrets": [ref.to_dict() for ref in self.secrets]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GroupPlan:
+        return cls(dict(data["body"]), tuple(SecretRef.from_dict(r) for r in data.get("secrets") or ()))
+
+
+def connection_value(conn: Any, key: str) -> str | None:
+    """``password``, ``login`` or an extra field of an Airflow connection (``None`` when unset)."""
+    if key == "password":
+        return conn.password  # type: ignore[no-any-return]
+    if key == "login":
+        return conn.login  # type: ignore[no-any-return]
+    value = (conn.extra_dejson or {}).get(key)
+    return None if value is None else str(value)
 
 
 class OnKillAction(StrEnum):
@@ -202,6 +544,13 @@ class OnKillAction(StrEnum):
     DELETE = "delete"
     STOP = "stop"
     KEEP = "keep"
+
+
+class WaitFor(StrEnum):
+    """What the run operator waits for: containers that end (jobs) or containers that run (services)."""
+
+    TERMINATED = "terminated"
+    RUNNING = "running"
 
 
 class GroupOutcome(str, Enum):
@@ -226,6 +575,11 @@ class GroupProgress:
     @property
     def terminal(self) -> bool:
         return self.outcome is not GroupOutcome.RUNNING
+
+    @property
+    def ready(self) -> bool:
+        """Every container is Running (what a service-like group waits for)."""
+        return bool(self.states) and all(s == "Running" for s in self.states.values())
 
     def summary(self) -> str:
         codes = ", ".join(f"{n}={'-' if c is None else c}" for n, c in self.exit_codes.items())
@@ -297,12 +651,19 @@ def new_log_lines(content: str, since: str | None) -> tuple[list[str], str | Non
 __all__ = [
     "ContainerSpec",
     "GroupOutcome",
+    "GroupPlan",
     "GroupProgress",
     "OnKillAction",
     "RegistryCredential",
+    "SecretRef",
+    "VolumeMount",
+    "VolumeSpec",
+    "WaitFor",
     "build_group_body",
+    "connection_value",
     "derive_group_name",
     "evaluate_group",
     "new_log_lines",
+    "plan_group",
     "validate_group_name",
 ]

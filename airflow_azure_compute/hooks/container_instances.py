@@ -220,6 +220,42 @@ class ContainerInstancesAsyncHook(AzureComputeBaseHook):
 
         await aretry_call(f"delete container group {name!r}", once)
 
+    async def create_group(
+        self, client: AsyncContainerInstanceManagementClient, name: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """PUT the group and return the service's first answer (does not wait for provisioning)."""
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            poller = await client.container_groups.begin_create_or_update(
+                await self.resource_group(), name, to_model(body), polling=False
+            )
+            return to_dict(await poller.result())
+        except HttpResponseError as err:
+            raise remote_error("create", name, err) from err
+
+    async def get_logs(
+        self,
+        client: AsyncContainerInstanceManagementClient,
+        name: str,
+        container: str,
+        *,
+        tail: int | None = 1000,
+        timestamps: bool = True,
+    ) -> str:
+        """The last ``tail`` log lines of one container ("" when it has none yet)."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        try:
+            logs = await client.containers.list_logs(
+                await self.resource_group(), name, container, tail=tail, timestamps=timestamps
+            )
+            return logs.content or ""
+        except ResourceNotFoundError:
+            return ""
+        except HttpResponseError as err:
+            raise remote_error("logs of", name, err) from err
+
     async def stop_group(self, client: AsyncContainerInstanceManagementClient, name: str) -> None:
         from azure.core.exceptions import HttpResponseError
 

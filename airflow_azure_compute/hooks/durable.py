@@ -148,6 +148,17 @@ class DurableHook(AzureComputeBaseHook):
     def resume(self, instance_id: str, reason: str = "resumed from Airflow") -> bool:
         return self.run(self.api.resume(instance_id, reason))  # type: ignore[no-any-return]
 
+    def rewind(self, instance_id: str, reason: str = "rewound from Airflow") -> bool:
+        return self.run(self.api.rewind(instance_id, reason))  # type: ignore[no-any-return]
+
+    def restart(self, instance_id: str, *, new_instance_id: bool = True) -> str:
+        """Restart with the original input; returns the id of the instance that runs now."""
+        return self.run(self.api.restart(instance_id, new_instance_id=new_instance_id))  # type: ignore[no-any-return]
+
+    def list_instances(self, **filters: Any) -> list[OrchestrationStatus]:
+        """Instances by ``prefix``, ``created_from``/``created_to`` (ISO 8601) and ``statuses``."""
+        return self.run(self.api.list_instances(**filters))  # type: ignore[no-any-return]
+
     def purge(self, instance_id: str) -> bool:
         return self.run(self.api.purge(instance_id))  # type: ignore[no-any-return]
 

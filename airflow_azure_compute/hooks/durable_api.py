@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
@@ -53,6 +53,23 @@ class SuspendedAction(StrEnum):
 ACTIVE: Final = frozenset(
     {RuntimeStatus.PENDING, RuntimeStatus.RUNNING, RuntimeStatus.CONTINUED_AS_NEW, RuntimeStatus.SUSPENDED}
 )
+
+
+class InstanceAction(StrEnum):
+    """A lifecycle action on an orchestration instance (Durable Functions' HTTP management API)."""
+
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    REWIND = "rewind"
+    RESTART = "restart"
+    TERMINATE = "terminate"
+
+
+#: Page size asked for when listing instances.
+LIST_PAGE_SIZE: Final = 100
+CONTINUATION_HEADER: Final = "x-ms-continuation-token"
+
+
 #: Terminal states that mean the work did not succeed.
 UNSUCCESSFUL: Final = frozenset({RuntimeStatus.FAILED, RuntimeStatus.CANCELED, RuntimeStatus.TERMINATED})
 
@@ -94,6 +111,38 @@ class OrchestrationStatus:
         return self.runtime_status not in ACTIVE
 
 
+#: The runtime states in which each action may be sent (restart with the same id: terminal states only).
+ALLOWED_STATES: Final[Mapping[InstanceAction, frozenset[RuntimeStatus]]] = {
+    InstanceAction.SUSPEND: frozenset(
+        {RuntimeStatus.PENDING, RuntimeStatus.RUNNING, RuntimeStatus.CONTINUED_AS_NEW}
+    ),
+    InstanceAction.RESUME: frozenset({RuntimeStatus.SUSPENDED}),
+    InstanceAction.REWIND: frozenset({RuntimeStatus.FAILED}),
+    InstanceAction.RESTART: frozenset(RuntimeStatus),
+    InstanceAction.TERMINATE: ACTIVE,
+}
+
+
+def check_action_allowed(
+    action: InstanceAction, status: OrchestrationStatus | None, instance_id: str, *, same_id: bool = False
+) -> None:
+    """Raise a clear error when ``action`` cannot apply to the instance in its current state."""
+    if status is None:
+        raise AzureComputeRemoteError(
+            f"{action.value} of orchestration {instance_id!r}: no such instance", code="NotFound", status=404
+        )
+    allowed = ALLOWED_STATES[action]
+    if action is InstanceAction.RESTART and same_id:
+        allowed = frozenset(RuntimeStatus) - ACTIVE
+    if status.runtime_status not in allowed:
+        names = ", ".join(sorted(s.value for s in allowed))
+        raise AzureComputeRemoteError(
+            f"cannot {action.value} orchestration {instance_id!r}: it is {status.runtime_status.value}; "
+            f"{action.value} applies only to instances that are {names}",
+            code="InvalidInstanceState",
+        )
+
+
 @dataclass(frozen=True)
 class StartResult:
     """What a start did: the instance id, and whether an already running instance was reattached."""
@@ -114,10 +163,13 @@ class DurableRequest:
     body: bytes | None = None
     #: Safe to resend after a connection error (the service may have processed the first attempt).
     idempotent: bool = True
+    #: Request headers besides Content-Type (e.g. a continuation token).
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Content-Type": "application/json"} if self.body is not None else {}
+        content = {"Content-Type": "application/json"} if self.body is not None else {}
+        return {**content, **self.extra_headers}
 
 
 @dataclass(frozen=True)
@@ -280,6 +332,33 @@ class DurableApi:
         url = self._hook_url("instances", instance_id, action)
         return DurableRequest("POST", url, action, {**self._scope, "reason": reason})
 
+    def restart_request(self, instance_id: str, *, new_instance_id: bool) -> DurableRequest:
+        url = self._hook_url("instances", instance_id, "restart")
+        params = {**self._scope, "restartWithNewInstanceId": "true" if new_instance_id else "false"}
+        return DurableRequest("POST", url, "restart", params, idempotent=not new_instance_id)
+
+    def list_request(
+        self,
+        *,
+        prefix: str | None = None,
+        created_from: str | None = None,
+        created_to: str | None = None,
+        statuses: Sequence[RuntimeStatus] = (),
+        continuation: str | None = None,
+    ) -> DurableRequest:
+        params = {**self._scope, "showInput": "false", "top": str(LIST_PAGE_SIZE)}
+        optional = {
+            "instanceIdPrefix": prefix,
+            "createdTimeFrom": created_from,
+            "createdTimeTo": created_to,
+            "runtimeStatus": ",".join(s.value for s in statuses) or None,
+        }
+        params.update({k: v for k, v in optional.items() if v})
+        headers = {CONTINUATION_HEADER: continuation} if continuation else {}
+        return DurableRequest(
+            "GET", self._hook_url("instances"), "list instances", params, extra_headers=headers
+        )
+
     def purge_request(self, instance_id: str) -> DurableRequest:
         return DurableRequest("DELETE", self._hook_url("instances", instance_id), "purge", dict(self._scope))
 
@@ -404,6 +483,52 @@ class DurableApi:
     def resume(self, instance_id: str, reason: str = "resumed from Airflow") -> Flow:
         return self._action(instance_id, "resume", reason)
 
+    def rewind(self, instance_id: str, reason: str = "rewound from Airflow") -> Flow:
+        return self._action(instance_id, "rewind", reason)
+
+    def restart(self, instance_id: str, *, new_instance_id: bool = True) -> Flow:
+        """Restart with the original input; returns the id of the instance that runs now."""
+        validate_instance_id(instance_id)
+        request = self.restart_request(instance_id, new_instance_id=new_instance_id)
+        response = yield request
+        if response.status not in (200, 201, 202):
+            raise self.error(request, response, instance_id)
+        payload = response.json()
+        started = payload.get("id") if isinstance(payload, Mapping) else None
+        return str(started or instance_id)
+
+    def list_instances(
+        self,
+        *,
+        prefix: str | None = None,
+        created_from: str | None = None,
+        created_to: str | None = None,
+        statuses: Sequence[RuntimeStatus] = (),
+    ) -> Flow:
+        """Every instance matching the filters (all pages), as `OrchestrationStatus`."""
+        found: list[OrchestrationStatus] = []
+        continuation: str | None = None
+        while True:
+            request = self.list_request(
+                prefix=prefix,
+                created_from=created_from,
+                created_to=created_to,
+                statuses=statuses,
+                continuation=continuation,
+            )
+            response = yield request
+            if response.status != 200:
+                raise self.error(request, response)
+            body = response.json()
+            found.extend(
+                OrchestrationStatus.from_json(item) for item in body or () if isinstance(item, Mapping)
+            )
+            continuation = next(
+                (v for k, v in response.headers.items() if k.lower() == CONTINUATION_HEADER and v), None
+            )
+            if not continuation or not body:
+                return found
+
     def purge(self, instance_id: str) -> Flow:
         """Delete the instance history; True if deleted, False if it did not exist (404)."""
         validate_instance_id(instance_id)
@@ -418,15 +543,18 @@ class DurableApi:
 
 __all__ = [
     "ACTIVE",
+    "ALLOWED_STATES",
     "UNSUCCESSFUL",
     "DurableApi",
     "DurableRequest",
     "DurableResponse",
     "Flow",
+    "InstanceAction",
     "OrchestrationStatus",
     "RuntimeStatus",
     "StartResult",
     "SuspendedAction",
+    "check_action_allowed",
     "encode_input",
     "retry_delay",
     "validate_instance_id",

@@ -1,9 +1,11 @@
 """Run an Azure Container Instances container group to completion: create or reattach, wait, logs, cleanup.
 
 The group name derives from dag, run, task and map index, so a retry finds the group its first try
-created: a live one is reattached, a finished one is replaced. Logs reach the task log while the task is
-deferred (the trigger fires every ``logging_interval``; the operator prints the new lines and defers
-again), and the final logs are fetched before the cleanup policy may delete the group.
+created: a live one is reattached, a finished one is replaced. Deferred, the task hands the trigger a
+plan of the group with no secret in it and the *trigger* creates the group, prints its logs into the
+task log every ``logging_interval`` and deletes it on kill: from submission to the end of the wait there
+is always exactly one owner of the group (see `airflow_azure_compute.triggers.container_instances`).
+The final logs are printed before the cleanup policy may delete the group.
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ from airflow_azure_compute.exceptions import (
 )
 from airflow_azure_compute.hooks.aci_groups import (
     ContainerSpec,
+    GroupPlan,
     OnKillAction,
     RegistryCredential,
-    build_group_body,
+    VolumeSpec,
+    WaitFor,
+    connection_value,
     derive_group_name,
     evaluate_group,
     new_log_lines,
+    plan_group,
     validate_group_name,
 )
 from airflow_azure_compute.ids import created_by_run, run_metadata, run_scope
@@ -66,14 +72,16 @@ def _mask(value: str) -> None:
     mask_secret(value)
 
 
-def connection_value(conn: Any, key: str) -> str | None:
-    """``password``, ``login`` or an extra field of a connection."""
-    if key == "password":
-        return conn.password  # type: ignore[no-any-return]
-    if key == "login":
-        return conn.login  # type: ignore[no-any-return]
-    value = (conn.extra_dejson or {}).get(key)
-    return None if value is None else str(value)
+def resolve_secrets(plan: GroupPlan) -> dict[str, Any]:
+    """The plan's body with its secrets read from their connections (sync twin of the trigger's)."""
+    from airflow_azure_compute.hooks.secret_refs import secret_value
+
+    conns = {conn_id: _get_connection(conn_id) for conn_id in plan.connection_ids()}
+    values = {ref: secret_value(ref, conns[ref.conn_id]) for ref in plan.secrets}
+    for value in values.values():
+        if value:
+            _mask(value)
+    return plan.complete(values.__getitem__)
 
 
 def print_new_logs(
@@ -101,12 +109,28 @@ def print_new_logs(
     return out
 
 
+def registries_from(registry_conn_id: str | None) -> list[RegistryCredential]:
+    """The registry login's public part (server, user, identity); the password stays in the connection."""
+    if not registry_conn_id:
+        return []
+    conn = _get_connection(registry_conn_id)
+    if not conn.host:
+        raise AzureComputeConfigError(
+            f"connection {registry_conn_id!r} needs the registry server as host", field="registry_conn_id"
+        )
+    identity = connection_value(conn, "identity")
+    password = None if identity or not conn.password else "<from registry_conn_id>"
+    return [RegistryCredential(conn.host, conn.login, password, identity)]
+
+
 def group_outcome(name: str, event: Mapping[str, Any]) -> dict[str, Any]:
     """``{"group_name", "exit_codes"}`` for a ``succeeded`` event; the matching provider error otherwise."""
     status = event.get("status")
     codes = dict(event.get("exit_codes") or {})
     if status == "succeeded":
         return {"group_name": name, "exit_codes": codes}
+    if status == "ready":
+        return {"group_name": name, "state": "Running", "ip_address": event.get("ip_address")}
     message = event.get("message") or f"container group {name!r}: {status}"
     if status == "timeout":
         raise DeadlineExceededError(message, code="Timeout")
@@ -134,7 +158,8 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
     :param location: region; default the connection's.
     :param os_type: ``Linux`` or ``Windows``.
     :param restart_policy: ``Never`` (default), ``OnFailure`` or ``Always`` (never terminates by itself).
-    :param secure_env_conn_id: connection holding the values of the containers' ``secure_environment``.
+    :param secure_env_conn_id: connection holding the values of the containers' ``secure_environment``
+        and of secret volume files.
     :param registry_conn_id: image registry login: host = server, login = user name, password; or an
         extra ``identity`` (managed identity resource id) instead of the password.
     :param identity: ``"SystemAssigned"`` and/or user-assigned managed identity resource ids.
@@ -146,6 +171,11 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
     :param log_tail: at most this many lines per container per print.
     :param timeout: give up after this long (absolute deadline across deferrals); the group is stopped.
     :param on_kill_action: ``delete`` (default), ``stop`` or ``keep`` the group if the task is killed.
+    :param volumes: the group's volumes, as `VolumeSpec`
+        or mappings with its fields (templated); containers mount them with ``volume_mounts``.
+    :param wait_for: ``terminated`` (default: a job) or ``running``: a service-like group; the task
+        succeeds once every container runs (returning ``{"group_name", "state", "ip_address"}``) and the
+        group is left running (delete it later with `ContainerInstancesDeleteGroupsOperator`).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
     """
 
@@ -160,8 +190,14 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
         "tags",
         "subnet_ids",
         "identity",
+        "volumes",
     )
-    template_fields_renderers = {"containers": "json", "environment": "json", "tags": "json"}
+    template_fields_renderers = {
+        "containers": "json",
+        "environment": "json",
+        "tags": "json",
+        "volumes": "json",
+    }
     operator_extra_links = (ContainerGroupLink(),)
     ui_color = "#0078d4"
 
@@ -193,6 +229,8 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
         log_tail: int = 1000,
         timeout: timedelta | float | None = None,
         on_kill_action: OnKillAction | str = OnKillAction.DELETE,
+        volumes: Sequence[VolumeSpec | Mapping[str, Any]] | None = None,
+        wait_for: WaitFor | str = WaitFor.TERMINATED,
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
@@ -229,6 +267,8 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
         self.log_tail = int(log_tail)
         self.timeout = timeout
         self.on_kill_action = OnKillAction.parse(on_kill_action, field="on_kill_action")
+        self.volumes = volumes
+        self.wait_for = WaitFor.parse(wait_for, field="wait_for")
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._group: str | None = None
 
@@ -247,59 +287,32 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
             ]
         return [ContainerSpec.coerce(c) for c in self.containers or ()]
 
-    def _secure_values(self, specs: Iterable[ContainerSpec]) -> dict[str, str]:
-        keys = sorted({key for spec in specs for key in spec.secure_environment.values()})
-        if not keys:
-            return {}
-        if not self.secure_env_conn_id:
-            raise AzureComputeConfigError(
-                "containers declare secure_environment; name the connection holding the values",
-                field="secure_env_conn_id",
-            )
-        conn = _get_connection(self.secure_env_conn_id)
-        values: dict[str, str] = {}
-        for key in keys:
-            value = connection_value(conn, key)
-            if value is None:
-                raise AzureComputeConfigError(
-                    f"connection {self.secure_env_conn_id!r} has no field {key!r}", field="secure_environment"
-                )
-            _mask(value)
-            values[key] = value
-        return values
-
-    def _registries(self) -> list[RegistryCredential]:
-        if not self.registry_conn_id:
-            return []
-        conn = _get_connection(self.registry_conn_id)
-        if not conn.host:
-            raise AzureComputeConfigError(
-                f"connection {self.registry_conn_id!r} needs the registry server as host",
-                field="registry_conn_id",
-            )
-        if conn.password:
-            _mask(conn.password)
-        identity = connection_value(conn, "identity")
-        return [RegistryCredential(conn.host, conn.login, conn.password, identity)]
+    def plan(self, context: Context, location: str) -> GroupPlan:
+        """The group to create, secrets left as references to their connections (validated here)."""
+        plan = plan_group(
+            self.specs(),
+            location=location,
+            os_type=self.os_type,
+            restart_policy=self.restart_policy,
+            registries=registries_from(self.registry_conn_id),
+            registry_conn_id=self.registry_conn_id,
+            secure_env_conn_id=self.secure_env_conn_id,
+            identity=self.identity,
+            subnet_ids=list(self.subnet_ids),
+            tags={**dict(self.tags or {}), **run_metadata(context)},
+            volumes=[VolumeSpec.coerce(v) for v in self.volumes or ()],
+        )
+        plan.check_connections()
+        return plan
 
     # -- execution ------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
         dag_id, run_id, _, _ = run_scope(context)
         name = validate_group_name(self.group_name or derive_group_name(*run_scope(context)))
-        specs = self.specs()
         hook = _hook(self.azure_conn_id)
-        body = build_group_body(
-            specs,
-            location=self.location or hook.settings.region or "",
-            os_type=self.os_type,
-            restart_policy=self.restart_policy,
-            secure_values=self._secure_values(specs),
-            registries=self._registries(),
-            identity=self.identity,
-            subnet_ids=list(self.subnet_ids),
-            tags={**dict(self.tags or {}), **run_metadata(context)},
-        )
+        plan = self.plan(context, self.location or hook.settings.region or "")
+        body = resolve_secrets(plan)  # every secret resolvable before anything is created
         self._group = name
         existing = hook.get_group(name)
         if existing is not None and not created_by_run(existing.get("tags"), dag_id, run_id):
@@ -311,11 +324,6 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
             self.log.info("container group %s finished in an earlier try; replacing it", name)
             hook.delete_group(name)
             existing = None
-        if existing is None:
-            hook.create_group(name, body)
-            self.log.info("created container group %s (%d container(s))", name, len(specs))
-        else:
-            self.log.info("reattached to running container group %s", name)
         settings = hook.settings
         ContainerGroupLink.persist(
             context,
@@ -325,6 +333,14 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
         )
         self._record_group(hook, name)
         deadline = deadline_after(self.timeout)
+        if existing is not None:
+            self.log.info("reattached to running container group %s", name)
+        if self.deferrable:
+            # The trigger creates a missing group: nothing exists that no one would delete on kill.
+            self._defer(name, deadline, {}, plan if existing is None else None)
+        if existing is None:
+            hook.create_group(name, body)
+            self.log.info("created container group %s (%d container(s))", name, len(self.specs()))
         return self._with_cleanup(hook, name, lambda: self._wait(hook, name, deadline, {}))
 
     def _record_group(self, hook: ContainerInstancesHook, name: str) -> None:
@@ -337,21 +353,21 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
         )
 
     def execute_complete(self, context: Context, event: ContainerGroupEvent, **kwargs: Any) -> Any:
-        """Resume from the trigger: print new logs, then defer again (``running``) or finish.
+        """Resume from the trigger: print the lines it has not printed yet, then finish.
 
         The group name, deadline and log cursors come back in the event as well as in the defer kwargs.
         """
         hook = _hook(self.azure_conn_id)
         name = str(kwargs.get("group_name") or event["group_name"])
         deadline = kwargs.get("deadline", event.get("deadline"))
-        cursors = dict(kwargs.get("cursors") or event.get("log_cursors") or {})
+        cursors = dict(event.get("log_cursors") or kwargs.get("cursors") or {})
         self._group = name
         self._record_group(hook, name)
 
         def resume() -> Any:
             logs = self._print_logs(hook, name, event.get("exit_codes", {}), cursors)
-            if event.get("status") == "running":
-                self._defer(name, deadline, logs)
+            if event.get("status") == "running":  # an event of a trigger serialized by an older release
+                self._defer(name, deadline, logs, None)
             return self._finish(hook, name, event)
 
         return self._with_cleanup(hook, name, resume)
@@ -359,26 +375,27 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
     def _wait(
         self, hook: ContainerInstancesHook, name: str, deadline: float | None, cursors: dict[str, str]
     ) -> Any:
+        """The non-deferrable wait: poll on the worker, printing logs every ``logging_interval``."""
         # The trigger module (and airflow.triggers.base) is loaded only when a task runs, not at DAG parsing.
         from airflow_azure_compute.triggers.container_instances import evaluate
 
         last_print = time.monotonic()
         while True:
             body = hook.get_group(name)
-            event = evaluate(name, body, deadline=deadline, now=time.time(), log_due=False)
+            event = evaluate(name, body, deadline=deadline, now=time.time(), wait_for=self.wait_for)
             containers = evaluate_group(body).exit_codes if body else {}
             if event is not None:
                 self._print_logs(hook, name, containers, cursors)
                 return self._finish(hook, name, event)
-            if self.deferrable:
-                self._defer(name, deadline, self._print_logs(hook, name, containers, cursors))
             interval = to_seconds(self.logging_interval)
             if interval is not None and time.monotonic() - last_print >= interval:
                 cursors = self._print_logs(hook, name, containers, cursors)
                 last_print = time.monotonic()
             time.sleep(self.poll_interval)
 
-    def _defer(self, name: str, deadline: float | None, cursors: dict[str, str]) -> None:
+    def _defer(
+        self, name: str, deadline: float | None, cursors: dict[str, str], plan: GroupPlan | None
+    ) -> None:
         from airflow_azure_compute.triggers.container_instances import ContainerGroupTrigger
 
         self.defer(
@@ -390,6 +407,9 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
                 logging_interval=to_seconds(self.logging_interval),
                 on_kill_action=self.on_kill_action.value,
                 log_cursors=cursors,
+                plan=None if plan is None else plan.to_dict(),
+                wait_for=self.wait_for.value,
+                log_tail=self.log_tail,
             ),
             method_name="execute_complete",
             kwargs={"group_name": name, "deadline": deadline, "cursors": cursors},
@@ -404,10 +424,15 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
         self.log.info("container group %s: %s", name, event.get("summary") or event.get("status"))
         if event.get("status") == "timeout" and not should_delete(self.cleanup, False):
             hook.stop_group(name)
+        if event.get("status") == "ready":
+            self.log.info("container group %s is running (ip %s)", name, event.get("ip_address") or "-")
         return group_outcome(name, event)
 
     def _with_cleanup(self, hook: ContainerInstancesHook, name: str, step: Callable[[], T]) -> T:
-        """Run ``step``; unless it deferred, apply the cleanup policy in ``finally``."""
+        """Run ``step``; unless it deferred, apply the cleanup policy in ``finally``.
+
+        A group waited for until ``running`` is a service: it is left running after success.
+        """
         from airflow.sdk.exceptions import TaskDeferred
 
         succeeded: bool | None = None
@@ -421,7 +446,8 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
             succeeded = False
             raise
         finally:
-            if succeeded is not None and should_delete(self.cleanup, succeeded):
+            serving = succeeded and self.wait_for is WaitFor.RUNNING
+            if succeeded is not None and not serving and should_delete(self.cleanup, bool(succeeded)):
                 try:
                     hook.delete_group(name)
                     self.log.info("deleted container group %s (cleanup=%s)", name, self.cleanup.value)
@@ -481,4 +507,6 @@ __all__ = [
     "connection_value",
     "group_outcome",
     "print_new_logs",
+    "registries_from",
+    "resolve_secrets",
 ]

@@ -1,4 +1,5 @@
-"""Durable Functions operators: start (or reattach to) an orchestration, raise events, terminate, purge.
+"""Durable Functions operators: start (or reattach to) an orchestration, raise events, lifecycle actions
+(suspend, resume, rewind, restart, terminate), purge (one instance, or every instance a DAG run created).
 
 Waiting is shared with `DurableOrchestrationSensor`
 through `DurableWaiter`: one poll decision (the trigger's pure ``evaluate``), one trigger, one
@@ -25,8 +26,15 @@ from airflow_azure_compute.exceptions import (
     DeadlineExceededError,
     RemoteWorkFailedError,
 )
-from airflow_azure_compute.hooks.durable_api import RuntimeStatus, SuspendedAction, validate_instance_id
-from airflow_azure_compute.ids import derive_id, run_scope
+from airflow_azure_compute.hooks.durable_api import (
+    InstanceAction,
+    RuntimeStatus,
+    SuspendedAction,
+    check_action_allowed,
+    encode_input,
+    validate_instance_id,
+)
+from airflow_azure_compute.ids import derive_run_id, run_prefix, run_scope
 from airflow_azure_compute.lineage import LineageMixin
 from airflow_azure_compute.links import DurableInstanceLink, arm_scope
 
@@ -48,6 +56,8 @@ def outcome(event: Mapping[str, Any]) -> Any:
     instance_id = event.get("instance_id")
     if status == "success":
         return event.get("output")
+    if status == "custom_status":
+        return event.get("custom_status")
     runtime = event.get("runtime_status")
     details = []
     if event.get("output") is not None:
@@ -74,6 +84,9 @@ class DurableWaiter:
     :param terminate_on_kill: terminate the orchestration when the task is killed (or times out).
     :param cleanup: purge the instance history after the wait: ``keep`` (default), ``delete`` or
         ``delete_on_success``.
+    :param until_custom_status: end the wait as soon as ``customStatus`` matches this (a mapping matches
+        by its keys, e.g. ``{"stage": "merge"}``), returning the customStatus; an instance that ends
+        before matching fails the wait.
     """
 
     azure_conn_id: str | None
@@ -81,6 +94,7 @@ class DurableWaiter:
     on_suspended: SuspendedAction
     terminate_on_kill: bool
     cleanup: CleanupPolicy
+    until_custom_status: Any = None
 
     def check(
         self, hook: DurableHook, instance_id: str, deadline: float | None, log: Any, *, missing: int = 0
@@ -106,6 +120,7 @@ class DurableWaiter:
             deadline=deadline,
             now=time.time(),
             missing=missing,
+            until_custom_status=self.until_custom_status,
         )
         return event, missing
 
@@ -119,7 +134,10 @@ class DurableWaiter:
             event, missing = self.check(hook, instance_id, deadline, log, missing=missing)
         return event
 
-    def trigger(self, instance_id: str, deadline: float | None) -> DurableOrchestrationTrigger:
+    def trigger(
+        self, instance_id: str, deadline: float | None, start: Mapping[str, Any] | None = None
+    ) -> DurableOrchestrationTrigger:
+        """The trigger that waits (and, given ``start``, first starts the instance in the triggerer)."""
         from airflow_azure_compute.triggers.durable import DurableOrchestrationTrigger
 
         return DurableOrchestrationTrigger(
@@ -129,6 +147,8 @@ class DurableWaiter:
             deadline=deadline,
             on_suspended=self.on_suspended.value,
             terminate_on_kill=self.terminate_on_kill,
+            start=start,
+            until_custom_status=self.until_custom_status,
         )
 
     def finish(self, hook: DurableHook, event: Mapping[str, Any], log: Any) -> Any:
@@ -148,7 +168,8 @@ class DurableWaiter:
             succeeded = True
             return value
         finally:
-            if should_delete(self.cleanup, succeeded):
+            still_running = event.get("status") == "custom_status"
+            if not still_running and should_delete(self.cleanup, succeeded):
                 try:
                     log.info("purging the history of %s (cleanup=%s)", instance_id, self.cleanup.value)
                     hook.purge(instance_id)
@@ -162,6 +183,7 @@ def make_waiter(
     on_suspended: SuspendedAction | str,
     terminate_on_kill: bool,
     cleanup: CleanupPolicy | str,
+    until_custom_status: Any = None,
 ) -> DurableWaiter:
     return DurableWaiter(
         azure_conn_id=azure_conn_id,
@@ -169,6 +191,7 @@ def make_waiter(
         on_suspended=SuspendedAction.parse(on_suspended, field="on_suspended"),
         terminate_on_kill=terminate_on_kill,
         cleanup=CleanupPolicy.parse(cleanup, field="cleanup"),
+        until_custom_status=until_custom_status,
     )
 
 
@@ -241,9 +264,12 @@ class DurableStartOrchestrationOperator(LineageMixin, BaseOperator):
         return make_waiter(self.azure_conn_id, *self._waiter_args)
 
     def execute(self, context: Context) -> Any:
-        instance_id = self.instance_id or derive_id("orch", *run_scope(context))
+        dag_id, run_id, task_id, map_index = run_scope(context)
+        instance_id = self.instance_id or derive_run_id("orch", dag_id, run_id, task_id, map_index)
         validate_instance_id(instance_id)
         hook = _hook(self.azure_conn_id)
+        if self.wait_for_completion and self.deferrable and self._id_known_before_start():
+            return self._start_in_trigger(context, hook, instance_id)
         result = hook.start(
             self.orchestrator, instance_id=instance_id, input=self.input, route=self.start_route
         )
@@ -272,6 +298,28 @@ class DurableStartOrchestrationOperator(LineageMixin, BaseOperator):
         if event is None:
             event = waiter.poll_until_done(hook, result.instance_id, deadline, self.log)
         return waiter.finish(hook, event, self.log)
+
+    def _id_known_before_start(self) -> bool:
+        return self.start_route is None or "{instance_id}" in self.start_route
+
+    def _start_in_trigger(self, context: Context, hook: DurableHook, instance_id: str) -> Any:
+        """Defer at once; the trigger starts (or reattaches to) the instance, then waits for it.
+
+        Nothing is started before the triggerer owns the task, so a task killed at any moment leaves no
+        orchestration behind: before the trigger runs there is none, after it ``on_kill`` terminates it.
+        """
+        encode_input(self.input)  # a bad input fails here, before deferring
+        self._started_id = instance_id
+        context["ti"].xcom_push(key="instance_id", value=instance_id)
+        DurableInstanceLink.persist(
+            context, endpoint=hook.settings.endpoint, instance_id=instance_id, **arm_scope(hook.settings)
+        )
+        self.record_lineage(external_id=instance_id, source=hook.settings.endpoint)
+        start = {"orchestrator": self.orchestrator, "input": self.input, "route": self.start_route}
+        self.defer(
+            trigger=self.waiter.trigger(instance_id, deadline_after(self.timeout), start=start),
+            method_name="execute_complete",
+        )
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
         hook = _hook(self.azure_conn_id)
@@ -347,22 +395,105 @@ class DurableTerminateOrchestrationOperator(BaseOperator):
         return sent
 
 
-class DurablePurgeOrchestrationOperator(BaseOperator):
-    """Purge the history of one or more terminal orchestrations (a missing instance is not an error).
+class DurableInstanceActionOperator(BaseOperator):
+    """Suspend, resume, rewind, restart or terminate an orchestration instance.
 
-    Typically the last task of a DAG, with ``trigger_rule="all_done"``.
+    The instance's state is read first, and an action that state does not allow (resume of a Running
+    instance, rewind of one that did not fail, suspend of a finished one) fails with an error naming the
+    state; nothing is sent. Returns the id of the instance that runs afterwards: a new one after
+    ``restart`` with ``new_instance_id``, else ``instance_id``.
 
-    :param instance_ids: one id or a list of ids (templated).
-    :param terminate: terminate instances that are still running first (else purging them fails).
+    :param instance_id: orchestration instance id (templated).
+    :param action: ``suspend``, ``resume``, ``rewind`` (a Failed instance reruns its failed activities),
+        ``restart`` (runs again with its original input) or ``terminate``.
+    :param reason: reason recorded with the action (suspend, resume, rewind, terminate).
+    :param new_instance_id: ``restart`` under a new id (default) or the same id (the instance must then
+        have ended).
     :param azure_conn_id: ``azure_compute_durable`` connection id.
     """
 
-    template_fields: Sequence[str] = ("instance_ids", "azure_conn_id")
+    template_fields: Sequence[str] = ("instance_id", "action", "reason", "azure_conn_id")
+    ui_color = "#3c78d8"
 
     def __init__(
         self,
         *,
-        instance_ids: str | Sequence[str],
+        instance_id: str,
+        action: InstanceAction | str,
+        reason: str = "from Airflow",
+        new_instance_id: bool = True,
+        azure_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.instance_id = instance_id
+        self.action = action
+        InstanceAction.parse(action, field="action")  # fail at DAG parsing on a typo
+        self.reason = reason
+        self.new_instance_id = new_instance_id
+        self.azure_conn_id = azure_conn_id
+
+    def execute(self, context: Context) -> str:
+        action = InstanceAction.parse(self.action, field="action")
+        validate_instance_id(self.instance_id)
+        hook = _hook(self.azure_conn_id)
+        status = hook.get_status(self.instance_id)
+        same_id = action is InstanceAction.RESTART and not self.new_instance_id
+        check_action_allowed(action, status, self.instance_id, same_id=same_id)
+        assert status is not None
+        if action is InstanceAction.RESTART:
+            running = hook.restart(self.instance_id, new_instance_id=self.new_instance_id)
+            self.log.info("restarted %s as %s", self.instance_id, running)
+            return running
+        sent = {
+            InstanceAction.SUSPEND: hook.suspend,
+            InstanceAction.RESUME: hook.resume,
+            InstanceAction.REWIND: hook.rewind,
+            InstanceAction.TERMINATE: hook.terminate,
+        }[action](self.instance_id, self.reason)
+        if not sent:
+            raise AzureComputeRemoteError(
+                f"cannot {action.value} orchestration {self.instance_id!r}: it ended meanwhile",
+                code="InvalidInstanceState",
+            )
+        self.log.info("%s %s (was %s)", action.value, self.instance_id, status.runtime_status.value)
+        return self.instance_id
+
+
+class DurablePurgeOrchestrationOperator(BaseOperator):
+    """Purge the history of orchestrations: given ids, and/or every instance this DAG run created.
+
+    Typically the last task of a DAG, with ``trigger_rule="all_done"`` (or as a teardown). A missing
+    instance is not an error.
+
+    :param instance_ids: one id or a list of ids (templated).
+    :param created_by_this_run: also purge every instance whose id starts with this run's prefix: the
+        ids `DurableStartOrchestrationOperator` derives (and `run_instance_prefix` gives to
+        ids you build yourself).
+    :param instance_id_prefix: also purge every instance whose id starts with this (templated).
+    :param created_from: with ``instance_id_prefix`` or alone: only instances created at or after this
+        ISO 8601 time (templated, e.g. ``"{{ dag_run.start_date }}"``).
+    :param created_to: only instances created at or before this time (templated).
+    :param terminate: terminate instances that are still running first (else purging them fails).
+    :param azure_conn_id: ``azure_compute_durable`` connection id.
+    """
+
+    template_fields: Sequence[str] = (
+        "instance_ids",
+        "instance_id_prefix",
+        "created_from",
+        "created_to",
+        "azure_conn_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        instance_ids: str | Sequence[str] = (),
+        created_by_this_run: bool = False,
+        instance_id_prefix: str | None = None,
+        created_from: str | None = None,
+        created_to: str | None = None,
         terminate: bool = False,
         azure_conn_id: str | None = None,
         **kwargs: Any,
@@ -370,16 +501,31 @@ class DurablePurgeOrchestrationOperator(BaseOperator):
         azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.instance_ids = instance_ids
+        self.created_by_this_run = created_by_this_run
+        self.instance_id_prefix = instance_id_prefix
+        self.created_from = created_from
+        self.created_to = created_to
         self.terminate = terminate
         self.azure_conn_id = azure_conn_id
 
-    def execute(self, context: Context) -> list[str]:
-        ids = [self.instance_ids] if isinstance(self.instance_ids, str) else list(self.instance_ids)
+    def _selected(self, context: Context, hook: DurableHook) -> list[str]:
+        ids = [self.instance_ids] if isinstance(self.instance_ids, str) else list(self.instance_ids or ())
         for instance_id in ids:
             validate_instance_id(instance_id, field_name="instance_ids")
+        window = {"created_from": _iso(self.created_from), "created_to": _iso(self.created_to)}
+        prefixes = [self.instance_id_prefix] if self.instance_id_prefix else []
+        if self.created_by_this_run:
+            prefixes.append(run_instance_prefix(context))
+        if not prefixes and (window["created_from"] or window["created_to"]):
+            prefixes.append("")
+        for prefix in prefixes:
+            ids += [s.instance_id for s in hook.list_instances(prefix=prefix or None, **window)]
+        return list(dict.fromkeys(ids))
+
+    def execute(self, context: Context) -> list[str]:
         hook = _hook(self.azure_conn_id)
         purged: list[str] = []
-        for instance_id in ids:
+        for instance_id in self._selected(context, hook):
             if self.terminate:
                 status = hook.get_status(instance_id)
                 if status is not None and not status.is_terminal:
@@ -400,7 +546,21 @@ class DurablePurgeOrchestrationOperator(BaseOperator):
             time.sleep(0.5)
 
 
+def run_instance_prefix(context: Mapping[str, Any]) -> str:
+    """The instance id prefix of every orchestration the running DAG run started with a derived id."""
+    dag_id, run_id, _, _ = run_scope(context)
+    return run_prefix("orch", dag_id, run_id)
+
+
+def _iso(value: Any) -> str | None:
+    """A time given as datetime or text, as the ISO 8601 text the Durable API filters with."""
+    if value is None or value == "":
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 __all__ = [
+    "DurableInstanceActionOperator",
     "DurablePurgeOrchestrationOperator",
     "DurableRaiseEventOperator",
     "DurableStartOrchestrationOperator",
@@ -408,4 +568,5 @@ __all__ = [
     "DurableWaiter",
     "make_waiter",
     "outcome",
+    "run_instance_prefix",
 ]

@@ -52,8 +52,9 @@ class ContainerGroupSensor(BaseSensorOperator):
 
     def _done(self, event: Mapping[str, Any]) -> dict[str, Any]:
         hook = _hook(self.azure_conn_id)
+        printed = dict(event.get("log_cursors") or {})  # what the trigger already printed
         print_new_logs(
-            hook, self.group_name, event.get("exit_codes") or {}, {}, tail=self.log_tail, log=self.log
+            hook, self.group_name, event.get("exit_codes") or {}, printed, tail=self.log_tail, log=self.log
         )
         self.log.info("container group %s: %s", self.group_name, event.get("summary") or event.get("status"))
         return group_outcome(self.group_name, event)
@@ -67,7 +68,6 @@ class ContainerGroupSensor(BaseSensorOperator):
             _hook(self.azure_conn_id).get_group(self.group_name),
             deadline=deadline,
             now=now,
-            log_due=False,
         )
 
     def execute(self, context: Context) -> Any:
@@ -104,7 +104,7 @@ class ContainerGroupSensor(BaseSensorOperator):
             return False
         from airflow_azure_compute.triggers.container_instances import evaluate
 
-        event = evaluate(self.group_name, body, deadline=None, now=0.0, log_due=False)
+        event = evaluate(self.group_name, body, deadline=None, now=0.0)
         assert event is not None
         return PokeReturnValue(is_done=True, xcom_value=self._done(event))
 

@@ -1,4 +1,5 @@
-"""Wait for a Durable Functions orchestration: Completed -> output to XCom, otherwise an error."""
+"""Wait for a Durable Functions orchestration: Completed -> output to XCom, otherwise an error; or wait
+until its ``customStatus`` reaches a given value (a stage)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,16 @@ class DurableOrchestrationSensor(BaseSensorOperator):
     details; ``customStatus`` is logged as progress. The sensor's ``timeout`` becomes an absolute deadline.
 
     :param instance_id: orchestration instance id (templated), e.g. the start operator's XCom.
+    :param until_custom_status: succeed as soon as ``customStatus`` matches this (templated; a mapping
+        matches by its keys: ``{"stage": "merge"}``) and return the customStatus; the instance keeps
+        running. An instance that ends before matching fails the sensor.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
 
     ``azure_conn_id``, ``on_suspended``, ``terminate_on_kill`` and ``cleanup`` are those of
     `DurableWaiter`; ``poke_interval`` is its poll interval.
     """
 
-    template_fields: Sequence[str] = ("instance_id", "azure_conn_id")
+    template_fields: Sequence[str] = ("instance_id", "azure_conn_id", "until_custom_status")
     operator_extra_links = (DurableInstanceLink(),)
 
     def __init__(
@@ -43,6 +47,7 @@ class DurableOrchestrationSensor(BaseSensorOperator):
         on_suspended: SuspendedAction | str = SuspendedAction.WAIT,
         terminate_on_kill: bool = True,
         cleanup: CleanupPolicy | str = CleanupPolicy.KEEP,
+        until_custom_status: Any = None,
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
@@ -50,6 +55,7 @@ class DurableOrchestrationSensor(BaseSensorOperator):
         azure_conn_id = renamed_argument(kwargs, "conn_id", "azure_conn_id", azure_conn_id, owner=type(self))
         super().__init__(**kwargs)
         self.instance_id = instance_id
+        self.until_custom_status = until_custom_status
         self.azure_conn_id = azure_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._waiter_args = (on_suspended, terminate_on_kill, cleanup)
@@ -57,7 +63,9 @@ class DurableOrchestrationSensor(BaseSensorOperator):
 
     @property
     def waiter(self) -> DurableWaiter:
-        return make_waiter(self.azure_conn_id, self.poke_interval, *self._waiter_args)
+        return make_waiter(
+            self.azure_conn_id, self.poke_interval, *self._waiter_args, self.until_custom_status
+        )
 
     def _deadline(self) -> float | None:
         return deadline_after(self.timeout)

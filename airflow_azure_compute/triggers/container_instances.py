@@ -1,35 +1,49 @@
-"""Wait for an ACI container group's containers to terminate, firing early to stream logs.
+"""Create an ACI container group (when asked), stream its logs into the task log, and wait for it.
 
-With a ``logging_interval`` the trigger fires a ``running`` event that often: the operator prints the
-new log lines and defers again with the same absolute deadline (re-entry, as cncf.kubernetes does).
-``on_kill`` (a user killed the deferred task) deletes or stops the group; ``cleanup()`` is left
-alone because it also runs on triggerer restarts, which must not touch the group.
+The trigger is where a deferrable run's group is *created*: the operator validates everything and defers
+with a `GroupPlan` (the ARM body with no secret in it);
+the trigger reads the secrets from their connections, creates the group if it does not exist yet, and
+polls. A task killed before the triggerer picked it up has therefore created nothing, and once the
+trigger runs, ``on_kill`` deletes (or stops) the group. Logs are printed by the trigger itself every
+``logging_interval`` (Airflow writes trigger logs to the task's log), so the task never bounces
+between triggerer and worker while it waits: there is no moment at which nobody owns the group.
+``cleanup()`` is left alone because it also runs on triggerer restarts, which must not touch the group.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_azure_compute.exceptions import AzureComputeError
-from airflow_azure_compute.hooks.aci_groups import GroupProgress, OnKillAction, evaluate_group
+from airflow_azure_compute.hooks.aci_groups import (
+    GroupPlan,
+    GroupProgress,
+    OnKillAction,
+    WaitFor,
+    evaluate_group,
+    new_log_lines,
+)
 
 MAX_POLL_ERRORS = 3
 ON_KILL_TIMEOUT_S = 60.0
+#: After deleting on kill, how long to make sure a create still in flight did not bring the group back.
+ON_KILL_SETTLE_S = 5.0
 
 
 class ContainerGroupEvent(TypedDict, total=False):
-    status: Literal["succeeded", "failed", "running", "timeout", "error"]
+    status: Literal["succeeded", "failed", "running", "ready", "timeout", "error"]
     group_name: str
     exit_codes: dict[str, int | None]
     summary: str
     message: str
     deadline: float | None
     log_cursors: dict[str, str]
+    ip_address: str | None
 
 
 def progress_event(name: str, progress: GroupProgress, status: str | None = None) -> ContainerGroupEvent:
@@ -48,9 +62,13 @@ def evaluate(
     *,
     deadline: float | None,
     now: float,
-    log_due: bool,
+    wait_for: WaitFor | str = WaitFor.TERMINATED,
 ) -> ContainerGroupEvent | None:
-    """The event for one poll, or ``None`` to keep waiting."""
+    """The event for one poll, or ``None`` to keep waiting.
+
+    With ``wait_for="running"`` (a service-like group) the event is ``ready`` as soon as every
+    container is Running; a group that ends before that gives its terminal event.
+    """
     if body is None:
         return ContainerGroupEvent(
             status="error", group_name=name, message=f"container group {name!r} is gone"
@@ -58,27 +76,69 @@ def evaluate(
     progress = evaluate_group(body)
     if progress.terminal:
         return progress_event(name, progress)
+    if WaitFor(wait_for) is WaitFor.RUNNING and progress.ready:
+        event = progress_event(name, progress, "ready")
+        event["ip_address"] = ((body.get("properties") or {}).get("ipAddress") or {}).get("ip")
+        return event
     if deadline is not None and now >= deadline:
         event = progress_event(name, progress, "timeout")
         event["message"] = f"container group {name!r} did not finish before the deadline"
         return event
-    if log_due:
-        return progress_event(name, progress, "running")
     return None
 
 
+async def resolve_secrets(plan: GroupPlan) -> dict[str, Any]:
+    """The plan's body with its secrets read from their connections (async lookups, triggerer-safe)."""
+    from airflow.sdk import BaseHook
+
+    from airflow_azure_compute.hooks.secret_refs import secret_value
+
+    conns = {conn_id: await BaseHook.aget_connection(conn_id) for conn_id in plan.connection_ids()}
+    values = {ref: secret_value(ref, conns[ref.conn_id]) for ref in plan.secrets}
+    mask_secrets(v for v in values.values() if v)
+    return plan.complete(values.__getitem__)
+
+
+async def ensure_group(hook: Any, client: Any, name: str, plan: GroupPlan) -> bool:
+    """Create the planned group unless it exists; ``True`` if this call created it."""
+    if await hook.get_group(client, name) is not None:
+        return False
+    await hook.create_group(client, name, await resolve_secrets(plan))
+    return True
+
+
+async def delete_for_good(hook: Any, client: Any, name: str, *, settle_s: float) -> None:
+    """Delete, then watch ``settle_s``: a create cancelled mid-request may still land after the delete."""
+    await hook.delete_group(client, name)
+    settle = time.monotonic() + settle_s
+    while time.monotonic() < settle:
+        await asyncio.sleep(0.5)
+        if await hook.get_group(client, name) is not None:
+            await hook.delete_group(client, name)
+
+
+def mask_secrets(values: Any) -> None:
+    """Register values with Airflow's secrets masker (task and triggerer processes alike)."""
+    from airflow.sdk.log import mask_secret
+
+    for value in values:
+        mask_secret(value)
+
+
 class ContainerGroupTrigger(BaseTrigger):
-    """Poll a container group until its containers terminate, the deadline passes, or logs are due.
+    """Create a container group if asked, then poll it until it ends (or is ready), printing its logs.
 
     :param group_name: container group name (in the connection's resource group).
     :param conn_id: ``azure_compute_aci`` connection id.
     :param poll_interval: seconds between GETs.
     :param deadline: absolute epoch seconds; a ``timeout`` event fires after it.
-    :param logging_interval: fire a ``running`` event after this many seconds so the operator can print
-        logs; ``None`` fires only at the end.
+    :param logging_interval: print new log lines this often (into the task log); ``None`` prints them
+        once, at the end.
     :param on_kill_action: ``delete`` (default), ``stop`` or ``keep`` the group when the task is killed.
-    :param log_cursors: the operator's log positions per container, echoed in every event (so a resumed
-        task has them even where defer kwargs are not passed back, as in ``dag.test()``).
+    :param log_cursors: log positions per container already printed.
+    :param plan: `GroupPlan.to_dict` of the group to create when it does not exist yet.
+    :param wait_for: ``terminated`` (default) or ``running`` (fire once every container runs).
+    :param log_tail: at most this many lines per container per print.
     """
 
     def __init__(
@@ -91,6 +151,9 @@ class ContainerGroupTrigger(BaseTrigger):
         logging_interval: float | None = None,
         on_kill_action: str = OnKillAction.DELETE.value,
         log_cursors: dict[str, str] | None = None,
+        plan: Mapping[str, Any] | None = None,
+        wait_for: str = WaitFor.TERMINATED.value,
+        log_tail: int = 1000,
     ) -> None:
         super().__init__()
         self.group_name = group_name
@@ -100,6 +163,9 @@ class ContainerGroupTrigger(BaseTrigger):
         self.logging_interval = None if logging_interval is None else float(logging_interval)
         self.on_kill_action = OnKillAction.parse(on_kill_action, field="on_kill_action")
         self.log_cursors = dict(log_cursors or {})
+        self.plan = None if plan is None else GroupPlan.from_dict(plan)
+        self.wait_for = WaitFor.parse(wait_for, field="wait_for")
+        self.log_tail = int(log_tail)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return f"{type(self).__module__}.{type(self).__qualname__}", {
@@ -110,6 +176,9 @@ class ContainerGroupTrigger(BaseTrigger):
             "logging_interval": self.logging_interval,
             "on_kill_action": self.on_kill_action.value,
             "log_cursors": self.log_cursors,
+            "plan": None if self.plan is None else self.plan.to_dict(),
+            "wait_for": self.wait_for.value,
+            "log_tail": self.log_tail,
         }
 
     def _hook(self) -> Any:
@@ -117,11 +186,36 @@ class ContainerGroupTrigger(BaseTrigger):
 
         return ContainerInstancesAsyncHook(self.conn_id)
 
+    async def _print_logs(self, hook: Any, client: Any, containers: Any) -> None:
+        for container in containers:
+            try:
+                content = await hook.get_logs(client, self.group_name, container, tail=self.log_tail)
+            except AzureComputeError as err:
+                self.log.warning("logs of %s/%s unavailable: %s", self.group_name, container, err)
+                continue
+            lines, cursor = new_log_lines(content, self.log_cursors.get(container))
+            for line in lines:
+                self.log.info("[%s] %s", container, line)
+            if cursor is not None:
+                self.log_cursors[container] = cursor
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()
-        started = time.monotonic()
         errors = 0
         async with hook.client() as client:
+            try:  # a triggerer restart finds the group and reattaches
+                if self.plan is not None and await ensure_group(hook, client, self.group_name, self.plan):
+                    self.log.info("created container group %s", self.group_name)
+            except AzureComputeError as err:
+                yield TriggerEvent(
+                    ContainerGroupEvent(
+                        status="error",
+                        group_name=self.group_name,
+                        message=f"create container group {self.group_name!r}: {err}",
+                    )
+                )
+                return
+            last_print = time.monotonic()
             while True:
                 try:
                     body = await hook.get_group(client, self.group_name)
@@ -136,24 +230,27 @@ class ContainerGroupTrigger(BaseTrigger):
                         return
                     await asyncio.sleep(self.poll_interval)
                     continue
-                log_due = (
-                    self.logging_interval is not None and time.monotonic() - started >= self.logging_interval
-                )
+                containers = evaluate_group(body).exit_codes if body else {}
                 event = evaluate(
-                    self.group_name, body, deadline=self.deadline, now=time.time(), log_due=log_due
+                    self.group_name, body, deadline=self.deadline, now=time.time(), wait_for=self.wait_for
                 )
+                due = (
+                    self.logging_interval is not None
+                    and time.monotonic() - last_print >= self.logging_interval
+                )
+                if event is not None or due:
+                    await self._print_logs(hook, client, containers)
+                    last_print = time.monotonic()
                 if event is not None:
                     yield TriggerEvent({**event, "deadline": self.deadline, "log_cursors": self.log_cursors})
                     return
                 delay = self.poll_interval
                 if self.deadline is not None:
                     delay = min(delay, max(0.0, self.deadline - time.time()))
-                if self.logging_interval is not None:
-                    delay = min(delay, max(0.0, started + self.logging_interval - time.monotonic()))
                 await asyncio.sleep(delay)
 
     async def on_kill(self) -> None:
-        """A user killed the deferred task: delete (or stop) the group."""
+        """A user killed the deferred task: delete (or stop) the group, even one being created."""
         if self.on_kill_action is OnKillAction.KEEP:
             return
         hook = self._hook()
@@ -161,8 +258,19 @@ class ContainerGroupTrigger(BaseTrigger):
             if self.on_kill_action is OnKillAction.STOP:
                 await asyncio.wait_for(hook.stop_group(client, self.group_name), ON_KILL_TIMEOUT_S)
             else:
-                await asyncio.wait_for(hook.delete_group(client, self.group_name), ON_KILL_TIMEOUT_S)
+                settle = ON_KILL_SETTLE_S if self.plan is not None else 0.0
+                await asyncio.wait_for(
+                    delete_for_good(hook, client, self.group_name, settle_s=settle), ON_KILL_TIMEOUT_S
+                )
         self.log.info("%s container group %s on kill", self.on_kill_action.value, self.group_name)
 
 
-__all__ = ["ContainerGroupEvent", "ContainerGroupTrigger", "OnKillAction", "evaluate"]
+__all__ = [
+    "ContainerGroupEvent",
+    "ContainerGroupTrigger",
+    "OnKillAction",
+    "delete_for_good",
+    "ensure_group",
+    "evaluate",
+    "resolve_secrets",
+]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_azure_compute.exceptions import AzureComputeError
+from airflow_azure_compute.exceptions import AzureComputeError, AzureComputeRemoteError
 from airflow_azure_compute.hooks.durable_api import (
     UNSUCCESSFUL,
     OrchestrationStatus,
@@ -29,12 +29,14 @@ MAX_POLL_ERRORS = 3
 MAX_MISSING = 3
 #: Bound of on_kill's terminate call.
 ON_KILL_TIMEOUT_S = 30.0
+#: How long on_kill keeps looking for an instance whose start was in flight when the task was killed.
+ON_KILL_SETTLE_S = 5.0
 
 
 class DurableOrchestrationEvent(TypedDict, total=False):
     """The trigger's event: ``status`` plus what the operator needs to finish without another call."""
 
-    status: Literal["success", "failed", "suspended", "timeout", "error"]
+    status: Literal["success", "custom_status", "failed", "suspended", "timeout", "error"]
     instance_id: str
     runtime_status: str
     output: Any
@@ -53,6 +55,19 @@ def status_event(status: OrchestrationStatus, kind: str, message: str = "") -> D
     )
 
 
+def custom_status_matches(actual: Any, expected: Any) -> bool:
+    """Whether ``customStatus`` ``actual`` is what a task waits for.
+
+    A mapping matches when each of its keys has the same value in ``actual`` (``{"stage": "merge"}``
+    matches ``{"stage": "merge", "done": 3}``); anything else matches by equality.
+    """
+    if isinstance(expected, Mapping):
+        return isinstance(actual, Mapping) and all(
+            key in actual and custom_status_matches(actual[key], value) for key, value in expected.items()
+        )
+    return bool(actual == expected)
+
+
 def evaluate(
     status: OrchestrationStatus | None,
     *,
@@ -61,10 +76,25 @@ def evaluate(
     deadline: float | None,
     now: float,
     missing: int = 0,
+    until_custom_status: Any = None,
 ) -> DurableOrchestrationEvent | None:
-    """The event to fire for one poll, or ``None`` to keep waiting."""
+    """The event to fire for one poll, or ``None`` to keep waiting.
+
+    With ``until_custom_status`` the wait ends as soon as ``customStatus`` matches it
+    (`custom_status_matches`); an instance that ends without matching fails the wait.
+    """
     if status is not None:
         rs = status.runtime_status
+        if until_custom_status is not None:
+            if custom_status_matches(status.custom_status, until_custom_status):
+                return status_event(status, "custom_status")
+            if status.is_terminal:
+                return status_event(
+                    status,
+                    "failed",
+                    f"orchestration {instance_id!r} ended {rs.value} before its customStatus matched "
+                    f"{progress_text(until_custom_status)}",
+                )
         if rs is RuntimeStatus.COMPLETED:
             return status_event(status, "success")
         if rs in UNSUCCESSFUL:
@@ -101,6 +131,9 @@ class DurableOrchestrationTrigger(BaseTrigger):
     :param deadline: absolute epoch seconds after which a ``timeout`` event fires; ``None`` waits forever.
     :param on_suspended: a `SuspendedAction` value.
     :param terminate_on_kill: terminate the instance when a user kills the deferred task.
+    :param start: ``{"orchestrator", "input", "route"}``: start the instance (or reattach to it) before
+        waiting, so that a task killed before the triggerer picked it up has started nothing.
+    :param until_custom_status: fire once ``customStatus`` matches this (see `custom_status_matches`).
     """
 
     def __init__(
@@ -112,6 +145,8 @@ class DurableOrchestrationTrigger(BaseTrigger):
         deadline: float | None = None,
         on_suspended: str = SuspendedAction.WAIT.value,
         terminate_on_kill: bool = True,
+        start: Mapping[str, Any] | None = None,
+        until_custom_status: Any = None,
     ) -> None:
         super().__init__()
         self.instance_id = instance_id
@@ -120,6 +155,8 @@ class DurableOrchestrationTrigger(BaseTrigger):
         self.deadline = deadline
         self.on_suspended = SuspendedAction.parse(on_suspended, field="on_suspended")
         self.terminate_on_kill = terminate_on_kill
+        self.start = None if start is None else dict(start)
+        self.until_custom_status = until_custom_status
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return f"{type(self).__module__}.{type(self).__qualname__}", {
@@ -129,6 +166,8 @@ class DurableOrchestrationTrigger(BaseTrigger):
             "deadline": self.deadline,
             "on_suspended": self.on_suspended.value,
             "terminate_on_kill": self.terminate_on_kill,
+            "start": self.start,
+            "until_custom_status": self.until_custom_status,
         }
 
     def _hook(self) -> Any:
@@ -140,6 +179,27 @@ class DurableOrchestrationTrigger(BaseTrigger):
         errors = missing = 0
         last_progress: Any = object()
         async with self._hook() as hook:
+            if self.start is not None:
+                try:
+                    started = await hook.start(
+                        self.start["orchestrator"],
+                        instance_id=self.instance_id,
+                        input=self.start.get("input"),
+                        route=self.start.get("route"),
+                    )
+                except AzureComputeError as err:
+                    yield TriggerEvent(
+                        DurableOrchestrationEvent(
+                            status="error", instance_id=self.instance_id, message=f"start: {err}"
+                        )
+                    )
+                    return
+                self.log.info(
+                    "%s orchestration %s (%s)",
+                    "reattached to" if started.reattached else "started",
+                    self.instance_id,
+                    self.start["orchestrator"],
+                )
             while True:
                 try:
                     status: OrchestrationStatus | None = await hook.get_status(self.instance_id)
@@ -177,6 +237,7 @@ class DurableOrchestrationTrigger(BaseTrigger):
                     deadline=self.deadline,
                     now=time.time(),
                     missing=missing,
+                    until_custom_status=self.until_custom_status,
                 )
                 if event is not None:
                     yield TriggerEvent(event)
@@ -191,10 +252,27 @@ class DurableOrchestrationTrigger(BaseTrigger):
         if not self.terminate_on_kill:
             return
         async with self._hook() as hook:
-            sent = await asyncio.wait_for(
-                hook.terminate(self.instance_id, "task killed in Airflow"), ON_KILL_TIMEOUT_S
-            )
+            sent = await asyncio.wait_for(self._terminate(hook), ON_KILL_TIMEOUT_S)
         self.log.info("terminate %s on kill: %s", self.instance_id, "sent" if sent else "already terminal")
 
+    async def _terminate(self, hook: Any) -> bool:
+        """Terminate; a start this trigger sent just before being cancelled may not be visible at once."""
+        settle = time.monotonic() + (ON_KILL_SETTLE_S if self.start is not None else 0.0)
+        while True:
+            try:
+                return bool(await hook.terminate(self.instance_id, "task killed in Airflow"))
+            except AzureComputeRemoteError as err:
+                if err.status != 404:
+                    raise
+                if time.monotonic() >= settle:
+                    return False  # never started: nothing to terminate
+            await asyncio.sleep(0.5)
 
-__all__ = ["DurableOrchestrationEvent", "DurableOrchestrationTrigger", "SuspendedAction", "evaluate"]
+
+__all__ = [
+    "DurableOrchestrationEvent",
+    "DurableOrchestrationTrigger",
+    "SuspendedAction",
+    "custom_status_matches",
+    "evaluate",
+]

@@ -1,21 +1,18 @@
 """Durable Functions app of the Durable + ACI example (seed 004), deployable to Azure as is.
 
-``compute_orchestrator`` splits its input into blocks and fans them out: one ``enqueue_block`` activity
-per block writes the block to Blob storage and puts a message naming it on a Storage queue. Workers
-(``worker.py``, run as Azure Container Instances) take messages off the queue, compute, write the
-result next to the input and raise a ``BlockDone`` event on the orchestration. The orchestrator
-collects one event per block, reports progress in ``customStatus``, and returns the result blobs.
+``compute_orchestrator`` plans the work: it splits its input into blocks and publishes the plan in its
+``customStatus`` (``{"stage": "dispatch", "blocks": [...]}``). The DAG's worker pool enqueues the blocks
+and runs them on Azure Container Instances workers (``worker.py``); each worker raises a ``BlockDone``
+event on the orchestration when its block is done. The orchestrator collects one event per block,
+reports progress in ``customStatus``, and returns the per-block sums and their total.
 
-App settings: ``AzureWebJobsStorage`` (the storage account of the work, as a connection string).
 Deploy: ``func azure functionapp publish <app>`` from this folder (``requirements.txt``, ``host.json``).
 Start with the built-in API, or with ``POST /api/orchestrators/compute_orchestrator`` (HTTP starter).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from datetime import timedelta
 
 import azure.durable_functions as df
@@ -24,10 +21,6 @@ import azure.functions as func
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 EVENT = "BlockDone"
-
-
-def _storage() -> str:
-    return os.environ["AzureWebJobsStorage"]  # noqa: SIM112 - the Functions app setting name
 
 
 @app.route(route="orchestrators/{functionName}")
@@ -43,24 +36,16 @@ async def http_start(req, client):
 
 @app.orchestration_trigger(context_name="context")
 def compute_orchestrator(context):
-    """Fan blocks out through Blob + queue; wait for one ``BlockDone`` event per block."""
+    """Publish the plan of blocks; wait for one ``BlockDone`` event per block."""
     args = context.get_input() or {}
     blocks = int(args.get("blocks", 4))
     size = int(args.get("block_size", 100))
     timeout_s = float(args.get("timeout_s", 3600))
-    work = {
-        "container": args.get("container", "work"),
-        "queue": args.get("queue", "work-items"),
-        "prefix": f"{context.instance_id}/",
-    }
-    enqueued = [
-        context.call_activity(
-            "enqueue_block", {**work, "block": i, "numbers": list(range(i * size, (i + 1) * size))}
-        )
+    plan = [
+        {"block": i, "start": i * size, "stop": (i + 1) * size, "instance_id": context.instance_id}
         for i in range(blocks)
     ]
-    inputs = yield context.task_all(enqueued)
-    context.set_custom_status({"enqueued": len(inputs), "done": 0})
+    context.set_custom_status({"stage": "dispatch", "blocks": plan})
     deadline = context.current_utc_datetime + timedelta(seconds=timeout_s)
     results = {}
     while len(results) < blocks:
@@ -71,32 +56,6 @@ def compute_orchestrator(context):
             raise TimeoutError(f"{blocks - len(results)} block(s) not done in {timeout_s}s")
         timer.cancel()
         event = done.result if isinstance(done.result, dict) else json.loads(done.result)
-        results[int(event["block"])] = event
-        context.set_custom_status({"enqueued": blocks, "done": len(results)})
-    return {
-        "container": work["container"],
-        "blocks": blocks,
-        "outputs": [results[i]["output"] for i in sorted(results)],
-        "total": sum(int(results[i]["sum"]) for i in results),
-    }
-
-
-@app.activity_trigger(input_name="block")
-def enqueue_block(block):
-    """Write one block to Blob storage and queue a message naming it; returns the blob name."""
-    from azure.core.exceptions import ResourceExistsError
-    from azure.storage.blob import BlobServiceClient
-    from azure.storage.queue import QueueClient
-
-    name = f"{block['prefix']}input/{block['block']:05d}.json"
-    blobs = BlobServiceClient.from_connection_string(_storage())
-    container = blobs.get_container_client(block["container"])
-    with contextlib.suppress(ResourceExistsError):
-        container.create_container()
-    container.upload_blob(name, json.dumps(block["numbers"]), overwrite=True)
-    queue = QueueClient.from_connection_string(_storage(), block["queue"])
-    with contextlib.suppress(ResourceExistsError):
-        queue.create_queue()
-    instance_id = block["prefix"].rstrip("/")
-    queue.send_message(json.dumps({"instance_id": instance_id, "block": block["block"], "blob": name}))
-    return name
+        results[int(event["block"])] = int(event["sum"])
+        context.set_custom_status({"stage": "compute", "done": len(results), "blocks": blocks})
+    return {"blocks": blocks, "sums": [results[i] for i in range(blocks)], "total": sum(results.values())}

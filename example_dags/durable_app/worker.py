@@ -1,27 +1,26 @@
-"""Compute worker of the Durable + ACI example: the container image's entrypoint.
+"""Compute function of the Durable + ACI example's workers (seed 004).
 
-Takes messages off the work queue until it has been idle for ``WORKER_IDLE_S`` seconds. For each: read
-the input block from Blob storage, compute, write the result next to it, raise ``BlockDone`` on the
-orchestration named in the message, delete the message. A message whose processing fails becomes
-visible again after the visibility timeout and another worker retries it.
+The worker pool runs it through the provider's queue worker, which takes the blocks off the pool's
+queue, calls :func:`compute` for each, writes the result and deletes the message; the container image
+needs only this file (see ``Dockerfile``)::
 
-Environment: ``STORAGE_CONNECTION_STRING`` and ``DURABLE_KEY`` (secure values), ``DURABLE_URL`` (the
-function app URL), ``WORK_CONTAINER``, ``WORK_QUEUE``, optional ``DURABLE_TASK_HUB``, ``WORKER_IDLE_S``.
+    python -m airflow_azure_compute.runtime.queue_worker /app/worker.py:compute
+
+:func:`compute` sums the squares of its block and raises ``BlockDone`` on the orchestration that
+planned the block, so the orchestrator learns each piece is done.
+
+Environment: ``DURABLE_URL`` (the function app URL), ``DURABLE_KEY`` (secure value: the Durable system
+key), optional ``DURABLE_TASK_HUB``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-
-from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueClient
 
 EVENT = "BlockDone"
 RAISE_ATTEMPTS = 6
@@ -57,39 +56,8 @@ def raise_event(instance_id: str, payload: dict) -> None:
         time.sleep(min(delay, 10.0))
 
 
-def compute(numbers: list[int]) -> dict:
-    return {"count": len(numbers), "sum": sum(n * n for n in numbers)}
-
-
-def main() -> int:
-    storage = os.environ["STORAGE_CONNECTION_STRING"]
-    container = BlobServiceClient.from_connection_string(storage).get_container_client(
-        os.environ["WORK_CONTAINER"]
-    )
-    queue = QueueClient.from_connection_string(storage, os.environ["WORK_QUEUE"])
-    idle_s = float(os.environ.get("WORKER_IDLE_S", "60"))
-    me = os.environ.get("HOSTNAME") or socket.gethostname()
-    done = 0
-    last_work = time.monotonic()
-    while time.monotonic() - last_work < idle_s:
-        messages = list(queue.receive_messages(max_messages=4, visibility_timeout=60))
-        if not messages:
-            time.sleep(0.2)
-            continue
-        for message in messages:
-            item = json.loads(message.content)
-            numbers = json.loads(container.download_blob(item["blob"]).readall())
-            result = compute(numbers)
-            output = item["blob"].replace("/input/", "/output/")
-            container.upload_blob(output, json.dumps(result), overwrite=True)
-            raise_event(item["instance_id"], {"block": item["block"], "output": output, "sum": result["sum"]})
-            queue.delete_message(message)
-            done += 1
-            print(f"{me}: block {item['block']} -> {output} (sum {result['sum']})", flush=True)
-        last_work = time.monotonic()
-    print(f"{me}: idle for {idle_s:g}s after {done} block(s); exiting", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def compute(block: dict) -> dict:
+    """One block: the sum of squares of ``start .. stop - 1``, reported to the orchestration."""
+    result = {"block": block["block"], "sum": sum(n * n for n in range(block["start"], block["stop"]))}
+    raise_event(block["instance_id"], result)
+    return result

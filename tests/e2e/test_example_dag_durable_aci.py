@@ -35,11 +35,7 @@ def seed004_env(azurite: AzuriteEndpoints) -> Iterator[dict[str, Any]]:
         mp = pytest.MonkeyPatch()
         for key, value in connection_env(endpoints, azurite).items():
             mp.setenv(key, value)
-        secrets = {
-            "conn_type": "generic",
-            "password": endpoints["durable"]["key"],
-            "extra": {"storage_connection_string": azurite.connection_string},
-        }
+        secrets = {"conn_type": "generic", "password": endpoints["durable"]["key"]}
         mp.setenv("AIRFLOW_CONN_DURABLE_ACI_WORKER", json.dumps(secrets))
         try:
             yield endpoints
@@ -58,16 +54,30 @@ def load(dags_folder: Path) -> ModuleType:
     return module
 
 
+def worker_command() -> list[str]:
+    """The emulated workers run the example's worker through the provider's queue worker."""
+    return [
+        sys.executable,
+        "-u",
+        "-m",
+        "airflow_azure_compute.runtime.queue_worker",
+        f"{APP / 'worker.py'}:compute",
+    ]
+
+
 def test_durable_aci_pipeline(airflow_db: Path, seed004_env: dict[str, Any]) -> None:
+    from airflow_azure_compute.hooks.blob import BlobHook
     from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
     from airflow_azure_compute.hooks.durable import DurableHook
+    from airflow_azure_compute.hooks.storage_queue import StorageQueueHook
 
     module = load(airflow_db / "dags")
     conf = {
         "blocks": 6,
         "block_size": 40,
+        "workers": 2,
         "worker_image": "python:3.11-slim",
-        "worker_command": [sys.executable, "-u", str(APP / "worker.py")],
+        "worker_command": worker_command(),
         "worker_idle_s": 1.5,
     }
     dr = module.dag.test(run_conf=conf)
@@ -75,10 +85,19 @@ def test_durable_aci_pipeline(airflow_db: Path, seed004_env: dict[str, Any]) -> 
     assert dr.state == "success", {k: ti.state for k, ti in tis.items()}
     harvested = tis["harvest"].xcom_pull(task_ids="harvest")
     assert harvested == {"blocks": 6, "total": module.expected_total(6, 40)}
+    results = tis["compute_blocks"].xcom_pull(task_ids="compute_blocks")
+    assert [r["block"] for r in results] == list(range(6))  # in block order
     instance_id = tis["start_orchestration"].xcom_pull(task_ids="start_orchestration")
-    assert DurableHook().get_status(instance_id) is None  # purged
-    assert tis["run_workers"].xcom_pull(task_ids="run_workers")["exit_codes"] == {
-        "worker-0": 0,
-        "worker-1": 0,
-    }
-    assert ContainerInstancesHook().list_groups() == []  # deleted
+    assert DurableHook().get_status(instance_id) is None  # purged by the run's teardown
+    assert DurableHook().list_instances(prefix=instance_id) == []
+    assert ContainerInstancesHook().list_groups() == []  # workers deleted
+    mine = [q for q, md in StorageQueueHook().list_queues() if md.get("airflow_run_id") == dr.run_id]
+    assert mine == []  # the run's queue is gone
+    blob = BlobHook()
+    left = [
+        b.name
+        for c, md in blob.list_containers()
+        if md.get("airflow_run_id") == dr.run_id
+        for b in blob.list_blobs(c)
+    ]
+    assert left == []  # and the pool's blobs

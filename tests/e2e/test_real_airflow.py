@@ -16,11 +16,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from airflow_azure_compute.connections import ServiceKind
 from airflow_azure_compute.get_provider_info import get_provider_info
-from airflow_azure_compute.testing.airflow_stack import HOST, AirflowStack, link_dags_folder, run_airflow
+from airflow_azure_compute.testing.airflow_stack import (
+    HOST,
+    AirflowStack,
+    AirflowStackError,
+    link_dags_folder,
+    run_airflow,
+)
 from airflow_azure_compute.testing.stack import AzuriteEndpoints, run_emulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
@@ -55,6 +62,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints)
         E2E_DAGS / "triggerer_roundtrip.py",
         E2E_DAGS / "asset_producer_consumer.py",
         E2E_DAGS / "live_output.py",
+        E2E_DAGS / "aci_kill_race.py",
     ] + [EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES, SCHEDULED]]
     dags = link_dags_folder(tmp_path_factory.mktemp("dags"), dag_files, EXAMPLE_DAGS)
     # Our own emulator whose nodes take seconds to boot, so that the pool operator defers and the
@@ -141,6 +149,71 @@ def test_other_examples_via_rest(airflow: AirflowStack, dag_id: str) -> None:
     states = airflow.task_states(dag_id, run_id)
     assert set(states.values()) <= {"success", "skipped"}, states
     assert "success" in states.values()
+
+
+def _groups_of(run_id: str) -> list[str]:
+    from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
+
+    return [
+        g["name"]
+        for g in ContainerInstancesHook().list_groups()
+        if (g.get("tags") or {}).get("airflow_run_id") == run_id
+    ]
+
+
+def _poll(condition: Any, timeout: float, what: str) -> None:
+    """Poll until ``condition()``; a busy API server (timeouts, SQLite lock errors) is asked again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except (httpx.HTTPError, AirflowStackError):
+            pass
+        assert time.monotonic() < deadline, what
+        time.sleep(0.25)
+
+
+@pytest.mark.parametrize("moment", ["deferral", "running", "printing-logs"])
+def test_a_task_killed_at_any_moment_leaves_no_group(airflow: AirflowStack, moment: str) -> None:
+    """Mark the deferred ACI task failed at the instant of deferral, once its group runs, and while the
+    trigger prints the group's logs into the task log: the group is gone and stays gone."""
+    dag_id = "aci_kill_race"
+    _poll(lambda: airflow.unpause(dag_id) is None, 120, "cannot unpause")
+    run_id = airflow.trigger(dag_id)
+    _poll(
+        lambda: airflow.task_states(dag_id, run_id).get("run") == "deferred", 120, "the task never deferred"
+    )
+    if moment != "deferral":
+        _poll(lambda: bool(_groups_of(run_id)), 60, "the trigger never created the group")
+    if moment == "printing-logs":
+        pattern = f"logs/dag_id={dag_id}/run_id={run_id}/task_id=run/attempt=*.log.trigger.*.log"
+
+        def ticking() -> bool:
+            return any("[main] tick" in p.read_text() for p in airflow.home.glob(pattern))
+
+        _poll(ticking, 60, "the group's logs never reached the task's log")
+    marked: list[int] = []
+
+    def mark_failed() -> bool:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/run"
+        marked.append(airflow.request("PATCH", path, json={"new_state": "failed"}).status_code)
+        return marked[-1] == 200
+
+    _poll(mark_failed, 60, f"cannot mark the task failed: {marked}")
+    # A trigger the triggerer picked up just before the mark may still create the group; its on_kill
+    # then deletes it. What must hold: the group goes, and stays gone for good.
+    absent_since: list[float] = []
+
+    def gone_for_good() -> bool:
+        if _groups_of(run_id):
+            absent_since.clear()
+            return False
+        absent_since[:] = absent_since or [time.monotonic()]
+        return time.monotonic() - absent_since[0] >= 8
+
+    _poll(gone_for_good, 120, f"a group of the killed task is still there: {_groups_of(run_id)}")
+    assert airflow.task_states(dag_id, run_id)["run"] == "failed"
 
 
 def _params(airflow: AirflowStack, dag_id: str) -> dict[str, Any]:

@@ -154,6 +154,14 @@ def activity_failure_orchestrator(context):
 
 
 @app.orchestration_trigger(context_name="context")
+def rewind_orchestrator(context):
+    """An activity that fails ``failures`` times, called without retry: Failed until rewound."""
+    args = context.get_input()
+    value = yield context.call_activity("flaky_activity", args)
+    return {"attempt": value}
+
+
+@app.orchestration_trigger(context_name="context")
 def durable_http_orchestrator(context):
     """A durable HTTP call to a closed port: the call fails, and so does the orchestration."""
     response = yield context.call_http("GET", "http://127.0.0.1:9/")

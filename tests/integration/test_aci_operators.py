@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 import structlog
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
+    AzureComputeRemoteError,
     DeadlineExceededError,
     RemoteWorkFailedError,
 )
+from airflow_azure_compute.hooks.aci_groups import evaluate_group
 from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
 from airflow_azure_compute.operators.container_instances import (
     ContainerInstancesDeleteGroupsOperator,
@@ -60,7 +61,18 @@ def run_op(op: ContainerInstancesRunGroupOperator, ti: FakeTI) -> tuple[Any, lis
     return result, [str(entry.get("event")) for entry in logs]
 
 
-def test_full_lifecycle_streams_logs_while_deferred(aci: ContainerInstancesHook) -> None:
+async def wait_for_group(aci: ContainerInstancesHook, name: str, timeout: float = 30) -> dict[str, Any]:
+    """Poll (off the loop) until the group exists."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        group = await asyncio.to_thread(aci.get_group, name)
+        if group is not None:
+            return group
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"container group {name} never appeared")
+
+
+def test_full_lifecycle_trigger_creates_streams_logs_and_fires_once(aci: ContainerInstancesHook) -> None:
     ti = FakeTI(task_id="ticker", run_id="aci-lifecycle")
     op = ContainerInstancesRunGroupOperator(
         task_id="ticker",
@@ -75,28 +87,23 @@ def test_full_lifecycle_streams_logs_while_deferred(aci: ContainerInstancesHook)
     deferred = expect_deferred(lambda: op.execute(context_for(ti)))
     name = deferred.kwargs["group_name"]  # type: ignore[index]
     assert name.startswith("cg-ops-dag-") and len(name) <= 63 and name == name.lower()
-    group = aci.get_group(name)
-    assert group is not None
+    assert aci.get_group(name) is None  # nothing exists before the triggerer owns the task
+
+    async def in_triggerer() -> tuple[dict[str, Any], dict[str, Any]]:
+        task = asyncio.ensure_future(first_event(rebuild(deferred.trigger)))
+        group = await wait_for_group(aci, name)
+        return group, await task
+
+    with structlog.testing.capture_logs() as trigger_logs:
+        group, event = asyncio.run(in_triggerer())
     assert group["tags"]["airflow_run_id"] == "aci-lifecycle" and group["tags"]["team"] == "ops"
-    reentries = 0
-    with structlog.testing.capture_logs() as logs:
-        while True:
-            event = asyncio.run(first_event(rebuild(deferred.trigger)))
-            try:
-                result = op.resume_execution(
-                    "execute_complete", {**deferred.kwargs, "event": event}, context_for(ti)
-                )  # type: ignore[dict-item]
-                break
-            except TaskDeferred as again:
-                reentries += 1
-                deferred = again
+    assert event["status"] == "succeeded"
+    ticks = [str(e["event"]) for e in trigger_logs if "tick" in str(e.get("event"))]
+    assert ticks == [f"[a] tick {i}" for i in range(6)]  # each line once, in order, by the trigger
+    with structlog.testing.capture_logs() as worker_logs:
+        result = op.resume_execution("execute_complete", {**deferred.kwargs, "event": event}, context_for(ti))  # type: ignore[dict-item]
     assert result == {"group_name": name, "exit_codes": {"a": 0, "b": 0}}
-    assert reentries >= 1  # logs were printed while the group ran, then deferred again
-    printed = [str(entry.get("event")) for entry in logs]
-    ticks = [line for line in printed if "tick" in line]
-    assert ticks == [f"[a] tick {i}" for i in range(6)] or [t.split("] ")[1] for t in ticks] == [
-        f"tick {i}" for i in range(6)
-    ]
+    assert not [e for e in worker_logs if "tick" in str(e.get("event"))]  # never printed twice
     assert aci.get_group(name) is None  # delete_on_success
     assert ti.xcom["azure_aci_container_group"]["group_name"] == name
 
@@ -174,9 +181,19 @@ def test_retry_reattaches_to_running_group(aci: ContainerInstancesHook) -> None:
 
     first = try_once()
     name = first.kwargs["group_name"]  # type: ignore[index]
+
+    async def trigger_then_worker_dies() -> None:  # the trigger created the group; the task is retried
+        task = asyncio.ensure_future(first_event(rebuild(first.trigger)))
+        await wait_for_group(aci, name)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(trigger_then_worker_dies())
     started = _start_time(aci, name)
     second = try_once()
     assert second.kwargs["group_name"] == name  # type: ignore[index]
+    assert second.trigger.serialize()[1]["plan"] is None  # reattached: nothing to create
     assert _start_time(aci, name) == started  # same containers, not a twin
     aci.delete_group(name)
 
@@ -194,28 +211,58 @@ def _start_time(aci: ContainerInstancesHook, name: str) -> Any:
     raise AssertionError("container never started")
 
 
-def test_kill_while_deferred_deletes_group(aci: ContainerInstancesHook) -> None:
+def _killable(task_id: str, run_id: str, **kwargs: Any) -> tuple[Any, str]:
     op = ContainerInstancesRunGroupOperator(
-        task_id="killme",
+        task_id=task_id,
         image="python:3.11",
-        command=py(TICKER.format(n=300, pause=0.1, code=0)),
+        command=py(TICKER.format(n=300, pause=0.05, code=0)),
         poll_interval=0.1,
+        **kwargs,
     )
-    deferred = expect_deferred(lambda: op.execute(context_for(FakeTI(task_id="killme", run_id="aci-kill"))))
-    name = deferred.kwargs["group_name"]  # type: ignore[index]
+    deferred = expect_deferred(lambda: op.execute(context_for(FakeTI(task_id=task_id, run_id=run_id))))
+    return deferred, deferred.kwargs["group_name"]  # type: ignore[index]
+
+
+def _assert_gone_for_good(aci: ContainerInstancesHook, name: str, watch_s: float = 3.0) -> None:
+    """The group is absent now and stays absent (a late create would show up within the watch)."""
+    deadline = time.monotonic() + watch_s
+    while time.monotonic() < deadline:
+        assert aci.get_group(name) is None
+        time.sleep(0.2)
+
+
+def test_kill_before_the_triggerer_picks_the_task_up_leaves_nothing(aci: ContainerInstancesHook) -> None:
+    """Killed at the instant of deferral: the trigger never runs, and nothing was ever created."""
+    _, name = _killable("kill-at-defer", "aci-kill-0")
+    _assert_gone_for_good(aci, name)
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["creating", "running", "printing-logs"],
+)
+def test_kill_while_deferred_deletes_group(aci: ContainerInstancesHook, when: str) -> None:
+    deferred, name = _killable(f"kill-{when}", f"aci-kill-{when}", logging_interval=0.2)
     trigger = rebuild(deferred.trigger)
 
     async def kill() -> None:
-        task = asyncio.ensure_future(first_event(trigger))
-        await asyncio.sleep(0.3)
-        assert not task.done()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await trigger.on_kill()
+        with structlog.testing.capture_logs() as logs:
+            task = asyncio.ensure_future(first_event(trigger))
+            if when == "creating":
+                await asyncio.sleep(0)  # the create request is on its way (or about to be)
+            else:
+                await wait_for_group(aci, name)
+            if when == "printing-logs":
+                while not any("tick" in str(e.get("event")) for e in logs):
+                    await asyncio.sleep(0.02)
+            assert not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await trigger.on_kill()
 
     asyncio.run(kill())
-    assert aci.get_group(name) is None
+    _assert_gone_for_good(aci, name)
 
 
 def test_triggerer_restart_mid_wait_resumes(aci: ContainerInstancesHook) -> None:
@@ -293,3 +340,44 @@ def test_sensor_waits_for_a_group_created_elsewhere(aci: ContainerInstancesHook,
     assert [e["event"] for e in logs if "tick" in str(e.get("event"))] == [f"[w] tick {i}" for i in range(3)]
     assert aci.get_group(name) is not None  # the sensor never deletes
     aci.delete_group(name)
+
+
+def test_a_service_group_is_waited_for_until_running_and_left_up(aci: ContainerInstancesHook) -> None:
+    ti = FakeTI(task_id="service", run_id="aci-service")
+    op = ContainerInstancesRunGroupOperator(
+        task_id="service",
+        image="python:3.11",
+        command=py(TICKER.format(n=600, pause=0.1, code=0)),
+        restart_policy="Always",
+        wait_for="running",
+        poll_interval=0.1,
+    )
+    result, _ = run_op(op, ti)
+    assert result["state"] == "Running" and result["group_name"]
+    group = aci.get_group(result["group_name"])
+    assert group is not None and evaluate_group(group).ready  # a service stays up
+    aci.delete_group(result["group_name"])
+
+
+def test_volumes_reach_arm_and_an_unemulated_feature_is_refused_cleanly(aci: ContainerInstancesHook) -> None:
+    """The emulator does not emulate volumes: the create is refused with an error naming them (the
+    secrets were read from their connections first), and nothing is left behind."""
+    ti = FakeTI(task_id="volumes", run_id="aci-volumes")
+    op = ContainerInstancesRunGroupOperator(
+        task_id="volumes",
+        containers=[
+            {
+                "name": "app",
+                "image": "python:3.11",
+                "command": py("print('never runs here')"),
+                "volume_mounts": [{"name": "certs", "mount_path": "/etc/certs", "read_only": True}],
+            }
+        ],
+        volumes=[{"name": "certs", "secret": {"token.txt": "api_token"}}],
+        secure_env_conn_id="aci_secrets",
+        poll_interval=0.1,
+    )
+    with pytest.raises(AzureComputeRemoteError, match="FeatureNotEmulated") as err:
+        execute(op, context_for(ti))
+    assert "volumes" in str(err.value) and "tok-123" not in str(err.value)
+    assert aci.get_group(ti.xcom["azure_aci_container_group"]["group_name"]) is None

@@ -182,12 +182,14 @@ def test_trigger_round_trip_and_decisions() -> None:
     module, name = path.rsplit(".", 1)
     assert getattr(importlib.import_module(module), name)(**kwargs).serialize() == (path, kwargs)
     running = group("Never", ("Running", None))
-    assert evaluate("g", running, deadline=None, now=0, log_due=False) is None
-    assert evaluate("g", running, deadline=None, now=0, log_due=True)["status"] == "running"  # type: ignore[index]
-    assert evaluate("g", running, deadline=5, now=6, log_due=True)["status"] == "timeout"  # type: ignore[index]
-    assert evaluate("g", None, deadline=None, now=0, log_due=False)["status"] == "error"  # type: ignore[index]
-    done = evaluate("g", group("Never", ("Terminated", 2)), deadline=5, now=6, log_due=True)
+    assert evaluate("g", running, deadline=None, now=0) is None
+    assert evaluate("g", running, deadline=None, now=0, wait_for="running")["status"] == "ready"  # type: ignore[index]
+    assert evaluate("g", running, deadline=5, now=6)["status"] == "timeout"  # type: ignore[index]
+    assert evaluate("g", None, deadline=None, now=0)["status"] == "error"  # type: ignore[index]
+    done = evaluate("g", group("Never", ("Terminated", 2)), deadline=5, now=6, wait_for="running")
     assert done is not None and done["status"] == "failed" and done["exit_codes"] == {"c0": 2}
+    half = group("Always", ("Running", None), ("Waiting", None))
+    assert evaluate("g", half, deadline=None, now=0, wait_for="running") is None
 
 
 def test_cleanup_policy() -> None:

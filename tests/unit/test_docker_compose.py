@@ -161,7 +161,9 @@ def test_emulator_command_is_accepted_by_its_parser(
         assert (REPO_ROOT / "example_dags" / Path(app).relative_to("/opt/airflow/dags")).is_file(), app
     worker = json.loads(interpolate(env["AIRFLOW_CONN_DURABLE_ACI_WORKER"]))
     assert worker["password"] == os.environ["DURABLE_EMULATOR_KEY"]
-    assert "BlobEndpoint=http://azurite:10000/" in worker["extra"]["storage_connection_string"]
+    assert "extra" not in worker  # the workers reach Storage through the SAS URLs of their pool
+    blob = json.loads(interpolate(env["AIRFLOW_CONN_AZURE_COMPUTE_BLOB_DEFAULT"]))
+    assert blob["extra"]["queue_url"] == "http://azurite:10001/devstoreaccount1"
     aci = json.loads(
         interpolate(services["airflow-scheduler"]["environment"]["AIRFLOW_CONN_AZURE_COMPUTE_ACI_DEFAULT"])
     )

@@ -422,7 +422,8 @@ class DurableApi:
             return web.Response(status=404)
         if instance.status != RuntimeStatus.FAILED:
             return _error(412, "The rewind operation is only supported on failed orchestration instances.")
-        return _error(501, "The emulator does not implement rewind.")
+        self.engine.rewind(instance, request.query.get("reason"))
+        return web.Response(status=202)
 
     async def purge_one(self, request: web.Request) -> web.StreamResponse:
         instance = self._instance(request)

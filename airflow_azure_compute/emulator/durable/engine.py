@@ -190,6 +190,43 @@ class Engine:
             instance.touch()
             instance.wake.set()
 
+    def rewind(self, instance: Instance, reason: str | None) -> None:
+        """Take a Failed instance back to Running and run its failed activities again.
+
+        As Durable Functions does: the failures leave the history (each failed activity's
+        ``TaskFailed`` and the failed ``ExecutionCompleted``), the activities run again with the
+        input they were scheduled with, and the orchestrator replays with their new results.
+        """
+        failed = [e for e in instance.history if e["EventType"] == EventType.TASK_FAILED]
+        failed_ids = {e["TaskScheduledId"] for e in failed}
+        dropped = (EventType.TASK_FAILED, EventType.EXECUTION_COMPLETED)
+        history = [e for e in instance.history if e["EventType"] not in dropped]
+        while history and history[-1]["EventType"] == EventType.ORCHESTRATOR_STARTED:
+            history.pop()  # the episode that failed starts again with the new results
+        instance.history = history
+        instance.status = RuntimeStatus.RUNNING
+        instance.output = None
+        instance.finished.clear()
+        instance.touch()
+        scheduled = {
+            e["EventId"]: e
+            for e in history
+            if e["EventType"] == EventType.TASK_SCHEDULED and e["EventId"] in failed_ids
+        }
+        loop = asyncio.get_running_loop()
+        instance.driver = loop.create_task(self._drive(instance))
+        for event_id, event in scheduled.items():
+            self._spawn(
+                instance,
+                self._run_activity(
+                    instance, instance.execution, event_id, event["Name"], event.get("Input"), False
+                ),
+            )
+        if not scheduled:  # the orchestrator itself failed: replay it (it fails again if it must)
+            instance.inbox.append(h.orchestrator_started())
+            instance.wake.set()
+        log.info("durable instance %s rewound (%s)", instance.instance_id, reason or "no reason")
+
     def raise_event(self, instance: Instance, name: str, input_text: str | None) -> None:
         self._deliver(instance, instance.execution, h.event_raised(name, input_text))
 

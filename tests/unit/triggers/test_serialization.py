@@ -46,6 +46,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "BatchPoolReadyTrigger": {"min_ready_nodes": 3},
     "BatchPoolResizeTrigger": {"stop_on_kill": False},
+    "WorkerPoolTrigger": {
+        "layout": {"queue": "q-1", "container": "in", "output_container": "out", "prefix": "p/", "total": 3},
+        "workers": {"w0": {"body": {"location": "l", "properties": {}}, "secrets": []}},
+    },
 }
 
 
