@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
-from airflow_azure_compute.emulator.aci.runtime import ContainerRuntime, base_environment
+from airflow_azure_compute.emulator.aci.runtime import ContainerRuntime
 
 BRIDGE_PATH = "/aci-bridge/{session}"
 SESSION_TTL_S = 60.0
@@ -74,12 +74,12 @@ class Bridge:
         runtime = session.runtime
         try:
             proc = await asyncio.create_subprocess_exec(
-                *session.command,
+                *(runtime.localize(part) for part in session.command),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=str(runtime.workdir),
-                env={**base_environment(), **runtime.spec.env},
+                env=runtime.environment(),
             )
         except OSError as exc:
             await ws.send_str(f"exec failed: {exc.strerror or exc}\r\n")

@@ -78,14 +78,15 @@ def _group_body(**extra_props: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("change", "target"),
     [
-        (lambda b: b.update(identity={"type": "SystemAssigned"}), "identity"),
-        (lambda b: b["properties"].update(volumes=[{"name": "v", "emptyDir": {}}]), "properties.volumes"),
         (
-            lambda b: b["properties"]["containers"][0]["properties"]["resources"]["requests"].update(
-                gpu={"count": 1, "sku": "V100"}
-            ),
-            "properties.containers[0].properties.resources.gpu",
+            lambda b: b["properties"].update(volumes=[{"name": "v", "gitRepo": {"repository": "https://x"}}]),
+            "properties.volumes[0].gitRepo",
         ),
+        (
+            lambda b: b["properties"].update(networkProfile={"id": "/subscriptions/s/np"}),
+            "properties.networkProfile",
+        ),
+        (lambda b: b["properties"].update(dnsConfig={"nameServers": ["1.1.1.1"]}), "properties.dnsConfig"),
         (lambda b: b["properties"].update(subnetIds=[{"id": "/subscriptions/s/x"}]), "properties.subnetIds"),
         (
             lambda b: b["properties"].update(
