@@ -35,7 +35,8 @@ MAX_VOLUMES = 20
 #: GPU SKUs ACI offers, keyed by lower-case form, and the counts a container may request.
 GPU_SKUS: Mapping[str, str] = {"k80": "K80", "p100": "P100", "v100": "V100"}
 GPU_COUNTS = (1, 2, 4)
-#: Regions (lower-case, spaces removed) that offered ACI GPU SKUs, per the ACI GPU documentation.
+#: Regions (lower-case, no spaces) offering each GPU SKU, per the ACI GPU preview documentation and the
+#: capabilities example (K80 in West US); not checked against a live account.
 GPU_REGIONS: Mapping[str, frozenset[str]] = {
     "K80": frozenset({"eastus", "westus2", "westeurope", "southeastasia", "centralindia", "westus"}),
     "P100": frozenset({"eastus", "westus2", "westeurope", "southeastasia", "uksouth"}),
