@@ -15,6 +15,7 @@ import structlog
 
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
+    AzureComputeRemoteError,
     DeadlineExceededError,
     RemoteWorkFailedError,
 )
@@ -22,6 +23,7 @@ from airflow_azure_compute.hooks.aci_groups import evaluate_group
 from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
 from airflow_azure_compute.operators.container_instances import (
     ContainerInstancesDeleteGroupsOperator,
+    ContainerInstancesExecOperator,
     ContainerInstancesRunGroupOperator,
 )
 from tests.integration.ops_support import FakeTI, context_for, execute, expect_deferred, first_event, rebuild
@@ -457,3 +459,49 @@ def test_volumes_mount_secrets_and_shares_and_gpu_and_identity_are_echoed(
     )
     _, logs = run_op(later, FakeTI(task_id="share-reader", run_id="aci-volumes"))
     assert f"[late] {hashlib.sha256(b'share:tok-123').hexdigest()}" in logs, logs
+
+
+def test_exec_runs_a_command_in_a_running_container_and_returns_its_output(
+    aci: ContainerInstancesHook,
+) -> None:
+    """A service group writes a file to its emptyDir; an exec in the running container reads it back
+    through the same mount path (the exec socket is the emulator's WebSocket bridge)."""
+    ti = FakeTI(task_id="service-exec", run_id="aci-exec")
+    service = ContainerInstancesRunGroupOperator(
+        task_id="service-exec",
+        containers=[
+            {
+                "name": "svc",
+                "image": "python:3.11",
+                "command": py(
+                    "open('/state/ready.txt', 'w').write('ready 42')\nimport time\ntime.sleep(120)"
+                ),
+                "volume_mounts": [{"name": "state", "mount_path": "/state"}],
+            }
+        ],
+        volumes=[{"name": "state", "empty_dir": True}],
+        restart_policy="Always",
+        wait_for="running",
+        poll_interval=0.1,
+    )
+    result, _ = run_op(service, ti)
+    name = result["group_name"]
+    try:
+        deadline = time.monotonic() + 30
+        output = ""
+        while (
+            "ready 42" not in output and time.monotonic() < deadline
+        ):  # the file is written just after start
+            op = ContainerInstancesExecOperator(
+                task_id="exec", group_name=name, container="svc", command="cat /state/ready.txt"
+            )
+            with structlog.testing.capture_logs():
+                output = execute(op, context_for(FakeTI(task_id="exec", run_id="aci-exec")))
+        assert output == "ready 42"
+        with pytest.raises(AzureComputeRemoteError) as err:
+            ContainerInstancesExecOperator(
+                task_id="exec-missing", group_name=name, container="nope", command="true"
+            ).execute({})  # type: ignore[arg-type]
+        assert err.value.status == 404
+    finally:
+        aci.delete_group(name)
