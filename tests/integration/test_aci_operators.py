@@ -498,6 +498,9 @@ def test_exec_runs_a_command_in_a_running_container_and_returns_its_output(
             with structlog.testing.capture_logs():
                 output = execute(op, context_for(FakeTI(task_id="exec", run_id="aci-exec")))
         assert output == "ready 42"
+        with pytest.raises(AzureComputeRemoteError, match="still running after 1 s") as err:
+            aci.exec_command(name, "svc", "sleep 60", timeout=1)
+        assert err.value.code == "ExecTimeout"
         with pytest.raises(AzureComputeRemoteError) as err:
             ContainerInstancesExecOperator(
                 task_id="exec-missing", group_name=name, container="nope", command="true"

@@ -85,7 +85,7 @@ class Bridge:
             await ws.send_str(f"exec failed: {exc.strerror or exc}\r\n")
             return
         assert proc.stdout is not None and proc.stdin is not None
-        stdin = proc.stdin
+        stdin, stdout = proc.stdin, proc.stdout
 
         async def relay_input() -> None:
             async for message in ws:
@@ -95,13 +95,20 @@ class Bridge:
                     with contextlib.suppress(ConnectionError):
                         await stdin.drain()
 
-        feeder = asyncio.create_task(relay_input())
-        try:
-            while chunk := await proc.stdout.read(4096):
-                await ws.send_bytes(chunk)
+        async def relay_output() -> None:
+            with contextlib.suppress(ConnectionError):
+                while chunk := await stdout.read(4096):
+                    await ws.send_bytes(chunk)
             await proc.wait()
+
+        # the command ends the session when it exits; a client that hangs up ends the command
+        tasks = {asyncio.create_task(relay_input()), asyncio.create_task(relay_output())}
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            feeder.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
