@@ -72,6 +72,9 @@ class Bridge:
 
     async def _exec(self, ws: web.WebSocketResponse, session: Session) -> None:
         runtime = session.runtime
+        if runtime.pid is None:  # stopped or deleted since the session was granted
+            await ws.send_str(f"container '{runtime.spec.name}' is not running\r\n")
+            return
         try:
             proc = await asyncio.create_subprocess_exec(
                 *(runtime.localize(part) for part in session.command),
@@ -86,6 +89,7 @@ class Bridge:
             return
         assert proc.stdout is not None and proc.stdin is not None
         stdin, stdout = proc.stdin, proc.stdout
+        runtime.exec_processes.add(proc)
 
         async def relay_input() -> None:
             async for message in ws:
@@ -112,6 +116,7 @@ class Bridge:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+            runtime.exec_processes.discard(proc)
 
 
 def _text(data: str | bytes) -> str:

@@ -149,6 +149,8 @@ class ContainerRuntime:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._sleeping = False
+        #: processes started by ``exec`` in this container; they end with it
+        self.exec_processes: set[asyncio.subprocess.Process] = set()
 
     # -- views ---------------------------------------------------------------------------------
     @property
@@ -305,9 +307,15 @@ class ContainerRuntime:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
 
+    def _kill_execs(self) -> None:
+        for proc in list(self.exec_processes):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
     async def terminate(self, grace: float) -> None:
         """Stop the container: SIGTERM to its process group, SIGKILL after ``grace`` seconds."""
         self._stopping = True
+        self._kill_execs()
         task = self._task
         if task is None or task.done():
             self.done = True
@@ -327,6 +335,7 @@ class ContainerRuntime:
     def abort(self) -> None:
         """Kill at once, without waiting (used by a synchronous reset)."""
         self._stopping = True
+        self._kill_execs()
         self._signal(signal.SIGKILL)
         if self._task is not None:
             self._task.cancel()
