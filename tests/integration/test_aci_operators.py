@@ -501,6 +501,10 @@ def test_exec_runs_a_command_in_a_running_container_and_returns_its_output(
         with pytest.raises(AzureComputeRemoteError, match="still running after 1 s") as err:
             aci.exec_command(name, "svc", "sleep 60", timeout=1)
         assert err.value.code == "ExecTimeout"
+        with pytest.raises(AzureComputeConfigError, match="command"):
+            ContainerInstancesExecOperator(
+                task_id="exec-empty", group_name=name, container="svc", command="  "
+            ).execute({})  # type: ignore[arg-type]
         with pytest.raises(AzureComputeRemoteError) as err:
             ContainerInstancesExecOperator(
                 task_id="exec-missing", group_name=name, container="nope", command="true"
