@@ -153,6 +153,45 @@ class ContainerInstancesHook(AzureComputeBaseHook):
         except HttpResponseError as err:
             raise remote_error("logs of", name, err) from err
 
+    def exec_command(self, name: str, container: str, command: str, *, timeout: float = 300) -> str:
+        """Run ``command`` in a running container and return its output (stdout and stderr together).
+
+        ACI runs the command without a shell (``"sh -c '...'"`` for one) and reports no exit code.
+        Not retried: a command is not idempotent.
+
+        :param name: the container group.
+        :param container: the container, which must be running.
+        :param command: the command line, split on whitespace and quotes by the service.
+        :param timeout: seconds to wait for the command to end.
+        """
+        import asyncio
+
+        from azure.core.exceptions import HttpResponseError
+        from azure.mgmt.containerinstance.models import ContainerExecRequest, ContainerExecRequestTerminalSize
+
+        from airflow_azure_compute.hooks.aci_exec import read_exec_output
+
+        request = ContainerExecRequest(
+            command=command, terminal_size=ContainerExecRequestTerminalSize(rows=24, cols=200)
+        )
+        try:
+            grant = self.client.containers.execute_command(self.resource_group, name, container, request)
+        except HttpResponseError as err:
+            raise remote_error(f"exec in container {container!r} of", name, err) from err
+        if not grant.web_socket_uri or not grant.password:
+            raise AzureComputeRemoteError(
+                f"exec in container {container!r} of container group {name!r}: no session granted",
+                code="ExecSessionRefused",
+            )
+        return asyncio.run(
+            read_exec_output(
+                grant.web_socket_uri,
+                grant.password,
+                ca_bundle=self.settings.ca_bundle,
+                timeout=timeout,
+            )
+        )
+
     def list_groups(self) -> list[dict[str, Any]]:
         """Every group in the connection's resource group, as ARM JSON."""
         from azure.core.exceptions import HttpResponseError

@@ -501,8 +501,54 @@ class ContainerInstancesDeleteGroupsOperator(BaseOperator):
         return deleted
 
 
+class ContainerInstancesExecOperator(BaseOperator):
+    """Run a command in a running container of a group (e.g. a service started with
+    ``wait_for="running"``) and return its output; the output is also printed to the task log.
+
+    ACI runs the command without a shell (give ``"sh -c '...'"`` for one) and reports no exit code:
+    check the output. Not retried by itself (a command is not idempotent).
+
+    :param group_name: the container group (templated).
+    :param container: the container, which must be running (templated).
+    :param command: the command line (templated).
+    :param exec_timeout: seconds to wait for the command to end.
+    :param azure_conn_id: ``azure_compute_aci`` connection id.
+    """
+
+    template_fields: Sequence[str] = ("group_name", "container", "command", "azure_conn_id")
+
+    def __init__(
+        self,
+        *,
+        group_name: str,
+        container: str,
+        command: str,
+        exec_timeout: float = 300,
+        azure_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.group_name = group_name
+        self.container = container
+        self.command = command
+        self.exec_timeout = exec_timeout
+        self.azure_conn_id = azure_conn_id
+
+    def execute(self, context: Context) -> str:
+        name = validate_group_name(self.group_name)
+        if not str(self.command or "").strip():
+            raise AzureComputeConfigError("command: give the command line to run", field="command")
+        output = _hook(self.azure_conn_id).exec_command(
+            name, self.container, self.command, timeout=self.exec_timeout
+        )
+        for line in output.splitlines():
+            self.log.info("[%s] %s", self.container, line)
+        return output
+
+
 __all__ = [
     "ContainerInstancesDeleteGroupsOperator",
+    "ContainerInstancesExecOperator",
     "ContainerInstancesRunGroupOperator",
     "connection_value",
     "group_outcome",

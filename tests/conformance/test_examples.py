@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conformance import aci_scenarios, batch_scenarios, durable_scenarios
-from tests.conformance.aci_scenarios import AciWorld, without_volumes
+from tests.conformance.aci_scenarios import AciWorld
 from tests.conformance.batch_scenarios import BatchWorld
 from tests.conformance.clients import Reply
 from tests.conformance.compare import diff, header_diff
@@ -43,14 +43,8 @@ DURABLE_USER_DATA = ("input", "output", "customStatus", "Result", "state")
 #: Examples that use features the ACI emulator refuses by design (400 ``FeatureNotEmulated``, never a
 #: success that ignores them): they count as not matching, and the test checks the refusal.
 ACI_REFUSED = {
-    "ContainerGroupsCreateOrUpdate": "identity, GPU, VNet (networkProfile), DNS config, Log Analytics and volumes are not emulated",
-}
-#: Examples whose prerequisite group is created without its Azure Files volume (not emulated).
-ACI_WITHOUT_VOLUMES = {
-    "ContainerGroupsGet_Succeeded",
-    "ContainerGroupsList",
-    "ContainerGroupsUpdate",
-    "ContainerGroupsDelete",
+    "ContainerGroupsCreateOrUpdate": "VNet (networkProfile), DNS config and Log Analytics are not emulated "
+    "(its identity, GPU and volumes are)",
 }
 
 
@@ -143,8 +137,6 @@ def test_aci_example(aci_world: AciWorld, name: str) -> None:
         record("aci", name, False, [f"refused by design: {ACI_REFUSED[name]}"])
         assert reply.status == 400 and reply.body["error"]["code"] == "FeatureNotEmulated", reply.body
         return
-    if name in ACI_WITHOUT_VOLUMES:
-        example["responses"] = without_volumes(example["responses"])
     headers = {"x-ms-request-id": ""}
     if reply.status == 201 or (name == "ContainerGroupsDelete" and reply.status == 202):
         headers["Azure-AsyncOperation"] = ""

@@ -23,6 +23,7 @@ from airflow_azure_compute.hooks.aci_groups import evaluate_group
 from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
 from airflow_azure_compute.operators.container_instances import (
     ContainerInstancesDeleteGroupsOperator,
+    ContainerInstancesExecOperator,
     ContainerInstancesRunGroupOperator,
 )
 from tests.integration.ops_support import FakeTI, context_for, execute, expect_deferred, first_event, rebuild
@@ -359,25 +360,155 @@ def test_a_service_group_is_waited_for_until_running_and_left_up(aci: ContainerI
     aci.delete_group(result["group_name"])
 
 
-def test_volumes_reach_arm_and_an_unemulated_feature_is_refused_cleanly(aci: ContainerInstancesHook) -> None:
-    """The emulator does not emulate volumes: the create is refused with an error naming them (the
-    secrets were read from their connections first), and nothing is left behind."""
+UAI = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/worker"
+
+
+def test_volumes_mount_secrets_and_shares_and_gpu_and_identity_are_echoed(
+    aci: ContainerInstancesHook,
+) -> None:
+    """A container reads a secret volume (file from a connection) and writes through an emptyDir and
+    an Azure Files share (key from a connection) at their mount paths; a second container reads the
+    emptyDir; the group's answers echo GPU and identity and never the secret or the storage key."""
+    share = f"results-{hashlib.sha1(str(time.time()).encode()).hexdigest()[:6]}"
+    writer = (
+        "token = open('/etc/certs/token.txt').read()\n"
+        "open('/scratch/handoff.txt', 'w').write('scratch:' + token)\n"
+        "open('/mnt/results/out.txt', 'w').write('share:' + token)\n"
+        "print('wrote', len(token), 'chars', flush=True)"
+    )
+    reader = (
+        "import os, time\n"
+        "while not os.path.exists('/scratch/handoff.txt'): time.sleep(0.05)\n"
+        "time.sleep(0.1)\n"
+        "import hashlib\n"
+        "print('read', hashlib.sha256(open('/scratch/handoff.txt', 'rb').read()).hexdigest(), flush=True)"
+    )
     ti = FakeTI(task_id="volumes", run_id="aci-volumes")
     op = ContainerInstancesRunGroupOperator(
         task_id="volumes",
         containers=[
             {
-                "name": "app",
+                "name": "writer",
                 "image": "python:3.11",
-                "command": py("print('never runs here')"),
-                "volume_mounts": [{"name": "certs", "mount_path": "/etc/certs", "read_only": True}],
-            }
+                "command": py(writer),
+                "gpu_count": 1,
+                "gpu_sku": "K80",
+                "volume_mounts": [
+                    {"name": "certs", "mount_path": "/etc/certs", "read_only": True},
+                    {"name": "scratch", "mount_path": "/scratch"},
+                    {"name": "results", "mount_path": "/mnt/results"},
+                ],
+            },
+            {
+                "name": "reader",
+                "image": "python:3.11",
+                "command": py(reader),
+                "volume_mounts": [{"name": "scratch", "mount_path": "/scratch"}],
+            },
         ],
-        volumes=[{"name": "certs", "secret": {"token.txt": "api_token"}}],
+        volumes=[
+            {"name": "certs", "secret": {"token.txt": "api_token"}},
+            {"name": "scratch", "empty_dir": True},
+            {
+                "name": "results",
+                "azure_file": {"share_name": share, "storage_account_name": "devstoreaccount1"},
+                "key_conn_id": "aci_secrets",
+            },
+        ],
         secure_env_conn_id="aci_secrets",
+        identity=["SystemAssigned", UAI],
+        cleanup="keep",
         poll_interval=0.1,
     )
-    with pytest.raises(AzureComputeRemoteError, match="FeatureNotEmulated") as err:
-        execute(op, context_for(ti))
-    assert "volumes" in str(err.value) and "tok-123" not in str(err.value)
-    assert aci.get_group(ti.xcom["azure_aci_container_group"]["group_name"]) is None
+    _, logs = run_op(op, ti)
+    digest = hashlib.sha256(b"scratch:tok-123").hexdigest()  # containers print digests, never the secret
+    assert "[writer] wrote 7 chars" in logs and f"[reader] read {digest}" in logs, logs
+    name = ti.xcom["azure_aci_container_group"]["group_name"]
+    group = aci.get_group(name)
+    assert group is not None
+    text = json.dumps(group)
+    assert SECRET not in text and "tok-123" not in text  # neither the storage key nor the secret file
+    writer_requests = group["properties"]["containers"][0]["properties"]["resources"]["requests"]
+    assert writer_requests["gpu"] == {"count": 1, "sku": "K80"}
+    identity = group["identity"]
+    assert identity["type"] == "SystemAssigned, UserAssigned" and identity["principalId"]
+    assert set(identity["userAssignedIdentities"][UAI]) == {"principalId", "clientId"}
+    aci.delete_group(name)
+
+    # the share outlives the group: a later group mounting it elsewhere reads the file
+    later = ContainerInstancesRunGroupOperator(
+        task_id="share-reader",
+        containers=[
+            {
+                "name": "late",
+                "image": "python:3.11",
+                "command": py(
+                    "import hashlib; print(hashlib.sha256(open('/data/out.txt', 'rb').read()).hexdigest(), flush=True)"
+                ),
+                "volume_mounts": [{"name": "results", "mount_path": "/data", "read_only": True}],
+            }
+        ],
+        volumes=[
+            {
+                "name": "results",
+                "azure_file": {"share_name": share, "storage_account_name": "devstoreaccount1"},
+                "key_conn_id": "aci_secrets",
+            }
+        ],
+        poll_interval=0.1,
+    )
+    _, logs = run_op(later, FakeTI(task_id="share-reader", run_id="aci-volumes"))
+    assert f"[late] {hashlib.sha256(b'share:tok-123').hexdigest()}" in logs, logs
+
+
+def test_exec_runs_a_command_in_a_running_container_and_returns_its_output(
+    aci: ContainerInstancesHook,
+) -> None:
+    """A service group writes a file to its emptyDir; an exec in the running container reads it back
+    through the same mount path (the exec socket is the emulator's WebSocket bridge)."""
+    ti = FakeTI(task_id="service-exec", run_id="aci-exec")
+    service = ContainerInstancesRunGroupOperator(
+        task_id="service-exec",
+        containers=[
+            {
+                "name": "svc",
+                "image": "python:3.11",
+                "command": py(
+                    "open('/state/ready.txt', 'w').write('ready 42')\nimport time\ntime.sleep(120)"
+                ),
+                "volume_mounts": [{"name": "state", "mount_path": "/state"}],
+            }
+        ],
+        volumes=[{"name": "state", "empty_dir": True}],
+        restart_policy="Always",
+        wait_for="running",
+        poll_interval=0.1,
+    )
+    result, _ = run_op(service, ti)
+    name = result["group_name"]
+    try:
+        deadline = time.monotonic() + 30
+        output = ""
+        while (
+            "ready 42" not in output and time.monotonic() < deadline
+        ):  # the file is written just after start
+            op = ContainerInstancesExecOperator(
+                task_id="exec", group_name=name, container="svc", command="cat /state/ready.txt"
+            )
+            with structlog.testing.capture_logs():
+                output = execute(op, context_for(FakeTI(task_id="exec", run_id="aci-exec")))
+        assert output == "ready 42"
+        with pytest.raises(AzureComputeRemoteError, match="still running after 1 s") as err:
+            aci.exec_command(name, "svc", "sleep 60", timeout=1)
+        assert err.value.code == "ExecTimeout"
+        with pytest.raises(AzureComputeConfigError, match="command"):
+            ContainerInstancesExecOperator(
+                task_id="exec-empty", group_name=name, container="svc", command="  "
+            ).execute({})  # type: ignore[arg-type]
+        with pytest.raises(AzureComputeRemoteError) as err:
+            ContainerInstancesExecOperator(
+                task_id="exec-missing", group_name=name, container="nope", command="true"
+            ).execute({})  # type: ignore[arg-type]
+        assert err.value.status == 404
+    finally:
+        aci.delete_group(name)

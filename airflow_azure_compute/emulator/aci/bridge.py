@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
-from airflow_azure_compute.emulator.aci.runtime import ContainerRuntime, base_environment
+from airflow_azure_compute.emulator.aci.runtime import ContainerRuntime
 
 BRIDGE_PATH = "/aci-bridge/{session}"
 SESSION_TTL_S = 60.0
@@ -72,20 +72,24 @@ class Bridge:
 
     async def _exec(self, ws: web.WebSocketResponse, session: Session) -> None:
         runtime = session.runtime
+        if runtime.pid is None:  # stopped or deleted since the session was granted
+            await ws.send_str(f"container '{runtime.spec.name}' is not running\r\n")
+            return
         try:
             proc = await asyncio.create_subprocess_exec(
-                *session.command,
+                *(runtime.localize(part) for part in session.command),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=str(runtime.workdir),
-                env={**base_environment(), **runtime.spec.env},
+                env=runtime.environment(),
             )
         except OSError as exc:
             await ws.send_str(f"exec failed: {exc.strerror or exc}\r\n")
             return
         assert proc.stdout is not None and proc.stdin is not None
-        stdin = proc.stdin
+        stdin, stdout = proc.stdin, proc.stdout
+        runtime.exec_processes.add(proc)
 
         async def relay_input() -> None:
             async for message in ws:
@@ -95,16 +99,24 @@ class Bridge:
                     with contextlib.suppress(ConnectionError):
                         await stdin.drain()
 
-        feeder = asyncio.create_task(relay_input())
-        try:
-            while chunk := await proc.stdout.read(4096):
-                await ws.send_bytes(chunk)
+        async def relay_output() -> None:
+            with contextlib.suppress(ConnectionError):
+                while chunk := await stdout.read(4096):
+                    await ws.send_bytes(chunk)
             await proc.wait()
+
+        # the command ends the session when it exits; a client that hangs up ends the command
+        tasks = {asyncio.create_task(relay_input()), asyncio.create_task(relay_output())}
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            feeder.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+            runtime.exec_processes.discard(proc)
 
 
 def _text(data: str | bytes) -> str:

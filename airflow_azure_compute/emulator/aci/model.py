@@ -5,8 +5,11 @@ Nothing here touches processes, sockets or clocks, so every rule is unit-tested 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +30,61 @@ _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){0,62}(?<!-)$")
 #: Exit code of a container whose command cannot be run locally (shell convention: command not found).
 NOT_RUNNABLE_EXIT = 127
 
+#: Volumes per group (the documented ACI limit).
+MAX_VOLUMES = 20
+#: GPU SKUs ACI offers, keyed by lower-case form, and the counts a container may request.
+GPU_SKUS: Mapping[str, str] = {"k80": "K80", "p100": "P100", "v100": "V100"}
+GPU_COUNTS = (1, 2, 4)
+#: Regions (lower-case, no spaces) offering each GPU SKU, per the ACI GPU preview documentation and the
+#: capabilities example (K80 in West US); not checked against a live account.
+GPU_REGIONS: Mapping[str, frozenset[str]] = {
+    "K80": frozenset({"eastus", "westus2", "westeurope", "southeastasia", "centralindia", "westus"}),
+    "P100": frozenset({"eastus", "westus2", "westeurope", "southeastasia", "uksouth"}),
+    "V100": frozenset({"eastus", "westus2", "westeurope", "southeastasia", "uksouth"}),
+}
+#: The tenant every emulated managed identity belongs to.
+EMULATOR_TENANT_ID = "72f988bf-0000-4000-8000-00000000aced"
+_USER_IDENTITY = re.compile(
+    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.managedidentity/userassignedidentities/[^/]+$",
+    re.IGNORECASE,
+)
+IDENTITY_TYPES: Mapping[str, str] = {
+    "systemassigned": "SystemAssigned",
+    "userassigned": "UserAssigned",
+    "systemassigned,userassigned": "SystemAssigned, UserAssigned",
+    "none": "None",
+}
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """Where one container sees one of the group's volumes.
+
+    :param volume: the volume's name.
+    :param mount_path: the absolute path the container was given.
+    :param read_only: as requested (not enforced locally: see docs/emulator/aci.md).
+    """
+
+    volume: str
+    mount_path: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """A validated group volume.
+
+    :param name: volume name.
+    :param kind: ``emptyDir``, ``secret`` or ``azureFile``.
+    :param files: a secret volume's files, decoded from base64.
+    :param share: an Azure Files volume's ``(storageAccountName, shareName)``.
+    """
+
+    name: str
+    kind: str
+    files: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    share: tuple[str, str] | None = None
+
 
 @dataclass(frozen=True)
 class ContainerSpec:
@@ -36,12 +94,14 @@ class ContainerSpec:
     :param image: image reference (only shown in events: images are not pulled).
     :param command: argv executed directly, without a shell; empty when the request gave none.
     :param env: environment variables from ``value`` and ``secureValue`` alike.
+    :param mounts: the volumes this container mounts.
     """
 
     name: str
     image: str
     command: tuple[str, ...]
     env: Mapping[str, str] = field(repr=False)
+    mounts: tuple[MountSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,12 +112,14 @@ class GroupSpec:
     :param restart_policy: ``Always``, ``OnFailure`` or ``Never`` (wire spelling).
     :param containers: the containers, in request order.
     :param body: the request body as stored (secrets included; `redact` before echoing).
+    :param volumes: the group's volumes.
     """
 
     location: str
     restart_policy: str
     containers: tuple[ContainerSpec, ...]
     body: dict[str, Any] = field(repr=False)
+    volumes: tuple[VolumeSpec, ...] = ()
 
     def runtime_properties(self) -> dict[str, Any]:
         """The part of the body whose change makes an update redeploy the containers."""
@@ -116,7 +178,120 @@ def _parse_container(raw: Any, index: int) -> ContainerSpec:
             )
         value = var.get("secureValue") if var.get("secureValue") is not None else var.get("value")
         env[var_name] = "" if value is None else str(value)
-    return ContainerSpec(name=name, image=image, command=tuple(command), env=env)
+    for kind in ("requests", "limits"):
+        gpu = (props.get("resources") or {}).get(kind, {}) or {}
+        if isinstance(gpu, dict) and gpu.get("gpu") is not None:
+            _parse_gpu(gpu["gpu"], f"{where}.properties.resources.{kind}.gpu", name)
+    mounts = _parse_mounts(props.get("volumeMounts"), f"{where}.properties.volumeMounts", name)
+    return ContainerSpec(name=name, image=image, command=tuple(command), env=env, mounts=mounts)
+
+
+def _parse_gpu(raw: Any, target: str, container: str) -> None:
+    gpu = _require_dict(raw, target)
+    sku = GPU_SKUS.get(str(gpu.get("sku", "")).lower())
+    if sku is None:
+        raise bad_request(
+            f"The GPU SKU '{gpu.get('sku')}' of container '{container}' is not supported: use one of "
+            f"{', '.join(GPU_SKUS.values())}.",
+            f"{target}.sku",
+            code="InvalidGpuSku",
+        )
+    gpu["sku"] = sku
+    count = gpu.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count not in GPU_COUNTS:
+        raise bad_request(
+            f"The GPU count '{count}' of container '{container}' is not supported: request "
+            f"{', '.join(map(str, GPU_COUNTS))} GPUs.",
+            f"{target}.count",
+            code="InvalidGpuCount",
+        )
+
+
+def _parse_mounts(raw: Any, where: str, container: str) -> tuple[MountSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise bad_request(f"The volume mounts of container '{container}' must be a list.", where)
+    mounts: list[MountSpec] = []
+    for position, item in enumerate(raw):
+        item = _require_dict(item, f"{where}[{position}]")
+        volume, path = item.get("name"), item.get("mountPath")
+        if not isinstance(volume, str) or not volume:
+            raise bad_request(f"Volume mount {position} of container '{container}' has no name.",
+                              f"{where}[{position}].name")  # fmt: skip
+        if not isinstance(path, str) or not path.startswith("/") or ":" in path:
+            raise bad_request(
+                f"The volume mount path '{path}' of container '{container}' must be an absolute path "
+                "without ':'.",
+                f"{where}[{position}].mountPath",
+                code="InvalidVolumeMountPath",
+            )
+        mounts.append(MountSpec(volume, path.rstrip("/") or "/", bool(item.get("readOnly", False))))
+    paths = [m.mount_path for m in mounts]
+    if len(set(paths)) != len(paths):
+        raise bad_request(f"Container '{container}' mounts two volumes at the same path.", where,
+                          code="DuplicateVolumeMountPath")  # fmt: skip
+    return tuple(mounts)
+
+
+def _parse_volumes(raw: Any) -> tuple[VolumeSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise bad_request("'volumes' must be a list.", "properties.volumes")
+    if len(raw) > MAX_VOLUMES:
+        raise bad_request(f"A container group has at most {MAX_VOLUMES} volumes.", "properties.volumes")
+    volumes: list[VolumeSpec] = []
+    for index, item in enumerate(raw):
+        where = f"properties.volumes[{index}]"
+        item = _require_dict(item, where)
+        name = item.get("name")
+        if not isinstance(name, str) or not valid_name(name):
+            raise bad_request(
+                f"The volume name '{name}' is invalid.", f"{where}.name", code="InvalidVolumeName"
+            )
+        kinds = [k for k in ("azureFile", "emptyDir", "secret", "gitRepo") if item.get(k) is not None]
+        if len(kinds) != 1:
+            raise bad_request(
+                f"Volume '{name}' must give exactly one of azureFile, emptyDir, secret or gitRepo "
+                f"(got {kinds or 'none'}).",
+                where,
+                code="InvalidVolumeDefinition",
+            )
+        kind = kinds[0]
+        if kind == "gitRepo":
+            raise _not_emulated("git repo volumes (cloning needs the network)", f"{where}.gitRepo")
+        if kind == "emptyDir":
+            volumes.append(VolumeSpec(name, kind))
+        elif kind == "secret":
+            volumes.append(VolumeSpec(name, kind, files=_secret_files(item["secret"], f"{where}.secret")))
+        else:
+            share = _require_dict(item["azureFile"], f"{where}.azureFile")
+            for key in ("shareName", "storageAccountName", "storageAccountKey"):
+                if not isinstance(share.get(key), str) or not share[key]:
+                    raise bad_request(
+                        f"Azure Files volume '{name}' needs '{key}'.", f"{where}.azureFile.{key}"
+                    )
+            volumes.append(VolumeSpec(name, kind, share=(share["storageAccountName"], share["shareName"])))
+    names = [v.name for v in volumes]
+    if len(set(names)) != len(names):
+        raise bad_request("Volume names must be unique within a group.", "properties.volumes",
+                          code="DuplicateVolumeName")  # fmt: skip
+    return tuple(volumes)
+
+
+def _secret_files(raw: Any, where: str) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for file, value in _require_dict(raw, where).items():
+        if not file or "/" in file or file in (".", ".."):
+            raise bad_request(f"The secret file name '{file}' is invalid.", where)
+        try:
+            files[file] = base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            raise bad_request(
+                f"The value of secret file '{file}' must be base64-encoded.", f"{where}.{file}"
+            ) from None
+    return files
 
 
 def parse_group(body: Any, name: str) -> GroupSpec:
@@ -147,19 +322,130 @@ def parse_group(body: Any, name: str) -> GroupSpec:
     if policy is None:
         raise bad_request("'restartPolicy' must be Always, OnFailure or Never.", "properties.restartPolicy")
     refuse_not_emulated(body)
+    volumes = _parse_volumes(props.get("volumes"))
+    known = {v.name for v in volumes}
+    for index, container in enumerate(containers):
+        for position, mount in enumerate(container.mounts):
+            if mount.volume not in known:
+                raise bad_request(
+                    f"Container '{container.name}' mounts volume '{mount.volume}', which the group does "
+                    "not define.",
+                    f"properties.containers[{index}].properties.volumeMounts[{position}].name",
+                    code="VolumeMountNameNotFound",
+                )
+        gpu_used = (_find_gpu(raw_containers[index]) or {}).get("sku")
+        if gpu_used and os_type != "Linux":
+            raise bad_request("GPU resources are only available to Linux container groups.",
+                              f"properties.containers[{index}].properties.resources.requests.gpu",
+                              code="GpuNotSupportedForOsType")  # fmt: skip
+        region = location.replace(" ", "").lower()
+        if gpu_used and region not in GPU_REGIONS[GPU_SKUS[str(gpu_used).lower()]]:
+            raise bad_request(
+                f"The GPU SKU '{gpu_used}' is not available in region '{location}'.",
+                f"properties.containers[{index}].properties.resources.requests.gpu.sku",
+                code="GpuSkuNotAvailableInRegion",
+            )
+    _check_identity(body.get("identity"))
     stored = copy.deepcopy(body)
     stored["properties"].update(osType=os_type, restartPolicy=policy)
     stored["properties"].pop("provisioningState", None)
     stored["properties"].pop("instanceView", None)
     for container in stored["properties"]["containers"]:
         container["properties"].pop("instanceView", None)
-    return GroupSpec(location=location, restart_policy=policy, containers=containers, body=stored)
+    return GroupSpec(
+        location=location, restart_policy=policy, containers=containers, body=stored, volumes=volumes
+    )
+
+
+def _find_gpu(raw_container: Any) -> dict[str, Any] | None:
+    requests = ((raw_container.get("properties") or {}).get("resources") or {}).get("requests") or {}
+    gpu = requests.get("gpu")
+    return gpu if isinstance(gpu, dict) else None
+
+
+def _check_identity(raw: Any) -> None:
+    if raw is None:
+        return
+    identity = _require_dict(raw, "identity")
+    kind = IDENTITY_TYPES.get(str(identity.get("type", "")).replace(" ", "").lower())
+    if kind is None:
+        raise bad_request(
+            f"The identity type '{identity.get('type')}' is not valid: use SystemAssigned, UserAssigned, "
+            "'SystemAssigned, UserAssigned' or None.",
+            "identity.type",
+            code="InvalidIdentityType",
+        )
+    users = identity.get("userAssignedIdentities") or {}
+    if not isinstance(users, dict):
+        raise bad_request("'userAssignedIdentities' must map resource ids to objects.",
+                          "identity.userAssignedIdentities")  # fmt: skip
+    if "UserAssigned" in kind and not users:
+        raise bad_request(
+            f"Identity type '{kind}' needs at least one entry in 'userAssignedIdentities'.",
+            "identity.userAssignedIdentities",
+            code="InvalidIdentityValues",
+        )
+    if "UserAssigned" not in kind and users:
+        raise bad_request(
+            f"'userAssignedIdentities' is only allowed with a UserAssigned identity type (got '{kind}').",
+            "identity.userAssignedIdentities",
+            code="InvalidIdentityValues",
+        )
+    for resource_id in users:
+        if not _USER_IDENTITY.match(resource_id):
+            raise bad_request(
+                f"'{resource_id}' is not the resource id of a user-assigned identity "
+                "(/subscriptions/.../resourceGroups/.../providers/Microsoft.ManagedIdentity/"
+                "userAssignedIdentities/<name>).",
+                "identity.userAssignedIdentities",
+                code="InvalidIdentityValues",
+            )
+
+
+def assign_identity(body: dict[str, Any], previous: Mapping[str, Any] | None) -> None:
+    """Complete ``body["identity"]`` as ARM answers it: a ``principalId``/``tenantId`` for a system
+    identity (kept from ``previous``, the group's former body, on an update) and a ``principalId``/
+    ``clientId`` per user-assigned identity (derived from its resource id: one identity, one principal)."""
+    identity = body.get("identity")
+    if not isinstance(identity, dict):
+        return
+    kind = IDENTITY_TYPES[str(identity.get("type", "")).replace(" ", "").lower()]
+    identity["type"] = kind
+    if kind == "None":
+        body.pop("identity")
+        return
+    if "SystemAssigned" in kind:
+        before = (previous or {}).get("identity") or {}
+        identity["principalId"] = before.get("principalId") or str(uuid.uuid4())
+        identity["tenantId"] = EMULATOR_TENANT_ID
+    else:
+        identity.pop("principalId", None)
+        identity.pop("tenantId", None)
+    users = identity.get("userAssignedIdentities") or {}
+    for resource_id in list(users):
+        key = resource_id.lower()
+        users[resource_id] = {
+            "principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"principal:{key}")),
+            "clientId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"client:{key}")),
+        }
+
+
+_PATH_CHARS = r"\w.\-"
+
+
+def localize(text: str, mounts: Mapping[str, str]) -> str:
+    """``text`` with each mount path (a key of ``mounts``) replaced by its local directory, where it
+    appears as a whole path or a path prefix (``/mnt/data``, ``/mnt/data/out.txt``, never ``/x/mnt/data``
+    or ``/mnt/database``)."""
+    for mount_path in sorted(mounts, key=len, reverse=True):
+        pattern = rf"(?<![{_PATH_CHARS}/]){re.escape(mount_path)}(?![{_PATH_CHARS}])"
+        text = re.sub(pattern, mounts[mount_path].replace("\\", "\\\\"), text)
+    return text
 
 
 #: Group properties the emulator does not emulate, with the name a refusal gives them. A request
 #: that uses one gets a 400 naming it (never a success that silently ignores it).
 NOT_EMULATED_GROUP: Mapping[str, str] = {
-    "volumes": "volumes (Azure Files, emptyDir, secret, git repo)",
     "subnetIds": "virtual network deployment (subnetIds)",
     "networkProfile": "virtual network deployment (networkProfile)",
     "dnsConfig": "custom DNS configuration (dnsConfig)",
@@ -171,18 +457,14 @@ NOT_EMULATED_GROUP: Mapping[str, str] = {
 }
 #: The same for each container's properties (``resources.requests``/``limits`` keys as ``resources.<key>``).
 NOT_EMULATED_CONTAINER: Mapping[str, str] = {
-    "volumeMounts": "volume mounts",
     "livenessProbe": "liveness probes",
     "readinessProbe": "readiness probes",
     "securityContext": "container security contexts",
-    "resources.gpu": "GPU resources",
 }
 
 
 def refuse_not_emulated(body: Mapping[str, Any]) -> None:
     """400 ``FeatureNotEmulated`` naming the first feature of ``body`` the emulator does not emulate."""
-    if body.get("identity"):
-        raise _not_emulated("managed identities", "identity")
     props = body.get("properties") or {}
     if str(props.get("sku") or "Standard").lower() != "standard":
         raise _not_emulated(f"the {props.get('sku')} SKU", "properties.sku")
@@ -193,11 +475,7 @@ def refuse_not_emulated(body: Mapping[str, Any]) -> None:
             raise _not_emulated(feature, f"properties.{key}")
     for index, container in enumerate(props.get("containers") or []):
         cprops = container.get("properties") or {}
-        resources = cprops.get("resources") or {}
-        used = {k for k in NOT_EMULATED_CONTAINER if "." not in k and cprops.get(k)}
-        for kind in ("requests", "limits"):
-            if (resources.get(kind) or {}).get("gpu"):
-                used.add("resources.gpu")
+        used = {k for k in NOT_EMULATED_CONTAINER if cprops.get(k)}
         for key in NOT_EMULATED_CONTAINER:
             if key in used:
                 raise _not_emulated(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -32,10 +33,14 @@ from airflow_azure_compute.emulator.aci.model import (
     detail_status,
     exit_code_of,
     group_state,
+    localize,
     restarts_after,
 )
 
 log = logging.getLogger("airflow_azure_compute.emulator.aci")
+
+#: Variable giving each container its mounts as JSON ``{mountPath: local directory}``.
+MOUNTS_ENV = "EMULATOR_ACI_MOUNTS"
 
 #: Host variables a container process inherits (everything else of the emulator's environment is hidden).
 PASSTHROUGH_ENV = ("HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "PYTHONPATH", "SYSTEMROOT", "USER")
@@ -115,13 +120,22 @@ class ContainerRuntime:
     :param policy: the group's restart policy.
     :param settings: the emulator's live settings (back-off, grace, log size).
     :param workdir: the process's working directory (created on start).
+    :param mounts: ``{mountPath: local directory}`` of the volumes the container mounts.
     """
 
-    def __init__(self, spec: ContainerSpec, policy: str, settings: AciSettings, workdir: Path) -> None:
+    def __init__(
+        self,
+        spec: ContainerSpec,
+        policy: str,
+        settings: AciSettings,
+        workdir: Path,
+        mounts: Mapping[str, Path] | None = None,
+    ) -> None:
         self.spec = spec
         self.policy = policy
         self.settings = settings
         self.workdir = workdir
+        self.mounts = {path: str(local) for path, local in (mounts or {}).items()}
         self.logs = LogBuffer(settings.log_lines)
         self.restart_count = 0
         self.current: dict[str, Any] | None = None
@@ -135,6 +149,8 @@ class ContainerRuntime:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._sleeping = False
+        #: processes started by ``exec`` in this container; they end with it
+        self.exec_processes: set[asyncio.subprocess.Process] = set()
 
     # -- views ---------------------------------------------------------------------------------
     @property
@@ -166,6 +182,18 @@ class ContainerRuntime:
             found.last = now
         else:
             self._events[key] = _Event(name, message, kind, now, now)
+
+    def localize(self, text: str) -> str:
+        """``text`` with the container's mount paths pointing at their local directories."""
+        return localize(text, self.mounts)
+
+    def environment(self) -> dict[str, str]:
+        """The process environment: host basics, the container's variables (mount paths localized)
+        and `MOUNTS_ENV`."""
+        env = {**base_environment(), **{k: self.localize(v) for k, v in self.spec.env.items()}}
+        if self.mounts:
+            env[MOUNTS_ENV] = json.dumps(self.mounts)
+        return env
 
     # -- lifecycle -----------------------------------------------------------------------------
     def launch(self, env: Mapping[str, str]) -> None:
@@ -219,7 +247,7 @@ class ContainerRuntime:
 
     async def _run_once(self, env: dict[str, str]) -> int:
         self.logs.clear()
-        command = self.spec.command
+        command = tuple(self.localize(part) for part in self.spec.command)
         if not command:
             return self._not_runnable(
                 NOT_RUNNABLE_EXIT,
@@ -279,9 +307,15 @@ class ContainerRuntime:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
 
+    def _kill_execs(self) -> None:
+        for proc in list(self.exec_processes):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
     async def terminate(self, grace: float) -> None:
         """Stop the container: SIGTERM to its process group, SIGKILL after ``grace`` seconds."""
         self._stopping = True
+        self._kill_execs()
         task = self._task
         if task is None or task.done():
             self.done = True
@@ -301,6 +335,7 @@ class ContainerRuntime:
     def abort(self) -> None:
         """Kill at once, without waiting (used by a synchronous reset)."""
         self._stopping = True
+        self._kill_execs()
         self._signal(signal.SIGKILL)
         if self._task is not None:
             self._task.cancel()
@@ -311,17 +346,30 @@ class GroupDeployment:
 
     :param spec: the validated group.
     :param settings: the emulator's live settings.
-    :param workdir: a directory for this deployment (one sub-directory per container).
+    :param workdir: a directory for this deployment (one sub-directory per container, and
+        ``volumes/<name>`` for its emptyDir and secret volumes).
+    :param shares: the directory standing in for Azure Files: ``<account>/<share>`` below it
+        outlives the group, as a share does.
     """
 
-    def __init__(self, spec: GroupSpec, settings: AciSettings, workdir: Path) -> None:
+    def __init__(self, spec: GroupSpec, settings: AciSettings, workdir: Path, shares: Path) -> None:
         self.spec = spec
         self.settings = settings
         self.workdir = workdir
         self.provisioning_state = "Pending"
         self.stopped = False
+        self.volume_dirs = {
+            v.name: shares / v.share[0] / v.share[1] if v.share else workdir / "volumes" / v.name
+            for v in spec.volumes
+        }
         self.containers = {
-            c.name: ContainerRuntime(c, spec.restart_policy, settings, workdir / c.name)
+            c.name: ContainerRuntime(
+                c,
+                spec.restart_policy,
+                settings,
+                workdir / c.name,
+                {m.mount_path: self.volume_dirs[m.volume] for m in c.mounts},
+            )
             for c in spec.containers
         }
         self.provisioned: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -337,10 +385,10 @@ class GroupDeployment:
             for runtime in self.containers.values():
                 runtime.event("Pulling", f'pulling image "{runtime.spec.image}"')
             await asyncio.sleep(self.settings.provision_delay_s)
-            base = base_environment()
+            self._materialize_volumes()
             for runtime in self.containers.values():
                 runtime.event("Pulled", f'Successfully pulled image "{runtime.spec.image}"')
-                runtime.launch({**base, **runtime.spec.env})
+                runtime.launch(runtime.environment())
             await asyncio.gather(*(r.first_start.wait() for r in self.containers.values()))
             self.provisioning_state = "Succeeded"
             self._settle("Succeeded")
@@ -351,6 +399,16 @@ class GroupDeployment:
             log.exception("provisioning failed")
             self.provisioning_state = "Failed"
             self._settle("Failed")
+
+    def _materialize_volumes(self) -> None:
+        """Create each volume's directory; write a secret volume's files (owner-only)."""
+        for volume in self.spec.volumes:
+            folder = self.volume_dirs[volume.name]
+            folder.mkdir(parents=True, exist_ok=True)
+            for file, content in volume.files.items():
+                target = folder / file
+                target.write_bytes(content)
+                target.chmod(0o400)
 
     def _settle(self, status: str) -> None:
         if not self.provisioned.done():

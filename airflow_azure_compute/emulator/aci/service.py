@@ -31,6 +31,7 @@ from airflow_azure_compute.emulator.aci.model import (
     RESOURCE_TYPE,
     AciSettings,
     GroupSpec,
+    assign_identity,
     parse_group,
     redact,
 )
@@ -365,7 +366,8 @@ class AciService(EmulatorService):
 
     def _new_deployment(self, record_key: tuple[str, ...], spec: GroupSpec) -> GroupDeployment:
         folder = "-".join(record_key[1:]) + f"-{next(self._deployment_ids)}"
-        deployment = GroupDeployment(spec, self.settings, self.ctx.workdir / "aci" / folder)
+        root = self.ctx.workdir / "aci"
+        deployment = GroupDeployment(spec, self.settings, root / folder, root / "shares")
         self._deployments.add(deployment)
         return deployment
 
@@ -426,6 +428,7 @@ class AciService(EmulatorService):
         spec = parse_group(await self._json_body(request), info["name"])
         key = _key(info["subscription"], info["resource_group"], info["name"])
         record = self.groups.get(key)
+        assign_identity(spec.body, record.spec.body if record is not None else None)
         if record is None:
             deployment = self._new_deployment(key, spec)
             record = GroupRecord(info["subscription"], info["resource_group"], info["name"], spec, deployment)

@@ -78,14 +78,15 @@ def _group_body(**extra_props: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("change", "target"),
     [
-        (lambda b: b.update(identity={"type": "SystemAssigned"}), "identity"),
-        (lambda b: b["properties"].update(volumes=[{"name": "v", "emptyDir": {}}]), "properties.volumes"),
         (
-            lambda b: b["properties"]["containers"][0]["properties"]["resources"]["requests"].update(
-                gpu={"count": 1, "sku": "V100"}
-            ),
-            "properties.containers[0].properties.resources.gpu",
+            lambda b: b["properties"].update(volumes=[{"name": "v", "gitRepo": {"repository": "https://x"}}]),
+            "properties.volumes[0].gitRepo",
         ),
+        (
+            lambda b: b["properties"].update(networkProfile={"id": "/subscriptions/s/np"}),
+            "properties.networkProfile",
+        ),
+        (lambda b: b["properties"].update(dnsConfig={"nameServers": ["1.1.1.1"]}), "properties.dnsConfig"),
         (lambda b: b["properties"].update(subnetIds=[{"id": "/subscriptions/s/x"}]), "properties.subnetIds"),
         (
             lambda b: b["properties"].update(
@@ -142,6 +143,41 @@ def test_exec_attach_usages_and_operations(aci: dict[str, Any]) -> None:
     names = {op["name"] for op in body["value"]}
     assert status == 200 and "Microsoft.ContainerInstance/containerGroups/containers/exec/action" in names
     raw(aci, "DELETE", f"{group}?{API}", headers=headers)
+
+
+def test_deleting_a_group_ends_the_commands_exec_started_in_it(aci: dict[str, Any]) -> None:
+    name = f"exec-end-{uuid.uuid4().hex[:8]}"
+    group = f"{_groups(aci)}/{name}"
+    headers = _auth(aci["token"])
+    assert raw(aci, "PUT", f"{group}?{API}", _group_body(), headers=headers)[0] == 201
+    wait_for(
+        lambda: (
+            raw(aci, "GET", f"{group}?{API}", headers=headers)[1]["properties"]["instanceView"]["state"]
+            == "Running"
+        ),
+        what="the group to run",
+    )
+    command = {"command": "/bin/sh -c 'echo started; exec sleep 60'"}
+    grant = raw(aci, "POST", f"{group}/containers/main/exec?{API}", command, headers=headers)[1]
+
+    async def scenario() -> str:
+        context = ssl.create_default_context(cafile=aci["ca_path"])
+        out = ""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(grant["webSocketUri"], ssl=context) as ws,
+        ):
+            await ws.send_str(grant["password"])
+            async for message in ws:
+                out += message.data.decode() if isinstance(message.data, bytes) else str(message.data)
+                if "started" in out:
+                    await asyncio.to_thread(raw, aci, "DELETE", f"{group}?{API}", None, headers)
+                    break
+            # the socket closes once the deletion ended the command (not after the 60 s sleep)
+            await asyncio.wait_for(ws.receive(), 20)
+            return out
+
+    assert asyncio.run(scenario()).startswith("started")
 
 
 async def _session(aci: dict[str, Any], grant: dict[str, str]) -> str:
