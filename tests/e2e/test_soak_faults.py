@@ -162,7 +162,11 @@ def examples() -> list[tuple[str, Callable[[int], dict[str, Any]], Callable[[Any
                 "workers": 2,
                 "worker_image": "python:3.11-slim",
                 "worker_command": [
-                    python, "-u", "-m", "airflow_azure_compute.runtime.queue_worker", f"{APP / 'worker.py'}:compute",
+                    python,
+                    "-u",
+                    "-m",
+                    "airflow_azure_compute.runtime.queue_worker",
+                    f"{APP / 'worker.py'}:compute",
                 ],
                 "worker_idle_s": 1.5,
             },

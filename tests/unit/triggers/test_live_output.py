@@ -95,5 +95,5 @@ def test_sensor_names_streamed_tasks_by_index_or_id() -> None:
         BatchJobSensor(task_id="w", job_id="j", stream_output=[0]),
         BatchJobSensor(task_id="w", job_id="j", task_id_prefix="t-", expected_tasks=2, stream_output=[2]),
     ):
-        with pytest.raises(AzureComputeConfigError, match="^stream_output: index"):
+        with pytest.raises(AzureComputeConfigError, match=r"^stream_output: index"):
             bad._streamed_task_ids()
