@@ -56,6 +56,23 @@ def summarize_failures(failed: Sequence[Mapping[str, Any]], report: Sequence[Map
     return "; ".join(lines) + more
 
 
+def timed_out(err: BaseException | None) -> bool:
+    """Whether ``err``, or what it was raised from, is Airflow giving up a sensor's wait at its timeout.
+
+    With ``soft_fail`` the base sensor raises a skip instead: from the timeout when deferred, with the
+    message "Sensor has timed out..." when poking.
+    """
+    from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferralTimeout
+
+    while err is not None:
+        if isinstance(err, (AirflowSensorTimeout, TaskDeferralTimeout)):
+            return True
+        if str(err).startswith("Sensor has timed out"):
+            return True
+        err = err.__cause__
+    return False
+
+
 class BatchJobSensor(BaseSensorOperator):
     """Wait until a job's tasks (or those under ``task_id_prefix``) are done, per a failure policy.
 
@@ -84,6 +101,9 @@ class BatchJobSensor(BaseSensorOperator):
     :param tolerate_percent: with ``tolerate``: share of tasks allowed to fail.
     :param owns_job: the run created the job (``fanout.output["owns_job"]``): killing the task
         terminates the job; otherwise only this fan-out's tasks.
+    :param terminate_on_kill: stop that work when the task is killed or times out (default), so no
+        Batch task keeps running for a task Airflow gave up on; False leaves the job and its tasks
+        running (e.g. for another DAG to pick up).
     :param forensics_limit: how many failed tasks get stdout/stderr tails.
     :param progress_quiet_s: see `BatchJobCompleteTrigger`
         (0: a progress line at every poll).
@@ -122,6 +142,7 @@ class BatchJobSensor(BaseSensorOperator):
         failure_policy: str = "fail_fast",  # FailurePolicy.FAIL_FAST (specs is not imported at DAG parsing)
         tolerate_percent: float = 0.0,
         owns_job: bool = False,
+        terminate_on_kill: bool = True,
         forensics_limit: int = 5,
         progress_quiet_s: float = 0.0,
         stream_output: list[str] | None = None,
@@ -143,6 +164,7 @@ class BatchJobSensor(BaseSensorOperator):
         self.failure_policy = failure_policy
         self.tolerate_percent = tolerate_percent
         self.owns_job = owns_job
+        self.terminate_on_kill = terminate_on_kill
         self.forensics_limit = forensics_limit
         self.progress_quiet_s = progress_quiet_s
         self.stream_output = stream_output
@@ -208,7 +230,12 @@ class BatchJobSensor(BaseSensorOperator):
         hook = self.hook
         BatchJobLink.persist(context, job_id=self.job_id, **batch_account_fields(hook.settings))
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except Exception as err:
+                if timed_out(err):
+                    self.stop_owned_work("AirflowTaskTimedOut")
+                raise
         # Short-circuit: one taskcounts request; a job already done never defers.
         event = self.evaluate_now(hook, policy)
         if event is not None:
@@ -228,6 +255,7 @@ class BatchJobSensor(BaseSensorOperator):
                 failure_policy=policy.value,
                 tolerate_percent=float(self.tolerate_percent),
                 owns_job=bool(self.owns_job),
+                terminate_on_kill=bool(self.terminate_on_kill),
                 progress_quiet_s=float(self.progress_quiet_s),
                 stream_output=[str(t) for t in self.stream_output or []],
                 stream_output_bytes=int(self.stream_output_bytes),
@@ -288,6 +316,7 @@ class BatchJobSensor(BaseSensorOperator):
                 "failed_task_ids": [f["id"] for f in failed],
             }
         if status == "timeout":
+            self.stop_owned_work("AirflowTaskTimedOut")
             raise DeadlineExceededError(str(event.get("message")))
         if status == "failed":
             raise BatchTasksFailedError(
@@ -307,16 +336,38 @@ class BatchJobSensor(BaseSensorOperator):
         )
         return report
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume from the trigger; a trigger timed out by Airflow (not by its own deadline) stops the work.
+
+        Airflow cancels a timed-out trigger without calling its ``on_kill`` and fails the task here (the
+        base sensor turns the ``TaskDeferralTimeout`` into ``AirflowSensorTimeout``, or a skip).
+        """
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except Exception as err:
+            if timed_out(err):
+                self.stop_owned_work("AirflowTaskTimedOut")
+            raise
+
     def on_kill(self) -> None:
         """Killed while waiting on the worker: stop the remote work this run owns."""
+        self.stop_owned_work("AirflowTaskKilled")
+
+    def stop_owned_work(self, reason: str) -> None:
+        """Terminate the job when this run owns it, else this fan-out's tasks; unless ``terminate_on_kill``
+        is False. ``reason`` becomes the job's termination reason."""
         self._apply_fanout()
-        if not self.job_id:
+        if not self.job_id or not self.terminate_on_kill:
             return
         hook = self.hook
         if self.owns_job:
-            hook.terminate_job(self.job_id, "AirflowTaskKilled")
+            self.log.info("terminating job %s (%s)", self.job_id, reason)
+            hook.terminate_job(self.job_id, reason)
         elif self.task_id_prefix:
-            hook.terminate_tasks(self.job_id, self.task_id_prefix)
+            n = hook.terminate_tasks(self.job_id, self.task_id_prefix)
+            self.log.info(
+                "terminated %d task(s) %s* of job %s (%s)", n, self.task_id_prefix, self.job_id, reason
+            )
 
 
-__all__ = ["BatchJobSensor", "format_forensics", "summarize_failures"]
+__all__ = ["BatchJobSensor", "format_forensics", "summarize_failures", "timed_out"]
