@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.dags.mapped_aci_durable import GREETINGS, dag
+from tests.e2e.dags.mapped_aci_durable import GREETINGS, POOL_ITEMS, dag
 
 pytestmark = pytest.mark.integration
 
@@ -19,12 +19,23 @@ def test_each_map_index_gets_its_own_group_and_instance_and_teardown_leaves_noth
     from airflow_azure_compute.hooks.aci_groups import derive_group_name
     from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
     from airflow_azure_compute.hooks.durable import DurableHook
+    from airflow_azure_compute.hooks.storage_queue import StorageQueueHook
     from airflow_azure_compute.ids import created_by_run, derive_run_id, run_prefix
 
     dr = run_dag(dag)
     tis = {(ti.task_id, ti.map_index): ti for ti in dr.get_task_instances()}
     assert dr.state == "success", {k: ti.state for k, ti in tis.items()}
-    mapped = ("group", "group_kwargs", "sense_group", "start", "sense", "start_long", "suspend", "terminate")
+    mapped = (
+        "group",
+        "group_kwargs",
+        "sense_group",
+        "worker_pool",
+        "start",
+        "sense",
+        "start_long",
+        "suspend",
+        "terminate",
+    )
     for task_id in mapped:
         assert {k[1] for k in tis if k[0] == task_id} == {0, 1}, task_id
 
@@ -46,6 +57,14 @@ def test_each_map_index_gets_its_own_group_and_instance_and_teardown_leaves_noth
     aci = ContainerInstancesHook()
     assert all(aci.get_group(name) is None for name in every_group)
     assert not [g for g in aci.list_groups() if created_by_run(g.get("tags"), *scope)]
+    for i, items in enumerate(POOL_ITEMS):
+        assert xcom("worker_pool", i) == [{"n": n, "square": n * n} for n in items]
+    # Each map index had its own queue and workers, named from the map index; none is left.
+    pool_keys = [derive_group_name("wp", *scope, "worker_pool", i)[:58].rstrip("-") for i in range(2)]
+    assert len(set(pool_keys)) == 2
+    queues = StorageQueueHook().list_queues()
+    assert [name for name, md in queues if name in pool_keys or created_by_run(md, *scope)] == []
+    assert not [g["name"] for g in aci.list_groups() if g["name"].startswith(tuple(pool_keys))]
 
     started = [xcom("start", i) for i in range(2)]
     assert started == [derive_run_id("orch", *scope, "start", i) for i in range(2)]
