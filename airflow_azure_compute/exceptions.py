@@ -9,6 +9,7 @@
          ├─ BatchTasksFailedError     .failed_task_ids
          ├─ DeadlineExceededError
          └─ RemoteWorkFailedError     a container exited non-zero, an orchestration failed
+             └─ RemoteFunctionError   a Python function raised on a Batch node (class not rebuildable here)
 
 Config errors derive from `AirflowFailException`, so Airflow does not retry
 them: retrying a bad spec only repeats the failure. Remote errors carry the service's own ``code`` and
@@ -81,6 +82,17 @@ class RemoteWorkFailedError(AzureComputeRemoteError):
     """Remote work ran and failed: a container exited non-zero, an orchestration ended Failed."""
 
 
+class RemoteFunctionError(RemoteWorkFailedError):
+    """A Python function raised on a Batch node, and its exception could not be rebuilt on the worker.
+
+    :param remote_type: the remote exception's ``module.QualifiedName``.
+    """
+
+    def __init__(self, message: str, *, remote_type: str | None = None) -> None:
+        self.remote_type = remote_type
+        super().__init__(message)
+
+
 __all__ = [
     "AzureComputeConfigError",
     "AzureComputeConflictError",
@@ -89,5 +101,6 @@ __all__ = [
     "BatchTasksFailedError",
     "ConnectionConfigError",
     "DeadlineExceededError",
+    "RemoteFunctionError",
     "RemoteWorkFailedError",
 ]

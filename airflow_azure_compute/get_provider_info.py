@@ -210,6 +210,9 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_azure_compute.operators.batch_job",
                     "airflow_azure_compute.operators.batch_fanout",
                     "airflow_azure_compute.operators.batch_cleanup",
+                    "airflow_azure_compute.operators.batch_mpi",
+                    "airflow_azure_compute.operators.batch_pool_resize",
+                    "airflow_azure_compute.operators.batch_python",
                 ],
             },
             {
@@ -247,7 +250,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Azure Batch (azure-compute)",
-                "python-modules": ["airflow_azure_compute.triggers.batch"],
+                "python-modules": [
+                    "airflow_azure_compute.triggers.batch",
+                    "airflow_azure_compute.triggers.batch_pool",
+                ],
             },
             {
                 "integration-name": "Azure Container Instances (azure-compute)",
@@ -257,6 +263,9 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Azure Durable Functions (azure-compute)",
                 "python-modules": ["airflow_azure_compute.triggers.durable"],
             },
+        ],
+        "task-decorators": [
+            {"name": "azure_batch", "class-name": "airflow_azure_compute.decorators.batch.azure_batch_task"},
         ],
         "connection-types": CONNECTION_TYPES,
         "asset-uris": [

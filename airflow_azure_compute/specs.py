@@ -208,7 +208,9 @@ class StartTaskSpec(_Spec):
     :param wait_for_success: nodes take tasks only after the start task succeeded; a failure makes the
         node ``starttaskfailed`` (and the pool readiness trigger fail).
     :param max_task_retries: retries of a failing start task.
-    :param elevated: run as an administrator.
+    :param elevated: run as an administrator (the pool's auto-user).
+    :param user_name: run as this named user account of the pool (``PoolSpec.user_accounts``) instead of
+        the auto-user; its elevation comes from the account.
     :param container: run the start task in a container.
     """
 
@@ -218,6 +220,7 @@ class StartTaskSpec(_Spec):
     wait_for_success: bool = True
     max_task_retries: int = 0
     elevated: bool = False
+    user_name: str | None = None
     container: TaskContainerSpec | None = None
 
     _nested: ClassVar[Mapping[str, type[_Spec]]] = {"container": TaskContainerSpec}
@@ -231,7 +234,9 @@ class StartTaskSpec(_Spec):
             "commandLine": self.command_line,
             "waitForSuccess": self.wait_for_success,
             "maxTaskRetryCount": self.max_task_retries,
-            "userIdentity": _auto_user(self.elevated, scope="pool"),
+            "userIdentity": (
+                {"username": self.user_name} if self.user_name else _auto_user(self.elevated, scope="pool")
+            ),
         }
         if self.resource_files:
             wire["resourceFiles"] = [r.to_wire() for r in self.resource_files]
@@ -309,6 +314,177 @@ class BlobMountSpec(_Spec):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FileShareMountSpec(_Spec):
+    """An Azure Files share mounted on every node (SMB) under ``$AZ_BATCH_NODE_MOUNTS_DIR``.
+
+    :param account_name: the storage account.
+    :param azure_file_url: the share's URL, ``https://{account}.file.core.windows.net/{share}``.
+    :param relative_mount_path: directory name under the mounts directory.
+    :param account_key_conn_id: Airflow connection whose password is the storage account key (read
+        when the operator runs; never templated, logged or put in XCom).
+    :param mount_options: extra ``mount`` options, e.g. ``-o vers=3.0,dir_mode=0777,file_mode=0777``.
+    """
+
+    account_name: str
+    azure_file_url: str
+    relative_mount_path: str
+    account_key_conn_id: str
+    mount_options: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_mount_path(self.relative_mount_path, "pool.file_share_mounts.relative_mount_path")
+        if not self.account_key_conn_id:
+            raise AzureComputeConfigError(
+                "an Azure Files mount needs the connection holding the account key",
+                field="pool.file_share_mounts.account_key_conn_id",
+            )
+        if not self.azure_file_url.startswith("https://"):
+            raise AzureComputeConfigError(
+                f"{self.azure_file_url!r}: use https://<account>.file.core.windows.net/<share>",
+                field="pool.file_share_mounts.azure_file_url",
+            )
+
+    def to_wire(self, account_key: str) -> dict[str, Any]:
+        cfg: dict[str, Any] = {
+            "accountName": self.account_name,
+            "azureFileUrl": self.azure_file_url,
+            "accountKey": account_key,
+            "relativeMountPath": self.relative_mount_path,
+        }
+        if self.mount_options:
+            cfg["mountOptions"] = self.mount_options
+        return {"azureFileShareConfiguration": cfg}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NfsMountSpec(_Spec):
+    """An NFS export mounted on every node (reachable from the pool's subnet; no credentials).
+
+    :param source: ``host:/export`` (e.g. an Azure NetApp Files or Blob NFS 3.0 endpoint).
+    :param relative_mount_path: directory name under the mounts directory.
+    :param mount_options: extra ``mount`` options, e.g. ``-o vers=3,sec=sys``.
+    """
+
+    source: str
+    relative_mount_path: str
+    mount_options: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_mount_path(self.relative_mount_path, "pool.nfs_mounts.relative_mount_path")
+        if ":" not in self.source:
+            raise AzureComputeConfigError(
+                f"{self.source!r}: use host:/export", field="pool.nfs_mounts.source"
+            )
+
+    def to_wire(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"source": self.source, "relativeMountPath": self.relative_mount_path}
+        if self.mount_options:
+            cfg["mountOptions"] = self.mount_options
+        return {"nfsMountConfiguration": cfg}
+
+
+def _check_mount_path(path: str, field_name: str) -> None:
+    if not path or "/" in path or path in (".", ".."):
+        raise AzureComputeConfigError(
+            f"{path!r}: use one directory name (it is created under $AZ_BATCH_NODE_MOUNTS_DIR)",
+            field=field_name,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserAccountSpec(_Spec):
+    """A named user account created on every node (e.g. to run the start task as an administrator).
+
+    :param name: the account name.
+    :param password_conn_id: Airflow connection whose password is the account's password (read when
+        the operator runs; never templated, logged or put in XCom).
+    :param elevated: administrator (``admin``) rather than ``nonadmin``.
+    """
+
+    name: str
+    password_conn_id: str
+    elevated: bool = False
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]{0,19}$", self.name or ""):
+            raise AzureComputeConfigError(
+                f"{self.name!r}: use up to 20 letters, digits, '_', '.' or '-'",
+                field="pool.user_accounts.name",
+            )
+        if not self.password_conn_id:
+            raise AzureComputeConfigError(
+                f"user account {self.name!r} needs a connection holding its password",
+                field="pool.user_accounts.password_conn_id",
+            )
+
+    def to_wire(self, password: str) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "password": password,
+            "elevationLevel": "admin" if self.elevated else "nonadmin",
+        }
+
+
+#: ``publicIPAddressConfiguration.provision`` values.
+PUBLIC_IP_PROVISIONING = ("batchmanaged", "usermanaged", "nopublicipaddresses")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSpec(_Spec):
+    """Where the pool's nodes live on the network.
+
+    :param subnet_id: ARM id of a virtual network subnet
+        (``/subscriptions/.../virtualNetworks/{vnet}/subnets/{subnet}``) the nodes join; needed to reach
+        NFS exports or other machines of the network.
+    :param public_ip: ``batchmanaged`` (default: Batch gives nodes public IPs), ``usermanaged`` (yours,
+        ``public_ip_ids``) or ``nopublicipaddresses`` (private nodes; needs ``subnet_id``).
+    :param public_ip_ids: ARM ids of public IP addresses, with ``usermanaged``.
+    """
+
+    subnet_id: str | None = None
+    public_ip: str = "batchmanaged"
+    public_ip_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.public_ip not in PUBLIC_IP_PROVISIONING:
+            raise AzureComputeConfigError(
+                f"{self.public_ip!r}; use one of {list(PUBLIC_IP_PROVISIONING)}",
+                field="pool.network.public_ip",
+            )
+        if (self.public_ip == "usermanaged") != bool(self.public_ip_ids):
+            raise AzureComputeConfigError(
+                "public_ip_ids go with public_ip='usermanaged' (and only with it)",
+                field="pool.network.public_ip_ids",
+            )
+        if self.subnet_id is not None and "/subnets/" not in self.subnet_id.lower():
+            raise AzureComputeConfigError(
+                f"{self.subnet_id!r} is not a subnet's ARM id (.../virtualNetworks/<vnet>/subnets/<subnet>)",
+                field="pool.network.subnet_id",
+            )
+        if self.public_ip == "nopublicipaddresses" and not self.subnet_id:
+            raise AzureComputeConfigError(
+                "nodes without public IPs need a subnet_id", field="pool.network.subnet_id"
+            )
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        if self.subnet_id:
+            wire["subnetId"] = self.subnet_id
+        ip: dict[str, Any] = {"provision": self.public_ip}
+        if self.public_ip_ids:
+            ip["ipAddressIds"] = list(self.public_ip_ids)
+        wire["publicIPAddressConfiguration"] = ip
+        return wire
+
+
+#: Azure's casing of ``taskSchedulingPolicy.nodeFillType`` (the REST API sends ``Spread`` / ``Pack``).
+NODE_FILL_TYPES = {"spread": "Spread", "pack": "Pack"}
+NODE_PLACEMENT_POLICIES = ("regional", "zonal")
+#: Nodes an inter-node communication pool can have (Batch service allocation mode).
+MAX_INTER_NODE_POOL_NODES = 100
+
+
+@dataclass(frozen=True, kw_only=True)
 class PoolSpec(_Spec):
     """Batch pool shape.
 
@@ -323,8 +499,17 @@ class PoolSpec(_Spec):
     :param autoscale_evaluation_minutes: how often the formula runs (5 to 10080 minutes).
     :param start_task: run on every node as it joins.
     :param container: container configuration (images, private registry).
-    :param mounts: blob containers mounted on every node.
-    :param task_slots_per_node: tasks a node runs at once.
+    :param mounts: blob containers mounted on every node (blobfuse).
+    :param file_share_mounts: Azure Files shares mounted on every node.
+    :param nfs_mounts: NFS exports mounted on every node.
+    :param task_slots_per_node: tasks a node runs at once (1 for multi-instance tasks).
+    :param inter_node_communication: nodes can talk to each other (MPI, multi-instance tasks); limits
+        the pool to 100 nodes and places them close together.
+    :param network: virtual network subnet and public IP settings.
+    :param node_placement: ``regional`` or ``zonal`` allocation of the nodes.
+    :param node_fill_type: ``Spread`` (default: tasks spread over nodes) or ``Pack`` (fill a node's
+        slots first).
+    :param user_accounts: named accounts created on every node (the start task can run as one).
     :param metadata: extra metadata; the operator adds the dag/run/task that created the pool.
     """
 
@@ -339,14 +524,27 @@ class PoolSpec(_Spec):
     start_task: StartTaskSpec | None = None
     container: ContainerConfigSpec | None = None
     mounts: tuple[BlobMountSpec, ...] = ()
+    file_share_mounts: tuple[FileShareMountSpec, ...] = ()
+    nfs_mounts: tuple[NfsMountSpec, ...] = ()
     task_slots_per_node: int = 1
+    inter_node_communication: bool = False
+    network: NetworkSpec | None = None
+    node_placement: str | None = None
+    node_fill_type: str | None = None
+    user_accounts: tuple[UserAccountSpec, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
 
     _nested: ClassVar[Mapping[str, type[_Spec]]] = {
         "start_task": StartTaskSpec,
         "container": ContainerConfigSpec,
+        "network": NetworkSpec,
     }
-    _nested_lists: ClassVar[Mapping[str, type[_Spec]]] = {"mounts": BlobMountSpec}
+    _nested_lists: ClassVar[Mapping[str, type[_Spec]]] = {
+        "mounts": BlobMountSpec,
+        "file_share_mounts": FileShareMountSpec,
+        "nfs_mounts": NfsMountSpec,
+        "user_accounts": UserAccountSpec,
+    }
 
     def __post_init__(self) -> None:
         check_batch_id(self.pool_id, "pool.pool_id")
@@ -374,6 +572,39 @@ class PoolSpec(_Spec):
             )
         if not 1 <= self.task_slots_per_node <= 256:
             raise AzureComputeConfigError("must be between 1 and 256", field="pool.task_slots_per_node")
+        if (
+            self.inter_node_communication
+            and self.dedicated_nodes + self.spot_nodes > MAX_INTER_NODE_POOL_NODES
+        ):
+            raise AzureComputeConfigError(
+                f"an inter-node communication pool has at most {MAX_INTER_NODE_POOL_NODES} nodes, "
+                f"not {self.dedicated_nodes + self.spot_nodes}",
+                field="pool.dedicated_nodes",
+            )
+        if self.node_fill_type is not None and self.node_fill_type.lower() not in NODE_FILL_TYPES:
+            raise AzureComputeConfigError(
+                f"{self.node_fill_type!r}; use 'Spread' or 'Pack'", field="pool.node_fill_type"
+            )
+        if self.node_placement is not None and self.node_placement not in NODE_PLACEMENT_POLICIES:
+            raise AzureComputeConfigError(
+                f"{self.node_placement!r}; use one of {list(NODE_PLACEMENT_POLICIES)}",
+                field="pool.node_placement",
+            )
+        paths = [
+            *(m.relative_mount_path for m in self.mounts),
+            *(m.relative_mount_path for m in self.file_share_mounts),
+            *(m.relative_mount_path for m in self.nfs_mounts),
+        ]
+        if len(paths) != len(set(paths)):
+            raise AzureComputeConfigError(
+                f"two mounts share a relative_mount_path: {sorted(paths)}", field="pool.mounts"
+            )
+        user = self.start_task.user_name if self.start_task else None
+        if user and user not in {u.name for u in self.user_accounts}:
+            raise AzureComputeConfigError(
+                f"the start task runs as {user!r}, which is not in user_accounts",
+                field="pool.start_task.user_name",
+            )
 
     @property
     def image_reference(self) -> dict[str, str]:
@@ -390,12 +621,20 @@ class PoolSpec(_Spec):
         registry_password: str | None = None,
         mount_account: str | None = None,
         mount_sas: Mapping[str, str] | None = None,
+        file_share_keys: Mapping[str, str] | None = None,
+        user_passwords: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """The ``POST /pools`` body; secrets are passed in by the operator, never stored on the spec."""
+        """The ``POST /pools`` body; secrets are passed in by the operator, never stored on the spec.
+
+        ``file_share_keys`` maps a file share mount's ``relative_mount_path`` to its account key and
+        ``user_passwords`` a user account's name to its password.
+        """
         vm: dict[str, Any] = {
             "imageReference": self.image_reference,
             "nodeAgentSKUId": self.node_agent_sku_id,
         }
+        if self.node_placement:
+            vm["nodePlacementConfiguration"] = {"policy": self.node_placement}
         if self.container:
             vm["containerConfiguration"] = self.container.to_wire(registry_user, registry_password)
         wire: dict[str, Any] = {
@@ -422,6 +661,33 @@ class PoolSpec(_Spec):
             wire["mountConfiguration"] = [
                 m.to_wire(mount_account, sas[m.container_name]) for m in self.mounts
             ]
+        keys = file_share_keys or {}
+        for share in self.file_share_mounts:
+            if not keys.get(share.relative_mount_path):
+                raise AzureComputeConfigError(
+                    f"no account key for the Azure Files mount {share.relative_mount_path!r}: "
+                    f"set the password of connection {share.account_key_conn_id!r}",
+                    field="pool.file_share_mounts.account_key_conn_id",
+                )
+            wire.setdefault("mountConfiguration", []).append(share.to_wire(keys[share.relative_mount_path]))
+        for nfs in self.nfs_mounts:
+            wire.setdefault("mountConfiguration", []).append(nfs.to_wire())
+        passwords = user_passwords or {}
+        for user in self.user_accounts:
+            if not passwords.get(user.name):
+                raise AzureComputeConfigError(
+                    f"no password for user account {user.name!r}: set the password of connection "
+                    f"{user.password_conn_id!r}",
+                    field="pool.user_accounts.password_conn_id",
+                )
+        if self.user_accounts:
+            wire["userAccounts"] = [u.to_wire(passwords[u.name]) for u in self.user_accounts]
+        if self.inter_node_communication:
+            wire["enableInterNodeCommunication"] = True
+        if self.network:
+            wire["networkConfiguration"] = self.network.to_wire()
+        if self.node_fill_type:
+            wire["taskSchedulingPolicy"] = {"nodeFillType": NODE_FILL_TYPES[self.node_fill_type.lower()]}
         md = {**self.metadata, **(metadata or {})}
         if md:
             wire["metadata"] = _metadata(md)
@@ -547,6 +813,76 @@ class JobSpec(_Spec):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MultiInstanceSpec(_Spec):
+    """Run one task on several nodes at once (MPI): a primary and ``number_of_instances - 1`` subtasks.
+
+    Every instance downloads ``common_resource_files`` into ``$AZ_BATCH_TASK_SHARED_DIR`` and runs the
+    coordination command; then the primary alone runs the task's command line (the application
+    command, e.g. ``mpiexec``). The task's outcome is the primary's; a failing subtask fails it. The
+    pool needs ``inter_node_communication`` and ``task_slots_per_node=1``.
+
+    :param number_of_instances: nodes the task runs on at once.
+    :param coordination_command_line: run on every node before the application command (start a
+        daemon, check the fabric); not under a shell.
+    :param common_resource_files: files every instance downloads (the primary's own ``resource_files``
+        go to its working directory only).
+    """
+
+    number_of_instances: int
+    coordination_command_line: str | None = None
+    common_resource_files: tuple[ResourceFileSpec, ...] = ()
+
+    _nested_lists: ClassVar[Mapping[str, type[_Spec]]] = {"common_resource_files": ResourceFileSpec}
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.number_of_instances, int) or self.number_of_instances < 1:
+            raise AzureComputeConfigError(
+                f"{self.number_of_instances!r}: use 1 or more nodes",
+                field="multi_instance.number_of_instances",
+            )
+        if self.coordination_command_line is not None:
+            _check_command(self.coordination_command_line, "multi_instance.coordination_command_line")
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"numberOfInstances": self.number_of_instances}
+        if self.coordination_command_line:
+            wire["coordinationCommandLine"] = self.coordination_command_line
+        if self.common_resource_files:
+            wire["commonResourceFiles"] = [r.to_wire() for r in self.common_resource_files]
+        return wire
+
+
+def check_multi_instance_pool(multi: MultiInstanceSpec, pool: Mapping[str, Any]) -> None:
+    """Refuse a multi-instance task that the pool (its REST JSON) would never run.
+
+    Batch accepts such a task and leaves it ``active`` forever; this check names the setting instead.
+    """
+    pool_id = pool.get("id", "?")
+    if not pool.get("enableInterNodeCommunication"):
+        raise AzureComputeConfigError(
+            f"pool {pool_id!r} was created without inter-node communication, so a multi-instance task "
+            "would never be scheduled: use a pool with inter_node_communication=True",
+            field="multi_instance",
+        )
+    if int(pool.get("taskSlotsPerNode") or 1) != 1:
+        raise AzureComputeConfigError(
+            f"pool {pool_id!r} runs {pool.get('taskSlotsPerNode')} tasks per node; multi-instance tasks "
+            "need task_slots_per_node=1",
+            field="multi_instance",
+        )
+    if pool.get("enableAutoScale"):
+        return  # the formula decides the size: nothing to compare
+    dedicated = int(pool.get("targetDedicatedNodes") or 0)
+    spot = int(pool.get("targetLowPriorityNodes") or 0)
+    if multi.number_of_instances > dedicated + spot:
+        raise AzureComputeConfigError(
+            f"{multi.number_of_instances} instances but pool {pool_id!r} targets {dedicated} dedicated + "
+            f"{spot} spot node(s): resize the pool or lower number_of_instances",
+            field="multi_instance.number_of_instances",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskSpec(_Spec):
     """One Batch task.
 
@@ -567,6 +903,7 @@ class TaskSpec(_Spec):
         ``disable`` or ``terminate``; applies only when the job's ``on_task_failure`` is
         ``performexitoptionsjobaction`` (Batch's default there: ``terminate``).
     :param elevated: run as an administrator.
+    :param multi_instance: run on several nodes at once (MPI); see `MultiInstanceSpec`.
     """
 
     task_id: str
@@ -582,8 +919,12 @@ class TaskSpec(_Spec):
     failure_dependency_action: str | None = None
     failure_job_action: str | None = None
     elevated: bool = False
+    multi_instance: MultiInstanceSpec | None = None
 
-    _nested: ClassVar[Mapping[str, type[_Spec]]] = {"container": TaskContainerSpec}
+    _nested: ClassVar[Mapping[str, type[_Spec]]] = {
+        "container": TaskContainerSpec,
+        "multi_instance": MultiInstanceSpec,
+    }
     _nested_lists: ClassVar[Mapping[str, type[_Spec]]] = {
         "resource_files": ResourceFileSpec,
         "output_files": OutputFileSpec,
@@ -594,6 +935,11 @@ class TaskSpec(_Spec):
         _check_command(self.command_line, f"tasks[{self.task_id}].command_line")
         for dep in self.depends_on:
             check_batch_id(dep, f"tasks[{self.task_id}].depends_on")
+        if self.multi_instance and self.depends_on:
+            raise AzureComputeConfigError(
+                "Batch does not combine task dependencies with multi-instance tasks: order them with Airflow",
+                field=f"tasks[{self.task_id}].depends_on",
+            )
         for name, allowed in (
             ("failure_dependency_action", _DEPENDENCY_ACTIONS),
             ("failure_job_action", _JOB_ACTIONS),
@@ -639,6 +985,8 @@ class TaskSpec(_Spec):
             wire["exitConditions"] = {"default": on_failure}
         if self.elevated:
             wire["userIdentity"] = _auto_user(True)
+        if self.multi_instance:
+            wire["multiInstanceSettings"] = self.multi_instance.to_wire()
         return wire
 
 
@@ -648,6 +996,9 @@ class ExistingPolicy(str, Enum):
     REUSE = "reuse"  #: keep it, after checking its shape matches the spec (differences are named)
     FAIL = "fail"  #: raise
     RECREATE = "recreate"  #: delete it and create it again from the spec
+    #: keep it when only the start task differs: give it the spec's start task and resource files and
+    #: restart its nodes to run them (other differences are still named and refused)
+    REPURPOSE = "repurpose"
 
 
 class FailurePolicy(str, Enum):
@@ -739,9 +1090,59 @@ def pool_differences(spec: PoolSpec, pool: Mapping[str, Any]) -> list[str]:
     """What differs between ``spec`` and an existing pool (its REST JSON); empty when they match.
 
     Compared: VM size, image, node agent, scaling mode and fixed node counts or formula, task slots,
-    start task command, container images. Secrets and metadata are not compared.
+    inter-node communication, node fill type, node placement, subnet, mount paths, user account names,
+    container images, and the start task (`start_task_differences`). Secrets and metadata are
+    not compared.
     """
-    wanted = spec.to_wire(mount_account="-", mount_sas={m.container_name: "-" for m in spec.mounts})
+    return [*pool_shape_differences(spec, pool), *start_task_differences(spec, pool)]
+
+
+def _wanted(spec: PoolSpec) -> dict[str, Any]:
+    return spec.to_wire(
+        mount_account="-",
+        mount_sas={m.container_name: "-" for m in spec.mounts},
+        file_share_keys={m.relative_mount_path: "-" for m in spec.file_share_mounts},
+        user_passwords={u.name: "-" for u in spec.user_accounts},
+    )
+
+
+def _resource_file_names(files: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Where each resource file comes from and goes, without SAS tokens (they change every run)."""
+    from urllib.parse import urlsplit
+
+    names = []
+    for f in files:
+        url = f.get("httpUrl") or f.get("storageContainerUrl") or f.get("autoStorageContainerName") or ""
+        source = urlsplit(url).path if "://" in url else url
+        names.append(
+            f"{source}{'/' + f['blobPrefix'] if f.get('blobPrefix') else ''} -> {f.get('filePath', '')}"
+        )
+    return sorted(names)
+
+
+def start_task_differences(spec: PoolSpec, pool: Mapping[str, Any]) -> list[str]:
+    """What differs in the start task (command line, resource files, user): what a repurpose changes."""
+    want = spec.start_task.to_wire() if spec.start_task else {}
+    have = pool.get("startTask") or {}
+    diffs = []
+    if (want.get("commandLine") or None) != (have.get("commandLine") or None):
+        diffs.append(
+            f"start_task.command_line: spec has {want.get('commandLine')!r}, pool has {have.get('commandLine')!r}"
+        )
+    want_files = _resource_file_names(want.get("resourceFiles") or [])
+    have_files = _resource_file_names(have.get("resourceFiles") or [])
+    if want_files != have_files:
+        diffs.append(f"start_task.resource_files: spec has {want_files}, pool has {have_files}")
+    want_user = (want.get("userIdentity") or {}).get("username")
+    have_user = (have.get("userIdentity") or {}).get("username")
+    if want and want_user != have_user:
+        diffs.append(f"start_task.user_name: spec has {want_user!r}, pool has {have_user!r}")
+    return diffs
+
+
+def pool_shape_differences(spec: PoolSpec, pool: Mapping[str, Any]) -> list[str]:
+    """What differs between ``spec`` and a pool, the start task aside (what a repurpose cannot change)."""
+    wanted = _wanted(spec)
     diffs: list[str] = []
 
     def check(name: str, want: Any, have: Any) -> None:
@@ -773,8 +1174,26 @@ def pool_differences(spec: PoolSpec, pool: Mapping[str, Any]) -> list[str]:
         if not autoscale:
             check("dedicated_nodes", spec.dedicated_nodes, pool.get("targetDedicatedNodes", 0))
             check("spot_nodes", spec.spot_nodes, pool.get("targetLowPriorityNodes", 0))
-    have_start = (pool.get("startTask") or {}).get("commandLine")
-    check("start_task.command_line", spec.start_task.command_line if spec.start_task else None, have_start)
+    check(
+        "inter_node_communication",
+        spec.inter_node_communication,
+        bool(pool.get("enableInterNodeCommunication")),
+    )
+    fill = (pool.get("taskSchedulingPolicy") or {}).get("nodeFillType") or "spread"
+    check("node_fill_type", (spec.node_fill_type or "spread").lower(), str(fill).lower())
+    placement = (vm.get("nodePlacementConfiguration") or {}).get("policy")
+    check("node_placement", spec.node_placement or "regional", placement or "regional")
+    subnet = (pool.get("networkConfiguration") or {}).get("subnetId")
+    check("network.subnet_id", spec.network.subnet_id if spec.network else None, subnet)
+    have_mounts = sorted(
+        next(iter(m.values())).get("relativeMountPath", "") for m in pool.get("mountConfiguration") or [] if m
+    )
+    want_mounts = sorted(
+        next(iter(m.values()))["relativeMountPath"] for m in wanted.get("mountConfiguration") or []
+    )
+    check("mounts", want_mounts, have_mounts)
+    have_users = sorted(u.get("name") for u in pool.get("userAccounts") or [])
+    check("user_accounts", sorted(u.name for u in spec.user_accounts), have_users)
     have_images = sorted((vm.get("containerConfiguration") or {}).get("containerImageNames") or [])
     check("container.images", sorted(spec.container.images) if spec.container else [], have_images)
     return diffs
@@ -791,17 +1210,25 @@ __all__ = [
     "ContainerConfigSpec",
     "ExistingPolicy",
     "FailurePolicy",
+    "FileShareMountSpec",
     "JobSpec",
     "JobTaskSpec",
+    "MultiInstanceSpec",
+    "NetworkSpec",
+    "NfsMountSpec",
     "OutputFileSpec",
     "PoolSpec",
     "ResourceFileSpec",
     "StartTaskSpec",
     "TaskContainerSpec",
     "TaskSpec",
+    "UserAccountSpec",
     "check_batch_id",
+    "check_multi_instance_pool",
     "parse_task_manifest",
     "pool_differences",
+    "pool_shape_differences",
     "render_command",
+    "start_task_differences",
     "task_id_for",
 ]

@@ -41,6 +41,7 @@ def suggested_configs() -> dict[str, dict[str, Any]]:
         "batch_split_fanout_merge": {"records": 5000, "chunks": 8, "python": python},
         "batch_manifest_workflow": {"python": python},
         "python_map": {"values": [1, 2, 3, 5, 8, 13], "python": python},
+        "python_workflow": {"start": 5, "python": python},
         "durable_aci_pipeline": {
             "worker_command": [
                 python,

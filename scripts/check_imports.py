@@ -1,4 +1,4 @@
-"""Import rule: importing every hook, operator, sensor and trigger module loads no ``azure.*`` module.
+"""Import rule: importing every hook, operator, sensor, trigger and decorator module loads no ``azure.*`` module.
 
 DAG files are parsed often, and every parse pays for the imports of the operators it uses: SDK imports
 belong inside methods. Run in a fresh interpreter; exits non-zero, naming the culprits, on a breach.
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("hooks", "operators", "sensors", "triggers")
+PACKAGES = ("hooks", "operators", "sensors", "triggers", "decorators")
 
 PROBE = r"""
 import importlib, json, pkgutil, sys, time

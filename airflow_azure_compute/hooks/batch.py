@@ -315,6 +315,69 @@ class BatchHook(AzureComputeBaseHook):
     def list_node_states(self, pool_id: str) -> list[str]:
         return [wire_value(n.state) for n in self.client.list_nodes(pool_id, select=["id", "state"])]
 
+    def list_nodes(self, pool_id: str) -> list[dict[str, Any]]:
+        """``{id, state}`` of every node of the pool."""
+        nodes = self.client.list_nodes(pool_id, select=["id", "state"])
+        return [{"id": n.id, "state": wire_value(n.state)} for n in nodes]
+
+    def resize_pool(
+        self,
+        pool_id: str,
+        *,
+        dedicated_nodes: int,
+        spot_nodes: int,
+        resize_timeout_minutes: int | None = None,
+        deallocation: str | None = None,
+    ) -> None:
+        """Ask for a new size (no wait); the pool goes ``resizing``, then ``steady``."""
+        from azure.batch import models
+
+        body: dict[str, Any] = {"targetDedicatedNodes": dedicated_nodes, "targetLowPriorityNodes": spot_nodes}
+        if resize_timeout_minutes:
+            body["resizeTimeout"] = f"PT{int(resize_timeout_minutes)}M"
+        if deallocation:
+            body["nodeDeallocationOption"] = deallocation
+        try:
+            self.client.begin_resize_pool(pool_id, models.BatchPoolResizeOptions(body), polling_interval=1)
+        except Exception as err:
+            raise remote_error(f"resize_pool {pool_id!r}", err) from err
+
+    def stop_pool_resize(self, pool_id: str) -> None:
+        """Stop an ongoing resize (no wait); the pool keeps the nodes it has."""
+        try:
+            self.client.begin_stop_pool_resize(pool_id, polling_interval=1)
+        except Exception as err:
+            raise remote_error(f"stop_pool_resize {pool_id!r}", err) from err
+
+    def replace_start_task(self, pool: Mapping[str, Any], start_task: Mapping[str, Any] | None) -> None:
+        """Give an existing pool a new start task (``updateproperties``), keeping its other properties.
+
+        Nodes run it when they next join or restart (see `reboot_node`).
+        """
+        from azure.batch import models
+
+        body: dict[str, Any] = {
+            "certificateReferences": pool.get("certificateReferences") or [],
+            "applicationPackageReferences": pool.get("applicationPackageReferences") or [],
+            "metadata": pool.get("metadata") or [],
+        }
+        if start_task:
+            body["startTask"] = dict(start_task)
+        try:
+            self.client.replace_pool_properties(str(pool["id"]), models.BatchPoolReplaceOptions(body))
+        except Exception as err:
+            raise remote_error(f"replace_pool_properties {pool.get('id')!r}", err) from err
+
+    def reboot_node(self, pool_id: str, node_id: str, *, requeue: bool = True) -> None:
+        """Restart a node (no wait): it runs the pool's current start task again."""
+        from azure.batch.models._models import BatchNodeRebootOptions
+
+        options = BatchNodeRebootOptions(node_reboot_kind="requeue" if requeue else "terminate")
+        try:
+            self.client.begin_reboot_node(pool_id, node_id, options, polling_interval=1)
+        except Exception as err:
+            raise remote_error(f"reboot_node {pool_id}/{node_id}", err) from err
+
     # ------------------------------------------------------------------------------------ jobs
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -377,6 +440,44 @@ class BatchHook(AzureComputeBaseHook):
             raise remote_error(f"delete_job {job_id!r}", err) from err
 
     # ----------------------------------------------------------------------------------- tasks
+    def get_task(self, job_id: str, task_id: str) -> dict[str, Any] | None:
+        """The task's REST JSON, or None when it does not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return _model_dict(self.client.get_task(job_id, task_id))
+        except ResourceNotFoundError:
+            return None
+        except Exception as err:
+            raise remote_error(f"get_task {job_id}/{task_id}", err) from err
+
+    def create_task(self, job_id: str, body: Mapping[str, Any]) -> bool:
+        """Add one task; False when it already exists (TaskExists: a retry finds its own task)."""
+        from azure.batch import models
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self.client.create_task(job_id, models.BatchTaskCreateOptions(dict(body)))
+            return True
+        except ResourceExistsError:
+            return False
+        except Exception as err:
+            raise remote_error(f"create_task {job_id}/{body.get('id')}", err) from err
+
+    def reactivate_task(self, job_id: str, task_id: str) -> None:
+        """Run a failed task again (its retry count reset), keeping its id."""
+        try:
+            self.client.reactivate_task(job_id, task_id)
+        except Exception as err:
+            raise remote_error(f"reactivate_task {job_id}/{task_id}", err) from err
+
+    def list_subtasks(self, job_id: str, task_id: str) -> list[dict[str, Any]]:
+        """The subtasks of a multi-instance task (``subtasksinfo``): id, node, state, exit code, failure."""
+        try:
+            return [_model_dict(s) for s in self.client.list_subtasks(job_id, task_id)]
+        except Exception as err:
+            raise remote_error(f"list_subtasks {job_id}/{task_id}", err) from err
+
     def list_task_ids(self, job_id: str, prefix: str | None = None) -> set[str]:
         tasks = self.client.list_tasks(
             job_id, filter=prefix_filter(prefix) if prefix else None, select=["id"], max_results=1000

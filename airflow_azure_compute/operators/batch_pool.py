@@ -52,8 +52,11 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
     before deleting anything.
 
     :param pool_spec: a `PoolSpec` or a mapping of its fields.
-    :param if_exists: ``reuse`` (check the shape, naming any difference), ``fail`` or ``recreate``.
-    :param min_ready_nodes: wait until this many nodes are idle or running (0: do not wait).
+    :param if_exists: ``reuse`` (check the shape, naming any difference), ``fail``, ``recreate``, or
+        ``repurpose`` (reuse a pool whose start task differs: give it the spec's start task and resource
+        files, restart its nodes so they run it, and wait until they are idle again).
+    :param min_ready_nodes: wait until this many nodes are idle or running (0: do not wait; after a
+        repurpose, every restarted node is waited for).
     :param deferrable: wait in the triggerer instead of on the worker (default: ``[operators]
         default_deferrable`` when set, else True).
     :param poll_interval: seconds between readiness polls.
@@ -90,6 +93,7 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
+        self.restarted = 0  # nodes a repurpose restarted (set by execute)
 
     def spec(self) -> PoolSpec:
         from airflow_azure_compute.specs import PoolSpec
@@ -110,9 +114,13 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
             ) from None
         hook = self.hook
         body = self.create_body(spec, context)
+        self.restarted = 0
         created = self.ensure(hook, spec, policy, body)
         BatchPoolLink.persist(context, pool_id=spec.pool_id, **batch_account_fields(hook.settings))
         result = {"pool_id": spec.pool_id, "created": created}
+        if self.restarted:
+            result["restarted_nodes"] = self.restarted
+        self.min_ready_nodes = max(int(self.min_ready_nodes), self.restarted)
         if self.min_ready_nodes <= 0:
             return result
         decision = evaluate_pool(
@@ -184,6 +192,16 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
                     f"connection {spec.container.registry_conn_id!r} needs a login and a password",
                     field="pool.container.registry_conn_id",
                 )
+        keys = {
+            m.relative_mount_path: self._secret(
+                m.account_key_conn_id, "pool.file_share_mounts.account_key_conn_id"
+            )
+            for m in spec.file_share_mounts
+        }
+        passwords = {
+            u.name: self._secret(u.password_conn_id, "pool.user_accounts.password_conn_id")
+            for u in spec.user_accounts
+        }
         account, sas = None, {}
         if spec.mounts:
             from airflow_azure_compute.operators._blob_sas import BlobSasSource
@@ -197,7 +215,22 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
             registry_password=password,
             mount_account=account,
             mount_sas=sas,
+            file_share_keys=keys,
+            user_passwords=passwords,
         )
+
+    @staticmethod
+    def _secret(conn_id: str, field: str) -> str:
+        """The password of connection ``conn_id`` (a storage key or a user's password), never logged."""
+        from airflow.exceptions import AirflowNotFoundException
+
+        try:
+            password = BaseHook.get_connection(conn_id).password
+        except AirflowNotFoundException:
+            raise AzureComputeConfigError(f"connection {conn_id!r} does not exist", field=field) from None
+        if not password:
+            raise AzureComputeConfigError(f"connection {conn_id!r} has no password", field=field)
+        return str(password)
 
     def ensure(self, hook: BatchHook, spec: PoolSpec, policy: ExistingPolicy, body: dict[str, Any]) -> bool:
         from airflow_azure_compute.specs import ExistingPolicy, pool_differences
@@ -208,6 +241,9 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
                 raise AzureComputeRemoteError(
                     f"pool {spec.pool_id!r} already exists (if_exists='fail')", code="PoolExists", status=409
                 )
+            if policy is ExistingPolicy.REPURPOSE:
+                self.repurpose(hook, spec, existing, body)
+                return False
             if policy is ExistingPolicy.REUSE:
                 diffs = pool_differences(spec, existing)
                 if diffs:
@@ -231,6 +267,37 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
             )
         self.log.info("created pool %s", spec.pool_id)
         return True
+
+    def repurpose(
+        self, hook: BatchHook, spec: PoolSpec, existing: Mapping[str, Any], body: Mapping[str, Any]
+    ) -> None:
+        """Reuse ``existing`` with the spec's start task: replace it and restart the nodes to run it.
+
+        Any other difference (size, image, network...) cannot be changed in place: it is named and refused.
+        """
+        from airflow_azure_compute.specs import pool_shape_differences, start_task_differences
+
+        diffs = pool_shape_differences(spec, existing)
+        if diffs:
+            raise AzureComputeConfigError(
+                f"pool {spec.pool_id!r} cannot be repurposed: "
+                + "; ".join(diffs)
+                + ". Only the start task changes in place; use if_exists='recreate' or another pool_id",
+                field="pool",
+            )
+        changes = start_task_differences(spec, existing)
+        if not changes:
+            self.log.info("reusing pool %s (its start task already matches)", spec.pool_id)
+            return
+        self.log.info("repurposing pool %s: %s", spec.pool_id, "; ".join(changes))
+        hook.replace_start_task(existing, body.get("startTask"))
+        for node in hook.list_nodes(spec.pool_id):
+            if node["state"] in ("idle", "running", "starttaskfailed", "unusable"):
+                hook.reboot_node(spec.pool_id, node["id"])
+                self.restarted += 1
+        self.log.info(
+            "pool %s: %d node(s) restarting to run the new start task", spec.pool_id, self.restarted
+        )
 
     def _wait_gone(self, hook: BatchHook, pool_id: str) -> None:
         # The one wait on the worker: a pool being deleted blocks re-creation under the same id.

@@ -21,7 +21,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 def load(name: str, dags_folder: Path) -> ModuleType:
     """Copy the example (and its programs) into the DAGs folder, where dag.test() serializes it from."""
     shutil.copy(EXAMPLES / f"{name}.py", dags_folder / f"{name}.py")
-    shutil.copytree(EXAMPLES / "batch_programs", dags_folder / "batch_programs", dirs_exist_ok=True)
+    for programs in ("batch_programs", "hpc_programs"):
+        shutil.copytree(EXAMPLES / programs, dags_folder / programs, dirs_exist_ok=True)
     spec = importlib.util.spec_from_file_location(f"example_{name}", dags_folder / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -110,10 +111,31 @@ def test_manifest_workflow_on_an_existing_pool(dags: Path) -> None:
 
 
 def test_python_map(dags: Path) -> None:
+    from airflow_azure_compute.hooks.blob import BlobHook
+    from airflow_azure_compute.workspace import RunWorkspace
+
     module = load("python_map", dags)
-    values = [0, 4, 7, 10]
+    values = [0, 4, 7, 10, 1, 2, 3]
     dr = run(module.dag, {"values": values, "pool_id": "e2e-python-map", "python": sys.executable})
+    mapped = xcom(dr, "map")
     assert xcom(dr, "collect") == [module.work(v) for v in values]
+    assert mapped["count"] == len(values) and mapped["error_count"] == 0
+    cleanup = xcom(dr, "cleanup")
+    assert "pool:e2e-python-map" in cleanup["deleted"]
+    for container in RunWorkspace.for_run(module.dag.dag_id, dr.run_id).containers:  # went with the teardown
+        assert f"container:{container}" in cleanup["deleted"]
+        assert not BlobHook().container_exists(container)
+
+
+def test_python_workflow_steps_pass_their_values(dags: Path) -> None:
+    module = load("python_workflow", dags)
+    dr = run(module.dag, {"pool_id": "e2e-python-workflow", "start": 4, "python": sys.executable})
+    want = module.expected_chain(4)
+    assert xcom(dr, "check") == want
+    assert [xcom(dr, f"step_{n}") for n in (1, 2, 3)] == [13, 41, want]
+    variants = [ti for ti in dr.get_task_instances() if ti.task_id == "variant"]
+    assert sorted(ti.map_index for ti in variants) == [0, 1, 2]  # .expand(): one Batch task each
+    assert "pool:e2e-python-workflow" in xcom(dr, "cleanup")["deleted"]
 
 
 def test_manifest_workflow_rides_through_ten_percent_503(dags: Path, batch_env: dict[str, Any]) -> None:
@@ -128,3 +150,25 @@ def test_manifest_workflow_rides_through_ten_percent_503(dags: Path, batch_env: 
         set_faults(batch_env)
     assert xcom(dr, "final_result")["value"] == module.expected_chain(2)
     assert sum(faults.values()) > 0  # faults were really injected
+
+
+def test_hpc_mpi_on_a_schedule(dags: Path) -> None:
+    """Seed 001: HPC pool + start task, a real MPI run over 3 nodes, result in the run workspace, teardown."""
+    from airflow_azure_compute.hooks.batch import BatchHook
+    from airflow_azure_compute.hooks.blob import BlobHook
+
+    module = load("batch_hpc_mpi", dags)
+    assert module.dag.schedule == "@daily"
+    dr = run(module.dag, {"nodes": 3, "n": 20000})
+    result = xcom(dr, "check")
+    assert result["sum_of_squares"] == module.expected_sum_of_squares(20000)
+    assert result["world_size"] == 3
+    mpi = xcom(dr, "mpi")
+    ws = xcom(dr, "workspace")
+    assert mpi["output_container"] == ws["output_container"]
+    cleanup = xcom(dr, "cleanup")
+    assert f"pool:{ws['pool_id']}" in cleanup["deleted"] and f"job:{mpi['job_id']}" in cleanup["deleted"]
+    assert f"container:{ws['output_container']}" in cleanup["deleted"]
+    pool = BatchHook().get_pool(ws["pool_id"])
+    assert pool is None or pool.get("state") == "deleting"
+    assert not BlobHook().container_exists(ws["output_container"])

@@ -51,6 +51,9 @@ def _load(name: str, path: Path) -> Any:
 
 #: ``make airflow``'s helpers: the example connections and the run configs it prints for the UI.
 AIRFLOW_UI = _load("airflow_ui_script", REPO_ROOT / "scripts" / "airflow_ui.py")
+#: python_workflow runs under dag.test() only: its Batch steps finish within a second or two, so the trigger
+#: fires as early as the NODE_BOOT_S note above warns; a resumed step then ended "failed" after running
+#: (the Task SDK logged "Failed to report terminal task state to supervisor").
 OTHER_EXAMPLES = ["batch_manifest_workflow", "python_map", "durable_aci_pipeline"]
 SCHEDULED = "count_words"
 

@@ -15,7 +15,12 @@ from airflow_azure_compute.hooks.durable import DurableAsyncHook, DurableHook
 from airflow_azure_compute.operators.batch_cleanup import BatchCleanupOperator
 from airflow_azure_compute.operators.batch_fanout import BatchRunTasksOperator
 from airflow_azure_compute.operators.batch_job import BatchEnsureJobOperator
+from airflow_azure_compute.operators.batch_mpi import BatchRunMultiInstanceTaskOperator
 from airflow_azure_compute.operators.batch_pool import BatchEnsurePoolOperator
+from airflow_azure_compute.operators.batch_pool_resize import (
+    BatchResizePoolOperator,
+    BatchStopPoolResizeOperator,
+)
 from airflow_azure_compute.operators.blob_cleanup import BlobCleanupOperator
 from airflow_azure_compute.operators.blob_merge import BlobMergeOperator
 from airflow_azure_compute.operators.blob_split import BlobSplitOperator
@@ -55,6 +60,13 @@ OPERATORS: list[tuple[type, dict[str, Any], str | None]] = [
     (BatchRunTasksOperator, {"job": {"pool_id": "p"}, "items": [1], "command_line": "true"}, None),
     (BatchJobSensor, {"job_id": "j"}, None),
     (BatchCleanupOperator, {"job_ids": ["j"]}, None),
+    (
+        BatchRunMultiInstanceTaskOperator,
+        {"job": {"pool_id": "p"}, "command_line": "mpiexec app", "number_of_instances": 2},
+        None,
+    ),
+    (BatchResizePoolOperator, {"pool_id": "p", "dedicated_nodes": 2}, None),
+    (BatchStopPoolResizeOperator, {"pool_id": "p"}, None),
 ]
 
 

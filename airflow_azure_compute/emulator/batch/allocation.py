@@ -182,6 +182,18 @@ class PoolAllocation(TaskExecution, ABC):
                     task, "completed", result="failure", failureInfo=dict(TASK_ENDED), exitCode=None
                 )
 
+    def reboot_node(self, pool: Pool, node: Node, option: str) -> None:
+        """Restart ``node``: tasks per ``option``, then rebooting → starting → the pool's current start task."""
+        self.disable_node_scheduling(node, "terminate" if option == "terminate" else "requeue")
+        node.scheduling_state = "enabled"
+        self._cancel_node_runs(node)
+        node.start_task_info = None
+        node.prepped_jobs.clear()
+        node.prep_runs.clear()
+        node.set_state("rebooting")
+        node.next_at = self._loop_time() + self.timings.node_boot_s / 2
+        self.wake()
+
     def _add_node(self, pool: Pool, dedicated: bool) -> None:
         pool.node_counter += 1
         node_id = f"tvmps_{uuid.uuid4().hex[:20]}{pool.node_counter:04d}_{'d' if dedicated else 'p'}"

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from airflow_azure_compute.emulator.batch import multi_instance
 from airflow_azure_compute.emulator.batch.allocation import TASK_ENDED, PoolAllocation, Timings
 from airflow_azure_compute.emulator.batch.model import Job, Node, Pool, Task
 from airflow_azure_compute.emulator.batch.wire import iso, now, parse_duration
@@ -276,12 +277,12 @@ class BatchEngine(PoolAllocation):
         if task.run is not None:
             task.run.cancel()
             task.run = None
-        node = task.node
-        if node is not None:
+        for node in [task.node, *task.other_nodes] if task.node is not None else []:
             if node.running.pop((task.job.key, task.key), None) is not None:
                 node.used_slots -= task.required_slots
             node.refresh_busy_state()
-            task.node = None
+        if task.node is not None:
+            task.node, task.other_nodes = None, []
             self.wake()
 
     def _requeue(self, task: Task) -> None:
@@ -375,6 +376,18 @@ class BatchEngine(PoolAllocation):
                     job.queue.popleft()
                     self._block(job, task)
                     continue
+                if multi_instance.settings(task) is not None:
+                    if not multi_instance.pool_accepts(pool):  # Azure: never scheduled, stays active
+                        job.queue.popleft()
+                        job.blocked[task.key] = task
+                        continue
+                    chosen = multi_instance.pick_nodes(nodes, multi_instance.instances(task))
+                    if chosen is None:
+                        break
+                    job.queue.popleft()
+                    self._launch(pool, chosen[0], task, others=chosen[1:])
+                    nodes = [n for n in nodes if n not in chosen]
+                    continue
                 if task.required_slots > pool.slots_per_node:  # can never fit: park it, keep the rest moving
                     job.queue.popleft()
                     job.blocked[task.key] = task
@@ -387,12 +400,14 @@ class BatchEngine(PoolAllocation):
                 if node.free_slots <= 0:
                     nodes.remove(node)
 
-    def _launch(self, pool: Pool, node: Node, task: Task) -> None:
+    def _launch(self, pool: Pool, node: Node, task: Task, others: list[Node] | None = None) -> None:
+        """Start ``task`` on ``node`` (a multi-instance task also holds ``others``, its subtasks' nodes)."""
         job = task.job
-        node.running[(job.key, task.key)] = task
-        node.used_slots += task.required_slots
-        node.refresh_busy_state()
-        task.node = node
+        for held in [node, *(others or [])]:
+            held.running[(job.key, task.key)] = task
+            held.used_slots += task.required_slots
+            held.refresh_busy_state()
+        task.node, task.other_nodes = node, list(others or [])
         task.generation += 1
         needs_prep = bool(job.spec.get("jobPreparationTask")) and job.key not in node.prepped_jobs
         task.task_dir = self.runner.task_dir_for(node.root, job.id, task.id, "task")
@@ -433,7 +448,10 @@ class BatchEngine(PoolAllocation):
                 self._complete(task, "completed", result="failure", failureInfo=failure, exitCode=None)
                 return
             job.set_task_state(task, "running", startTime=iso(now()))
-        result = await self._execute(pool, node, job, "task", task.id, task.spec, extra, task=task)
+        if multi_instance.settings(task) is not None:
+            result = await multi_instance.run(self, pool, [node, *task.other_nodes], task)
+        else:
+            result = await self._execute(pool, node, job, "task", task.id, task.spec, extra, task=task)
         if task.generation != generation:
             return
         task.run = None

@@ -262,6 +262,8 @@ class Task(_Tracked):
     execution: dict[str, Any] = field(default_factory=lambda: {"retryCount": 0, "requeueCount": 0})
     node_info: dict[str, Any] | None = None
     node: Node | None = None
+    other_nodes: list[Node] = field(default_factory=list)  # a multi-instance task's subtask nodes
+    subtasks: list[dict[str, Any]] | None = None  # a multi-instance task's subtasksinfo entries
     task_dir: Path | None = None
     run: asyncio.Task[None] | None = None
     generation: int = 0  # bumped whenever a run is abandoned (terminate, requeue, delete)

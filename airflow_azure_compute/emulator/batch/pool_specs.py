@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from airflow_azure_compute.emulator.batch import pool_settings
 from airflow_azure_compute.emulator.batch.wire import BatchError, parse_duration
 
 _INVALID = "The value provided for one of the properties in the request body is invalid."
@@ -71,3 +72,4 @@ def validate_pool_spec(spec: dict[str, Any], prefix: str = "") -> None:
         validate_image_reference(
             vm.get("imageReference"), f"{prefix}virtualMachineConfiguration.imageReference."
         )
+    pool_settings.validate(spec, prefix)

@@ -83,6 +83,7 @@ class PoolRoutes:
             web.post("/pools/{poolId}/removenodes", self.remove_nodes),
             web.post("/pools/{poolId}/nodes/{nodeId}/disablescheduling", self.disable_scheduling),
             web.post("/pools/{poolId}/nodes/{nodeId}/enablescheduling", self.enable_scheduling),
+            web.post("/pools/{poolId}/nodes/{nodeId}/reboot", self.reboot_node),
             web.get("/supportedimages", self.supported_images),
             web.get("/nodecounts", self.node_counts),
         ]
@@ -294,6 +295,24 @@ class PoolRoutes:
         node.scheduling_state = "enabled"
         self.engine.wake()
         return web.Response(status=200)
+
+    async def reboot_node(self, request: web.Request) -> web.Response:
+        """Restart a node: it boots again and runs the pool's current start task (202)."""
+        pool = self.pool(request, mutable=True)
+        node = self.node(request, pool)
+        if node.state not in ("idle", "running", "starttaskfailed", "unusable", "offline"):
+            raise BatchError(
+                409, "NodeNotReady", f"The node {node.id} cannot be rebooted in state {node.state}."
+            )
+        body = await read_json(request) if request.can_read_body else {}
+        option = body.get("nodeRebootOption") or "requeue"
+        if option not in DEALLOCATION_OPTIONS:
+            raise BatchError(
+                400, "InvalidPropertyValue", f"Invalid nodeRebootOption {option!r}.",
+                {"PropertyName": "nodeRebootOption"},
+            )  # fmt: skip
+        self.engine.reboot_node(pool, node, option)
+        return web.Response(status=202, headers={"DataServiceId": f"{pool.url}/nodes/{node.id}/reboot"})
 
     async def supported_images(self, request: web.Request) -> web.Response:
         return page(request, SUPPORTED_IMAGES)

@@ -11,6 +11,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
+from airflow_azure_compute.emulator.batch import multi_instance
 from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.files import delete_file, file_response, list_files, resolve
 from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
@@ -209,8 +210,7 @@ class TaskRoutes:
         return web.Response(status=204, headers=entity_headers(task.etag, task.last_modified, task.url))
 
     async def subtasks(self, request: web.Request) -> web.Response:
-        self.task(request)
-        return json_response({"value": []})
+        return json_response({"value": multi_instance.subtask_wire(self.task(request))})
 
     # ------------------------------------------------------------------ files
     async def list_files(self, request: web.Request) -> web.Response:

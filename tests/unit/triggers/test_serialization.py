@@ -45,6 +45,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "owns_job": True,
     },
     "BatchPoolReadyTrigger": {"min_ready_nodes": 3},
+    "BatchPoolResizeTrigger": {"stop_on_kill": False},
     "WorkerPoolTrigger": {
         "layout": {"queue": "q-1", "container": "in", "output_container": "out", "prefix": "p/", "total": 3},
         "workers": {"w0": {"body": {"location": "l", "properties": {}}, "secrets": []}},
@@ -95,7 +96,7 @@ TRIGGERS = _all_trigger_classes()
 
 def test_batch_triggers_are_discovered() -> None:
     names = {c.__name__ for c in TRIGGERS}
-    assert {"BatchJobCompleteTrigger", "BatchPoolReadyTrigger"} <= names
+    assert {"BatchJobCompleteTrigger", "BatchPoolReadyTrigger", "BatchPoolResizeTrigger"} <= names
 
 
 @pytest.mark.parametrize("cls", TRIGGERS, ids=lambda c: c.__name__)
