@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_azure_compute.deferral import deadline_after, default_deferrable, to_seconds
+from airflow_azure_compute.deferral import deadline_after, default_deferrable, timed_out, to_seconds
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
     AzureComputeRemoteError,
@@ -54,23 +54,6 @@ def summarize_failures(failed: Sequence[Mapping[str, Any]], report: Sequence[Map
         )
     more = f"; and {len(failed) - 10} more" if len(failed) > 10 else ""
     return "; ".join(lines) + more
-
-
-def timed_out(err: BaseException | None) -> bool:
-    """Whether ``err``, or what it was raised from, is Airflow giving up a sensor's wait at its timeout.
-
-    With ``soft_fail`` the base sensor raises a skip instead: from the timeout when deferred, with the
-    message "Sensor has timed out..." when poking.
-    """
-    from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferralTimeout
-
-    while err is not None:
-        if isinstance(err, (AirflowSensorTimeout, TaskDeferralTimeout)):
-            return True
-        if str(err).startswith("Sensor has timed out"):
-            return True
-        err = err.__cause__
-    return False
 
 
 class BatchJobSensor(BaseSensorOperator):
@@ -234,7 +217,7 @@ class BatchJobSensor(BaseSensorOperator):
                 return super().execute(context)
             except Exception as err:
                 if timed_out(err):
-                    self.stop_owned_work("AirflowTaskTimedOut")
+                    self.stop_owned_work("AirflowTaskTimedOut", quiet=True)
                 raise
         # Short-circuit: one taskcounts request; a job already done never defers.
         event = self.evaluate_now(hook, policy)
@@ -316,7 +299,7 @@ class BatchJobSensor(BaseSensorOperator):
                 "failed_task_ids": [f["id"] for f in failed],
             }
         if status == "timeout":
-            self.stop_owned_work("AirflowTaskTimedOut")
+            self.stop_owned_work("AirflowTaskTimedOut", quiet=True)
             raise DeadlineExceededError(str(event.get("message")))
         if status == "failed":
             raise BatchTasksFailedError(
@@ -346,28 +329,34 @@ class BatchJobSensor(BaseSensorOperator):
             return super().resume_execution(next_method, next_kwargs, context)
         except Exception as err:
             if timed_out(err):
-                self.stop_owned_work("AirflowTaskTimedOut")
+                self.stop_owned_work("AirflowTaskTimedOut", quiet=True)
             raise
 
     def on_kill(self) -> None:
         """Killed while waiting on the worker: stop the remote work this run owns."""
         self.stop_owned_work("AirflowTaskKilled")
 
-    def stop_owned_work(self, reason: str) -> None:
+    def stop_owned_work(self, reason: str, *, quiet: bool = False) -> None:
         """Terminate the job when this run owns it, else this fan-out's tasks; unless ``terminate_on_kill``
-        is False. ``reason`` becomes the job's termination reason."""
+        is False. ``reason`` becomes the job's termination reason; ``quiet`` logs a failure to stop
+        instead of raising it (the task's own error, a timeout, stays the one it fails with)."""
         self._apply_fanout()
         if not self.job_id or not self.terminate_on_kill:
             return
         hook = self.hook
-        if self.owns_job:
-            self.log.info("terminating job %s (%s)", self.job_id, reason)
-            hook.terminate_job(self.job_id, reason)
-        elif self.task_id_prefix:
-            n = hook.terminate_tasks(self.job_id, self.task_id_prefix)
-            self.log.info(
-                "terminated %d task(s) %s* of job %s (%s)", n, self.task_id_prefix, self.job_id, reason
-            )
+        try:
+            if self.owns_job:
+                self.log.info("terminating job %s (%s)", self.job_id, reason)
+                hook.terminate_job(self.job_id, reason)
+            elif self.task_id_prefix:
+                n = hook.terminate_tasks(self.job_id, self.task_id_prefix)
+                self.log.info(
+                    "terminated %d task(s) %s* of job %s (%s)", n, self.task_id_prefix, self.job_id, reason
+                )
+        except Exception as err:
+            if not quiet:
+                raise
+            self.log.warning("could not stop the work of job %s: %s", self.job_id, err)
 
 
-__all__ = ["BatchJobSensor", "format_forensics", "summarize_failures", "timed_out"]
+__all__ = ["BatchJobSensor", "format_forensics", "summarize_failures"]

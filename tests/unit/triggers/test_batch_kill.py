@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_azure_compute.sensors.batch import timed_out
+from airflow_azure_compute.deferral import timed_out
 from airflow_azure_compute.triggers.batch import BatchJobCompleteTrigger
 
 
@@ -79,3 +79,14 @@ def test_timed_out_recognizes_airflow_timeouts_and_nothing_else() -> None:
     assert not timed_out(AirflowSkipException("skipped by poke"))
     assert not timed_out(RuntimeError("boom"))
     assert not timed_out(None)
+
+
+def test_a_failure_to_stop_after_a_timeout_never_hides_the_timeout() -> None:
+    """No connection exists here: terminating fails, and the task still fails with its timeout."""
+    from airflow_azure_compute.exceptions import DeadlineExceededError
+    from airflow_azure_compute.sensors.batch import BatchJobSensor
+
+    sensor = BatchJobSensor(task_id="wait", job_id="job-1", owns_job=True, azure_conn_id="no_such_conn")
+    event = {"status": "timeout", "message": "job job-1: deadline passed"}
+    with pytest.raises(DeadlineExceededError, match="deadline passed"):
+        sensor.execute_complete({}, event)  # type: ignore[arg-type]
