@@ -347,6 +347,14 @@ def test_a_killed_batch_wait_leaves_no_task_running(airflow: AirflowStack) -> No
     assert fanout["owns_job"] is True
     hook = BatchHook()
     _poll(lambda: hook.get_task_counts(fanout["job_id"]).running > 0, 60, "the job's tasks never ran")
+    # The trigger must be running in the triggerer (its progress lines reach the task log): a task marked
+    # failed before the triggerer picks its trigger up runs no on_kill anywhere.
+    pattern = f"logs/dag_id={dag_id}/run_id={run_id}/task_id=wait/attempt=*.log.trigger.*.log"
+
+    def trigger_polls() -> bool:
+        return any(f"job {fanout['job_id']}:" in p.read_text() for p in airflow.home.glob(pattern))
+
+    _poll(trigger_polls, 60, "the triggerer never ran the sensor's trigger")
     marked: list[int] = []
 
     def mark_failed() -> bool:
