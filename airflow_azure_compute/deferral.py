@@ -36,4 +36,22 @@ def deadline_after(timeout: timedelta | float | int | None, *, now: float | None
     return None if seconds is None else (time.time() if now is None else now) + seconds
 
 
-__all__ = ["deadline_after", "default_deferrable", "to_seconds"]
+def timed_out(err: BaseException | None) -> bool:
+    """Whether ``err``, or what it was raised from, is Airflow giving up a wait at its timeout.
+
+    A deferred task whose trigger timed out gets ``TaskDeferralTimeout`` (a sensor turns it into
+    ``AirflowSensorTimeout``); with ``soft_fail`` a sensor raises a skip instead: from the timeout when
+    deferred, with the message "Sensor has timed out..." when poking.
+    """
+    from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferralTimeout
+
+    while err is not None:
+        if isinstance(err, (AirflowSensorTimeout, TaskDeferralTimeout)):
+            return True
+        if str(err).startswith("Sensor has timed out"):
+            return True
+        err = err.__cause__
+    return False
+
+
+__all__ = ["deadline_after", "default_deferrable", "timed_out", "to_seconds"]

@@ -34,7 +34,7 @@ from functools import cached_property
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from airflow_azure_compute.deferral import deadline_after, default_deferrable, to_seconds
+from airflow_azure_compute.deferral import deadline_after, default_deferrable, timed_out, to_seconds
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
     AzureComputeRemoteError,
@@ -148,7 +148,10 @@ class BatchPythonBaseOperator(BatchBaseOperator):
     :param workspace_container: keep blobs under a per-run prefix in this container instead of the
         run's own containers.
     :param poll_interval: seconds between polls while waiting.
-    :param timeout: how long to wait for the tasks.
+    :param timeout: how long to wait for the tasks; past it the job is terminated (unless
+        ``terminate_on_kill`` is False) and the task fails.
+    :param terminate_on_kill: terminate the job when the task is killed or times out (default), so no
+        Batch task keeps running for a task Airflow gave up on; False leaves it running.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable`` when set,
         else True).
     :param sas_expiry: lifetime of the SAS URLs the tasks use (cover queueing + run time).
@@ -189,6 +192,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         timeout: timedelta | float = timedelta(hours=24),
         deferrable: bool | None = None,
         sas_expiry: timedelta = timedelta(hours=24),
+        terminate_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("multiple_outputs", False)
@@ -210,6 +214,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         self.wait_timeout = timeout
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.sas_expiry = sas_expiry
+        self.terminate_on_kill = terminate_on_kill
 
     # ------------------------------------------------------------------ what subclasses provide
     def call_items(self) -> tuple[list[Any], bool]:
@@ -457,6 +462,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
             if self.deferrable:
                 break
             if time.time() >= deadline:
+                self.stop_job(plan.job_id, "AirflowTaskTimedOut", quiet=True)
                 raise DeadlineExceededError(f"job {plan.job_id}: deadline passed before its tasks were done")
             time.sleep(self.poll_interval)
         from airflow_azure_compute.triggers.batch import BatchJobCompleteTrigger
@@ -471,6 +477,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
                 scope="job",
                 failure_policy=FailurePolicy.FAIL_FAST.value,
                 owns_job=True,
+                terminate_on_kill=bool(self.terminate_on_kill),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=to_seconds(self.wait_timeout) or 0) if self.wait_timeout else None,
@@ -480,7 +487,39 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         """Killed while waiting on the worker: terminate the job (deferred, the trigger's on_kill does)."""
         job_id = getattr(self, "_waiting_on", None)
         if job_id:
-            self.hook.terminate_job(job_id, "AirflowTaskKilled")
+            self.stop_job(job_id, "AirflowTaskKilled")
+
+    def stop_job(self, job_id: str, reason: str, *, quiet: bool = False) -> None:
+        """Terminate this run's job (``reason`` is its termination reason), unless ``terminate_on_kill``
+        is False; ``quiet`` logs a failure to stop instead of raising it (the timeout stays the error)."""
+        if not self.terminate_on_kill:
+            return
+        try:
+            self.log.info("terminating job %s (%s)", job_id, reason)
+            self.hook.terminate_job(job_id, reason)
+        except Exception as err:
+            if not quiet:
+                raise
+            self.log.warning("could not terminate job %s: %s", job_id, err)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume from the trigger; a trigger timed out by Airflow (not by its own deadline) stops the job.
+
+        Airflow cancels a timed-out trigger without calling its ``on_kill`` and fails the task here.
+        """
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except Exception as err:
+            if timed_out(err) and self.terminate_on_kill:
+                try:
+                    workspace = self.workspace(context)
+                    round_ = self._current_round(context, workspace)
+                except Exception as lookup:  # the timeout stays the error the task fails with
+                    self.log.warning("could not find this try's job to terminate: %s", lookup)
+                else:
+                    job_id = PythonRunPlan.of(context, workspace, round_, 0).job_id
+                    self.stop_job(job_id, "AirflowTaskTimedOut", quiet=True)
+            raise
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
         """Collect and deliver once the tasks are done; the round and chunk count are read back from the
@@ -498,6 +537,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
             )
         status = event.get("status")
         if status == "timeout":
+            self.stop_job(plan.job_id, "AirflowTaskTimedOut", quiet=True)
             raise DeadlineExceededError(str(event.get("message")))
         if status == "error":
             raise AzureComputeRemoteError(f"job {plan.job_id}: {event.get('message')}", code="TriggerError")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_azure_compute.deferral import deadline_after, default_deferrable, to_seconds
+from airflow_azure_compute.deferral import deadline_after, default_deferrable, timed_out, to_seconds
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
     AzureComputeRemoteError,
@@ -84,6 +84,9 @@ class BatchJobSensor(BaseSensorOperator):
     :param tolerate_percent: with ``tolerate``: share of tasks allowed to fail.
     :param owns_job: the run created the job (``fanout.output["owns_job"]``): killing the task
         terminates the job; otherwise only this fan-out's tasks.
+    :param terminate_on_kill: stop that work when the task is killed or times out (default), so no
+        Batch task keeps running for a task Airflow gave up on; False leaves the job and its tasks
+        running (e.g. for another DAG to pick up).
     :param forensics_limit: how many failed tasks get stdout/stderr tails.
     :param progress_quiet_s: see `BatchJobCompleteTrigger`
         (0: a progress line at every poll).
@@ -123,6 +126,7 @@ class BatchJobSensor(BaseSensorOperator):
         failure_policy: str = "fail_fast",  # FailurePolicy.FAIL_FAST (specs is not imported at DAG parsing)
         tolerate_percent: float = 0.0,
         owns_job: bool = False,
+        terminate_on_kill: bool = True,
         forensics_limit: int = 5,
         progress_quiet_s: float = 0.0,
         stream_output: list[str] | None = None,
@@ -144,6 +148,7 @@ class BatchJobSensor(BaseSensorOperator):
         self.failure_policy = failure_policy
         self.tolerate_percent = tolerate_percent
         self.owns_job = owns_job
+        self.terminate_on_kill = terminate_on_kill
         self.forensics_limit = forensics_limit
         self.progress_quiet_s = progress_quiet_s
         self.stream_output = stream_output
@@ -209,7 +214,12 @@ class BatchJobSensor(BaseSensorOperator):
         hook = self.hook
         BatchJobLink.persist(context, job_id=self.job_id, **batch_account_fields(hook.settings))
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except Exception as err:
+                if timed_out(err):
+                    self.stop_owned_work("AirflowTaskTimedOut", quiet=True)
+                raise
         # Short-circuit: one taskcounts request; a job already done never defers.
         event = self.evaluate_now(hook, policy)
         if event is not None:
@@ -229,6 +239,7 @@ class BatchJobSensor(BaseSensorOperator):
                 failure_policy=policy.value,
                 tolerate_percent=float(self.tolerate_percent),
                 owns_job=bool(self.owns_job),
+                terminate_on_kill=bool(self.terminate_on_kill),
                 progress_quiet_s=float(self.progress_quiet_s),
                 stream_output=self._streamed_task_ids(),
                 stream_output_bytes=int(self.stream_output_bytes),
@@ -307,6 +318,7 @@ class BatchJobSensor(BaseSensorOperator):
                 "failed_task_ids": [f["id"] for f in failed],
             }
         if status == "timeout":
+            self.stop_owned_work("AirflowTaskTimedOut", quiet=True)
             raise DeadlineExceededError(str(event.get("message")))
         if status == "failed":
             raise BatchTasksFailedError(
@@ -326,16 +338,44 @@ class BatchJobSensor(BaseSensorOperator):
         )
         return report
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume from the trigger; a trigger timed out by Airflow (not by its own deadline) stops the work.
+
+        Airflow cancels a timed-out trigger without calling its ``on_kill`` and fails the task here (the
+        base sensor turns the ``TaskDeferralTimeout`` into ``AirflowSensorTimeout``, or a skip).
+        """
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except Exception as err:
+            if timed_out(err):
+                self.stop_owned_work("AirflowTaskTimedOut", quiet=True)
+            raise
+
     def on_kill(self) -> None:
         """Killed while waiting on the worker: stop the remote work this run owns."""
+        self.stop_owned_work("AirflowTaskKilled")
+
+    def stop_owned_work(self, reason: str, *, quiet: bool = False) -> None:
+        """Terminate the job when this run owns it, else this fan-out's tasks; unless ``terminate_on_kill``
+        is False. ``reason`` becomes the job's termination reason; ``quiet`` logs a failure to stop
+        instead of raising it (the task's own error, a timeout, stays the one it fails with)."""
         self._apply_fanout()
-        if not self.job_id:
+        if not self.job_id or not self.terminate_on_kill:
             return
         hook = self.hook
-        if self.owns_job:
-            hook.terminate_job(self.job_id, "AirflowTaskKilled")
-        elif self.task_id_prefix:
-            hook.terminate_tasks(self.job_id, self.task_id_prefix)
+        try:
+            if self.owns_job:
+                self.log.info("terminating job %s (%s)", self.job_id, reason)
+                hook.terminate_job(self.job_id, reason)
+            elif self.task_id_prefix:
+                n = hook.terminate_tasks(self.job_id, self.task_id_prefix)
+                self.log.info(
+                    "terminated %d task(s) %s* of job %s (%s)", n, self.task_id_prefix, self.job_id, reason
+                )
+        except Exception as err:
+            if not quiet:
+                raise
+            self.log.warning("could not stop the work of job %s: %s", self.job_id, err)
 
 
 __all__ = ["BatchJobSensor", "format_forensics", "summarize_failures"]

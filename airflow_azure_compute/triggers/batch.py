@@ -204,6 +204,8 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
     :param failure_policy: see `FailurePolicy`.
     :param tolerate_percent: share of failed tasks tolerated with ``tolerate``.
     :param owns_job: this run created the job: ``on_kill`` terminates the whole job.
+    :param terminate_on_kill: ``on_kill`` terminates the job this run owns (else this fan-out's tasks);
+        False leaves everything running.
     :param failed_limit: at most this many failed tasks are reported in the event.
     :param progress_quiet_s: 0 logs the progress line at every poll; a positive value logs unchanged
         progress at most this often (changed progress is always logged), for triggerers that run
@@ -228,6 +230,7 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         failure_policy: str = FailurePolicy.FAIL_FAST.value,
         tolerate_percent: float = 0.0,
         owns_job: bool = False,
+        terminate_on_kill: bool = True,
         failed_limit: int = 100,
         progress_quiet_s: float = 0.0,
         stream_output: list[str] | None = None,
@@ -251,6 +254,7 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         self.failure_policy = FailurePolicy(failure_policy)
         self.tolerate_percent = float(tolerate_percent)
         self.owns_job = bool(owns_job)
+        self.terminate_on_kill = bool(terminate_on_kill)
         self.failed_limit = int(failed_limit)
         self._started = time.monotonic()
         self._first_done: int | None = None
@@ -266,6 +270,7 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
             "failure_policy": self.failure_policy.value,
             "tolerate_percent": self.tolerate_percent,
             "owns_job": self.owns_job,
+            "terminate_on_kill": self.terminate_on_kill,
             "failed_limit": self.failed_limit,
             "progress_quiet_s": self.progress_quiet_s,
             "stream_output": self.stream_output,
@@ -348,7 +353,14 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         return event
 
     async def on_kill(self) -> None:
-        """A user killed the task: terminate the job when this run owns it, else this fan-out's tasks."""
+        """A user killed the task: terminate the job when this run owns it, else this fan-out's tasks.
+
+        Airflow calls it when a user marks or clears the deferred task, not on a triggerer restart; a
+        trigger timeout fails the task on a worker, where the sensor stops the same work.
+        """
+        if not self.terminate_on_kill:
+            self.log.info("job %s left running on kill (terminate_on_kill=False)", self.job_id)
+            return
         hook = self.hook()
         async with hook.client() as client:
             if self.owns_job:

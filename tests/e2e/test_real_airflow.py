@@ -66,6 +66,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints)
         E2E_DAGS / "asset_producer_consumer.py",
         E2E_DAGS / "live_output.py",
         E2E_DAGS / "aci_kill_race.py",
+        E2E_DAGS / "batch_kill_race.py",
     ] + [EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES, SCHEDULED]]
     dags = link_dags_folder(tmp_path_factory.mktemp("dags"), dag_files, EXAMPLE_DAGS)
     # Our own emulator whose nodes take seconds to boot, so that the pool operator defers and the
@@ -329,6 +330,49 @@ def test_merged_output_schedules_the_consumer_dag(airflow: AirflowStack, azurite
 
 
 # ----------------------------------------------------------------------------------- live output
+def test_a_killed_batch_wait_leaves_no_task_running(airflow: AirflowStack) -> None:
+    """Mark the deferred Batch sensor failed while a task of its job runs (one node: the rest queue): the triggerer's on_kill
+    terminates the job the run owns, and none of its tasks keeps running."""
+    from airflow_azure_compute.hooks.batch import BatchHook
+
+    dag_id = "batch_kill_race"
+    _poll(lambda: airflow.unpause(dag_id) is None, 120, "cannot unpause")
+    run_id = airflow.trigger(dag_id, {"pool_id": f"e2e-kill-{os.urandom(3).hex()}", "python": sys.executable})
+    _poll(
+        lambda: airflow.task_states(dag_id, run_id).get("wait") == "deferred",
+        180,
+        "the sensor never deferred",
+    )
+    fanout = airflow.xcom(dag_id, run_id, "fanout")
+    assert fanout["owns_job"] is True
+    hook = BatchHook()
+    _poll(lambda: hook.get_task_counts(fanout["job_id"]).running > 0, 60, "the job's tasks never ran")
+    # The trigger must be running in the triggerer (its progress lines reach the task log): a task marked
+    # failed before the triggerer picks its trigger up runs no on_kill anywhere.
+    pattern = f"logs/dag_id={dag_id}/run_id={run_id}/task_id=wait/attempt=*.log.trigger.*.log"
+
+    def trigger_polls() -> bool:
+        return any(f"job {fanout['job_id']}:" in p.read_text() for p in airflow.home.glob(pattern))
+
+    _poll(trigger_polls, 60, "the triggerer never ran the sensor's trigger")
+    marked: list[int] = []
+
+    def mark_failed() -> bool:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/wait"
+        marked.append(airflow.request("PATCH", path, json={"new_state": "failed"}).status_code)
+        return marked[-1] == 200
+
+    _poll(mark_failed, 60, f"cannot mark the task failed: {marked}")
+
+    def stopped() -> bool:
+        counts = hook.get_task_counts(fanout["job_id"])
+        job = hook.get_job(fanout["job_id"]) or {}
+        return counts.running == 0 and counts.active == 0 and job.get("state") in ("terminating", "completed")
+
+    _poll(stopped, 120, f"tasks of the killed wait still run: {hook.get_task_counts(fanout['job_id'])}")
+    assert airflow.task_states(dag_id, run_id)["wait"] == "failed"
+
+
 def test_deferred_wait_streams_the_task_output_while_it_runs(airflow: AirflowStack) -> None:
     """The triggerer streams the talking task's stdout/stderr into the sensor's log: every line exactly
     once, and some of them while the task was still running (before a progress line counting it done)."""

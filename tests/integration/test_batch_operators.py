@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
     AzureComputeRemoteError,
     BatchTasksFailedError,
+    DeadlineExceededError,
 )
 from airflow_azure_compute.hooks.batch import BatchHook
 from airflow_azure_compute.operators.batch_cleanup import BatchCleanupOperator
@@ -189,6 +191,106 @@ def test_kill_while_deferred_terminates_tasks(pool_id: str) -> None:
     hook = BatchHook()
     counts = hook.get_task_counts(out["job_id"])
     assert counts.active == 0 and counts.running == 0 and counts.completed == 6
+
+
+def _sleeping_fanout(pool_id: str, task_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A fan-out whose job this run creates (``owns_job``), of tasks that run for a minute."""
+    _, ctx = _ctx(task_id)
+    out = BatchRunTasksOperator(
+        task_id=task_id, job={"pool_id": pool_id}, items=list(range(4)), command_line="/bin/sh -c 'sleep 60'"
+    ).execute(ctx)
+    assert out["owns_job"] is True
+    return out, ctx
+
+
+def _until(condition: Any, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def _running(job_id: str) -> bool:
+    return BatchHook().get_task_counts(job_id).running > 0
+
+
+def _stopped(job_id: str) -> bool:
+    hook = BatchHook()
+    counts = hook.get_task_counts(job_id)
+    job = hook.get_job(job_id) or {}
+    return counts.active == 0 and counts.running == 0 and job.get("state") in ("terminating", "completed")
+
+
+def test_kill_of_a_deferred_wait_on_an_owned_job_terminates_the_job(pool_id: str) -> None:
+    out, ctx = _sleeping_fanout(pool_id, "owned")
+    sensor = BatchJobSensor(task_id="wait", fanout=out, poke_interval=0.2)
+    trigger = rebuild(expect_deferred(lambda: sensor.execute(ctx)).trigger)
+    assert isinstance(trigger, BatchJobCompleteTrigger) and trigger.owns_job and trigger.terminate_on_kill
+    _until(lambda: _running(out["job_id"]), "the job's tasks never started")
+
+    async def kill_while_waiting() -> None:
+        agen = trigger.run()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(agen.__anext__(), 1.0)  # still running: no event yet
+        await agen.aclose()
+        await trigger.on_kill()
+
+    asyncio.run(kill_while_waiting())
+    _until(lambda: _stopped(out["job_id"]), "the job's tasks kept running after the kill")
+    job = BatchHook().get_job(out["job_id"]) or {}
+    assert job.get("executionInfo", {}).get("terminateReason") in (None, "AirflowTaskKilled")
+
+
+def test_terminate_on_kill_false_leaves_the_job_running(pool_id: str) -> None:
+    out, ctx = _sleeping_fanout(pool_id, "kept")
+    sensor = BatchJobSensor(task_id="wait", fanout=out, poke_interval=0.2, terminate_on_kill=False)
+    trigger = rebuild(expect_deferred(lambda: sensor.execute(ctx)).trigger)
+    assert isinstance(trigger, BatchJobCompleteTrigger) and not trigger.terminate_on_kill
+    _until(lambda: _running(out["job_id"]), "the job's tasks never started")
+    asyncio.run(trigger.on_kill())
+    sensor.on_kill()
+    hook = BatchHook()
+    try:
+        assert hook.get_task_counts(out["job_id"]).running > 0
+        assert (hook.get_job(out["job_id"]) or {}).get("state") == "active"
+    finally:
+        hook.terminate_job(out["job_id"], "test cleanup")
+
+
+def test_a_wait_that_times_out_terminates_the_owned_job(pool_id: str) -> None:
+    out, ctx = _sleeping_fanout(pool_id, "timeout")
+    sensor = BatchJobSensor(task_id="wait", fanout=out, poke_interval=0.2, timeout=2)
+    trigger = rebuild(expect_deferred(lambda: sensor.execute(ctx)).trigger)
+    event = asyncio.run(first_event(trigger))
+    assert event["status"] == "timeout"
+    with pytest.raises(DeadlineExceededError):
+        sensor.execute_complete(ctx, event)
+    _until(lambda: _stopped(out["job_id"]), "the job's tasks kept running after the timeout")
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_a_trigger_timed_out_by_airflow_terminates_the_owned_job(pool_id: str, soft_fail: bool) -> None:
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+
+    out, ctx = _sleeping_fanout(pool_id, f"deferral-timeout-{soft_fail}")
+    sensor = BatchJobSensor(task_id="wait", fanout=out, poke_interval=0.2, soft_fail=soft_fail)
+    expect_deferred(lambda: sensor.execute(ctx))
+    # What the task runner calls when the scheduler failed the deferred task for its trigger timeout.
+    fail = {"error": TriggerFailureReason.TRIGGER_TIMEOUT}
+    with pytest.raises(AirflowSkipException if soft_fail else AirflowSensorTimeout):
+        sensor.resume_execution(TRIGGER_FAIL_REPR, fail, ctx)
+    _until(lambda: _stopped(out["job_id"]), "the job's tasks kept running after the trigger timeout")
+
+
+def test_a_poking_wait_that_times_out_terminates_the_owned_job(pool_id: str) -> None:
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+
+    out, ctx = _sleeping_fanout(pool_id, "poke-timeout")
+    sensor = BatchJobSensor(task_id="wait", fanout=out, poke_interval=0.2, timeout=1, deferrable=False)
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.execute(ctx)
+    _until(lambda: _stopped(out["job_id"]), "the job's tasks kept running after the poking timeout")
 
 
 def test_trigger_rides_through_503s(batch_env: dict[str, Any], pool_id: str) -> None:

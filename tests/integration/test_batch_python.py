@@ -174,6 +174,52 @@ def test_a_map_that_waits_on_the_worker_and_a_kill_that_stops_it(pool_id: str) -
     assert job is None or job["state"] in ("terminating", "completed", "deleting")  # then deleted
 
 
+def sleep_long(x: int) -> int:
+    time.sleep(600)
+    return x
+
+
+def _job_stopped(job_id: str) -> bool:
+    hook = BatchHook()
+    counts = hook.get_task_counts(job_id)
+    job = hook.get_job(job_id) or {}
+    return counts.active == 0 and counts.running == 0 and job.get("state") in ("terminating", "completed")
+
+
+@pytest.mark.parametrize("how", ["trigger-deadline", "airflow-trigger-timeout"])
+def test_a_deferred_map_that_times_out_terminates_its_job(pool_id: str, how: str) -> None:
+    import asyncio
+
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+    from airflow.sdk.exceptions import TaskDeferralTimeout
+
+    from airflow_azure_compute.exceptions import DeadlineExceededError
+    from tests.integration.ops_support import first_event, rebuild
+
+    ctx = _ctx(f"timeout-{how}")
+    op = BatchMapOperator(
+        task_id=f"timeout-{how}", python_callable=sleep_long, items=[1, 2], pool_id=pool_id,
+        poll_interval=0.2, timeout=3,
+    )  # fmt: skip
+    deferred = expect_deferred(lambda: op.execute(ctx))
+    job_id = deferred.trigger.job_id  # type: ignore[attr-defined]
+    assert deferred.trigger.terminate_on_kill is True  # type: ignore[attr-defined]
+    if how == "trigger-deadline":
+        event = asyncio.run(first_event(rebuild(deferred.trigger)))
+        assert event["status"] == "timeout"
+        with pytest.raises(DeadlineExceededError):
+            op.resume_execution(deferred.method_name, {"event": event}, ctx)
+    else:  # the scheduler failed the deferred task for its trigger timeout: Airflow skips on_kill
+        with pytest.raises(TaskDeferralTimeout):
+            op.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, ctx)
+    deadline = time.monotonic() + 30
+    while not _job_stopped(job_id):
+        assert time.monotonic() < deadline, (
+            f"the job's tasks kept running: {BatchHook().get_task_counts(job_id)}"
+        )
+        time.sleep(0.1)
+
+
 def test_item_errors_fail_the_task_with_the_remote_traceback(pool_id: str) -> None:
     ctx = _ctx("fragile")
     op = BatchMapOperator(

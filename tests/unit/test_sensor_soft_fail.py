@@ -4,7 +4,7 @@ The triggerer resumes a deferred task through ``BaseSensorOperator.resume_execut
 ``AirflowException`` raised by the completion method into a skip when ``soft_fail`` is set. Our timeout
 is a ``DeadlineExceededError`` (an ``AirflowException``): these tests resume both sensors with the
 timeout event a trigger sends, with and without ``soft_fail``. Nothing here makes a request: the
-timeout path needs none (no failed tasks to inspect, no orchestration to terminate or purge).
+timeout path needs none (no failed tasks to inspect, no job or orchestration to terminate or purge).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from airflow_azure_compute.sensors.durable import DurableOrchestrationSensor
 
 
 def _batch(**kw: Any) -> BatchJobSensor:
-    return BatchJobSensor(task_id="wait", job_id="job-1", task_id_prefix="fan-", **kw)
+    return BatchJobSensor(
+        task_id="wait", job_id="job-1", task_id_prefix="fan-", terminate_on_kill=False, **kw
+    )
 
 
 def _durable(**kw: Any) -> DurableOrchestrationSensor:
