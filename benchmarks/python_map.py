@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from airflow_azure_compute.emulator.airflow_env import connection_env
-from airflow_azure_compute.emulator.stack import run_azurite, run_emulator
+from airflow_azure_compute.testing.stack import run_azurite, run_emulator
 
 POOL = {
     "vm_size": "standard_d2s_v5",
