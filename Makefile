@@ -7,6 +7,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMPS := .stamps
 PYTEST_ARGS ?=
+# The suite waits on emulated services far more than it computes: two workers, one test module each
+# at a time (module fixtures such as the real-Airflow stack stay in one process).
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: install test unit integration e2e lint demo bench docs airflow clean
 
@@ -31,7 +34,7 @@ lint: install
 	$(BIN)/python scripts/check_imports.py
 
 test: lint docs
-	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) $(PYTEST_ARGS) tests
 
 unit: install
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/unit
