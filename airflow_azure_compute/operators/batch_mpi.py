@@ -58,6 +58,8 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
     Returns ``{"job_id", "pool_id", "task_id", "owns_job", "output_container", "output_prefix",
     "exit_code"}``. The outputs (``output_pattern`` files of the primary's working directory) land in
     ``output_container`` under ``{output_prefix}``: by default the run workspace's output container.
+    On success that prefix is reported as an Asset event and an OpenLineage output (see
+    `BatchBaseOperator`), with the job as the run's ``externalQuery`` facet.
 
     :param job: a `JobSpec` (or mapping): the pool and the job.
     :param command_line: the application command, run by the primary only once every instance's
@@ -103,6 +105,7 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
     )
     template_fields_renderers = {"job": "json", "environment": "json"}
     operator_extra_links = (BatchJobLink(),)
+    writes_blobs = True
 
     def __init__(
         self,
@@ -295,7 +298,7 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
             if time.time() > deadline:
                 raise DeadlineExceededError(f"multi-instance task {job_id}/{task.task_id} still running")
             time.sleep(self.poll_interval)
-        return self.outcome(hook, result)
+        return self.outcome(context, hook, result)
 
     def on_kill(self) -> None:
         """Killed while waiting on the worker: terminate the Batch task (the deferred wait's trigger
@@ -330,16 +333,20 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
             "output_container": container,
             "output_prefix": prefix,
         }
-        return self.outcome(hook, result)
+        return self.outcome(context, hook, result)
 
-    def outcome(self, hook: BatchHook, result: dict[str, Any]) -> dict[str, Any]:
-        """The primary's result: returned on success; on failure, raised with the failing subtasks."""
+    def outcome(self, context: Context, hook: BatchHook, result: dict[str, Any]) -> dict[str, Any]:
+        """The primary's result: returned (its outputs reported) on success; on failure, raised with the
+        failing subtasks."""
         job_id, task_id = result["job_id"], result["task_id"]
+        self.record_job(job_id)
         task = hook.get_task(job_id, task_id) or {}
         info = task.get("executionInfo") or {}
         exit_code = info.get("exitCode")
         if info.get("result") == "success":
             self.log.info("multi-instance task %s/%s succeeded (exit code %s)", job_id, task_id, exit_code)
+            if self.output_pattern:
+                self.report_outputs(context, result["output_container"], [result["output_prefix"]])
             return {**result, "exit_code": exit_code}
         failure = info.get("failureInfo") or {}
         listed = hook.list_subtasks(job_id, task_id)
