@@ -89,7 +89,7 @@ def test_blob_operators_report_their_datasets(airflow_db: Path, blob_connection:
         "input": str(tmp_path / "input.csv"), "extras": str(extras), "container": container,
         "tag": "t1", "chunks": 3, "output": str(tmp_path / "merged.csv"),
     }  # fmt: skip
-    events, _ = _run_dag(airflow_db, DAG_FILE, conf, tmp_path)
+    events, assets = _run_dag(airflow_db, DAG_FILE, conf, tmp_path)
 
     blobs = f"wasbs://{container}@devstoreaccount1"
     split = events["blob_split_merge_test.split"]
@@ -101,6 +101,11 @@ def test_blob_operators_report_their_datasets(airflow_db: Path, blob_connection:
     merge = events["blob_split_merge_test.merge"]
     assert _names(merge["inputs"]) == {(blobs, "runs/t1/chunks/")}
     assert _names(merge["outputs"]) == {("file", str(tmp_path / "merged.csv"))}
+    # Asset events (Airflow drops a URI's trailing slash); a local merged file is no asset.
+    assert sorted((a["task"], a["uri"], a["extra"]) for a in assets) == [
+        ("split", f"{blobs}/runs/t1/chunks", {"chunks": 3}),
+        ("upload", f"{blobs}/runs/t1/extras/params.json", {}),
+    ]
 
 
 def test_batch_fanout_and_python_map_report_their_outputs(
