@@ -11,8 +11,8 @@ What it shows:
   returns the results in block order; the workers signal each block to the orchestration
   (``BlockDone`` events), and the pool's queue, blobs and workers are deleted with the task;
 * waiting for the orchestration, harvesting (the pool's results against the orchestration's output),
-  then purging every instance this run started and deleting its container groups, whatever happened
-  (teardowns).
+  then purging every instance this run started, deleting its container groups and its run
+  workspace, whatever happened (teardowns).
 
 Connections: ``azure_compute_durable_default`` (function app + system key), ``azure_compute_aci_default``
 (subscription, resource group, region), ``azure_compute_blob_default`` (the Storage account of the run
@@ -27,6 +27,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 
+from airflow_azure_compute.operators.blob_cleanup import BlobCleanupOperator
 from airflow_azure_compute.operators.container_instances import ContainerInstancesDeleteGroupsOperator
 from airflow_azure_compute.operators.durable import (
     DurablePurgeOrchestrationOperator,
@@ -127,9 +128,12 @@ with DAG(
         task_id="delete_groups", created_by_this_run=True, trigger_rule=TriggerRule.ALL_DONE
     )
 
+    delete_workspace = BlobCleanupOperator(task_id="delete_workspace")
+
     harvested = harvest(compute.output, wait.output)
     start >> planned >> compute >> wait  # the orchestration ends once the workers reported every block
-    harvested >> [purge, delete_groups]
+    harvested >> [purge, delete_groups, delete_workspace]
     # Teardowns: they run whatever happened, and do not decide the run's state.
     purge.as_teardown(setups=start)
     delete_groups.as_teardown(setups=start)
+    delete_workspace.as_teardown(setups=compute)

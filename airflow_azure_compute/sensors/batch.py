@@ -94,8 +94,9 @@ class BatchJobSensor(LineageMixin, BaseSensorOperator):
     :param forensics_limit: how many failed tasks get stdout/stderr tails.
     :param progress_quiet_s: see `BatchJobCompleteTrigger`
         (0: a progress line at every poll).
-    :param stream_output: ids of a chosen few Batch tasks whose growing stdout/stderr the deferred
-        wait streams into the task log (ranged reads of the new bytes only; templated).
+    :param stream_output: a chosen few Batch tasks whose growing stdout/stderr the deferred wait
+        streams into the task log (ranged reads of the new bytes only; templated): task ids, or
+        integer indexes into the fan-out (``[0]`` is its first task, whatever the fan-out's size).
     :param stream_output_bytes: at most this many bytes read per streamed file and poll.
     :param error_budget: transient errors tolerated within any 10-minute window of the wait (the
         budget renews, so a long wait under recurring throttling is not failed by it).
@@ -238,12 +239,30 @@ class BatchJobSensor(LineageMixin, BaseSensorOperator):
                 tolerate_percent=float(self.tolerate_percent),
                 owns_job=bool(self.owns_job),
                 progress_quiet_s=float(self.progress_quiet_s),
-                stream_output=[str(t) for t in self.stream_output or []],
+                stream_output=self._streamed_task_ids(),
                 stream_output_bytes=int(self.stream_output_bytes),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=to_seconds(self.timeout) or 0) if self.timeout else None,
         )
+
+    def _streamed_task_ids(self) -> list[str]:
+        """``stream_output`` as Batch task ids (an integer is an index into the fan-out's tasks)."""
+        from airflow_azure_compute.specs import task_id_for
+
+        ids: list[str] = []
+        for item in self.stream_output or []:
+            if isinstance(item, int) and not isinstance(item, bool):
+                if not self.task_id_prefix or self.expected is None or not 0 <= item < self.expected:
+                    raise AzureComputeConfigError(
+                        f"index {item} needs task_id_prefix and expected_tasks above it "
+                        "(pass the fan-out's output, e.g. fanout=fanout.output)",
+                        field="stream_output",
+                    )
+                ids.append(task_id_for(self.task_id_prefix, item, self.expected))
+            else:
+                ids.append(str(item))
+        return ids
 
     def evaluate_now(self, hook: BatchHook, policy: FailurePolicy) -> dict[str, Any] | None:
         """One poll on the worker: an event dict when done, else None."""

@@ -159,8 +159,15 @@ def examples() -> list[tuple[str, Callable[[int], dict[str, Any]], Callable[[Any
             lambda r: {
                 "blocks": 6,
                 "block_size": 40,
+                "workers": 2,
                 "worker_image": "python:3.11-slim",
-                "worker_command": [python, "-u", str(APP / "worker.py")],
+                "worker_command": [
+                    python,
+                    "-u",
+                    "-m",
+                    "airflow_azure_compute.runtime.queue_worker",
+                    f"{APP / 'worker.py'}:compute",
+                ],
                 "worker_idle_s": 1.5,
             },
             outputs_of("harvest"),

@@ -56,7 +56,9 @@ def test_pipeline_round_trips(run_dag, tmp_path: Path) -> None:
 
 
 def test_connections_point_at_the_local_stack(azure_connections, azurite, azure_emulator) -> None:
-    assert azure_connections["azure_compute_blob_default"]["host"] == azurite.blob_url
+    # Blob traffic goes through the emulator's Storage fault proxy, in front of Azurite.
+    assert azure_connections["azure_compute_blob_default"]["host"] == azure_emulator["storage"]["blob_url"]
+    assert azure_emulator["storage"]["upstream"] in azurite.blob_url
     assert azure_connections["azure_compute_batch_default"]["host"] == azure_emulator["batch"]["url"]
 """
 

@@ -1,7 +1,7 @@
 """A Batch task that talks for a few seconds while a deferred sensor streams its output into the log.
 
 ``fanout`` submits one task that prints a numbered line every 0.2 s (and a few lines to stderr);
-``wait`` defers to the triggerer with ``stream_output`` naming that task, so its lines appear in the
+``wait`` defers to the triggerer with ``stream_output=[0]`` naming that task (the fan-out's first), so its lines appear in the
 task log while it runs.
 """
 
@@ -50,7 +50,7 @@ with DAG(
         task_id_prefix=fanout.output["task_id_prefix"],
         expected_tasks=fanout.output["task_count"],
         owns_job=fanout.output["owns_job"],
-        stream_output=["{{ ti.xcom_pull(task_ids='fanout', key='task_ids')[0] }}"],
+        stream_output=[0],
         stream_output_bytes=100,
         deferrable=True,
         poke_interval=1,

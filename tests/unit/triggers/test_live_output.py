@@ -81,3 +81,19 @@ def test_the_trigger_carries_the_streamed_tasks_across_serialization() -> None:
     assert (kwargs["stream_output"], kwargs["stream_output_bytes"]) == (["t1", "t2"], 1000)
     again = BatchJobCompleteTrigger(**kwargs)
     assert again._tail.task_ids == ["t1", "t2"] and again._tail.max_bytes == 1000
+
+
+def test_sensor_names_streamed_tasks_by_index_or_id() -> None:
+    from airflow_azure_compute.exceptions import AzureComputeConfigError
+    from airflow_azure_compute.sensors.batch import BatchJobSensor
+
+    sensor = BatchJobSensor(
+        task_id="w", job_id="j", task_id_prefix="t-x-", expected_tasks=120000, stream_output=[0, "custom", 7]
+    )
+    assert sensor._streamed_task_ids() == ["t-x-000000", "custom", "t-x-000007"]
+    for bad in (
+        BatchJobSensor(task_id="w", job_id="j", stream_output=[0]),
+        BatchJobSensor(task_id="w", job_id="j", task_id_prefix="t-", expected_tasks=2, stream_output=[2]),
+    ):
+        with pytest.raises(AzureComputeConfigError, match=r"^stream_output: index"):
+            bad._streamed_task_ids()
