@@ -14,12 +14,12 @@ is installed and enabled, its listener asks each finished task for
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_azure_compute.assets import openlineage_name
+from airflow_azure_compute.assets import blob_uri, emit_blob_assets, openlineage_name, outputs_alias
 
 
 @dataclass
@@ -65,9 +65,48 @@ def to_operator_lineage(lineage: TaskLineage) -> Any:
 
 
 class LineageMixin:
-    """Adds OpenLineage reporting to an operator; the operator calls `record_lineage`."""
+    """Adds Asset events and OpenLineage reporting to an operator.
+
+    An operator that writes blobs calls `declare_outputs_alias` in its constructor and `report_outputs`
+    once its blobs exist; `report_inputs` and `record_lineage` add what it read and the external job.
+    The storage account that names the blobs comes from `account_name`, which the operator's base
+    provides (from its Blob connection).
+    """
 
     _lineage: TaskLineage | None = None
+    log: Any  # the operator's logger
+
+    def account_name(self) -> str | None:
+        """The storage account of the blobs the operator reads and writes (None: nothing is named)."""
+        return None
+
+    def declare_outputs_alias(self, outlets: Any) -> None:
+        """Without ``outlets`` given by the DAG author, report through `outputs_alias` ``(dag_id, task_id)``
+        (a task outside a DAG, or a mapped one, has no default)."""
+        if not outlets and self.has_dag():  # type: ignore[attr-defined]
+            self.outlets = [outputs_alias(self.dag_id, self.task_id)]  # type: ignore[attr-defined]
+
+    def report_outputs(
+        self,
+        context: Mapping[str, Any],
+        container: str,
+        paths: Iterable[str],
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Emit Asset events for blobs (or prefixes ending in ``/``) this task wrote, record them for
+        OpenLineage, and return their URIs (see `airflow_azure_compute.assets.emit_blob_assets`)."""
+        outlets = getattr(self, "outlets", None) or ()
+        uris = emit_blob_assets(context, outlets, self.account_name(), container, paths, extra=extra)
+        self.record_lineage(outputs=uris)
+        if uris:
+            self.log.info("Outputs: %s", ", ".join(uris[:5]) + (" ..." if len(uris) > 5 else ""))
+        return uris
+
+    def report_inputs(self, container: str, paths: Iterable[str]) -> None:
+        """Record blobs (or prefixes) this task read, for OpenLineage."""
+        account = self.account_name()
+        if account:
+            self.record_lineage(inputs=[blob_uri(account, container, p) for p in paths])
 
     def record_lineage(
         self,

@@ -18,7 +18,9 @@ class BatchBaseOperator(LineageMixin, BaseOperator):
 
     Operators return a dict whose keys are also pushed as separate XComs (``op.output["job_id"]``).
     The Batch job a task drove, and the blobs it reads and writes, are reported to OpenLineage (see
-    `airflow_azure_compute.lineage`).
+    `airflow_azure_compute.lineage`). An operator whose Batch tasks write blobs it waits for
+    (``writes_blobs``) reports them as Asset events once they exist, through its ``AssetAlias``
+    outlets: by default ``outputs_alias(dag_id, task_id)`` (see `airflow_azure_compute.assets`).
 
     :param azure_conn_id: the ``azure_compute_batch`` connection.
     :param blob_conn_id: the ``azure_compute_blob`` connection that signs SAS URLs (resource files,
@@ -26,6 +28,8 @@ class BatchBaseOperator(LineageMixin, BaseOperator):
     """
 
     ui_color = "#cfe8fc"
+    #: Whether the operator reports blobs written by its Batch tasks (then it declares the default alias).
+    writes_blobs = False
 
     def __init__(
         self,
@@ -38,6 +42,8 @@ class BatchBaseOperator(LineageMixin, BaseOperator):
         super().__init__(**kwargs)
         self.azure_conn_id = azure_conn_id
         self.blob_conn_id = blob_conn_id
+        if self.writes_blobs:
+            self.declare_outputs_alias(kwargs.get("outlets"))
 
     @property
     def hook(self) -> BatchHook:
@@ -48,10 +54,9 @@ class BatchBaseOperator(LineageMixin, BaseOperator):
     def record_job(self, job_id: str, *, inputs: Sequence[str] = (), outputs: Sequence[str] = ()) -> None:
         """Record the Batch job (and the blob containers/prefixes it reads and writes) for lineage."""
         from airflow_azure_compute.assets import blob_uri
-        from airflow_azure_compute.hooks.blob import BlobHook
 
         paths = [*inputs, *outputs]
-        account = BlobHook(self.blob_conn_id).settings.account_name if paths else None
+        account = self.account_name() if paths else None
         uris = [blob_uri(account, *p.split("/", 1)) for p in paths] if account else []
         self.record_lineage(
             inputs=uris[: len(inputs)],
@@ -59,6 +64,12 @@ class BatchBaseOperator(LineageMixin, BaseOperator):
             external_id=job_id,
             source=self.hook.settings.endpoint,
         )
+
+    def account_name(self) -> str | None:
+        """The storage account of ``blob_conn_id`` (names Assets and lineage datasets)."""
+        from airflow_azure_compute.hooks.blob import BlobHook
+
+        return BlobHook(self.blob_conn_id).settings.account_name
 
 
 def spec_fields(value: Any, spec_class: str) -> Any:

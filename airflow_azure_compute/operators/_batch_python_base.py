@@ -541,6 +541,7 @@ class BatchPythonBaseOperator(BatchBaseOperator):
             raise DeadlineExceededError(str(event.get("message")))
         if status == "error":
             raise AzureComputeRemoteError(f"job {plan.job_id}: {event.get('message')}", code="TriggerError")
+        self.record_job(plan.job_id)
         try:
             outcomes, starts = self._collect(plan, workspace, list(event.get("failed_tasks") or []))
             value = self.deliver(context, plan, workspace, outcomes, starts)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_azure_compute.assets import blob_uri, emit_blob_assets, outputs_alias
 from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeError
 from airflow_azure_compute.hooks.blob import DEFAULT_CONCURRENCY, BlobAsyncHook, remote_error
@@ -119,24 +118,7 @@ class BlobBaseOperator(LineageMixin, BaseOperator):
         self.max_concurrency = max_concurrency
         self.create_container = create_container
         self.overwrite = overwrite
-        if not kwargs.get("outlets") and self.has_dag():
-            self.outlets = [outputs_alias(self.dag_id, self.task_id)]
-
-    def report_outputs(
-        self, context: Context, container: str, paths: list[str], extra: Mapping[str, Any] | None = None
-    ) -> list[str]:
-        """Emit Asset events for blobs (or prefixes ending in ``/``) this task wrote; return their URIs."""
-        uris = emit_blob_assets(context, self.outlets, self.account_name(), container, paths, extra=extra)
-        self.record_lineage(outputs=uris)
-        if uris:
-            self.log.info("Outputs: %s", ", ".join(uris[:5]) + (" ..." if len(uris) > 5 else ""))
-        return uris
-
-    def report_inputs(self, container: str, paths: list[str]) -> None:
-        """Record blobs (or prefixes) this task read, for OpenLineage."""
-        account = self.account_name()
-        if account:
-            self.record_lineage(inputs=[blob_uri(account, container, p) for p in paths])
+        self.declare_outputs_alias(kwargs.get("outlets"))
 
     def account_name(self) -> str | None:
         """The storage account of the connection (names Assets and lineage datasets)."""

@@ -222,9 +222,14 @@ class BatchRunTasksOperator(BatchBaseOperator):
     """Create (or reuse) a job and submit one task per item or manifest entry; returns where they are.
 
     Returns ``{"job_id", "pool_id", "task_id_prefix", "task_count", "owns_job", "input_container",
-    "output_container", "output_prefix", "submitted", "existed", "workspace"}``: the same shape for 10
-    tasks as for 100,000 (no list of task ids; task ``i`` of ``n`` is
+    "output_container", "output_prefix", "output_account", "submitted", "existed", "workspace"}``: the
+    same shape for 10 tasks as for 100,000 (no list of task ids; task ``i`` of ``n`` is
     `task_id_for` ``(task_id_prefix, i, n)``).
+
+    The job and the blobs it reads and writes are reported to OpenLineage when the tasks are submitted.
+    The outputs exist only once the tasks are done, so their Asset event comes from the
+    `BatchJobSensor` given ``fanout=`` this operator's result: the outputs prefix
+    (``wasbs://<output container>@<account>/<output prefix>``), through the sensor's alias.
 
     Without containers, the fan-out works in the run's workspace (see
     `airflow_azure_compute.workspace`): inputs are read from the run's container, and each task's
@@ -454,8 +459,8 @@ class BatchRunTasksOperator(BatchBaseOperator):
         )
         self.record_job(
             job_id,
-            inputs=[f"{self.input_container}/{self.input_prefix or ''}"] if self.input_container else [],
-            outputs=[f"{self.output_container}/{output_prefix}"] if self.output_container else [],
+            inputs=[f"{input_container}/{self.input_prefix or ''}"] if input_container else [],
+            outputs=[f"{output_container}/{output_prefix}"] if output_container else [],
         )
         return {
             "job_id": job_id,
@@ -466,6 +471,7 @@ class BatchRunTasksOperator(BatchBaseOperator):
             "input_container": input_container,
             "output_container": output_container,
             "output_prefix": output_prefix,
+            "output_account": self.account_name() if output_container else None,
             "submitted": result.added,
             "existed": len(existing) + result.existed,
             "workspace": workspace.to_dict(),

@@ -58,6 +58,9 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
     Returns ``{"job_id", "pool_id", "task_id", "owns_job", "output_container", "output_prefix",
     "exit_code"}``. The outputs (``output_pattern`` files of the primary's working directory) land in
     ``output_container`` under ``{output_prefix}``: by default the run workspace's output container.
+    On success that prefix is reported as an Asset event and an OpenLineage output (see
+    `BatchBaseOperator`), the downloaded blobs as OpenLineage inputs, and the job as the run's
+    ``externalQuery`` facet.
 
     :param job: a `JobSpec` (or mapping): the pool and the job.
     :param command_line: the application command, run by the primary only once every instance's
@@ -103,6 +106,7 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
     )
     template_fields_renderers = {"job": "json", "environment": "json"}
     operator_extra_links = (BatchJobLink(),)
+    writes_blobs = True
 
     def __init__(
         self,
@@ -215,13 +219,12 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
         self, sas: BlobSasSource, names: Sequence[str], field: str, context: Context
     ) -> list[ResourceFileSpec]:
         from airflow_azure_compute.specs import ResourceFileSpec
-        from airflow_azure_compute.workspace import RunWorkspace
 
         if isinstance(names, str):
             raise AzureComputeConfigError("must be a list of blob names (got a string)", field=field)
         if not names:
             return []
-        container = self.input_container or RunWorkspace.for_context(context).container
+        container = self._input_container(context)
         files = []
         for name in names:
             blob = f"{self.input_prefix or ''}{name}"
@@ -231,6 +234,16 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
                 )
             )
         return files
+
+    def _input_container(self, context: Context) -> str:
+        from airflow_azure_compute.workspace import RunWorkspace
+
+        return self.input_container or RunWorkspace.for_context(context).container
+
+    def _input_blobs(self) -> list[str]:
+        """The blobs the instances download (``common_files`` and ``input_files``, under ``input_prefix``)."""
+        names = [*(self.common_files or ()), *(self.input_files or ())]
+        return [f"{self.input_prefix or ''}{name}" for name in names if isinstance(name, str)]
 
     # ------------------------------------------------------------------------------- running
     def execute(self, context: Context) -> dict[str, Any]:
@@ -295,7 +308,7 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
             if time.time() > deadline:
                 raise DeadlineExceededError(f"multi-instance task {job_id}/{task.task_id} still running")
             time.sleep(self.poll_interval)
-        return self.outcome(hook, result)
+        return self.outcome(context, hook, result)
 
     def on_kill(self) -> None:
         """Killed while waiting on the worker: terminate the Batch task (the deferred wait's trigger
@@ -330,16 +343,21 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
             "output_container": container,
             "output_prefix": prefix,
         }
-        return self.outcome(hook, result)
+        return self.outcome(context, hook, result)
 
-    def outcome(self, hook: BatchHook, result: dict[str, Any]) -> dict[str, Any]:
-        """The primary's result: returned on success; on failure, raised with the failing subtasks."""
+    def outcome(self, context: Context, hook: BatchHook, result: dict[str, Any]) -> dict[str, Any]:
+        """The primary's result: returned (its outputs reported) on success; on failure, raised with the
+        failing subtasks."""
         job_id, task_id = result["job_id"], result["task_id"]
+        self.record_job(job_id)
         task = hook.get_task(job_id, task_id) or {}
         info = task.get("executionInfo") or {}
         exit_code = info.get("exitCode")
         if info.get("result") == "success":
             self.log.info("multi-instance task %s/%s succeeded (exit code %s)", job_id, task_id, exit_code)
+            self.report_inputs(self._input_container(context), self._input_blobs())
+            if self.output_pattern:
+                self.report_outputs(context, result["output_container"], [result["output_prefix"]])
             return {**result, "exit_code": exit_code}
         failure = info.get("failureInfo") or {}
         listed = hook.list_subtasks(job_id, task_id)

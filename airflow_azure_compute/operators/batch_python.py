@@ -112,6 +112,8 @@ class BatchMapOperator(BatchPythonBaseOperator):
     in `airflow_azure_compute.python_results` (read it with
     `from_xcom`): the results in input order,
     inline when small, else in a manifest in the run workspace read lazily; the items' errors beside them.
+    Results kept in a manifest are reported as an Asset event of the manifest blob
+    (``wasbs://<output container>@<account>/<prefix>manifest.json``, extra ``{"items", "errors"}``).
 
     :param items: the inputs (templated; an XComArg works). Each is passed as the one argument, or
         unpacked with ``star=True``.
@@ -129,6 +131,7 @@ class BatchMapOperator(BatchPythonBaseOperator):
     template_fields: Sequence[str] = (*BatchPythonBaseOperator.template_fields, "items")
     template_fields_renderers = {**BatchPythonBaseOperator.template_fields_renderers, "items": "json"}
     mode = "map"
+    writes_blobs = True
 
     def __init__(
         self,
@@ -214,6 +217,9 @@ class BatchMapOperator(BatchPythonBaseOperator):
             overwrite=True,
         )
         self.log.info("results kept in %s/%s (%d chunk(s))", workspace.output_container, name, plan.chunks)
+        self.report_outputs(
+            context, workspace.output_container, [name], {"items": count, "errors": len(errors)}
+        )
         return map_xcom(
             count,
             errors,

@@ -143,6 +143,16 @@ def group_outcome(name: str, event: Mapping[str, Any]) -> dict[str, Any]:
     raise AzureComputeRemoteError(message, code="Error")
 
 
+def record_group(operator: LineageMixin, hook: ContainerInstancesHook, name: str) -> None:
+    """Record container group ``name``, by its ARM resource id, as the task's OpenLineage run facet."""
+    settings = hook.settings
+    operator.record_lineage(
+        external_id=f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}"
+        f"/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+        source=settings.endpoint,
+    )
+
+
 class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
     """Create (or reattach to) a container group, wait until its containers terminate, then clean up.
 
@@ -345,12 +355,7 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
 
     def _record_group(self, hook: ContainerInstancesHook, name: str) -> None:
         """The container group, by its ARM resource id, for OpenLineage."""
-        settings = hook.settings
-        self.record_lineage(
-            external_id=f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}"
-            f"/providers/Microsoft.ContainerInstance/containerGroups/{name}",
-            source=settings.endpoint,
-        )
+        record_group(self, hook, name)
 
     def execute_complete(self, context: Context, event: ContainerGroupEvent, **kwargs: Any) -> Any:
         """Resume from the trigger: print the lines it has not printed yet, then finish.
@@ -553,6 +558,7 @@ __all__ = [
     "connection_value",
     "group_outcome",
     "print_new_logs",
+    "record_group",
     "registries_from",
     "resolve_secrets",
 ]

@@ -46,7 +46,12 @@ from airflow_azure_compute.hooks.worker_pools import (
     plan_workers,
 )
 from airflow_azure_compute.ids import run_metadata, run_scope
-from airflow_azure_compute.operators.container_instances import registries_from, resolve_secrets
+from airflow_azure_compute.lineage import LineageMixin
+from airflow_azure_compute.operators.container_instances import (
+    record_group,
+    registries_from,
+    resolve_secrets,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -64,11 +69,16 @@ def _number(value: Any, field: str) -> float:
         raise AzureComputeConfigError(f"{field} must be a number, got {value!r}", field=field) from None
 
 
-class ContainerInstancesWorkerPoolOperator(BaseOperator):
+class ContainerInstancesWorkerPoolOperator(LineageMixin, BaseOperator):
     """Process ``items`` with N Container Instances workers taking them from a Storage queue.
 
     Returns the results in input order (each the value the worker function returned). Items that failed
     on ``max_dequeue`` takes are poison: the task fails and names each by index with its error.
+
+    OpenLineage gets the staged items' prefix as input and the first worker's container group as the
+    ``externalQuery`` run facet. The results' prefix is an output, and an Asset event through the
+    task's ``AssetAlias`` outlets (by default ``outputs_alias(dag_id, task_id)``, extra ``{"items"}``),
+    only when ``cleanup`` keeps it after success (``keep``): deleted results are not reported.
 
     :param items: the work items, JSON values (templated); one queue message each.
     :param image: the worker image; it runs ``command`` (default: ``python -m
@@ -186,6 +196,7 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._layout: PoolLayout | None = None
         self._names: list[str] = []
+        self.declare_outputs_alias(kwargs.get("outlets"))
 
     # -- hooks -------------------------------------------------------------------------------------------
 
@@ -198,6 +209,10 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         from airflow_azure_compute.hooks.blob import BlobHook
 
         return BlobHook(self.blob_conn_id)
+
+    def account_name(self) -> str | None:
+        """The storage account of the run workspace (names Assets and lineage datasets)."""
+        return self._blob().settings.account_name
 
     def _queue(self) -> StorageQueueHook:
         from airflow_azure_compute.hooks.storage_queue import StorageQueueHook
@@ -433,6 +448,7 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         try:
             value = step()
             succeeded = True
+            self._report(context)
             return value
         except TaskDeferred:
             raise
@@ -442,6 +458,16 @@ class ContainerInstancesWorkerPoolOperator(BaseOperator):
         finally:
             if succeeded is not None and should_delete(self.cleanup, succeeded):
                 self._clean_up()
+
+    def _report(self, context: Context) -> None:
+        """Lineage of a pool that succeeded; its results as an Asset when ``cleanup`` keeps them."""
+        layout = self._layout
+        assert layout is not None
+        if self._names:
+            record_group(self, self._aci(), self._names[0])
+        self.report_inputs(layout.container, [layout.prefix])
+        if not should_delete(self.cleanup, True):
+            self.report_outputs(context, layout.output_container, [layout.prefix], {"items": layout.total})
 
     def _clean_up(self) -> None:
         """Delete the workers, the queue and the pool's blobs (never hiding the task's own outcome)."""

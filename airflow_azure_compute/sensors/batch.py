@@ -15,6 +15,7 @@ from airflow_azure_compute.exceptions import (
     BatchTasksFailedError,
     DeadlineExceededError,
 )
+from airflow_azure_compute.lineage import LineageMixin
 from airflow_azure_compute.links import BatchJobLink, batch_account_fields
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def summarize_failures(failed: Sequence[Mapping[str, Any]], report: Sequence[Map
     return "; ".join(lines) + more
 
 
-class BatchJobSensor(BaseSensorOperator):
+class BatchJobSensor(LineageMixin, BaseSensorOperator):
     """Wait until a job's tasks (or those under ``task_id_prefix``) are done, per a failure policy.
 
     Work that can never run ends the wait at once instead of at ``timeout``: tasks blocked by failed
@@ -72,6 +73,12 @@ class BatchJobSensor(BaseSensorOperator):
 
     Returns ``{"job_id", "task_id_prefix", "counts", "failed_task_ids"}`` (the latter non-empty only
     under ``tolerate``).
+
+    Given ``fanout=``, the wait that succeeds reports the fan-out's outputs prefix
+    (``wasbs://<output container>@<account>/<output prefix>``, extra ``{"tasks", "failed"}``) as an
+    Asset event through the sensor's ``AssetAlias`` outlets, by default
+    ``outputs_alias(dag_id, task_id)`` of the sensor, and as its OpenLineage output with the job as the
+    ``externalQuery`` run facet: the outputs exist once the tasks are done, not when they are submitted.
 
     :param fanout: a fan-out's result (``fanout.output``): the defaults of ``job_id``,
         ``task_id_prefix``, ``expected_tasks`` and ``owns_job``. With a mapped fan-out, map the sensor
@@ -156,6 +163,8 @@ class BatchJobSensor(BaseSensorOperator):
         self.error_budget = error_budget
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.azure_conn_id = azure_conn_id
+        if fanout is not None:
+            self.declare_outputs_alias(kwargs.get("outlets"))
 
     @property
     def hook(self) -> BatchHook:
@@ -311,6 +320,7 @@ class BatchJobSensor(BaseSensorOperator):
         report = self.forensics(failed)
         if status == "success":
             self.log.info("job %s: %s", self.job_id, event.get("message"))
+            self.report_fanout_outputs(context, event, len(failed))
             return {
                 "job_id": self.job_id,
                 "task_id_prefix": self.task_id_prefix,
@@ -326,6 +336,24 @@ class BatchJobSensor(BaseSensorOperator):
                 failed_task_ids=[str(f["id"]) for f in failed],
             )
         raise AzureComputeRemoteError(f"job {self.job_id}: {event.get('message')}", code="TriggerError")
+
+    def account_name(self) -> str | None:
+        """The storage account of the fan-out's outputs (from its result)."""
+        return self.fanout.get("output_account") if isinstance(self.fanout, Mapping) else None
+
+    def report_fanout_outputs(self, context: Context, event: Mapping[str, Any], failed: int) -> None:
+        """The fan-out's outputs prefix as an Asset event and OpenLineage output; the job as facet."""
+        self.record_lineage(external_id=self.job_id, source=self.hook.settings.endpoint)
+        fanout = self.fanout if isinstance(self.fanout, Mapping) else {}
+        if fanout.get("output_container"):
+            counts = event.get("counts") or {}
+            tasks = self.expected if self.expected is not None else counts.get("completed")
+            self.report_outputs(
+                context,
+                str(fanout["output_container"]),
+                [str(fanout.get("output_prefix") or "")],
+                {"tasks": tasks, "failed": failed},
+            )
 
     def forensics(self, failed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Exit code, failureInfo and output tails of the first ``forensics_limit`` failed tasks, logged."""

@@ -79,9 +79,19 @@ def _mpi_op(pool_id: str, instances: int, **extra: Any) -> BatchRunMultiInstance
 @pytest.mark.parametrize("instances", [2, 4])
 def test_mpi_program_reduces_across_nodes(mpi_pool: str, instances: int) -> None:
     _, ctx, workspace = _staged(fresh("run"))
-    result = execute(_mpi_op(mpi_pool, instances), ctx)
+    op = _mpi_op(mpi_pool, instances)
+    result = execute(op, ctx)
     assert result["exit_code"] == 0
     assert result["output_container"] == workspace.output_container
+    lineage = op.get_openlineage_facets_on_complete(None)  # what OpenLineage gets: job, inputs, outputs
+    assert lineage.run_facets["externalQuery"].externalQueryId == result["job_id"]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [
+        (f"wasbs://{workspace.output_container}@devstoreaccount1", result["output_prefix"])
+    ]
+    assert {(d.namespace, d.name) for d in lineage.inputs} == {
+        (f"wasbs://{workspace.container}@devstoreaccount1", name)
+        for name in ("mpi_sum_of_squares.py", "mpi_launch.sh", "mpi_coordinate.sh")
+    }
     blob = BlobHook("azure_compute_blob_default")
     data = json.loads(blob.read_bytes(result["output_container"], result["output_prefix"] + "result.json"))
     assert data["sum_of_squares"] == EXPECTED

@@ -87,6 +87,46 @@ def test_results_come_back_in_input_order_and_everything_is_cleaned(stack: Conta
     assert leftovers(stack, "pool-ok") == {"queues": [], "groups": [], "blobs": []}
 
 
+def test_kept_results_are_an_asset_event_and_the_lineage_names_the_workers(
+    stack: ContainerInstancesHook,
+) -> None:
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    from airflow_azure_compute.assets import outputs_alias
+    from airflow_azure_compute.workspace import RunWorkspace
+
+    ti = FakeTI(task_id="kept", run_id="pool-kept")
+    alias = outputs_alias("dag", "kept")
+    op = pool("kept", [1, 2], cleanup="keep", outlets=[alias])
+    events = OutletEventAccessors()
+    deferred = expect_deferred(lambda: op.execute(context_for(ti)))
+    event = asyncio.run(first_event(rebuild(deferred.trigger), timeout=120))
+    result = op.resume_execution(
+        deferred.method_name, {"event": event}, {**context_for(ti), "outlet_events": events}
+    )
+    assert result == [{"n": 1, "square": 1}, {"n": 2, "square": 4}]
+
+    ws = RunWorkspace.for_ti(ti)
+    (emitted,) = events[alias].asset_alias_events
+    assert emitted.dest_asset_key.uri.startswith(f"wasbs://{ws.output_container}@devstoreaccount1/pools/")
+    assert emitted.extra == {"items": 2}
+    prefix = emitted.dest_asset_key.name.split("devstoreaccount1/", 1)[1]
+    assert len(list(BlobHook().list_blobs(ws.output_container, prefix))) >= 2  # the results are there
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [
+        (f"wasbs://{ws.output_container}@devstoreaccount1", prefix)
+    ]
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [
+        (f"wasbs://{ws.container}@devstoreaccount1", prefix)
+    ]
+    facet = lineage.run_facets["externalQuery"]
+    assert facet.externalQueryId.endswith(
+        f"/providers/Microsoft.ContainerInstance/containerGroups/{op._names[0]}"
+    )
+    for name in op._names:  # cleanup="keep": the test removes the workers itself
+        stack.delete_group(name)
+
+
 def test_a_poison_item_is_reported_by_index_after_k_takes(stack: ContainerInstancesHook) -> None:
     ti = FakeTI(task_id="poison", run_id="pool-poison")
     result, _ = run_pool(pool("poison", [1, 2, 3, 4], handler="fails_on_three", max_dequeue=2), ti)
