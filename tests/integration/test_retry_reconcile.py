@@ -138,10 +138,22 @@ def test_aci_create_and_stop_survive_lost_answers(emulator: dict[str, Any], azur
         mp.undo()
 
 
-def test_blob_calls_survive_resets_through_the_storage_proxy(batch_env: dict[str, Any]) -> None:
+def test_blob_calls_survive_resets_through_the_storage_proxy(batch_env: dict[str, Any], azurite: Any) -> None:
     """Storage traffic goes through the fault proxy; the Storage SDK retries, honouring Retry-After."""
-    container = fresh("ctr")
+    from airflow.models.connection import Connection
+
+    from airflow_azure_compute.connections import ServiceSettings
+    from airflow_azure_compute.emulator.airflow_env import connections
+
+    # The Blob connection through this very emulator's proxy, whatever an earlier module left set
+    # or cached for the default connection id.
+    conn = connections(batch_env, azurite)["azure_compute_blob_default"]
     hook = BlobHook()
+    hook.__dict__["settings"] = ServiceSettings.from_connection(
+        Connection(conn_id=hook.azure_conn_id, **{k: v for k, v in conn.items() if k != "extra"},
+                   extra=json.dumps(conn.get("extra") or {}))
+    )  # fmt: skip
+    container = fresh("ctr")
     try:
         faults(batch_env, "storage", reset_next=1)
         hook.client.create_container(container)
