@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from airflow_azure_compute.connections import ServiceKind
-from airflow_azure_compute.get_provider_info import get_provider_info
 from airflow_azure_compute.testing.airflow_stack import (
     HOST,
     AirflowStack,
@@ -232,13 +231,25 @@ def _params(airflow: AirflowStack, dag_id: str) -> dict[str, Any]:
 OUR_CONNECTIONS = [f"{kind.value}_default" for kind in ServiceKind]
 
 
-def _as_saved_by_the_form(conn_id: str, conn: dict[str, Any]) -> dict[str, Any]:
-    """The body the UI's connection form posts on Save: port hidden (null), every extra field of the
-    form present (null when left empty)."""
-    (conn_type_info,) = [
-        ct for ct in get_provider_info()["connection-types"] if ct["connection-type"] == conn["conn_type"]
-    ]
-    extra = {name: None for name in conn_type_info["conn-fields"]}
+def _served_extra_fields(airflow: AirflowStack, conn_type: str) -> dict[str, Any]:
+    """The extra fields of ``conn_type`` as the api-server serves them to the connection form
+    (``GET /ui/connections/hook_meta``): name to parameter spec, its ``value`` the field's default."""
+    response = httpx.get(
+        f"{airflow.base_url}/ui/connections/hook_meta",
+        headers={"Authorization": f"Bearer {airflow.token()}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    (meta,) = [m for m in response.json() if m["connection_type"] == conn_type]
+    return dict(meta["extra_fields"])
+
+
+def _as_saved_by_the_form(airflow: AirflowStack, conn_id: str, conn: dict[str, Any]) -> dict[str, Any]:
+    """The body Airflow 3.3's connection form posts on Save: port hidden (null), and in the extra every
+    field the hook metadata lists, with its served value (null without a default) unless filled in
+    (the form's parameter store serializes the value of every field it shows)."""
+    served = _served_extra_fields(airflow, conn["conn_type"])
+    extra = {name: spec["value"] for name, spec in served.items()}
     extra.update(conn.get("extra") or {})
     return {
         "connection_id": conn_id,
@@ -274,7 +285,7 @@ def test_ui_test_button_on_a_connection_saved_from_the_form(airflow: AirflowStac
     against the emulator or Azurite and reports success."""
     conn = json.loads(airflow.env[f"AIRFLOW_CONN_{default_id.upper()}"])
     conn_id = f"ui_{default_id}_{os.urandom(3).hex()}"
-    created = airflow.request("POST", "/connections", json=_as_saved_by_the_form(conn_id, conn))
+    created = airflow.request("POST", "/connections", json=_as_saved_by_the_form(airflow, conn_id, conn))
     assert created.status_code == 201, created.text
     listed = airflow.request("GET", f"/connections/{conn_id}")
     assert listed.status_code == 200, listed.text
@@ -286,6 +297,48 @@ def test_ui_test_button_on_a_connection_saved_from_the_form(airflow: AirflowStac
 
     assert response.status_code == 200, response.text
     assert response.json()["status"] is True, response.json()
+
+
+def _stored_extra(airflow: AirflowStack, conn_id: str) -> dict[str, Any]:
+    response = airflow.request("GET", f"/connections/{conn_id}")
+    assert response.status_code == 200, response.text
+    return dict(json.loads(response.json()["extra"] or "{}"))
+
+
+@pytest.mark.parametrize("default_id", OUR_CONNECTIONS)
+def test_the_form_stores_only_the_extra_fields_filled_in(airflow: AirflowStack, default_id: str) -> None:
+    """Save a connection as the form does (null for every extra field left empty): the api-server
+    plugin drops the empty fields, so the stored extra holds only what was filled in."""
+    conn = json.loads(airflow.env[f"AIRFLOW_CONN_{default_id.upper()}"])
+    conn_id = f"form_{default_id}_{os.urandom(3).hex()}"
+    body = _as_saved_by_the_form(airflow, conn_id, conn)
+    posted = json.loads(body["extra"])
+    assert None in posted.values()  # what the form sends
+
+    created = airflow.request("POST", "/connections", json=body)
+
+    assert created.status_code == 201, created.text
+    filled_in = {name for name, value in posted.items() if value is not None}
+    assert set(_stored_extra(airflow, conn_id)) == filled_in == {"allow_http", *(conn.get("extra") or {})}
+
+
+def test_editing_a_connection_in_the_form_removes_a_cleared_field(airflow: AirflowStack) -> None:
+    """Edit a saved connection as the form does, clearing a field it had: the field is gone from the
+    stored extra (not kept as null), the others are unchanged."""
+    conn = json.loads(airflow.env["AIRFLOW_CONN_AZURE_COMPUTE_BATCH_DEFAULT"])
+    assert conn["extra"].get("resource_group")
+    conn_id = f"form_edit_{os.urandom(3).hex()}"
+    body = _as_saved_by_the_form(airflow, conn_id, conn)
+    assert airflow.request("POST", "/connections", json=body).status_code == 201
+    before = _stored_extra(airflow, conn_id)
+    edited = {**json.loads(body["extra"]), "resource_group": None}
+
+    patched = airflow.request("PATCH", f"/connections/{conn_id}", json={**body, "extra": json.dumps(edited)})
+
+    assert patched.status_code == 200, patched.text
+    after = _stored_extra(airflow, conn_id)
+    assert "resource_group" in before and "resource_group" not in after
+    assert after == {name: value for name, value in before.items() if name != "resource_group"}
 
 
 # ---------------------------------------------------------------------------------------- Assets
