@@ -66,6 +66,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints)
         E2E_DAGS / "live_output.py",
         E2E_DAGS / "aci_kill_race.py",
         E2E_DAGS / "batch_kill_race.py",
+        E2E_DAGS / "portal_links.py",
     ] + [EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES, SCHEDULED]]
     dags = link_dags_folder(tmp_path_factory.mktemp("dags"), dag_files, EXAMPLE_DAGS)
     # Our own emulator whose nodes take seconds to boot, so that the pool operator defers and the
@@ -452,32 +453,121 @@ def test_deferred_wait_streams_the_task_output_while_it_runs(airflow: AirflowSta
 
 
 # ----------------------------------------------------------------------------------- portal links
+LINKS_DAG = "portal_links"
+#: The documented portal address of a resource: ``https://portal.azure.com/#resource<ARM id>`` (the
+#: ``portalLink`` of Azure Monitor's autoscale webhook payload; see ``airflow_azure_compute.links``).
+PORTAL_RESOURCE = "https://portal.azure.com/#resource"
+
+
+def _linked_operator_classes() -> set[type]:
+    """Every public operator and sensor class of the provider that declares an extra link."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from airflow.sdk import BaseOperator
+
+    import airflow_azure_compute.operators as operators
+    import airflow_azure_compute.sensors as sensors
+
+    found: set[type] = set()
+    for package in (operators, sensors):
+        for module in pkgutil.iter_modules(package.__path__):
+            loaded = importlib.import_module(f"{package.__name__}.{module.name}")
+            for name, cls in inspect.getmembers(loaded, inspect.isclass):
+                if (
+                    issubclass(cls, BaseOperator)
+                    and cls.__module__ == loaded.__name__
+                    and not name.startswith("_")
+                    and cls.operator_extra_links
+                ):
+                    found.add(cls)
+    return found
+
+
+def _arm_id(**parts: str) -> str:
+    """An ARM resource id from its documented Get request path: subscription, group, provider path."""
+    rid = f"/subscriptions/{parts['subscription_id']}/resourceGroups/{parts['resource_group']}"
+    return rid + (f"/providers/{parts['provider_path']}" if parts.get("provider_path") else "")
+
+
 def test_every_link_renders_through_airflow_for_finished_task_instances(airflow: AirflowStack) -> None:
-    """The extra links of the main example's finished pool, fan-out wait and container task instances,
-    as the UI fetches them (GET .../taskInstances/{task}/links): portal URLs on ARM ids, no key."""
-    runs = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns", params={"state": "success"}).json()["dag_runs"]
-    if not runs:  # this module's example test did not run first: run it now
-        test_example_batch_split_fanout_merge_via_rest(airflow)
-        runs = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns", params={"state": "success"}).json()[
-            "dag_runs"
-        ]
-    run_id = runs[0]["dag_run_id"]
-    pool_id = airflow.xcom(EXAMPLE, run_id, "pool")["pool_id"]
-    env = json.loads(airflow.env["AIRFLOW_CONN_AZURE_COMPUTE_BATCH_DEFAULT"])
-    scope = (
-        f"https://portal.azure.com/#resource/subscriptions/{env['extra']['subscription_id']}"
-        f"/resourceGroups/{env['extra']['resource_group']}/providers/Microsoft.Batch/batchAccounts/{env['login']}"
+    """A DAG with a task of every operator and sensor class that declares a portal link runs on the
+    real stack; each finished task instance's links, read as the UI reads them
+    (``GET .../taskInstances/{task}/links``), are the documented portal address of the right ARM
+    resource id, with no key or secret in them. A task that failed before persisting its link fields
+    gets an empty link (HTTP 200), not an error."""
+    from urllib.parse import urlsplit
+
+    pool_id = f"e2e-links-{os.urandom(3).hex()}"
+    airflow.unpause(LINKS_DAG)
+    run_id = airflow.trigger(LINKS_DAG, {"pool_id": pool_id, "python": sys.executable})
+    state = airflow.wait_for_run(LINKS_DAG, run_id, timeout=240)
+
+    states = airflow.task_states(LINKS_DAG, run_id)
+    assert state == "failed", airflow.failure_report(LINKS_DAG, run_id)  # no_link fails by design
+    not_ok = {task: s for task, s in states.items() if s != "success"}
+    assert not_ok == {"no_link": "failed"}, airflow.failure_report(LINKS_DAG, run_id)
+
+    conns = {kind: json.loads(airflow.env[f"AIRFLOW_CONN_{kind.upper()}_DEFAULT"]) for kind in ServiceKind}
+    batch, aci, durable = (
+        conns[k]["extra"] for k in ("azure_compute_batch", "azure_compute_aci", "azure_compute_durable")
     )
+    account = conns["azure_compute_batch"]["login"]
+    group = airflow.xcom(LINKS_DAG, run_id, "group")["group_name"]
+    batch_account = _arm_id(**batch, provider_path=f"Microsoft.Batch/batchAccounts/{account}")
+    pool_link = {"Batch pool": f"{PORTAL_RESOURCE}{batch_account}/pools/{pool_id}"}
+    jobs_link = {"Batch account (jobs)": f"{PORTAL_RESOURCE}{batch_account}"}
+    group_id = _arm_id(**aci, provider_path=f"Microsoft.ContainerInstance/containerGroups/{group}")
+    app_id = _arm_id(**durable, provider_path=f"Microsoft.Web/sites/{durable['function_app_name']}")
+    expected: dict[str, dict[str, str | None]] = {
+        "pool": pool_link,
+        "resize": pool_link,
+        **{task: jobs_link for task in ("job", "mpi", "fanout", "wait", "map", "python_on_batch")},
+        "group": {"Container group": f"{PORTAL_RESOURCE}{group_id}"},
+        "sense_group": {"Container group": f"{PORTAL_RESOURCE}{group_id}"},
+        "workers": {"Resource group (workers)": f"{PORTAL_RESOURCE}{_arm_id(**aci)}"},
+        "start": {"Function app": f"{PORTAL_RESOURCE}{app_id}"},
+        "sense": {"Function app": f"{PORTAL_RESOURCE}{app_id}"},
+        "no_link": {"Container group": None},
+    }
 
-    def links(task_id: str) -> dict[str, Any]:
-        response = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns/{run_id}/taskInstances/{task_id}/links")
-        assert response.status_code == 200, response.text
-        return dict(response.json()["extra_links"])
+    # The task list of the API leaves extra_links empty in 3.3.2: read the DAG file the stack parsed.
+    dag = _load("portal_links_dag", E2E_DAGS / "portal_links.py").dag
+    linked = {t.task_id: t for t in dag.tasks if t.operator_extra_links}
+    assert set(linked) == set(expected)  # every task with a link is checked
+    classes = {type(t) for t in linked.values()}
+    missing = {c.__name__ for c in _linked_operator_classes() if not any(issubclass(k, c) for k in classes)}
+    assert not missing, f"no task of {sorted(missing)} in {LINKS_DAG}"
 
-    assert links("pool") == {"Batch pool": f"{scope}/pools/{pool_id}"}
-    assert links("wait") == {"Batch account (jobs)": scope}
-    for url in [*links("pool").values(), *links("wait").values()]:
-        assert "key" not in url.lower() and "code=" not in url
+    secret_fields = (
+        "token",
+        "sas_token",
+        "connection_string",
+        "account_key",
+        "client_secret",
+        "function_key",
+    )
+    secrets = [conn["password"] for conn in conns.values() if conn.get("password")]
+    secrets += [conn["extra"][f] for conn in conns.values() for f in secret_fields if conn["extra"].get(f)]
+    assert len(secrets) >= 4  # Batch, Blob and Durable keys, the ACI token
+
+    for task_id, want in expected.items():
+        response = airflow.request("GET", f"/dags/{LINKS_DAG}/dagRuns/{run_id}/taskInstances/{task_id}/links")
+        assert response.status_code == 200, (task_id, response.text)
+        links = dict(response.json()["extra_links"])
+        assert links == want, task_id
+        for url in filter(None, links.values()):
+            parts = urlsplit(url)
+            assert (parts.scheme, parts.netloc, parts.path, parts.query) == (
+                "https",
+                "portal.azure.com",
+                "/",
+                "",
+            )
+            assert parts.fragment.startswith("resource/subscriptions/"), url
+            assert not any(secret in url for secret in secrets), task_id
+            assert "code=" not in url and "sig=" not in url and "key" not in url.lower(), url
 
 
 def test_scheduled_dag_backfills_three_days_two_at_a_time_on_one_shared_pool(airflow: AirflowStack) -> None:
