@@ -96,3 +96,23 @@ def test_persist_writes_the_fields_under_the_key() -> None:
     BatchJobLink.persist({"ti": TI()}, job_id="j", account="a")
     assert pushed == {"azure_batch_job": {"job_id": "j", "account": "a"}}
     assert issubclass(BatchJobLink, AzurePortalLink)
+
+
+def test_every_link_an_operator_declares_is_registered_in_the_provider_info() -> None:
+    """Airflow's api-server finds a provider's link classes through ``extra-links``."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import airflow_azure_compute.operators as operators
+    import airflow_azure_compute.sensors as sensors
+    from airflow_azure_compute.get_provider_info import get_provider_info
+
+    declared = set()
+    for package in (operators, sensors):
+        for module in pkgutil.iter_modules(package.__path__):
+            loaded = importlib.import_module(f"{package.__name__}.{module.name}")
+            for _, cls in inspect.getmembers(loaded, inspect.isclass):
+                for link in getattr(cls, "operator_extra_links", ()):
+                    declared.add(f"{type(link).__module__}.{type(link).__name__}")
+    assert declared == set(get_provider_info()["extra-links"])
