@@ -531,11 +531,15 @@ def test_every_link_renders_through_airflow_for_finished_task_instances(airflow:
         "sense": {"Function app": f"{PORTAL_RESOURCE}{app_id}"},
         "no_link": {"Container group": None},
     }
+    mapped_groups = [
+        airflow.xcom(LINKS_DAG, run_id, "groups", map_index=index)["group_name"] for index in (0, 1)
+    ]
+    assert len(set(mapped_groups)) == 2
 
     # The task list of the API leaves extra_links empty in 3.3.2: read the DAG file the stack parsed.
     dag = _load("portal_links_dag", E2E_DAGS / "portal_links.py").dag
     linked = {t.task_id: t for t in dag.tasks if t.operator_extra_links}
-    assert set(linked) == set(expected)  # every task with a link is checked
+    assert set(linked) == {*expected, "groups"}  # every task with a link is checked
     classes = {type(t) for t in linked.values()}
     missing = {c.__name__ for c in _linked_operator_classes() if not any(issubclass(k, c) for k in classes)}
     assert not missing, f"no task of {sorted(missing)} in {LINKS_DAG}"
@@ -552,11 +556,19 @@ def test_every_link_renders_through_airflow_for_finished_task_instances(airflow:
     secrets += [conn["extra"][f] for conn in conns.values() for f in secret_fields if conn["extra"].get(f)]
     assert len(secrets) >= 4  # Batch, Blob and Durable keys, the ACI token
 
-    for task_id, want in expected.items():
-        response = airflow.request("GET", f"/dags/{LINKS_DAG}/dagRuns/{run_id}/taskInstances/{task_id}/links")
-        assert response.status_code == 200, (task_id, response.text)
+    instances: list[tuple[str, int, dict[str, str | None]]] = [(t, -1, want) for t, want in expected.items()]
+    for index, name in enumerate(mapped_groups):
+        group_id = _arm_id(**aci, provider_path=f"Microsoft.ContainerInstance/containerGroups/{name}")
+        instances.append(("groups", index, {"Container group": f"{PORTAL_RESOURCE}{group_id}"}))
+    for task_id, map_index, want in instances:
+        response = airflow.request(
+            "GET",
+            f"/dags/{LINKS_DAG}/dagRuns/{run_id}/taskInstances/{task_id}/links",
+            params={"map_index": map_index},
+        )
+        assert response.status_code == 200, (task_id, map_index, response.text)
         links = dict(response.json()["extra_links"])
-        assert links == want, task_id
+        assert links == want, (task_id, map_index)
         for url in filter(None, links.values()):
             parts = urlsplit(url)
             assert (parts.scheme, parts.netloc, parts.path, parts.query) == (

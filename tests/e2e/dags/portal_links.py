@@ -3,8 +3,8 @@
 Every task waits on the worker (``deferrable=False``): the test is about the links each finished task
 instance leaves, not about deferral, and the emulated work here finishes within seconds (see the
 note on NODE_BOOT_S in ``test_real_airflow.py``). ``no_link`` fails before it creates anything, so
-it persists no link fields: its link must render empty, not fail. The teardowns delete what the run
-created.
+it persists no link fields: its link must render empty, not fail. ``groups`` is mapped: each map
+index links its own group. The teardowns delete what the run created.
 """
 
 from __future__ import annotations
@@ -113,6 +113,9 @@ with DAG(
         deferrable=False,
         **SMALL_GROUP,
     )
+    groups = ContainerInstancesRunGroupOperator.partial(
+        task_id="groups", cleanup="keep", logging_interval=None, deferrable=False, **SMALL_GROUP
+    ).expand(command=[[sys.executable, "-c", f"print({i})"] for i in (6, 7)])
     sense_group = ContainerGroupSensor(
         task_id="sense_group",
         group_name="{{ ti.xcom_pull(task_ids='group')['group_name'] }}",
@@ -166,5 +169,5 @@ with DAG(
     resize >> fanout
     batch_work >> cleanup_batch.as_teardown(setups=[pool])
     group >> sense_group
-    [sense_group, workers, no_link] >> delete_groups.as_teardown(setups=[group])
+    [sense_group, workers, no_link] >> delete_groups.as_teardown(setups=[group, groups])
     sense >> purge.as_teardown(setups=[start])
