@@ -1,0 +1,63 @@
+"""The official Microsoft Azure provider's `AzureBatchOperator` on an `azure_batch` connection (used by
+test_official_provider.py): a blocking run that keeps its job, then a deferred run that cleans up its job
+and the pool, and a deferred run whose task fails."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.providers.microsoft.azure.operators.batch import AzureBatchOperator
+from airflow.sdk import DAG
+
+IMAGE = {
+    "vm_publisher": "canonical",
+    "vm_offer": "0001-com-ubuntu-server-jammy",
+    "vm_sku": "22_04-lts",
+    "vm_node_agent_sku_id": "batch.node.ubuntu 22.04",
+}
+COMMON = {
+    **IMAGE,
+    "azure_batch_conn_id": "official_batch",
+    "batch_pool_vm_size": "standard_d2s_v3",
+    "target_dedicated_nodes": 1,
+    "timeout": 2,
+    "execution_timeout": timedelta(minutes=2),
+}
+
+with DAG(dag_id="official_batch", schedule=None) as dag:
+    blocking = AzureBatchOperator(
+        task_id="blocking",
+        batch_pool_id="{{ dag_run.conf['pool'] }}",
+        batch_job_id="{{ dag_run.conf['job'] }}-blocking",
+        batch_task_id="hello",
+        batch_task_command_line="/bin/sh -c 'echo hello from the official operator'",
+        deferrable=False,
+        **COMMON,
+    )
+    deferred = AzureBatchOperator(
+        task_id="deferred",
+        batch_pool_id="{{ dag_run.conf['pool'] }}",
+        batch_job_id="{{ dag_run.conf['job'] }}-deferred",
+        batch_task_id="hello",
+        batch_task_command_line="/bin/sh -c 'echo deferred'",
+        deferrable=True,
+        poll_interval=1,
+        should_delete_job=True,
+        should_delete_pool=True,
+        **COMMON,
+    )
+    blocking >> deferred
+
+with DAG(dag_id="official_batch_failure", schedule=None) as failing_dag:
+    AzureBatchOperator(
+        task_id="failing",
+        batch_pool_id="{{ dag_run.conf['pool'] }}",
+        batch_job_id="{{ dag_run.conf['job'] }}",
+        batch_task_id="fails",
+        batch_task_command_line="/bin/sh -c 'exit 3'",
+        deferrable=True,
+        poll_interval=1,
+        should_delete_job=True,
+        should_delete_pool=True,
+        **COMMON,
+    )
