@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 
@@ -46,4 +48,21 @@ def not_found(kind: str, name: str, resource_group: str) -> CloudError:
         "ResourceNotFound",
         f"The Resource 'Microsoft.ContainerInstance/{kind}/{name}' under resource group "
         f"'{resource_group}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+@web.middleware
+async def unknown_route_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A path no route serves gets ARM's JSON answer (404 ``InvalidResourceType``), not a plain-text page:
+    clients read ``error.code`` from every ARM error."""
+    if request.match_info.http_exception is None or not isinstance(
+        request.match_info.http_exception, web.HTTPNotFound
+    ):
+        return await handler(request)
+    api_version = request.query.get("api-version", "")
+    return cloud_error_response(
+        404,
+        "InvalidResourceType",
+        "The resource type could not be found in the namespace 'Microsoft.ContainerInstance' "
+        f"for api version '{api_version}'.",
     )

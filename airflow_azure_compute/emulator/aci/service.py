@@ -24,7 +24,13 @@ from typing import Any
 from aiohttp import web
 
 from airflow_azure_compute.emulator.aci.bridge import BRIDGE_PATH, Bridge
-from airflow_azure_compute.emulator.aci.errors import CloudError, bad_request, cloud_error_response, not_found
+from airflow_azure_compute.emulator.aci.errors import (
+    CloudError,
+    bad_request,
+    cloud_error_response,
+    not_found,
+    unknown_route_middleware,
+)
 from airflow_azure_compute.emulator.aci.model import (
     API_VERSION,
     PROVIDER,
@@ -241,6 +247,7 @@ class AciService(EmulatorService):
 
     # -- framework hooks ---------------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
+        app.middlewares.append(unknown_route_middleware)
         arm = self._arm
         app.add_routes(
             [

@@ -244,3 +244,18 @@ def test_the_sdk_reads_exec_attach_usages_and_operations(aci: dict[str, Any]) ->
         assert usage.unit == "Count" and usage.limit == 100 and usage.current_value >= 1
         assert any(op.name.endswith("containerGroups/read") for op in client.operations.list())
         client.container_groups.begin_delete(rg, name).result()
+
+
+def test_a_path_no_route_serves_gets_arms_json_error(aci: dict[str, Any]) -> None:
+    """ARM answers an unknown resource type with a JSON CloudError (``InvalidResourceType``), which SDK
+    clients read the code of; a plain-text 404 would leave them with no code."""
+    unknown = _groups(aci).replace("/containerGroups", "/containerGroupz") + f"/x?{API}"
+    status, body, answer = raw(aci, "GET", unknown, headers=_auth(aci["token"]))
+    assert status == 404
+    assert answer["Content-Type"].startswith("application/json")
+    assert body["error"]["code"] == "InvalidResourceType"
+    assert "2023-05-01" in body["error"]["message"]
+    # A resource group name no ARM route takes (an unrendered template) gets the same JSON answer.
+    templated = _groups(aci).replace(aci["resource_group"], "%7B%7B%20rg%20%7D%7D") + f"/x?{API}"
+    status, body, _ = raw(aci, "PUT", templated, body={"location": "westeurope"}, headers=_auth(aci["token"]))
+    assert status == 404 and body["error"]["code"] == "InvalidResourceType"
