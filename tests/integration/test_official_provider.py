@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +101,42 @@ def wait_until_idle(hook: Any, pool_id: str, timeout: float = 30) -> None:
 
 
 def test_batch_operator_blocking_and_deferred_with_cleanup(
-    airflow_db: Path, official_connections: dict[str, Any]
+    airflow_db: Path, official_connections: dict[str, Any], azurite: AzuriteEndpoints
 ) -> None:
     from airflow.providers.microsoft.azure.hooks.batch import AzureBatchHook
+    from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
+    from azure.storage.blob import (
+        BlobSasPermissions,
+        ContainerSasPermissions,
+        generate_blob_sas,
+        generate_container_sas,
+    )
 
-    module = load_dags(airflow_db, "official_batch_test.py")
-    pool, job = unique("official-pool"), unique("official-job")
-    run = module.dag.test(run_conf={"pool": pool, "job": job})
+    wasb = WasbHook("official_wasb")
+    container = unique("official-batch")
+    wasb.create_container(container)
+    wasb.load_string("a,b\n1,2\n3,4\n", container, "in/input.csv")
+    expiry = datetime.now(timezone.utc) + timedelta(hours=1)
+    key = {"account_name": azurite.account_name, "account_key": azurite.account_key, "expiry": expiry}
+    read = generate_blob_sas(
+        container_name=container, blob_name="in/input.csv", permission=BlobSasPermissions(read=True), **key
+    )
+    write = generate_container_sas(
+        container_name=container, permission=ContainerSasPermissions(write=True, create=True), **key
+    )
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OFFICIAL_BATCH_INPUT_URL", f"{azurite.blob_url}/{container}/in/input.csv?{read}")
+    mp.setenv("OFFICIAL_BATCH_OUTPUT_URL", f"{azurite.blob_url}/{container}?{write}")
+    try:
+        module = load_dags(airflow_db, "official_batch_test.py")
+        pool, job = unique("official-pool"), unique("official-job")
+        run = module.dag.test(run_conf={"pool": pool, "job": job})
+    finally:
+        mp.undo()
     assert states(run) == {"blocking": "success", "deferred": "success"}
+    # The deferred task read its resource file and its output file was uploaded on success.
+    assert wasb.read_file(container, "counts/count.txt").strip() == "3"
+    wasb.delete_container(container)
 
     client = AzureBatchHook("official_batch").connection
     # The blocking run keeps its job: its task completed, and its output is the command's.
