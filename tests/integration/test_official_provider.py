@@ -47,6 +47,13 @@ def official_connections(
             "extra": {"account_url": batch["url"]},
         },
         "official_wasb": {"conn_type": "wasb", "extra": {"connection_string": azurite.connection_string}},
+        # Account URL and key (Shared Key), through the emulator's Storage fault proxy in front of Azurite.
+        "official_wasb_key": {
+            "conn_type": "wasb",
+            "host": azure_emulator["storage"]["blob_url"],
+            "login": azurite.account_name,
+            "password": azurite.account_key,
+        },
         "official_aci": {
             "conn_type": "azure_container_instance",
             "login": "00000000-0000-0000-0000-0000000000c1",
@@ -300,9 +307,12 @@ def test_aci_operator_blocking_and_deferred(airflow_db: Path, official_aci: dict
     assert xcom(run, "blocking", "logs") == ["hello from-aci\n", "bye\n"]
     assert xcom(run, "deferred") == 0
     hook = AzureContainerInstanceHook("official_aci")
-    # remove_on_success (the default) deleted both groups.
-    assert not hook.exists(official_aci["resource_group"], f"{name}-blocking")
-    assert not hook.exists(official_aci["resource_group"], f"{name}-deferred")
+    # remove_on_success (the default) deleted both groups (the hook does not wait for the deletion).
+    for group in (f"{name}-blocking", f"{name}-deferred"):
+        deadline = time.monotonic() + 30
+        while hook.exists(official_aci["resource_group"], group):
+            assert time.monotonic() < deadline, f"container group {group} still there"
+            time.sleep(0.1)
 
 
 def test_aci_operator_fails_on_a_non_zero_exit_and_keeps_the_group(
@@ -320,6 +330,9 @@ def test_aci_operator_fails_on_a_non_zero_exit_and_keeps_the_group(
     view = state.containers[0].instance_view
     assert view.current_state.state == "Terminated"
     assert view.current_state.exit_code == 4
+    # As on Azure, a secure environment variable comes back by name only.
+    env = {var.name: (var.value, var.secure_value) for var in state.containers[0].environment_variables}
+    assert env == {"PLAIN": ("visible", None), "TOKEN": (None, None)}
     hook.delete(group, name)
 
 
@@ -370,5 +383,10 @@ def test_wasb_hook_and_our_blob_hook_read_each_others_blobs(
         assert wasb.get_blobs_list(container, prefix="out/") == ["out/b.txt"]
         assert wasb.read_file(container, "out/b.txt") == "written by BlobHook"
         assert wasb.test_connection()[0] is True
+        # The account URL + key form, through the emulator's Storage proxy, sees the same account.
+        keyed = WasbHook("official_wasb_key")
+        assert keyed.read_file(container, "in/a.txt") == "written by WasbHook"
+        keyed.delete_file(container, "out/b.txt")
+        assert not wasb.check_for_blob(container, "out/b.txt")
     finally:
         wasb.delete_container(container)

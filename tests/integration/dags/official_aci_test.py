@@ -51,6 +51,8 @@ with DAG(dag_id="official_aci_failure", schedule=None) as failing_dag:
         task_id="failing",
         name="{{ dag_run.conf['name'] }}",
         command=[sys.executable, "-c", "raise SystemExit(4)"],
+        environment_variables={"PLAIN": "visible", "TOKEN": "never-returned"},
+        secured_variables=["TOKEN"],
         remove_on_error=False,
         deferrable=False,
         **COMMON,
