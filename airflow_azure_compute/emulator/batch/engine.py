@@ -26,6 +26,8 @@ from airflow_azure_compute.emulator.batch.model import Job, Node, Pool, Task
 from airflow_azure_compute.emulator.batch.wire import iso, now, parse_duration
 
 log = logging.getLogger("airflow_azure_compute.emulator.batch")
+#: Job Manager settings that are not task properties (the rest of the spec is the task Batch starts).
+JOB_MANAGER_ONLY = ("killJobOnCompletion", "runExclusive", "allowLowPriorityNode")
 
 
 def exit_options(task: Task) -> dict[str, Any]:
@@ -168,6 +170,10 @@ class BatchEngine(PoolAllocation):
             job.auto_pool_id = self._create_auto_pool(auto)
             job.execution["poolId"] = job.auto_pool_id
         self.jobs[job.key] = job
+        manager = spec.get("jobManagerTask")
+        if isinstance(manager, dict):
+            # Batch starts the Job Manager as a task of the job, under its own id.
+            self.add_task(job, {k: v for k, v in manager.items() if k not in JOB_MANAGER_ONLY})
         return job
 
     def _create_auto_pool(self, auto: dict[str, Any]) -> str:
@@ -302,6 +308,11 @@ class BatchEngine(PoolAllocation):
         job = task.job
         if satisfies_dependents(task):
             self._release_dependents(job, task.key)
+        manager = job.spec.get("jobManagerTask") or {}
+        is_manager = task.key == str(manager.get("id") or "").lower()
+        if is_manager and job.state == "active" and manager.get("killJobOnCompletion", True):
+            self.terminate_job(job, "JMComplete")
+            return
         failed = task.execution.get("result") == "failure" and job.state == "active"
         job_action = exit_options(task).get("jobAction") or "terminate" if failed else "none"
         if job.spec.get("onTaskFailure") == "performexitoptionsjobaction" and job_action == "terminate":

@@ -87,6 +87,22 @@ def validate_pool_info(pool_info: Any) -> None:
         validate_pool_spec(auto["pool"], "poolInfo.autoPoolSpecification.pool.")
 
 
+def validate_job_manager(manager: Any) -> None:
+    """A Job Manager task needs an ``id`` and a ``commandLine``, as any task does."""
+    if manager is None:
+        return
+    if not isinstance(manager, dict):
+        raise BatchError(400, "InvalidRequestBody", "jobManagerTask must be a JSON object.")
+    check_id("task", manager.get("id"))
+    if not manager.get("commandLine"):
+        raise BatchError(
+            400,
+            "MissingRequiredProperty",
+            "jobManagerTask.commandLine is required.",
+            {"PropertyName": "jobManagerTask.commandLine"},
+        )
+
+
 def job_or_404(engine: BatchEngine, job_id: str) -> Job:
     job = engine.jobs.get(job_id.lower())
     if job is None:
@@ -133,6 +149,7 @@ class JobRoutes:
         job_id = check_id("job", spec.get("id"))
         validate_pool_info(spec.get("poolInfo"))
         validate_job_fields(spec)
+        validate_job_manager(spec.get("jobManagerTask"))
         if job_id.lower() in self.engine.jobs:
             raise BatchError(409, "JobExists", f"The specified job {job_id} already exists.")
         job = self.engine.create_job(spec)

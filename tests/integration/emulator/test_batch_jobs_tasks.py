@@ -4,6 +4,7 @@
 # mypy: disable-error-code="union-attr,index,operator"
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -309,3 +310,38 @@ def test_disable_requeues_and_enable_resumes(emulator: dict[str, Any], pool: str
     requeued = [client.get_task(job_id, f"s{i}").execution_info.requeue_count for i in range(2)]
     assert sorted(requeued) == [0, 1]
     cleanup(client, job_id=job_id)
+
+
+def test_job_manager_task_runs_as_a_task_and_completes_the_job(emulator: dict[str, Any], pool: str) -> None:
+    """Batch starts a job's Job Manager as a task under its own id; with ``killJobOnCompletion``
+    (default true) its completion terminates the job with reason ``JMComplete``."""
+    from azure.batch import models
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    client = batch_client(emulator)
+    job_id, kept_id = uid("job"), uid("job")
+    try:
+        manager = models.BatchJobManagerTask(id="manager", command_line="/bin/sh -c 'echo managing'")
+        client.create_job(job_options(job_id, pool, job_manager_task=manager))
+        wait_tasks_completed(client, job_id, 1)
+        [task] = list(client.list_tasks(job_id))
+        assert task.id == "manager" and task.execution_info.exit_code == 0
+        assert b"".join(client.download_task_file(job_id, "manager", "stdout.txt")) == b"managing\n"
+        job = wait_for(lambda: (j := client.get_job(job_id)).state == "completed" and j)
+        assert job.execution_info.termination_reason == "JMComplete"
+        assert job.job_manager_task.id == "manager"
+
+        keep = models.BatchJobManagerTask(
+            id="m", command_line="/bin/sh -c 'true'", kill_job_on_completion=False
+        )
+        client.create_job(job_options(kept_id, pool, job_manager_task=keep))
+        wait_tasks_completed(client, kept_id, 1)
+        assert client.get_job(kept_id).state == "active"
+
+        with pytest.raises(HttpResponseError) as missing:
+            client.create_job(job_options(uid("job"), pool, job_manager_task={"id": "m"}))
+        assert missing.value.status_code == 400
+    finally:
+        for created in (job_id, kept_id):
+            with contextlib.suppress(ResourceNotFoundError):
+                cleanup(client, job_id=created)
