@@ -193,8 +193,9 @@ class BatchEngine(PoolAllocation):
     def terminate_job(self, job: Job, reason: str) -> None:
         job.set_state("terminating")
         job.execution["terminateReason"] = reason
+        # Running tasks are ended; active ones stay active (and are never scheduled), as on Azure.
         for task in list(job.tasks.values()):
-            if task.state != "completed":
+            if task.state in ("running", "preparing"):
                 self._complete(
                     task, "completed", result="failure", failureInfo=dict(TASK_ENDED), exitCode=None
                 )

@@ -345,3 +345,28 @@ def test_job_manager_task_runs_as_a_task_and_completes_the_job(emulator: dict[st
         for created in (job_id, kept_id):
             with contextlib.suppress(ResourceNotFoundError):
                 cleanup(client, job_id=created)
+
+
+def test_terminate_ends_running_tasks_and_leaves_active_ones_active(emulator: dict[str, Any]) -> None:
+    """Batch's Terminate Job: running tasks are terminated; tasks still active stay active (and never run)."""
+    from azure.batch import models
+    from azure.batch.models._models import BatchJobTerminateOptions
+
+    from tests.integration.emulator.batch_support import pool_options
+
+    client = batch_client(emulator)
+    pool_id, job_id = uid("pool"), uid("job")
+    client.create_pool(pool_options(pool_id, dedicated=1, slots=1))
+    try:
+        client.create_job(job_options(job_id, pool_id))
+        for task_id in ("running", "queued"):
+            client.create_task(job_id, models.BatchTaskCreateOptions(id=task_id, command_line="sleep 60"))
+        wait_for(lambda: client.get_task(job_id, "running").state == "running", what="first task running")
+        terminate = BatchJobTerminateOptions(termination_reason="UserTerminate")
+        client.begin_terminate_job(job_id, options=terminate, polling_interval=0.05).result()
+        assert client.get_job(job_id).state == "completed"
+        ended = client.get_task(job_id, "running")
+        assert ended.state == "completed" and ended.execution_info.failure_info.code == "TaskEnded"
+        assert client.get_task(job_id, "queued").state == "active"
+    finally:
+        cleanup(client, job_id=job_id, pool_id=pool_id)
