@@ -152,6 +152,10 @@ def test_batch_operator_blocking_and_deferred_with_cleanup(
     assert task.execution_info is not None and task.execution_info.exit_code == 0
     stdout = b"".join(client.download_task_file(f"{job}-blocking", "hello", "stdout.txt"))
     assert stdout.decode().strip() == "hello from the official operator"
+    # Its Job Manager ran as a task of the job, and (killJobOnCompletion false) left the job active.
+    manager = client.get_task(f"{job}-blocking", "manager")
+    assert manager.state == "completed" and manager.execution_info.exit_code == 0
+    assert client.get_job(f"{job}-blocking").state == "active"
     # The deferred run deleted its job and the pool (should_delete_job / should_delete_pool).
     with pytest.raises(ResourceNotFoundError):
         client.get_job(f"{job}-deferred")

@@ -1,5 +1,5 @@
 """The official Microsoft Azure provider's `AzureBatchOperator` on an `azure_batch` connection (used by
-test_official_provider.py): a blocking run that keeps its job, then a deferred run with a resource file,
+test_official_provider.py): a blocking run with a Job Manager task that keeps its job, then a deferred run with a resource file,
 an output file and a user identity that cleans up its job and the pool, and a deferred run whose task
 fails."""
 
@@ -39,6 +39,9 @@ with DAG(dag_id="official_batch", schedule=None) as dag:
         batch_job_id="{{ dag_run.conf['job'] }}-blocking",
         batch_task_id="hello",
         batch_task_command_line="/bin/sh -c 'echo hello from the official operator'",
+        batch_job_manager_task=batch_models.BatchJobManagerTask(
+            id="manager", command_line="/bin/sh -c 'echo managing'", kill_job_on_completion=False
+        ),
         deferrable=False,
         **COMMON,
     )
