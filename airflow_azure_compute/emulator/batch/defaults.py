@@ -91,12 +91,23 @@ def user_accounts(accounts: list[Any]) -> list[Any]:
     return out
 
 
+def network_configuration(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A pool's network configuration with the settings Azure reports when none were given."""
+    out = dict(spec)
+    out.setdefault("dynamicVNetAssignmentScope", "none")
+    out.setdefault("enableAcceleratedNetworking", False)
+    return out
+
+
 def pool(out: dict[str, Any]) -> dict[str, Any]:
     """Apply the pool defaults and redactions to a pool's wire body (in place; returned)."""
     out.setdefault("enableInterNodeCommunication", False)
     policy = dict(out.get("taskSchedulingPolicy") or {})
     policy["nodeFillType"] = node_fill_type(policy.get("nodeFillType") or "spread")
+    policy.setdefault("jobDefaultOrder", "none")
     out["taskSchedulingPolicy"] = policy
+    if isinstance(out.get("networkConfiguration"), dict):
+        out["networkConfiguration"] = network_configuration(out["networkConfiguration"])
     if isinstance(out.get("virtualMachineConfiguration"), dict):
         out["virtualMachineConfiguration"] = virtual_machine_configuration(out["virtualMachineConfiguration"])
     if isinstance(out.get("startTask"), dict):
@@ -116,8 +127,20 @@ def job(out: dict[str, Any]) -> dict[str, Any]:
         out["jobManagerTask"] = task_like(out["jobManagerTask"])
     auto = (out.get("poolInfo") or {}).get("autoPoolSpecification")
     if isinstance(auto, dict) and isinstance(auto.get("pool"), dict):
-        out["poolInfo"] = {
-            **out["poolInfo"],
-            "autoPoolSpecification": {**auto, "pool": pool(dict(auto["pool"]))},
-        }
+        out["poolInfo"] = {**out["poolInfo"], "autoPoolSpecification": auto_pool_specification(auto)}
+    return out
+
+
+def auto_pool_specification(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's auto pool specification with the pool settings Azure fills in when it echoes it."""
+    out = {"keepAlive": False, **spec}
+    spec_pool = {
+        "taskSlotsPerNode": 1,
+        "resizeTimeout": "PT15M",
+        "targetDedicatedNodes": 0,
+        "targetLowPriorityNodes": 0,
+        "enableAutoScale": False,
+        **out["pool"],
+    }
+    out["pool"] = pool(spec_pool)
     return out

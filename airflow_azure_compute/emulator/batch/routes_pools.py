@@ -11,7 +11,13 @@ from aiohttp import web
 
 from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.files import delete_file, file_response, list_files, resolve
-from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
+from airflow_azure_compute.emulator.batch.http_common import (
+    AUTOSCALE_RUN_SET,
+    metadata_url,
+    one,
+    page,
+    read_json,
+)
 from airflow_azure_compute.emulator.batch.model import Node, Pool
 from airflow_azure_compute.emulator.batch.pool_specs import validate_pool_spec
 from airflow_azure_compute.emulator.batch.wire import (
@@ -221,7 +227,8 @@ class PoolRoutes:
         formula = body.get("autoScaleFormula")
         if not formula:
             raise BatchError(400, "MissingRequiredProperty", "autoScaleFormula is required.")
-        return json_response(self.engine.evaluate_autoscale(pool, formula))
+        run = self.engine.evaluate_autoscale(pool, formula)
+        return json_response({"odata.metadata": metadata_url(request, AUTOSCALE_RUN_SET), **run})
 
     # ------------------------------------------------------------------ nodes
     async def list_nodes(self, request: web.Request) -> web.Response:
