@@ -1,0 +1,185 @@
+"""Replay Azure's own recorded traffic (the azure-batch SDK's test-proxy recordings) against the
+Batch emulator, request by request and in order, and compare every answer with the recorded one.
+
+Each session's ids are made unique, so the shared emulator behaves as a fresh account for it: list
+answers are compared on the session's own entities. A request the emulator refuses by design
+(400 `FeatureNotEmulated`) is counted and listed as refused. Divergences the emulator keeps on
+purpose are listed in `KNOWN_DIFFERENCES` with their reason; any other one fails the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conformance.clients import BatchWire, Reply, unique, wait_for
+from tests.conformance.recordings import Exchange, Outcome, compare, load, recorded_ids, sessions, summary
+
+pytestmark = pytest.mark.integration
+
+#: What a recorded session presupposes but does not record (the SDK tests create some pools through
+#: the management plane): built through the data plane before the replay, not compared.
+SETUP: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
+    "test_batch_scale_pools": [
+        (
+            "POST",
+            "/pools",
+            {
+                "id": "f50021c2",
+                "displayName": "test_pool",
+                "vmSize": "standard_d2_v2",
+                "virtualMachineConfiguration": {
+                    "imageReference": {"publisher": "Canonical", "offer": "UbuntuServer", "sku": "18.04-LTS"},
+                    "nodeAgentSKUId": "batch.node.ubuntu 18.04",
+                },
+                "userAccounts": [
+                    {"name": "task-user", "password": "p4ssw0rd-Replay", "elevationLevel": "admin"}
+                ],
+                "networkConfiguration": {
+                    "endpointConfiguration": {
+                        "inboundNATPools": [
+                            {
+                                "name": "ruleName",
+                                "protocol": "tcp",
+                                "backendPort": 3389,
+                                "frontendPortRangeStart": 15000,
+                                "frontendPortRangeEnd": 15100,
+                            }
+                        ]
+                    }
+                },
+            },
+        )
+    ]
+}
+
+#: Divergences kept on purpose, by session and field path (or `status`), with the reason.
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
+    ("test_batch_scale_pools", "certificateReferences"): "recorded at api-version 2024-07-01; the "
+    "emulator serves 2025-06-01, which removed pool certificates (the 2025-06-01 recordings have none)",
+}
+
+OUTCOMES: list[Outcome] = []
+
+
+@pytest.fixture(scope="module")
+def wire(emulator: dict[str, Any]) -> Iterator[BatchWire]:
+    client = BatchWire(emulator)
+    yield client
+    client.close()
+
+
+def _own_items(body: Any, ids: set[str]) -> Any:
+    """A list answer restricted to the session's own entities (the emulator is shared)."""
+    if isinstance(body, dict) and isinstance(body.get("value"), list):
+        return {**body, "value": [i for i in body["value"] if not isinstance(i, dict) or i.get("id") in ids]}
+    return body
+
+
+def _refusal(reply: Reply) -> str | None:
+    body = reply.body if isinstance(reply.body, dict) else {}
+    if reply.status == 400 and body.get("code") == "FeatureNotEmulated":
+        message = body.get("message")
+        return str(message.get("value") if isinstance(message, dict) else message)
+    return None
+
+
+def _send(wire: BatchWire, exchange: Exchange) -> Reply:
+    query = {k: v for k, v in exchange.query.items() if k != "api-version"}
+    return wire.send(exchange.method, exchange.path, exchange.body, query)
+
+
+def _settled(exchange: Exchange, reply: Reply) -> bool:
+    """Whether an answer shows what the recorded one shows: its status, and its (allocation) state."""
+    if reply.status != exchange.status:
+        return False
+    recorded, body = exchange.response, reply.body
+    if not isinstance(recorded, dict) or not isinstance(body, dict):
+        return True
+    return all(body.get(key) == recorded[key] for key in ("state", "allocationState") if key in recorded)
+
+
+def _answer(wire: BatchWire, exchanges: list[Exchange], index: int) -> Reply:
+    """Send one recorded request. The recorded client polled where a request repeats, and waited
+    for a steady pool before acting on it: the last request of such a run, and a GET whose recorded
+    answer shows a steady pool, are repeated until the emulator shows the recorded state."""
+    exchange = exchanges[index]
+    polled = index > 0 and exchange.same_request(exchanges[index - 1])
+    last_of_run = index + 1 == len(exchanges) or not exchange.same_request(exchanges[index + 1])
+    steady = isinstance(exchange.response, dict) and exchange.response.get("allocationState") == "steady"
+    if exchange.method != "GET" or not ((polled and last_of_run) or steady):
+        return _send(wire, exchange)
+    replies: list[Reply] = []
+
+    def settled() -> bool:
+        replies.append(_send(wire, exchange))
+        return _settled(exchange, replies[-1])
+
+    with contextlib.suppress(TimeoutError):  # compared as it is
+        wait_for(settled, timeout=30, what=f"{exchange.operation} to show the recorded state")
+    return replies[-1]
+
+
+def replay(wire: BatchWire, name: str) -> list[Outcome]:
+    ids = {recorded: unique(recorded) for recorded in recorded_ids("batch", name)}
+    for method, path, body in SETUP.get(name, []):
+        text = json.dumps(body)
+        for recorded, mine in ids.items():
+            text = text.replace(recorded, mine)
+        reply = wire.send(method, path, json.loads(text))
+        assert reply.status in (200, 201), f"setup {method} {path}: {reply.status} {reply.body}"
+    outcomes = []
+    exchanges = load("batch", name, ids)
+    for index, exchange in enumerate(exchanges):
+        reply = _answer(wire, exchanges, index)
+        outcome = Outcome(name, index, exchange.operation, reply.status, exchange.status, _refusal(reply))
+        compare(exchange, reply.status, reply.headers, _own_items(reply.body, set(ids.values())), outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _known(name: str, problem: str) -> bool:
+    path = problem.split(": ", 1)[0] if not problem.startswith("status ") else "status"
+    return (name, path) in KNOWN_DIFFERENCES
+
+
+@pytest.mark.parametrize("name", sessions("batch"))
+def test_batch_recording(wire: BatchWire, name: str) -> None:
+    outcomes = replay(wire, name)
+    OUTCOMES.extend(outcomes)
+    unexplained = [
+        f"#{o.index} {o.operation}: {p}"
+        for o in outcomes
+        if o.refused is None
+        for p in o.problems
+        if not _known(name, p)
+    ]
+    assert not unexplained, "\n".join(unexplained)
+
+
+def pytest_terminal_summary_lines() -> list[str]:
+    """The replay's figures, for the suite's summary at the end of the run."""
+    if not OUTCOMES:
+        return []
+    figures = summary(OUTCOMES)
+    n = figures["requests"]
+    lines = [
+        f"recorded traffic: {n} requests; status {figures['status_ok']}/{n}, "
+        f"status and fields {figures['shape_ok']}/{n}, headers {figures['headers_ok']}/{n}, "
+        f"fields {figures['fields_ok']}/{figures['fields']}; refused by design {len(figures['refused'])}"
+    ]
+    lines += [f"  refused: {r}" for r in figures["refused"]]
+    if target := os.environ.get("RECORDINGS_REPORT"):
+        problems = [
+            {"session": o.session, "index": o.index, "operation": o.operation, "problems": o.problems}
+            for o in OUTCOMES
+            if o.problems
+        ]
+        Path(target).write_text(json.dumps({**figures, "problems": problems}, indent=2, sort_keys=True))
+    return lines
