@@ -224,6 +224,7 @@ class PoolAllocation(TaskExecution, ABC):
 
     def _remove_node(self, pool: Pool, node: Node) -> None:
         self._cancel_node_runs(node)
+        self.mounts.forget(node.root)
         pool.nodes.pop(node.id, None)
         pool.touch()
 

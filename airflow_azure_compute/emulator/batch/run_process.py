@@ -19,6 +19,7 @@ import shlex
 import shutil
 import signal
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -170,11 +171,19 @@ def container_name(*ids: str) -> str:
 
 
 def docker_argv(
-    settings: dict[str, Any], argv: list[str], env_names: list[str], node_root: Path, wd: Path, name: str
+    settings: dict[str, Any],
+    argv: list[str],
+    env_names: list[str],
+    node_root: Path,
+    wd: Path,
+    name: str,
+    volumes: Sequence[Path] = (),
 ) -> list[str]:
-    """``docker run`` for a task: the node root mounted at the same path, env passed by name only."""
+    """``docker run`` for a task: the node root (and ``volumes``, the shared mounts its links point to)
+    mounted at the same paths, env passed by name only."""
     args = ["docker", "run", "--rm", "--name", name, "--user", f"{os.getuid()}:{os.getgid()}"]
-    args += ["-v", f"{node_root}:{node_root}"]
+    for path in (node_root, *volumes):
+        args += ["-v", f"{path}:{path}"]
     if str(settings.get("workingDirectory") or "taskWorkingDirectory").lower() != "containerimagedefault":
         args += ["-w", str(wd)]
     for env_name in env_names:
