@@ -401,6 +401,8 @@ class BatchEngine(PoolAllocation):
             if pool is None or pool.state != "active":
                 continue
             nodes = [n for n in pool.nodes.values() if n.schedulable and n.free_slots > 0]
+            policy = pool.spec.get("taskSchedulingPolicy") or {}
+            pack = str(policy.get("nodeFillType") or "").lower() == "pack"
             parallel = int(job.spec.get("maxParallelTasks") or -1)
             while job.queue and nodes:
                 if 0 < parallel <= job.counts.tasks["running"]:
@@ -429,9 +431,11 @@ class BatchEngine(PoolAllocation):
                     job.queue.popleft()
                     job.blocked[task.key] = task
                     continue
-                node = max(nodes, key=lambda n: n.free_slots)
-                if node.free_slots < task.required_slots:
+                fitting = [n for n in nodes if n.free_slots >= task.required_slots]
+                if not fitting:
                     break
+                # Spread: the node with the most free slots; Pack: fill one node before the next
+                node = (min if pack else max)(fitting, key=lambda n: n.free_slots)
                 job.queue.popleft()
                 self._launch(pool, node, task)
                 if node.free_slots <= 0:

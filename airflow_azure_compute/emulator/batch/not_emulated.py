@@ -16,6 +16,7 @@ from airflow_azure_compute.emulator.batch.wire import BatchError
 #: Pool properties (paths below the pool body) whose effect on a node cannot be reproduced locally.
 POOL_FEATURES: Mapping[str, str] = {
     "applicationPackageReferences": "application packages",
+    "certificateReferences": "certificates (removed from the Batch API in 2024)",
     "virtualMachineConfiguration.extensions": "VM extensions",
     "virtualMachineConfiguration.dataDisks": "attached data disks",
 }

@@ -29,6 +29,7 @@ UPDATABLE = (
     "poolInfo",
     "onAllTasksComplete",
     "metadata",
+    "networkConfiguration",
 )
 
 
@@ -183,7 +184,12 @@ class JobRoutes:
         for name in UPDATABLE:
             if name in body:
                 job.spec[name] = body[name]
-            elif replace and name not in ("poolInfo", "maxParallelTasks", "allowTaskPreemption"):
+            elif replace and name not in (
+                "poolInfo",
+                "maxParallelTasks",
+                "allowTaskPreemption",
+                "networkConfiguration",
+            ):
                 job.spec.pop(name, None)
         job.touch()
         if job.spec.get("onAllTasksComplete") == "terminatejob" and job.tasks and job.unfinished == 0:

@@ -40,7 +40,6 @@ EMPTY_POOL_PROPERTIES = (
     "userAccounts",
     "mountConfiguration",
     "upgradePolicy",
-    "resourceTags",
 )
 DEALLOCATION_OPTIONS = {"requeue", "terminate", "taskcompletion", "retaineddata"}
 SUPPORTED_IMAGES = [

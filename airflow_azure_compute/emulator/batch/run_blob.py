@@ -322,13 +322,22 @@ def _upload_failure(status: int | None, url: str, local: str, error_code: str | 
 
 
 async def _upload(
-    http: aiohttp.ClientSession, file: Path, url: URL, local: str, report: UploadReport
+    http: aiohttp.ClientSession,
+    file: Path,
+    url: URL,
+    local: str,
+    report: UploadReport,
+    extra_headers: dict[str, str] | None = None,
 ) -> None:
     headers = {
         "x-ms-blob-type": "BlockBlob",
         "x-ms-version": BLOB_API_VERSION,
         "Content-Type": mimetypes.guess_type(file.name)[0] or "application/octet-stream",
     }
+    for name, value in (extra_headers or {}).items():  # ``uploadHeaders`` replace the defaults
+        for default in [k for k in headers if k.lower() == name.lower()]:
+            del headers[default]
+        headers[name] = value
 
     async def once() -> None:
         try:
@@ -387,8 +396,13 @@ async def upload_output_files(
         if not matches:
             report.out.append(f"No files matched {pattern}")
         base, query = _split_url(container_url)
+        extra = {
+            str(h.get("name")): str(h.get("value") or "")
+            for h in container.get("uploadHeaders") or []
+            if isinstance(h, dict) and h.get("name")
+        }
         for file, blob_name in matches:
             local = os.path.relpath(file, task_dir.resolve())
-            jobs.append(_upload(http, file, _blob_url(base, query, blob_name), local, report))
+            jobs.append(_upload(http, file, _blob_url(base, query, blob_name), local, report, extra))
     await _gather_limited(jobs)
     return report

@@ -1,5 +1,6 @@
-"""Batch emulator: pool mounts are emulated (blob containers synced with Azurite, file shares and NFS
-exports shared by every node), and what it cannot emulate is refused with 400 ``FeatureNotEmulated``."""
+"""Batch emulator, no silent acceptance: pool mounts (blob containers synced with Azurite, file shares
+and NFS exports shared by every node), the job manager task, exit conditions, node fill type and upload
+headers have their effect, and what the emulator cannot emulate is refused with 400 ``FeatureNotEmulated``."""
 
 # The SDK types most model fields Optional; these tests dereference them on purpose.
 # mypy: disable-error-code="union-attr,index,operator"
@@ -289,10 +290,58 @@ def test_pre_processing_error_exit_options_apply(client: Any, made: dict[str, li
     assert client.get_job(job_id).state == "active"
 
 
+def test_pack_fills_one_node_before_the_next(client: Any, made: dict[str, list[str]]) -> None:
+    from azure.batch import models
+
+    pool_id = uid("pack")
+    body = {
+        **pool_options(pool_id, dedicated=2, slots=3).as_dict(),
+        "taskSchedulingPolicy": {"nodeFillType": "pack"},
+    }
+    client.create_pool(models.BatchPoolCreateOptions(body))
+    made["pools"].append(pool_id)
+    wait_for(lambda: sum(n.state == "idle" for n in client.list_nodes(pool_id)) == 2, what="two idle nodes")
+    job_id = uid("job")
+    client.create_job(job_options(job_id, pool_id))
+    made["jobs"].append(job_id)
+    client.create_tasks(job_id, [_task(f"t{i}", "sleep 0.5") for i in range(3)])
+    wait_tasks_completed(client, job_id, 3)
+    assert len({t.node_info.node_id for t in client.list_tasks(job_id)}) == 1  # Spread would use both
+
+
+def test_output_file_upload_headers_are_sent(
+    client: Any, made: dict[str, list[str]], azurite: Any, blobs: Any
+) -> None:
+    from azure.batch import models
+
+    container = uid("hdr")
+    blobs.create_container(container)
+    url = f"{azurite.blob_url}/{container}?{_sas(azurite, container)}"
+    output = models.OutputFile(
+        file_pattern="report.csv",
+        destination=models.OutputFileDestination(
+            container=models.OutputFileBlobContainerDestination(
+                container_url=url,
+                upload_headers=[models.OutputFileUploadHeader(name="Content-Type", value="text/csv")],
+            )
+        ),
+        upload_options=models.OutputFileUploadConfiguration(upload_condition="tasksuccess"),
+    )
+    pool_id = _pool(client, made, [])
+    done = _run(client, made, pool_id, _task("t", "echo a,b > report.csv", output_files=[output]))
+    assert done.execution_info.result == "success", done.execution_info.failure_info
+    props = blobs.get_blob_client(container, "report.csv").get_blob_properties()
+    assert props.content_settings.content_type == "text/csv"
+
+
 # ---------------------------------------------------------------------------------------- refusals
 IMAGE_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i"
 POOL_REFUSALS = [
     ({"applicationPackageReferences": [{"applicationId": "app"}]}, "applicationPackageReferences"),
+    (
+        {"certificateReferences": [{"thumbprint": "ab", "thumbprintAlgorithm": "sha1"}]},
+        "certificateReferences",
+    ),
     (
         {"virtualMachineConfiguration": {"extensions": [{"name": "e", "publisher": "p", "type": "t"}]}},
         "virtualMachineConfiguration.extensions",
