@@ -270,6 +270,36 @@ def test_job_manager_without_kill_on_completion_leaves_the_job_running(
     assert sorted(t.id for t in client.list_tasks(job_id)) == ["jm", "worker"]
 
 
+@pytest.mark.parametrize(("rerun", "runs"), [(False, 1), (None, 2)])
+def test_preparation_task_rerun_after_reboot_follows_its_setting(
+    client: Any, made: dict[str, list[str]], rerun: bool | None, runs: int
+) -> None:
+    from azure.batch import models
+
+    pool_id = _pool(client, made, [])
+    node = wait_for(
+        lambda: next((n for n in client.list_nodes(pool_id) if n.state == "idle"), None), what="an idle node"
+    )
+    job_id = uid("job")
+    prep = models.BatchJobPreparationTask(
+        command_line=f"{SH} 'echo ran >> $AZ_BATCH_NODE_SHARED_DIR/{job_id}'",
+        rerun_on_node_reboot_after_success=rerun,
+    )
+    client.create_job(job_options(job_id, pool_id, job_preparation_task=prep))
+    made["jobs"].append(job_id)
+    client.create_task(job_id, _task("before", "true"))
+    wait_tasks_completed(client, job_id, 1)
+    from azure.batch.models._models import BatchNodeRebootOptions
+
+    client.begin_reboot_node(
+        pool_id, node.id, BatchNodeRebootOptions(node_reboot_kind="requeue"), polling_interval=0
+    ).result()
+    wait_for(lambda: client.get_node(pool_id, node.id).state == "idle", what="the node back after a reboot")
+    client.create_task(job_id, _task("after", f"cat $AZ_BATCH_NODE_SHARED_DIR/{job_id}"))
+    wait_tasks_completed(client, job_id, 2)
+    assert _stdout(client, job_id, "after") == "ran\n" * runs
+
+
 def test_pre_processing_error_exit_options_apply(client: Any, made: dict[str, list[str]]) -> None:
     """``exitConditions.preProcessingError`` decides what a task that never started does to its job."""
     from azure.batch import models
