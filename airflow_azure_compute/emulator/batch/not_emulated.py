@@ -111,12 +111,6 @@ def check_pool(body: Mapping[str, Any], prefix: str = "", *, blob_mounts: bool =
                 f"{prefix}virtualMachineConfiguration.containerConfiguration.containerRegistries[{i}]"
                 ".identityReference",
             )
-    for i, account in _items(body.get("userAccounts")):
-        if account.get("linuxUserConfiguration"):
-            raise feature_not_emulated(
-                "user ids, group ids and SSH keys of node accounts (tasks run as the emulator's user)",
-                f"{prefix}userAccounts[{i}].linuxUserConfiguration",
-            )
     for i, mount in _items(body.get("mountConfiguration")):
         blob = mount.get("azureBlobFileSystemConfiguration")
         if not isinstance(blob, Mapping):

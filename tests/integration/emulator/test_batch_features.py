@@ -395,14 +395,6 @@ POOL_REFUSALS = [
     ),
     (
         {
-            "userAccounts": [
-                {"name": "u", "password": "p", "linuxUserConfiguration": {"uid": 1001, "gid": 1001}}
-            ]
-        },
-        "userAccounts[0].linuxUserConfiguration",
-    ),
-    (
-        {
             "mountConfiguration": [
                 {
                     "azureBlobFileSystemConfiguration": {
