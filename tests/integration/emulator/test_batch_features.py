@@ -573,3 +573,20 @@ def test_blob_mount_refused_when_the_emulator_has_no_blob_endpoint() -> None:
         assert "--batch-blob-endpoint" in _refusal(info)[1]
         nfs = {"nfsMountConfiguration": {"source": "h:/e", "relativeMountPath": "n"}}
         client.create_pool(models.BatchPoolCreateOptions({**body, "mountConfiguration": [nfs]}))
+
+
+def test_blob_mount_through_the_batch_blob_endpoint_option(azurite: Any, blobs: Any) -> None:
+    """``--batch-blob-endpoint`` alone (no storage proxy), as the local stack scripts start it."""
+    from airflow_azure_compute.testing.stack import run_emulator
+
+    container = uid("flag")
+    blobs.create_container(container)
+    blobs.get_blob_client(container, "x.txt").upload_blob(b"via the option\n")
+    env = {"EMULATOR_STORAGE_UPSTREAM": "", "EMULATOR_BATCH_BLOB_ENDPOINT": ""}
+    with run_emulator(env=env, batch_blob_endpoint=azurite.blob_endpoint_template) as endpoints:
+        client = batch_client(endpoints)
+        made: dict[str, list[str]] = {"jobs": [], "pools": []}
+        pool_id = _pool(client, made, [_blob_mount(azurite, container, "m", "sasKey")])
+        done = _run(client, made, pool_id, _task("t", "cat $AZ_BATCH_NODE_MOUNTS_DIR/m/x.txt"))
+        assert done.execution_info.result == "success", done.execution_info.failure_info
+        assert _stdout(client, made["jobs"][0], "t") == "via the option\n"
