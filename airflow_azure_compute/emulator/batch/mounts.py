@@ -99,9 +99,12 @@ class MountManager:
 
     async def before_run(self, pool_spec: Mapping[str, Any], node_root: Path) -> None:
         """Create every mount of the pool on the node; pull blob mounts. Raises `TaskFailure`."""
+        entries = mount_entries(pool_spec)
+        if not entries:
+            return
         mounts_dir = node_root / "fsmounts"
         mounts_dir.mkdir(parents=True, exist_ok=True)
-        for kind, cfg in mount_entries(pool_spec):
+        for kind, cfg in entries:
             target = mounts_dir / str(cfg.get("relativeMountPath") or "")
             if kind in _SHARED_KINDS:
                 share = self.shares / kind / _slug(kind, str(cfg.get(_SHARED_KINDS[kind]) or ""))
