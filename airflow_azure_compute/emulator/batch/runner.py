@@ -41,6 +41,7 @@ from airflow_azure_compute.emulator.batch.run_files import (
     task_dir_for,
 )
 from airflow_azure_compute.emulator.batch.run_process import (
+    container_binds,
     container_name,
     docker_argv,
     docker_available,
@@ -167,7 +168,9 @@ async def _launch(spec: TaskRunSpec, task_dir: Path) -> tuple[list[str], dict[st
     if usable:
         name = container_name(spec.pool_id, spec.node_id, spec.job_id or "", spec.task_id)
         names = list(task_environment(spec, task_dir, with_base=False))
-        argv = docker_argv(settings, argv, names, spec.node_root, task_dir / "wd", name, spec.volumes)
+        prep_dir = spec.extra_env.get("AZ_BATCH_JOB_PREP_DIR")
+        binds = container_binds(settings, spec.node_root, task_dir, spec.volumes, prep_dir)
+        argv = docker_argv(settings, argv, names, binds, task_dir / "wd", name)
         return argv, task_environment(spec, task_dir), name
     with open(task_dir / "stderr.txt", "a", encoding="utf-8") as stderr:
         stderr.write(
