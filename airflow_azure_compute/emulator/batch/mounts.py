@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_azure_compute.emulator.batch.run_blob import gather_limited
 from airflow_azure_compute.emulator.batch.run_failures import TaskFailure
 
 #: failureInfo code of a task whose node could not sync a blob mount (bad credential, no container).
@@ -178,6 +179,7 @@ class MountManager:
 
     async def _pull(self, container: Any, target: Path, state: _Synced) -> None:
         seen: set[str] = set()
+        downloads = []
         async for blob in container.list_blobs():
             name = str(blob.name)
             seen.add(name)
@@ -189,27 +191,30 @@ class MountManager:
                 continue
             if known is not None and self._changed_locally(local, state, name):
                 continue  # changed on this node and not yet written back: the node's copy wins
-            local.parent.mkdir(parents=True, exist_ok=True)
-            downloader = await container.download_blob(name)
-            local.write_bytes(await downloader.readall())
-            state.files[name] = (_etag(blob.etag), *self._stat(local))
+            downloads.append(self._download(container, name, local, _etag(blob.etag), state))
+        await gather_limited(downloads)
         for name in [n for n in state.files if n not in seen]:
             local = _inside(target, name)
             if local is not None and local.is_file() and not self._changed_locally(local, state, name):
                 local.unlink()
             del state.files[name]
 
+    async def _download(self, container: Any, name: str, local: Path, etag: str, state: _Synced) -> None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        downloader = await container.download_blob(name)
+        with open(local, "wb") as out:  # streamed in chunks: a large blob never sits in memory
+            await downloader.readinto(out)
+        state.files[name] = (etag, *self._stat(local))
+
     async def _push(self, container: Any, target: Path, state: _Synced) -> None:
         present: set[str] = set()
+        uploads = []
         for path in sorted(p for p in target.rglob("*") if p.is_file() and not p.is_symlink()):
             name = path.relative_to(target).as_posix()
             present.add(name)
-            if not self._changed_locally(path, state, name):
-                continue
-            stat = self._stat(path)
-            with open(path, "rb") as data:
-                result = await container.get_blob_client(name).upload_blob(data, overwrite=True)
-            state.files[name] = (_etag(result.get("etag")), *stat)
+            if self._changed_locally(path, state, name):
+                uploads.append(self._upload(container, name, path, state))
+        await gather_limited(uploads)
         for name in [n for n in state.files if n not in present]:
             try:
                 await container.delete_blob(name)
@@ -217,6 +222,12 @@ class MountManager:
                 if getattr(exc, "status_code", None) != 404:
                     raise
             del state.files[name]
+
+    async def _upload(self, container: Any, name: str, path: Path, state: _Synced) -> None:
+        stat = self._stat(path)
+        with open(path, "rb") as data:
+            result = await container.get_blob_client(name).upload_blob(data, overwrite=True)
+        state.files[name] = (_etag(result.get("etag")), *stat)
 
 
 def _etag(value: object) -> str:

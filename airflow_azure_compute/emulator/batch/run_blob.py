@@ -61,7 +61,7 @@ def _blob_url(container_base: str, query: str, blob_name: str) -> URL:
     return _url(f"{container_base}/{quote(blob_name, safe='/')}", query)
 
 
-async def _gather_limited(jobs: Iterable[Coroutine[Any, Any, None]]) -> None:
+async def gather_limited(jobs: Iterable[Coroutine[Any, Any, None]]) -> None:
     """Run ``jobs`` at most ``TRANSFER_CONCURRENCY`` at a time; the first error cancels the rest."""
     semaphore = asyncio.Semaphore(TRANSFER_CONCURRENCY)
 
@@ -265,7 +265,7 @@ async def download_resource_files(
         for job in jobs:
             job.close()
         raise
-    await _gather_limited(jobs)
+    await gather_limited(jobs)
 
 
 async def _plan_download(
@@ -404,5 +404,5 @@ async def upload_output_files(
         for file, blob_name in matches:
             local = os.path.relpath(file, task_dir.resolve())
             jobs.append(_upload(http, file, _blob_url(base, query, blob_name), local, report, extra))
-    await _gather_limited(jobs)
+    await gather_limited(jobs)
     return report
