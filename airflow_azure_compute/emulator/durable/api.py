@@ -30,6 +30,7 @@ from airflow_azure_compute.emulator.durable.wire import (
     parse_time,
     query_bool,
 )
+from airflow_azure_compute.emulator.operations import serves
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -86,29 +87,30 @@ class DurableApi:
 
     # ----------------------------------------------------------------- routing
     def add_routes(self, app: web.Application) -> None:
-        routes: list[tuple[str, str, Handler]] = [
-            ("POST", "/orchestrators/{functionName}", self.start),
-            ("POST", "/orchestrators/{functionName}/{instanceId}", self.start),
-            ("GET", "/instances", self.list_instances),
-            ("DELETE", "/instances", self.purge_many),
-            ("GET", "/instances/", self.list_instances),  # the Python client's list URL
-            ("DELETE", "/instances/", self.purge_many),
-            ("GET", "/instances/{instanceId}", self.status),
-            ("DELETE", "/instances/{instanceId}", self.purge_one),
-            ("POST", "/instances/{instanceId}/raiseEvent/{eventName}", self.raise_event),
-            ("POST", "/instances/{instanceId}/terminate", self.terminate),
-            ("POST", "/instances/{instanceId}/suspend", self.suspend),
-            ("POST", "/instances/{instanceId}/resume", self.resume),
-            ("POST", "/instances/{instanceId}/restart", self.restart),
-            ("POST", "/instances/{instanceId}/rewind", self.rewind),
-            ("POST", "/entities/{entityName}/{entityKey}", self.signal_entity),
-            ("GET", "/entities/{entityName}/{entityKey}", self.get_entity),
-            ("GET", "/entities", self.list_entities),
-            ("GET", "/entities/{entityName}", self.list_entities),
+        # (method, path, operation: the section of the HTTP API reference, handler)
+        routes: list[tuple[str, str, str, Handler]] = [
+            ("POST", "/orchestrators/{functionName}", "StartOrchestration", self.start),
+            ("POST", "/orchestrators/{functionName}/{instanceId}", "StartOrchestration", self.start),
+            ("GET", "/instances", "GetAllInstancesStatus", self.list_instances),
+            ("DELETE", "/instances", "PurgeMultipleInstanceHistories", self.purge_many),
+            ("GET", "/instances/", "GetAllInstancesStatus", self.list_instances),  # the Python client's URL
+            ("DELETE", "/instances/", "PurgeMultipleInstanceHistories", self.purge_many),
+            ("GET", "/instances/{instanceId}", "GetInstanceStatus", self.status),
+            ("DELETE", "/instances/{instanceId}", "PurgeSingleInstanceHistory", self.purge_one),
+            ("POST", "/instances/{instanceId}/raiseEvent/{eventName}", "RaiseEvent", self.raise_event),
+            ("POST", "/instances/{instanceId}/terminate", "TerminateInstance", self.terminate),
+            ("POST", "/instances/{instanceId}/suspend", "SuspendInstance", self.suspend),
+            ("POST", "/instances/{instanceId}/resume", "ResumeInstance", self.resume),
+            ("POST", "/instances/{instanceId}/restart", "RestartInstance", self.restart),
+            ("POST", "/instances/{instanceId}/rewind", "RewindInstance", self.rewind),
+            ("POST", "/entities/{entityName}/{entityKey}", "SignalEntity", self.signal_entity),
+            ("GET", "/entities/{entityName}/{entityKey}", "GetEntity", self.get_entity),
+            ("GET", "/entities", "ListEntities", self.list_entities),
+            ("GET", "/entities/{entityName}", "ListEntities", self.list_entities),
         ]
-        for method, path, handler in routes:
-            app.router.add_route(method, WEBHOOK_PATH + path, self._authorized(handler))
-            app.router.add_route(method, RPC_PATH + path, handler)
+        for method, path, operation, handler in routes:
+            app.router.add_route(method, WEBHOOK_PATH + path, serves(operation, self._authorized(handler)))
+            app.router.add_route(method, RPC_PATH + path, serves(operation, handler))
         app.router.add_get("/_emulator/durable/instances/{instanceId}/history", self.raw_history)
 
     def add_case_fallback(self, app: web.Application) -> None:
