@@ -15,6 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_azure_compute.emulator.aci.errors import CloudError, bad_request
+from airflow_azure_compute.emulator.aci.properties import (
+    check_ip_address,
+    check_limits,
+    check_ports,
+    check_registry_credentials,
+    check_zones,
+    not_emulated,
+    refuse_unknown_properties,
+)
 
 API_VERSION = "2023-05-01"
 RESOURCE_TYPE = "Microsoft.ContainerInstance/containerGroups"
@@ -182,6 +191,8 @@ def _parse_container(raw: Any, index: int) -> ContainerSpec:
         gpu = (props.get("resources") or {}).get(kind, {}) or {}
         if isinstance(gpu, dict) and gpu.get("gpu") is not None:
             _parse_gpu(gpu["gpu"], f"{where}.properties.resources.{kind}.gpu", name)
+    check_ports(props.get("ports"), f"{where}.properties.ports")
+    check_limits((props.get("resources") or {}).get("limits"), f"{where}.properties.resources.limits", name)
     mounts = _parse_mounts(props.get("volumeMounts"), f"{where}.properties.volumeMounts", name)
     return ContainerSpec(name=name, image=image, command=tuple(command), env=env, mounts=mounts)
 
@@ -260,7 +271,7 @@ def _parse_volumes(raw: Any) -> tuple[VolumeSpec, ...]:
             )
         kind = kinds[0]
         if kind == "gitRepo":
-            raise _not_emulated("git repo volumes (cloning needs the network)", f"{where}.gitRepo")
+            raise not_emulated("git repo volumes (cloning needs the network)", f"{where}.gitRepo")
         if kind == "emptyDir":
             volumes.append(VolumeSpec(name, kind))
         elif kind == "secret":
@@ -322,6 +333,9 @@ def parse_group(body: Any, name: str) -> GroupSpec:
     if policy is None:
         raise bad_request("'restartPolicy' must be Always, OnFailure or Never.", "properties.restartPolicy")
     refuse_not_emulated(body)
+    refuse_unknown_properties(body)
+    check_ip_address(props)
+    check_zones(body.get("zones"))
     volumes = _parse_volumes(props.get("volumes"))
     known = {v.name for v in volumes}
     for index, container in enumerate(containers):
@@ -346,6 +360,7 @@ def parse_group(body: Any, name: str) -> GroupSpec:
                 code="GpuSkuNotAvailableInRegion",
             )
     _check_identity(body.get("identity"))
+    check_registry_credentials(props, body.get("identity"))
     stored = copy.deepcopy(body)
     stored["properties"].update(osType=os_type, restartPolicy=policy)
     stored["properties"].pop("provisioningState", None)
@@ -467,30 +482,20 @@ def refuse_not_emulated(body: Mapping[str, Any]) -> None:
     """400 ``FeatureNotEmulated`` naming the first feature of ``body`` the emulator does not emulate."""
     props = body.get("properties") or {}
     if str(props.get("sku") or "Standard").lower() != "standard":
-        raise _not_emulated(f"the {props.get('sku')} SKU", "properties.sku")
+        raise not_emulated(f"the {props.get('sku')} SKU", "properties.sku")
     if str(props.get("priority") or "Regular").lower() != "regular":
-        raise _not_emulated(f"{props.get('priority')} priority", "properties.priority")
+        raise not_emulated(f"{props.get('priority')} priority", "properties.priority")
     for key, feature in NOT_EMULATED_GROUP.items():
         if props.get(key):
-            raise _not_emulated(feature, f"properties.{key}")
+            raise not_emulated(feature, f"properties.{key}")
     for index, container in enumerate(props.get("containers") or []):
         cprops = container.get("properties") or {}
         used = {k for k in NOT_EMULATED_CONTAINER if cprops.get(k)}
         for key in NOT_EMULATED_CONTAINER:
             if key in used:
-                raise _not_emulated(
+                raise not_emulated(
                     NOT_EMULATED_CONTAINER[key], f"properties.containers[{index}].properties.{key}"
                 )
-
-
-def _not_emulated(feature: str, target: str) -> CloudError:
-    return CloudError(
-        400,
-        "FeatureNotEmulated",
-        f"The local ACI emulator does not emulate {feature} ({target}): remove it from the request, "
-        "or run this workload against Azure.",
-        target,
-    )
 
 
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:
