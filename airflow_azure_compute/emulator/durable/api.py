@@ -109,8 +109,9 @@ class DurableApi:
             ("GET", "/entities/{entityName}", "ListEntities", self.list_entities),
         ]
         for method, path, operation, handler in routes:
-            app.router.add_route(method, WEBHOOK_PATH + path, serves(operation, self._authorized(handler)))
-            app.router.add_route(method, RPC_PATH + path, serves(operation, handler))
+            scoped = self._in_task_hub(handler)
+            app.router.add_route(method, WEBHOOK_PATH + path, serves(operation, self._authorized(scoped)))
+            app.router.add_route(method, RPC_PATH + path, serves(operation, scoped))
         app.router.add_get("/_emulator/durable/instances/{instanceId}/history", self.raw_history)
 
     def add_case_fallback(self, app: web.Application) -> None:
@@ -129,6 +130,22 @@ class DurableApi:
             return await match.handler(clone)
 
         app.router.add_route("*", "/{path:.*}", fallback)
+
+    def _in_task_hub(self, handler: Handler) -> Handler:
+        """400 naming ``taskHub`` when a request addresses another task hub than the host's (task hub
+        names are case-insensitive): the emulator keeps one, and would otherwise answer for the wrong one."""
+
+        async def check_task_hub(request: web.Request) -> web.StreamResponse:
+            asked = request.query.get("taskHub")
+            if asked and asked.lower() != self.task_hub.lower():
+                return _error(
+                    400,
+                    f"The task hub '{asked}' (query parameter taskHub) is not emulated: the emulator hosts "
+                    f"one task hub, '{self.task_hub}'. Leave taskHub out or give that name.",
+                )
+            return await handler(request)
+
+        return check_task_hub
 
     def _authorized(self, handler: Handler) -> Handler:
         async def check_code(request: web.Request) -> web.StreamResponse:
@@ -223,6 +240,15 @@ class DurableApi:
         value, problem = await self._json_body(request)
         if problem:
             return _error(400, problem)
+        if request.query.get("version") is not None:
+            return _error(
+                400,
+                "Orchestration versions (query parameter version) are not emulated: the emulator runs "
+                "every orchestration with the app's one version. Leave version out.",
+            )
+        for parameter in ("timeout", "pollingInterval"):
+            if problem := _number_error(request, parameter):
+                return _error(400, problem)
         if self.engine.functions.orchestrator(name) is None:
             return _error(
                 400,
@@ -236,10 +262,7 @@ class DurableApi:
                 f"An Orchestration instance with the status {existing.status.value} already exists.",
             )
         instance = self.engine.start(name, instance_id, value)
-        try:
-            timeout = float(request.query.get("timeout", "0"))
-        except ValueError:
-            return _error(400, "timeout must be a number of seconds")
+        timeout = float(request.query.get("timeout", "0"))
         if timeout > 0:
             with_output = await self._wait(instance, timeout)
             if with_output is not None:
@@ -468,6 +491,18 @@ class DurableApi:
                 "output": instance.output,
             }
         )
+
+
+def _number_error(request: web.Request, name: str) -> str | None:
+    """An error naming the query parameter ``name`` when it is given and not a number."""
+    value = request.query.get(name)
+    if value is None:
+        return None
+    try:
+        float(value)
+    except ValueError:
+        return f"{name} must be a number of seconds (got {value!r})"
+    return None
 
 
 def _encode_token(offset: int) -> str:
