@@ -177,7 +177,8 @@ def table() -> str:
         "| Emulator | Operation | Route | Published examples replayed |",
         "|---|---|---|---|",
     ]
-    totals = []
+    totals: list[str] = []
+    counts: list[tuple[int, int]] = []
     for service, title in EMULATORS.items():
         ops, examples = claimed(service), replayed(service)
         for op, routes in ops.items():
@@ -187,9 +188,15 @@ def table() -> str:
             covered = ", ".join(examples.get(op, [])) or f"none: {NO_EXAMPLE[service].get(op, '?')}"
             lines.append(f"| {title} | {op} | {'<br>'.join(shown)} | {covered} |")
         with_example = sum(1 for op in ops if op in examples)
+        counts.append((len(ops), with_example))
         totals.append(
             f"- **{title}**: {len(ops)} operations claimed, {with_example} replayed by a published example."
         )
+    claimed_all, replayed_all = (sum(c[i] for c in counts) for i in (0, 1))
+    totals.append(
+        f"- **All**: {claimed_all} operations claimed, {replayed_all} replayed by a published example "
+        f"({100 * replayed_all // claimed_all} %)."
+    )
     return "\n".join([*lines, "", *totals])
 
 
