@@ -122,6 +122,7 @@ class GroupSpec:
     :param containers: the containers, in request order.
     :param body: the request body as stored (secrets included; `redact` before echoing).
     :param volumes: the group's volumes.
+    :param init_containers: the init containers, run one after the other before the containers.
     """
 
     location: str
@@ -129,6 +130,7 @@ class GroupSpec:
     containers: tuple[ContainerSpec, ...]
     body: dict[str, Any] = field(repr=False)
     volumes: tuple[VolumeSpec, ...] = ()
+    init_containers: tuple[ContainerSpec, ...] = ()
 
     def runtime_properties(self) -> dict[str, Any]:
         """The part of the body whose change makes an update redeploy the containers."""
@@ -146,8 +148,10 @@ def _require_dict(value: Any, target: str) -> dict[str, Any]:
     return value
 
 
-def _parse_container(raw: Any, index: int) -> ContainerSpec:
-    where = f"properties.containers[{index}]"
+def _parse_container(raw: Any, index: int, kind: str = "containers") -> ContainerSpec:
+    """One container of ``properties.<kind>`` (``containers`` or ``initContainers``: an init container
+    has no resources nor ports)."""
+    where = f"properties.{kind}[{index}]"
     raw = _require_dict(raw, where)
     name = raw.get("name")
     if not isinstance(name, str) or not valid_name(name):
@@ -162,15 +166,8 @@ def _parse_container(raw: Any, index: int) -> ContainerSpec:
     image = props.get("image")
     if not isinstance(image, str) or not image:
         raise bad_request(f"The image of container '{name}' is required.", f"{where}.properties.image")
-    requests = _require_dict(props.get("resources", {}), f"{where}.properties.resources").get("requests")
-    requests = _require_dict(requests, f"{where}.properties.resources.requests")
-    for key in ("cpu", "memoryInGB"):
-        value = requests.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise bad_request(
-                f"Container '{name}' must request a positive '{key}'.",
-                f"{where}.properties.resources.requests.{key}",
-            )
+    if kind == "containers":
+        _check_resources(props, where, name)
     command = props.get("command") or []
     if not isinstance(command, list) or not all(isinstance(part, str) for part in command):
         raise bad_request(
@@ -187,14 +184,27 @@ def _parse_container(raw: Any, index: int) -> ContainerSpec:
             )
         value = var.get("secureValue") if var.get("secureValue") is not None else var.get("value")
         env[var_name] = "" if value is None else str(value)
+    mounts = _parse_mounts(props.get("volumeMounts"), f"{where}.properties.volumeMounts", name)
+    return ContainerSpec(name=name, image=image, command=tuple(command), env=env, mounts=mounts)
+
+
+def _check_resources(props: dict[str, Any], where: str, name: str) -> None:
+    """A container's positive CPU and memory requests, GPU, limits and ports."""
+    requests = _require_dict(props.get("resources", {}), f"{where}.properties.resources").get("requests")
+    requests = _require_dict(requests, f"{where}.properties.resources.requests")
+    for key in ("cpu", "memoryInGB"):
+        value = requests.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise bad_request(
+                f"Container '{name}' must request a positive '{key}'.",
+                f"{where}.properties.resources.requests.{key}",
+            )
     for kind in ("requests", "limits"):
         gpu = (props.get("resources") or {}).get(kind, {}) or {}
         if isinstance(gpu, dict) and gpu.get("gpu") is not None:
             _parse_gpu(gpu["gpu"], f"{where}.properties.resources.{kind}.gpu", name)
     check_ports(props.get("ports"), f"{where}.properties.ports")
     check_limits((props.get("resources") or {}).get("limits"), f"{where}.properties.resources.limits", name)
-    mounts = _parse_mounts(props.get("volumeMounts"), f"{where}.properties.volumeMounts", name)
-    return ContainerSpec(name=name, image=image, command=tuple(command), env=env, mounts=mounts)
 
 
 def _parse_gpu(raw: Any, target: str, container: str) -> None:
@@ -323,9 +333,15 @@ def parse_group(body: Any, name: str) -> GroupSpec:
     if not isinstance(raw_containers, list) or not raw_containers:
         raise bad_request("A container group needs at least one container.", "properties.containers")
     containers = tuple(_parse_container(raw, i) for i, raw in enumerate(raw_containers))
-    names = [c.name for c in containers]
+    raw_init = props.get("initContainers") or []
+    if not isinstance(raw_init, list):
+        raise bad_request("'initContainers' must be a list.", "properties.initContainers")
+    init_containers = tuple(_parse_container(raw, i, "initContainers") for i, raw in enumerate(raw_init))
+    names = [c.name for c in (*containers, *init_containers)]
     if len(set(names)) != len(names):
-        raise bad_request("Container names must be unique within a group.", "properties.containers")
+        raise bad_request(
+            "Container and init container names must be unique within a group.", "properties.containers"
+        )
     os_type = OS_TYPES.get(str(props.get("osType", "")).lower())
     if os_type is None:
         raise bad_request("'osType' must be Linux or Windows.", "properties.osType")
@@ -338,15 +354,17 @@ def parse_group(body: Any, name: str) -> GroupSpec:
     check_zones(body.get("zones"))
     volumes = _parse_volumes(props.get("volumes"))
     known = {v.name for v in volumes}
-    for index, container in enumerate(containers):
-        for position, mount in enumerate(container.mounts):
-            if mount.volume not in known:
-                raise bad_request(
-                    f"Container '{container.name}' mounts volume '{mount.volume}', which the group does "
-                    "not define.",
-                    f"properties.containers[{index}].properties.volumeMounts[{position}].name",
-                    code="VolumeMountNameNotFound",
-                )
+    for kind, parsed in (("containers", containers), ("initContainers", init_containers)):
+        for index, container in enumerate(parsed):
+            for position, mount in enumerate(container.mounts):
+                if mount.volume not in known:
+                    raise bad_request(
+                        f"Container '{container.name}' mounts volume '{mount.volume}', which the group "
+                        "does not define.",
+                        f"properties.{kind}[{index}].properties.volumeMounts[{position}].name",
+                        code="VolumeMountNameNotFound",
+                    )
+    for index in range(len(containers)):
         gpu_used = (_find_gpu(raw_containers[index]) or {}).get("sku")
         if gpu_used and os_type != "Linux":
             raise bad_request("GPU resources are only available to Linux container groups.",
@@ -365,10 +383,18 @@ def parse_group(body: Any, name: str) -> GroupSpec:
     stored["properties"].update(osType=os_type, restartPolicy=policy)
     stored["properties"].pop("provisioningState", None)
     stored["properties"].pop("instanceView", None)
-    for container in stored["properties"]["containers"]:
+    for container in (
+        *stored["properties"]["containers"],
+        *(stored["properties"].get("initContainers") or []),
+    ):
         container["properties"].pop("instanceView", None)
     return GroupSpec(
-        location=location, restart_policy=policy, containers=containers, body=stored, volumes=volumes
+        location=location,
+        restart_policy=policy,
+        containers=containers,
+        body=stored,
+        volumes=volumes,
+        init_containers=init_containers,
     )
 
 
@@ -466,7 +492,6 @@ NOT_EMULATED_GROUP: Mapping[str, str] = {
     "dnsConfig": "custom DNS configuration (dnsConfig)",
     "diagnostics": "Log Analytics diagnostics",
     "encryptionProperties": "customer-managed encryption keys",
-    "initContainers": "init containers",
     "extensions": "container group extensions",
     "confidentialComputeProperties": "confidential containers",
 }
@@ -488,14 +513,12 @@ def refuse_not_emulated(body: Mapping[str, Any]) -> None:
     for key, feature in NOT_EMULATED_GROUP.items():
         if props.get(key):
             raise not_emulated(feature, f"properties.{key}")
-    for index, container in enumerate(props.get("containers") or []):
-        cprops = container.get("properties") or {}
-        used = {k for k in NOT_EMULATED_CONTAINER if cprops.get(k)}
-        for key in NOT_EMULATED_CONTAINER:
-            if key in used:
-                raise not_emulated(
-                    NOT_EMULATED_CONTAINER[key], f"properties.containers[{index}].properties.{key}"
-                )
+    for kind in ("containers", "initContainers"):
+        for index, container in enumerate(props.get(kind) or []):
+            cprops = (container.get("properties") if isinstance(container, dict) else None) or {}
+            for key, feature in NOT_EMULATED_CONTAINER.items():
+                if cprops.get(key):
+                    raise not_emulated(feature, f"properties.{kind}[{index}].properties.{key}")
 
 
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -137,8 +137,8 @@ class GroupRecord:
                 region = self.spec.location.replace(" ", "").lower()
                 ip_address["fqdn"] = f"{ip_address['dnsNameLabel']}.{region}.azurecontainer.io"
         props["instanceView"] = {"events": [], "state": deployment.state()}
-        for container in props["containers"]:
-            runtime = deployment.containers.get(container["name"])
+        for container in (*props["containers"], *(props.get("initContainers") or [])):
+            runtime = deployment.runtime(container["name"])
             view = runtime.instance_view() if runtime is not None else None
             if view is not None:
                 container["properties"]["instanceView"] = view
@@ -518,7 +518,7 @@ class AciService(EmulatorService):
     async def container_logs(self, request: web.Request) -> web.Response:
         record = self._find(request)
         container = request.match_info["container"]
-        runtime = record.deployment.containers.get(container)
+        runtime = record.deployment.runtime(container)
         if runtime is None:
             raise CloudError(
                 404,

@@ -76,8 +76,9 @@ def _main(body: dict[str, Any]) -> dict[str, Any]:
 Change = Callable[[dict[str, Any]], None]
 #: (what the request uses, the change making it, the property the 400 names, its error code).
 REFUSALS: list[tuple[str, Change, str, str]] = [
-    ("init containers", lambda b: _props(b).update(initContainers=[{"name": "i", "properties": {"image": "x"}}]),
-     "properties.initContainers", "FeatureNotEmulated"),
+    ("init container security context", lambda b: _props(b).update(initContainers=[
+        {"name": "i", "properties": {"image": "x", "securityContext": {"privileged": True}}}]),
+     "properties.initContainers[0].properties.securityContext", "FeatureNotEmulated"),
     ("Spot priority", lambda b: _props(b).update(priority="Spot"), "properties.priority", "FeatureNotEmulated"),
     ("Confidential SKU", lambda b: _props(b).update(sku="Confidential"), "properties.sku", "FeatureNotEmulated"),
     ("confidential compute", lambda b: _props(b).update(confidentialComputeProperties={"ccePolicy": "e30="}),
