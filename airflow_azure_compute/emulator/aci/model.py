@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_azure_compute.emulator.aci.errors import CloudError, bad_request
+from airflow_azure_compute.emulator.aci.probes import ProbeSpec, parse_probe
 from airflow_azure_compute.emulator.aci.properties import (
     check_ip_address,
     check_limits,
@@ -104,6 +105,8 @@ class ContainerSpec:
     :param command: argv executed directly, without a shell; empty when the request gave none.
     :param env: environment variables from ``value`` and ``secureValue`` alike.
     :param mounts: the volumes this container mounts.
+    :param liveness: its liveness probe (failures restart it).
+    :param readiness: its readiness probe (failures are reported as events).
     """
 
     name: str
@@ -111,6 +114,8 @@ class ContainerSpec:
     command: tuple[str, ...]
     env: Mapping[str, str] = field(repr=False)
     mounts: tuple[MountSpec, ...] = ()
+    liveness: ProbeSpec | None = None
+    readiness: ProbeSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +190,20 @@ def _parse_container(raw: Any, index: int, kind: str = "containers") -> Containe
         value = var.get("secureValue") if var.get("secureValue") is not None else var.get("value")
         env[var_name] = "" if value is None else str(value)
     mounts = _parse_mounts(props.get("volumeMounts"), f"{where}.properties.volumeMounts", name)
-    return ContainerSpec(name=name, image=image, command=tuple(command), env=env, mounts=mounts)
+    probes: dict[str, ProbeSpec | None] = {}
+    if kind == "containers":  # an init container has no probes
+        for probe in ("liveness", "readiness"):
+            target = f"{where}.properties.{probe}Probe"
+            probes[probe] = parse_probe(props.get(f"{probe}Probe"), target, probe == "liveness")
+    return ContainerSpec(
+        name=name,
+        image=image,
+        command=tuple(command),
+        env=env,
+        mounts=mounts,
+        liveness=probes.get("liveness"),
+        readiness=probes.get("readiness"),
+    )
 
 
 def _check_resources(props: dict[str, Any], where: str, name: str) -> None:
@@ -496,11 +514,7 @@ NOT_EMULATED_GROUP: Mapping[str, str] = {
     "confidentialComputeProperties": "confidential containers",
 }
 #: The same for each container's properties (``resources.requests``/``limits`` keys as ``resources.<key>``).
-NOT_EMULATED_CONTAINER: Mapping[str, str] = {
-    "livenessProbe": "liveness probes",
-    "readinessProbe": "readiness probes",
-    "securityContext": "container security contexts",
-}
+NOT_EMULATED_CONTAINER: Mapping[str, str] = {"securityContext": "container security contexts"}
 
 
 def refuse_not_emulated(body: Mapping[str, Any]) -> None:

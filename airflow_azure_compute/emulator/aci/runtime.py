@@ -36,6 +36,7 @@ from airflow_azure_compute.emulator.aci.model import (
     localize,
     restarts_after,
 )
+from airflow_azure_compute.emulator.aci.probes import ProbeSpec, probe_once
 
 log = logging.getLogger("airflow_azure_compute.emulator.aci")
 
@@ -279,9 +280,16 @@ class ContainerRuntime:
         if self._stopping:
             self._signal(signal.SIGTERM)
         pump = asyncio.create_task(self._pump(proc))
+        probes = [
+            asyncio.create_task(self._probe(kind, probe, proc, env))
+            for kind, probe in (("Liveness", self.spec.liveness), ("Readiness", self.spec.readiness))
+            if probe is not None
+        ]
         try:
             returncode = await proc.wait()
         finally:
+            for task in probes:
+                task.cancel()
             if proc.returncode is None:  # cancelled while running: do not leave the process behind
                 self._signal(signal.SIGKILL)
                 await proc.wait()
@@ -294,6 +302,32 @@ class ContainerRuntime:
         code = exit_code_of(returncode)
         self._terminated(code, start, utc_now())
         return code
+
+    async def _probe(
+        self, kind: str, probe: ProbeSpec, proc: asyncio.subprocess.Process, env: dict[str, str]
+    ) -> None:
+        """Probe the running process on the probe's period. A failure is a ``Unhealthy`` warning event;
+        ``failureThreshold`` liveness failures in a row kill the process (then the restart policy applies)."""
+        await asyncio.sleep(probe.initial_delay_s)
+        failures = 0
+        while proc.returncode is None and not self._stopping:
+            failure = await probe_once(probe, env, str(self.workdir), self.localize)
+            if failure is None:
+                failures = 0
+            else:
+                failures += 1
+                self.event("Unhealthy", f"{kind} probe failed: {failure}", "Warning")
+                if kind == "Liveness" and failures >= probe.failure_threshold:
+                    self.event(
+                        "Killing", f"Container {self.spec.name} failed liveness probe, will be restarted"
+                    )
+                    self._signal(signal.SIGTERM)
+                    try:
+                        await asyncio.wait_for(proc.wait(), self.settings.stop_grace_s)
+                    except asyncio.TimeoutError:
+                        self._signal(signal.SIGKILL)
+                    return
+            await asyncio.sleep(probe.period_s)
 
     async def _pump(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None

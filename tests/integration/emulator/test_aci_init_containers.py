@@ -5,14 +5,10 @@ policy, fails the group without starting the containers)."""
 from __future__ import annotations
 
 import sys
-import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
-from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
 
 from tests.integration.emulator.batch_support import wait_for
@@ -21,24 +17,9 @@ pytestmark = pytest.mark.integration
 Client = Any  # the SDK models are Optional everywhere; the tests check their shapes at run time
 
 
-class _Credential:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, int(time.time()) + 3600)
-
-
 @pytest.fixture(scope="module")
-def client(aci: dict[str, Any]) -> Iterator[Client]:
-    with ContainerInstanceManagementClient(
-        _Credential(aci["token"]),  # type: ignore[arg-type]
-        aci["subscription_id"],
-        base_url=aci["url"],
-        connection_verify=aci["ca_path"],
-        polling_interval=0.05,
-    ) as c:
-        yield c
+def client(aci_sdk: Any) -> Any:
+    return aci_sdk
 
 
 def _python(code: str) -> list[str]:

@@ -4,13 +4,11 @@ validated and echoed (no local effect), or refused with a 400 naming it (the aud
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
@@ -26,24 +24,9 @@ IDENTITY = (
 )
 
 
-class _Credential:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, int(time.time()) + 3600)
-
-
 @pytest.fixture(scope="module")
-def client(aci: dict[str, Any]) -> Iterator[ContainerInstanceManagementClient]:
-    with ContainerInstanceManagementClient(
-        _Credential(aci["token"]),  # type: ignore[arg-type]
-        aci["subscription_id"],
-        base_url=aci["url"],
-        connection_verify=aci["ca_path"],
-        polling_interval=0.05,
-    ) as c:
-        yield c
+def client(aci_sdk: Any) -> Any:
+    return aci_sdk
 
 
 def _groups(aci: dict[str, Any]) -> str:
@@ -88,10 +71,14 @@ REFUSALS: list[tuple[str, Change, str, str]] = [
     ("encryption", lambda b: _props(b).update(encryptionProperties={"vaultBaseUrl": "https://v", "keyName": "k",
                                                                    "keyVersion": "1"}),
      "properties.encryptionProperties", "FeatureNotEmulated"),
-    ("liveness probe", lambda b: _main(b).update(livenessProbe={"exec": {"command": ["true"]}}),
-     "properties.containers[0].properties.livenessProbe", "FeatureNotEmulated"),
-    ("readiness probe", lambda b: _main(b).update(readinessProbe={"httpGet": {"port": 80}}),
-     "properties.containers[0].properties.readinessProbe", "FeatureNotEmulated"),
+    ("a probe with exec and httpGet", lambda b: _main(b).update(
+        livenessProbe={"exec": {"command": ["true"]}, "httpGet": {"port": 80}}),
+     "properties.containers[0].properties.livenessProbe", "InvalidRequestContent"),
+    ("a probe period of 0", lambda b: _main(b).update(readinessProbe={"httpGet": {"port": 80}, "periodSeconds": 0}),
+     "properties.containers[0].properties.readinessProbe.periodSeconds", "InvalidRequestContent"),
+    ("a probe on an init container", lambda b: _props(b).update(initContainers=[
+        {"name": "i", "properties": {"image": "x", "livenessProbe": {"exec": {"command": ["true"]}}}}]),
+     "properties.initContainers[0].properties.livenessProbe", "InvalidRequestContent"),
     ("security context", lambda b: _main(b).update(securityContext={"privileged": True}),
      "properties.containers[0].properties.securityContext", "FeatureNotEmulated"),
     ("private IP address", lambda b: _props(b).update(ipAddress={"type": "Private", "ports": [{"port": 80}]}),
