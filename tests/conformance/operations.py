@@ -65,7 +65,6 @@ NO_EXAMPLE: dict[str, dict[str, str]] = {
                 "Jobs_ListJobPreparationAndReleaseTaskStatus",
                 "Jobs_ListJobs",
                 "Nodes_EnableNodeScheduling",
-                "Nodes_GetNodeFile",
                 "Nodes_GetNodeFileProperties",
                 "Nodes_ListNodeFiles",
                 "Pools_DeletePool",
@@ -82,8 +81,6 @@ NO_EXAMPLE: dict[str, dict[str, str]] = {
             for op in (
                 "Jobs_ReplaceJob",
                 "Nodes_DeleteNodeFile",
-                "Nodes_RebootNode",
-                "Pools_ReplacePoolProperties",
                 "Pools_UpdatePool",
                 "Tasks_ReplaceTask",
             )
