@@ -16,7 +16,8 @@ EMULATED = "emulated"
 NO_LOCAL_EFFECT = "no local effect"
 REFUSED = "refused"
 
-#: Property path (``[]`` for each item of a list) -> treatment. Read-only properties an answer carries
+#: Property path (``[]`` for each item of a list; a value or a note after a space where the treatment
+#: depends on it) -> treatment. Read-only properties an answer carries
 #: (``provisioningState``, ``instanceView``, ``ipAddress.ip``/``fqdn``, identity ids) are accepted in a
 #: request and dropped, as ARM does; they are not listed.
 AUDIT: Mapping[str, str] = {
