@@ -111,7 +111,8 @@ def _settled(exchange: Exchange, reply: Reply) -> bool:
 def _answer(wire: BatchWire, exchanges: list[Exchange], index: int) -> Reply:
     """Send one recorded request. The recorded client polled where a request repeats, and waited
     for a steady pool before acting on it: the last request of such a run, and a GET whose recorded
-    answer shows a steady pool, are repeated until the emulator shows the recorded state."""
+    answer shows a steady pool, are repeated until the emulator shows the recorded state (or refuses
+    the request as not emulated)."""
     exchange = exchanges[index]
     polled = index > 0 and exchange.same_request(exchanges[index - 1])
     last_of_run = index + 1 == len(exchanges) or not exchange.same_request(exchanges[index + 1])
@@ -122,7 +123,7 @@ def _answer(wire: BatchWire, exchanges: list[Exchange], index: int) -> Reply:
 
     def settled() -> bool:
         replies.append(_send(wire, exchange))
-        return _settled(exchange, replies[-1])
+        return _settled(exchange, replies[-1]) or _refusal(replies[-1]) is not None
 
     with contextlib.suppress(TimeoutError):  # compared as it is
         wait_for(settled, timeout=30, what=f"{exchange.operation} to show the recorded state")
