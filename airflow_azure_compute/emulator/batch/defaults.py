@@ -74,6 +74,16 @@ def virtual_machine_configuration(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def node_image_reference(image: Mapping[str, Any]) -> dict[str, Any]:
+    """A node's ``virtualMachineInfo.imageReference``: the pool's, with the ``exactVersion`` Azure
+    reports for a marketplace image (the version given, ``latest`` when none was)."""
+    out = dict(image)
+    if not out.get("virtualMachineImageId"):
+        out.setdefault("version", "latest")
+        out.setdefault("exactVersion", out["version"])
+    return out
+
+
 def _without(entry: Any, names: tuple[str, ...]) -> Any:
     return {k: v for k, v in entry.items() if k not in names} if isinstance(entry, dict) else entry
 

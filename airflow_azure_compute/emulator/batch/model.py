@@ -112,7 +112,9 @@ class Node:
         image = (vm_configuration or {}).get("imageReference")
         if isinstance(image, dict):
             vm = defaults.virtual_machine_configuration(vm_configuration or {})
-            out["virtualMachineInfo"] = {"imageReference": vm["imageReference"]}
+            out["virtualMachineInfo"] = {
+                "imageReference": defaults.node_image_reference(vm["imageReference"])
+            }
         if start_task:
             out["startTask"] = defaults.start_task(start_task)
         if self.start_task_info:
