@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -59,10 +60,49 @@ SETUP: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     ]
 }
 
+#: The pool and job the `files` test gets from its preparers (one node; the recorded node list shows
+#: the pool's inbound NAT endpoint).
+SETUP["test_batch_files"] = [
+    (
+        "POST",
+        "/pools",
+        {
+            "id": "filepool",
+            "vmSize": "standard_d2_v2",
+            "virtualMachineConfiguration": {
+                "imageReference": {
+                    "publisher": "MicrosoftWindowsServer",
+                    "offer": "WindowsServer",
+                    "sku": "2016-Datacenter-smalldisk",
+                },
+                "nodeAgentSKUId": "batch.node.windows amd64",
+            },
+            "targetDedicatedNodes": 1,
+            "networkConfiguration": {
+                "endpointConfiguration": {
+                    "inboundNATPools": [
+                        {
+                            "name": "ruleName",
+                            "protocol": "tcp",
+                            "backendPort": 3389,
+                            "frontendPortRangeStart": 15000,
+                            "frontendPortRangeEnd": 15100,
+                        }
+                    ]
+                }
+            },
+        },
+    ),
+    ("POST", "/jobs", {"id": "batch", "poolInfo": {"poolId": "filepool"}}),
+]
+
 #: Divergences kept on purpose, by session and field path (or `status`), with the reason.
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
     ("test_batch_scale_pools", "certificateReferences"): "recorded at api-version 2024-07-01; the "
     "emulator serves 2025-06-01, which removed pool certificates (the 2025-06-01 recordings have none)",
+    ("test_batch_files", "executionInfo.exitCode"): "the recorded task runs `cmd /c`, a Windows command the "
+    "emulator's Linux nodes do not have: it fails with CommandProgramNotFound and, as Azure reports a "
+    "program it cannot start, no exit code",
 }
 
 OUTCOMES: list[Outcome] = []
@@ -75,11 +115,30 @@ def wire(emulator: dict[str, Any]) -> Iterator[BatchWire]:
     client.close()
 
 
-def _own_items(body: Any, ids: set[str]) -> Any:
-    """A list answer restricted to the session's own entities (the emulator is shared)."""
-    if isinstance(body, dict) and isinstance(body.get("value"), list):
+def _own_items(exchange: Exchange, body: Any, ids: set[str]) -> Any:
+    """A list of pools, jobs or schedules restricted to the session's own (the emulator is shared)."""
+    top_level = exchange.path.strip("/").count("/") == 0
+    if top_level and isinstance(body, dict) and isinstance(body.get("value"), list):
         return {**body, "value": [i for i in body["value"] if not isinstance(i, dict) or i.get("id") in ids]}
     return body
+
+
+def _learn(exchange: Exchange, body: Any, ids: dict[str, str], learned: dict[str, str]) -> None:
+    """Names the service chose, in the recording and in the emulator's answer: node ids (by position
+    in a node list) and a task's directory on its node (as the recorded file paths spell it)."""
+    recorded = exchange.response
+    if not isinstance(recorded, dict) or not isinstance(body, dict):
+        return
+    if exchange.path.endswith("/nodes") and isinstance(body.get("value"), list):
+        for old, new in zip(recorded.get("value") or [], body["value"], strict=False):
+            learned[old["id"]] = new["id"]
+    old_root = (recorded.get("nodeInfo") or {}).get("taskRootDirectory")
+    new_root = (body.get("nodeInfo") or {}).get("taskRootDirectory")
+    if isinstance(old_root, str) and isinstance(new_root, str):
+        for original, mine in ids.items():  # the recorded paths name the recorded ids
+            old_root = old_root.replace(mine, original)
+        learned[quote(old_root, safe="")] = new_root
+        learned["%5C"] = "/"  # the recorded node ran Windows; the emulator's nodes separate with "/"
 
 
 def _refusal(reply: Reply) -> str | None:
@@ -98,6 +157,11 @@ def _send(wire: BatchWire, exchange: Exchange) -> Reply:
     return wire.send(exchange.method, exchange.path, exchange.body, query)
 
 
+def _steady(wire: BatchWire, pool_id: str) -> bool:
+    reply = wire.send("GET", f"/pools/{pool_id}")
+    return reply.status == 200 and reply.body.get("allocationState") == "steady"
+
+
 def _settled(exchange: Exchange, reply: Reply) -> bool:
     """Whether an answer shows what the recorded one shows: its status, and its (allocation) state."""
     if reply.status != exchange.status:
@@ -105,17 +169,21 @@ def _settled(exchange: Exchange, reply: Reply) -> bool:
     recorded, body = exchange.response, reply.body
     if not isinstance(recorded, dict) or not isinstance(body, dict):
         return True
+    if isinstance(recorded.get("value"), list):  # a list polled until its items reach a state
+        states = [i.get("state") for i in recorded["value"] if isinstance(i, dict)]
+        return [i.get("state") for i in body.get("value") or [] if isinstance(i, dict)] == states
     return all(body.get(key) == recorded[key] for key in ("state", "allocationState") if key in recorded)
 
 
-def _answer(wire: BatchWire, exchanges: list[Exchange], index: int) -> Reply:
+def _answer(wire: BatchWire, exchanges: list[Exchange], index: int, learned: dict[str, str]) -> Reply:
     """Send one recorded request. The recorded client polled where a request repeats, and waited
     for a steady pool before acting on it: the last request of such a run, and a GET whose recorded
     answer shows a steady pool, are repeated until the emulator shows the recorded state (or refuses
     the request as not emulated)."""
-    exchange = exchanges[index]
-    polled = index > 0 and exchange.same_request(exchanges[index - 1])
-    last_of_run = index + 1 == len(exchanges) or not exchange.same_request(exchanges[index + 1])
+    recorded = exchanges[index]
+    polled = index > 0 and recorded.same_request(exchanges[index - 1])
+    last_of_run = index + 1 == len(exchanges) or not recorded.same_request(exchanges[index + 1])
+    exchange = recorded.with_path(learned)
     steady = isinstance(exchange.response, dict) and exchange.response.get("allocationState") == "steady"
     if exchange.method != "GET" or not ((polled and last_of_run) or steady):
         return _send(wire, exchange)
@@ -144,17 +212,23 @@ def replay(wire: BatchWire, name: str) -> list[Outcome]:
                 for i, e in enumerate(exchanges)
             ]
         assert reply.status in (200, 201), f"setup {method} {path}: {reply.status} {reply.body}"
+        if path == "/pools":  # the recorded test started on an allocated pool
+            pool_id = json.loads(text)["id"]
+            wait_for(lambda p=pool_id: _steady(wire, p), what=f"pool {pool_id} to be steady")
     outcomes = []
     refused_paths: dict[str, str] = {}  # a HEAD answer has no body: it is refused where its GET was
+    learned: dict[str, str] = {}
     for index, exchange in enumerate(exchanges):
-        reply = _answer(wire, exchanges, index)
+        reply = _answer(wire, exchanges, index, learned)
+        _learn(exchange, reply.body, ids, learned)
         refused = _refusal(reply)
         if refused:
             refused_paths[exchange.path] = refused
         elif exchange.method == "HEAD" and reply.status in (400, 404):
             refused = refused_paths.get(exchange.path)
         outcome = Outcome(name, index, exchange.operation, reply.status, exchange.status, refused)
-        compare(exchange, reply.status, reply.headers, _own_items(reply.body, set(ids.values())), outcome)
+        body = _own_items(exchange, reply.body, set(ids.values()))
+        compare(exchange, reply.status, reply.headers, body, outcome)
         outcomes.append(outcome)
     return outcomes
 
