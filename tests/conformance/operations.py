@@ -55,37 +55,7 @@ _NO_EXAMPLE_KEPT = "no published example kept yet; covered by the emulator's int
 _UNTESTED = "no published example kept yet, and no test calls it yet"
 #: Claimed operations no published example replays, and why. Every other claimed operation must have one.
 NO_EXAMPLE: dict[str, dict[str, str]] = {
-    "batch": {
-        **{
-            op: _NO_EXAMPLE_KEPT
-            for op in (
-                "Jobs_DisableJob",
-                "Jobs_EnableJob",
-                "Jobs_GetJobTaskCounts",
-                "Jobs_ListJobPreparationAndReleaseTaskStatus",
-                "Jobs_ListJobs",
-                "Nodes_EnableNodeScheduling",
-                "Nodes_GetNodeFileProperties",
-                "Nodes_ListNodeFiles",
-                "Pools_DeletePool",
-                "Pools_DisablePoolAutoScale",
-                "Pools_EvaluatePoolAutoScale",
-                "Tasks_GetTask",
-                "Tasks_ListSubTasks",
-                "Tasks_ReactivateTask",
-                "Tasks_TerminateTask",
-            )
-        },
-        **{
-            op: _UNTESTED
-            for op in (
-                "Jobs_ReplaceJob",
-                "Nodes_DeleteNodeFile",
-                "Pools_UpdatePool",
-                "Tasks_ReplaceTask",
-            )
-        },
-    },
+    "batch": {},
     "aci": {},
     "durable": {
         **{

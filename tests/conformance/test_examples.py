@@ -32,12 +32,29 @@ BATCH_HEADERS: dict[str, dict[str, str]] = {
     "Jobs_UpdateJob": BATCH_ENTITY_HEADERS,
     "Jobs_TerminateJob": BATCH_ENTITY_HEADERS,
     "Tasks_CreateTask": BATCH_ENTITY_HEADERS,
+    "Pools_UpdatePool": BATCH_ENTITY_HEADERS,
+    "Pools_DisablePoolAutoScale": BATCH_ENTITY_HEADERS,
+    "Pools_EvaluatePoolAutoScale": BATCH_ENTITY_HEADERS,
+    "Jobs_DisableJob": BATCH_ENTITY_HEADERS,
+    "Jobs_EnableJob": BATCH_ENTITY_HEADERS,
+    "Jobs_ReplaceJob": BATCH_ENTITY_HEADERS,
+    "Tasks_ReplaceTask": BATCH_ENTITY_HEADERS,
+    "Tasks_TerminateTask": BATCH_ENTITY_HEADERS,
+    "Tasks_ReactivateTask": BATCH_ENTITY_HEADERS,
+    "Nodes_EnableNodeScheduling": BATCH_ENTITY_HEADERS,
+    "Nodes_DisableNodeScheduling": BATCH_ENTITY_HEADERS,
+    "Tasks_GetTask": {"ETag": "", "Last-Modified": ""},
+    "Jobs_GetJobTaskCounts": {"ETag": "", "Last-Modified": ""},
     "Pools_GetPool": {"ETag": "", "Last-Modified": ""},
     "Jobs_GetJob": {"ETag": "", "Last-Modified": ""},
     "Pools_PoolExists": {"ETag": "", "Last-Modified": ""},
 }
 #: Fields Azure sends only for some items (documented as optional in the spec).
-BATCH_OPTIONAL = {"Pools_ListSupportedImages": ("batchSupportEndOfLife", "capabilities")}
+BATCH_OPTIONAL = {
+    "Pools_ListSupportedImages": ("batchSupportEndOfLife", "capabilities"),
+    # present only when another page follows (the emulated job has one node's status to list)
+    "Jobs_ListJobPreparationAndReleaseTaskStatus": ("odata.nextLink",),
+}
 #: Durable fields whose content is the function app's own data (their shape is the app's choice).
 DURABLE_USER_DATA = ("input", "output", "customStatus", "Result", "state")
 #: Examples that use features the ACI emulator refuses by design (400 ``FeatureNotEmulated``, never a
