@@ -51,23 +51,11 @@ ACI_EXAMPLE_OPERATIONS = {
     "OperationsList": "Operations_List",
 }
 
-_NO_EXAMPLE_KEPT = "no published example kept yet; covered by the emulator's integration tests"
-_UNTESTED = "no published example kept yet, and no test calls it yet"
 #: Claimed operations no published example replays, and why. Every other claimed operation must have one.
 NO_EXAMPLE: dict[str, dict[str, str]] = {
     "batch": {},
     "aci": {},
     "durable": {
-        **{
-            op: "its section of the HTTP API reference (a request and a status code) is not transcribed "
-            "yet; covered by the emulator's integration tests"
-            for op in (
-                "PurgeMultipleInstanceHistories",
-                "ResumeInstance",
-                "RewindInstance",
-                "SuspendInstance",
-            )
-        },
         "RestartInstance": "not in the HTTP API reference (the check-status payload's `restartPostUri` "
         "points at it); covered by the emulator's integration tests",
     },
