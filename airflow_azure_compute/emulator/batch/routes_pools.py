@@ -166,6 +166,7 @@ class PoolRoutes:
             str(spec.get("vmSize") or ""),
             spec.get("startTask"),
             spec.get("virtualMachineConfiguration"),
+            spec.get("networkConfiguration"),
         )
 
     # ------------------------------------------------------------------ pools
