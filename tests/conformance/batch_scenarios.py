@@ -3,11 +3,15 @@ the example's request (ids made unique) and returns the emulator's answer."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from tests.conformance.clients import BatchWire, Reply, unique, wait_for
+
+DATA = Path(__file__).parent / "data" / "batch"
 
 Scenario = Callable[["BatchWorld", dict[str, Any]], Reply]
 SCENARIOS: dict[str, Scenario] = {}
@@ -19,6 +23,11 @@ IMAGE = {
     "imageReference": {"publisher": "Canonical", "offer": "0001-com-ubuntu-server-focal", "sku": "20_04-lts"},
     "nodeAgentSKUId": "batch.node.ubuntu 20.04",
 }
+
+
+def load_example(name: str) -> dict[str, Any]:
+    """Another kept example (a scenario may build what one example presupposes from another)."""
+    return json.loads((DATA / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
 def scenario(name: str) -> Callable[[Scenario], Scenario]:
@@ -120,13 +129,31 @@ def _file_path(example: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------- pools
-@scenario("Pools_CreatePool_AcceleratedNetworking")
 def _create_pool(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    body = dict(example["parameters"]["pool"], id=unique("mypool01"), targetDedicatedNodes=0)
+    """The example's pool, without nodes (what is checked is the create's answer)."""
+    pool = example["parameters"]["pool"]
+    body = dict(pool, id=unique(pool["id"]), targetDedicatedNodes=0, targetLowPriorityNodes=0)
     reply = world.wire.send("POST", "/pools", body)
     if reply.status == 201:
         world.created_pools.append(body["id"])
     return reply
+
+
+for _name in (
+    "Pools_CreatePool_AcceleratedNetworking",
+    "Pools_CreatePool_ConfidentialDiskEncryptionSet_ForUserSubscriptionAccounts",
+    "Pools_CreatePool_DiskEncryptionSet_ForUserSubscriptionAccounts",
+    "Pools_CreatePool_DualStackNetworking",
+    "Pools_CreatePool_MountConfiguration",
+    "Pools_CreatePool_OSDisk",
+    "Pools_CreatePool_ResourceTags",
+    "Pools_CreatePool_SecurityProfile",
+    "Pools_CreatePool_VirtualMachineConfiguration",
+    "Pools_CreatePool_VirtualMachineConfigurationWithContainers",
+    "Pools_CreatePool_VirtualMachineConfigurationWithExtensions",
+    "Pools_CreatePool_VirtualMachineConfigurationWithServiceArtifactReference",
+):
+    scenario(_name)(_create_pool)
 
 
 def _pool_like(world: BatchWorld, example_pool: dict[str, Any]) -> str:
@@ -313,8 +340,23 @@ def _create_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 scenario("Tasks_CreateTask_Basic")(_create_task)
 scenario("Tasks_CreateTask_RequiredSlots")(_create_task)
+scenario("Tasks_CreateTask_ExitConditions")(_create_task)
 
 
+@scenario("Tasks_CreateTask_ContainerSettings")
+def _create_container_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    """A container task goes to a pool whose nodes run containers (as Batch requires)."""
+    image = example["parameters"]["task"]["containerSettings"]["imageName"]
+    containers = {"type": "dockerCompatible", "containerImageNames": [image]}
+    pool_id = world.pool(
+        "containerPool", virtualMachineConfiguration={**IMAGE, "containerConfiguration": containers}
+    )
+    job_id = world.job("jobId", pool_id)
+    task = dict(example["parameters"]["task"], id=unique(example["parameters"]["task"]["id"]))
+    return world.wire.send("POST", f"/jobs/{job_id}/tasks", task)
+
+
+@scenario("Tasks_CreateTaskCollection_Basic")
 @scenario("Tasks_CreateTaskCollection_Complex")
 def _task_collection(world: BatchWorld, example: dict[str, Any]) -> Reply:
     job_id = world.job("jobId", world.idle_pool())
@@ -561,3 +603,24 @@ def _reactivate_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
     job_id = world.job("jobId", world.node_pool())
     task_id = world.completed_task(job_id, "taskId", "/bin/sh -c 'exit 3'")  # only a failed task reactivates
     return world.wire.send("POST", f"/jobs/{job_id}/tasks/{task_id}/reactivate")
+
+
+@scenario("Pools_Update_CustomerManagedKey_ForBatchManagedAccounts")
+def _update_pool_cmk(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    pool_id = world.pool("poolId")  # no nodes: vmSize and the VM configuration may change
+    return world.wire.send("PATCH", f"/pools/{pool_id}", example["parameters"]["pool"])
+
+
+@scenario("Nodes_Get_DualStackNetworking")
+def _get_dual_stack_node(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    """A node of a pool with the dual stack example's network configuration."""
+    create = load_example("Pools_CreatePool_DualStackNetworking")["parameters"]["pool"]
+    pool_id = world.pool(
+        example["parameters"]["poolId"],
+        nodes=1,
+        vmSize=create["vmSize"],
+        networkConfiguration=create["networkConfiguration"],
+        startTask=START_TASK,
+    )
+    node_id = world.wire.send("GET", f"/pools/{pool_id}/nodes").body["value"][0]["id"]
+    return world.wire.send("GET", f"/pools/{pool_id}/nodes/{node_id}")
