@@ -228,6 +228,11 @@ class Pool:
             out["autoScaleRun"] = self.autoscale_run
         if self.resize_errors:
             out["resizeErrors"] = self.resize_errors
+        # read-only: the mode nodes talk to Batch in ("default" resolves to classic, as the examples show)
+        simplified = str(spec.get("targetNodeCommunicationMode") or "").lower() == "simplified"
+        out["currentNodeCommunicationMode"] = "simplified" if simplified else "classic"
+        if isinstance(spec.get("identity"), dict):
+            out["identity"] = defaults.pool_identity(spec["identity"])
         return defaults.pool(out)
 
 
