@@ -180,6 +180,50 @@ def _get_pool(world: BatchWorld, example: dict[str, Any]) -> Reply:
     return world.wire.send("GET", f"/pools/{pool_id}")
 
 
+#: The fields of a pool answer a client sets at creation (the rest is the service's).
+POOL_CREATE_FIELDS = (
+    "vmSize",
+    "virtualMachineConfiguration",
+    "networkConfiguration",
+    "startTask",
+    "taskSlotsPerNode",
+    "taskSchedulingPolicy",
+    "enableInterNodeCommunication",
+    "resizeTimeout",
+)
+
+
+def _get_pool_as_created(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    """A pool created with the create-time fields of the example's answer (and its user-assigned
+    identities), then read back; a refused create is the answer checked."""
+    shown = example["responses"]["200"]["body"]
+    body = {k: shown[k] for k in POOL_CREATE_FIELDS if k in shown}
+    if "identity" in shown:
+        identities = [
+            {"resourceId": i["resourceId"]} for i in shown["identity"].get("userAssignedIdentities", [])
+        ]
+        body["identity"] = {"type": shown["identity"]["type"], "userAssignedIdentities": identities}
+    body.update(id=unique(shown["id"]), targetDedicatedNodes=0)
+    created = world.wire.send("POST", "/pools", body)
+    if created.status != 201:
+        return created
+    world.created_pools.append(body["id"])
+    return world.wire.send("GET", f"/pools/{body['id']}")
+
+
+for _name in (
+    "Pools_GetPool_AcceleratedNetworking",
+    "Pools_GetPool_ConfidentialDiskEncryptionSet",
+    "Pools_GetPool_CustomerManagedKey",
+    "Pools_GetPool_DiskEncryptionSet",
+    "Pools_GetPool_SecurityProfile",
+    "Pools_GetPool_VirtualMachineConfigurationWithExtensions",
+    "Pools_GetPool_VirtualMachineConfigurationWithOSDisk",
+    "Pools_GetPool_VirtualMachineConfigurationWithServiceArtifactReference",
+):
+    scenario(_name)(_get_pool_as_created)
+
+
 @scenario("Pools_ListPools_Basic")
 def _list_pools(world: BatchWorld, example: dict[str, Any]) -> Reply:
     pool_id = _pool_like(world, example["responses"]["200"]["body"]["value"][0])

@@ -63,6 +63,9 @@ BATCH_REFUSED = {
     "Pools_CreatePool_ConfidentialDiskEncryptionSet_ForUserSubscriptionAccounts": "attached data disks",
     "Pools_CreatePool_DiskEncryptionSet_ForUserSubscriptionAccounts": "attached data disks",
     "Pools_CreatePool_VirtualMachineConfigurationWithExtensions": "VM extensions",
+    "Pools_GetPool_ConfidentialDiskEncryptionSet": "attached data disks",
+    "Pools_GetPool_DiskEncryptionSet": "attached data disks",
+    "Pools_GetPool_VirtualMachineConfigurationWithExtensions": "VM extensions",
 }
 #: Examples whose status contradicts their own operation's definition in the same spec (and the status
 #: azure-batch accepts): replayed against the operation's status, and counted as not matching.
