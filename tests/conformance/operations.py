@@ -38,6 +38,8 @@ ACI_GROUP = (
 ACI_EXAMPLE_OPERATIONS = {
     "ContainerAttach": "Containers_Attach",
     "ContainerExec": "Containers_ExecuteCommand",
+    "ContainerGroupCreateConfidential": "ContainerGroups_CreateOrUpdate",
+    "ContainerGroupEncryptionProperties": "ContainerGroups_CreateOrUpdate",
     "ContainerGroupUsage": "Location_ListUsage",
     "ContainerGroupsCreateOrUpdate": "ContainerGroups_CreateOrUpdate",
     "ContainerGroupsDelete": "ContainerGroups_Delete",
