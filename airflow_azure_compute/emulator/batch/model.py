@@ -75,8 +75,8 @@ class Node:
         vm_configuration: dict[str, Any] | None = None,
         network: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        index = self.id.rsplit("_", 1)[-1]
-        number = int(index) if index.isdigit() else 0
+        counter = self.id.rsplit("_", 1)[0][-4:]  # ids end with the pool's node counter, then _d or _p
+        number = int(counter) if counter.isdigit() else 1
         ip_families = ((network or {}).get("publicIPAddressConfiguration") or {}).get("ipFamilies") or []
         dual_stack = any(str(f).lower() == "ipv6" for f in ip_families)
         out: dict[str, Any] = {
@@ -123,8 +123,9 @@ class Node:
 
 
 def _inbound_endpoints(network: dict[str, Any] | None, number: int, dual_stack: bool) -> list[dict[str, Any]]:
-    """A node's inbound endpoints: one per inbound NAT pool of the pool's network configuration (and its
-    IPv6 twin on a dual stack pool), else Batch's default SSH rule; all answer on loopback here."""
+    """The inbound endpoints of the pool's ``number``-th node (from 1): one per inbound NAT pool of the
+    pool's network configuration (and its IPv6 twin on a dual stack pool), else Batch's default SSH
+    rule, each node on its own frontend port of the range; all answer on loopback here."""
     nat_pools = (((network or {}).get("endpointConfiguration") or {}).get("inboundNATPools")) or [
         {"name": "SSHRule", "protocol": "tcp", "backendPort": 22, "frontendPortRangeStart": 50000}
     ]
@@ -137,7 +138,7 @@ def _inbound_endpoints(network: dict[str, Any] | None, number: int, dual_stack: 
                     "protocol": str(nat.get("protocol") or "tcp").lower(),
                     "publicIPAddress": address,
                     "publicFQDN": "localhost",
-                    "frontendPort": int(nat.get("frontendPortRangeStart") or 50000) + number,
+                    "frontendPort": int(nat.get("frontendPortRangeStart") or 50000) + number - 1,
                     "backendPort": int(nat.get("backendPort") or 22),
                 }
             )
