@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal, TypedDict
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_azure_compute.exceptions import AzureComputeError
 from airflow_azure_compute.hooks.aci_groups import (
@@ -28,6 +28,7 @@ from airflow_azure_compute.hooks.aci_groups import (
     evaluate_group,
     new_log_lines,
 )
+from airflow_azure_compute.triggers.base import SerializableTrigger
 
 MAX_POLL_ERRORS = 3
 ON_KILL_TIMEOUT_S = 60.0
@@ -125,7 +126,7 @@ def mask_secrets(values: Any) -> None:
         mask_secret(value)
 
 
-class ContainerGroupTrigger(BaseTrigger):
+class ContainerGroupTrigger(SerializableTrigger):
     """Create a container group if asked, then poll it until it ends (or is ready), printing its logs.
 
     :param group_name: container group name (in the connection's resource group).
@@ -166,20 +167,6 @@ class ContainerGroupTrigger(BaseTrigger):
         self.plan = None if plan is None else GroupPlan.from_dict(plan)
         self.wait_for = WaitFor.parse(wait_for, field="wait_for")
         self.log_tail = int(log_tail)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return f"{type(self).__module__}.{type(self).__qualname__}", {
-            "group_name": self.group_name,
-            "conn_id": self.conn_id,
-            "poll_interval": self.poll_interval,
-            "deadline": self.deadline,
-            "logging_interval": self.logging_interval,
-            "on_kill_action": self.on_kill_action.value,
-            "log_cursors": self.log_cursors,
-            "plan": None if self.plan is None else self.plan.to_dict(),
-            "wait_for": self.wait_for.value,
-            "log_tail": self.log_tail,
-        }
 
     def _hook(self) -> Any:
         from airflow_azure_compute.hooks.container_instances import ContainerInstancesAsyncHook
