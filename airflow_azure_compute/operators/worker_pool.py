@@ -47,11 +47,7 @@ from airflow_azure_compute.hooks.worker_pools import (
 )
 from airflow_azure_compute.ids import run_metadata, run_scope
 from airflow_azure_compute.lineage import LineageMixin
-from airflow_azure_compute.operators.container_instances import (
-    record_group,
-    registries_from,
-    resolve_secrets,
-)
+from airflow_azure_compute.operators.container_instances import record_group
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -285,6 +281,8 @@ class ContainerInstancesWorkerPoolOperator(LineageMixin, BaseOperator):
     def _plans(
         self, context: Context, layout: PoolLayout, names: list[str], location: str
     ) -> dict[str, GroupPlan]:
+        from airflow_azure_compute.hooks.secret_refs import registries_from
+
         plans = plan_workers(
             names,
             self._worker_spec(),
@@ -306,6 +304,8 @@ class ContainerInstancesWorkerPoolOperator(LineageMixin, BaseOperator):
     # -- execution ---------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        from airflow_azure_compute.hooks.secret_refs import resolve_secrets
+
         items = self._items()
         layout, names = self._layout_for(context, len(items))
         aci = self._aci()

@@ -28,6 +28,7 @@ from airflow_azure_compute.hooks.aci_groups import (
     evaluate_group,
     new_log_lines,
 )
+from airflow_azure_compute.hooks.secret_refs import aresolve_secrets
 from airflow_azure_compute.triggers.base import SerializableTrigger
 
 MAX_POLL_ERRORS = 3
@@ -88,23 +89,11 @@ def evaluate(
     return None
 
 
-async def resolve_secrets(plan: GroupPlan) -> dict[str, Any]:
-    """The plan's body with its secrets read from their connections (async lookups, triggerer-safe)."""
-    from airflow.sdk import BaseHook
-
-    from airflow_azure_compute.hooks.secret_refs import secret_value
-
-    conns = {conn_id: await BaseHook.aget_connection(conn_id) for conn_id in plan.connection_ids()}
-    values = {ref: secret_value(ref, conns[ref.conn_id]) for ref in plan.secrets}
-    mask_secrets(v for v in values.values() if v)
-    return plan.complete(values.__getitem__)
-
-
 async def ensure_group(hook: Any, client: Any, name: str, plan: GroupPlan) -> bool:
     """Create the planned group unless it exists; ``True`` if this call created it."""
     if await hook.get_group(client, name) is not None:
         return False
-    await hook.create_group(client, name, await resolve_secrets(plan))
+    await hook.create_group(client, name, await aresolve_secrets(plan))
     return True
 
 
@@ -116,14 +105,6 @@ async def delete_for_good(hook: Any, client: Any, name: str, *, settle_s: float)
         await asyncio.sleep(0.5)
         if await hook.get_group(client, name) is not None:
             await hook.delete_group(client, name)
-
-
-def mask_secrets(values: Any) -> None:
-    """Register values with Airflow's secrets masker (task and triggerer processes alike)."""
-    from airflow.sdk.log import mask_secret
-
-    for value in values:
-        mask_secret(value)
 
 
 class ContainerGroupTrigger(SerializableTrigger):
@@ -259,5 +240,4 @@ __all__ = [
     "delete_for_good",
     "ensure_group",
     "evaluate",
-    "resolve_secrets",
 ]
