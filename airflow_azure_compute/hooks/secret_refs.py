@@ -65,6 +65,35 @@ def mask_secrets(values: Iterable[str]) -> None:
         mask_secret(value)
 
 
+def connection_password(conn_id: str, *, field: str) -> str:
+    """The password of connection ``conn_id`` (a storage key, a user's password); a config error naming
+    ``field`` when the connection does not exist or has none."""
+    from airflow.sdk import BaseHook
+
+    try:
+        from airflow.sdk.exceptions import AirflowNotFoundException
+    except ImportError:  # pragma: no cover - Airflow 3.0
+        from airflow.exceptions import AirflowNotFoundException  # type: ignore[no-redef,assignment]
+
+    try:
+        password = BaseHook.get_connection(conn_id).password
+    except AirflowNotFoundException:
+        raise AzureComputeConfigError(f"connection {conn_id!r} does not exist", field=field) from None
+    if not password:
+        raise AzureComputeConfigError(f"connection {conn_id!r} has no password", field=field)
+    return str(password)
+
+
+def registry_login(conn_id: str, *, field: str) -> tuple[str, str]:
+    """``(user, password)`` of an image registry connection; a config error naming ``field`` without both."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    if not (conn.login and conn.password):
+        raise AzureComputeConfigError(f"connection {conn_id!r} needs a login and a password", field=field)
+    return str(conn.login), str(conn.password)
+
+
 def registries_from(registry_conn_id: str | None) -> list[RegistryCredential]:
     """The registry login's public part (server, user, identity); the password stays in the connection."""
     if not registry_conn_id:
@@ -84,8 +113,10 @@ def registries_from(registry_conn_id: str | None) -> list[RegistryCredential]:
 __all__ = [
     "aresolve_secrets",
     "complete_plan",
+    "connection_password",
     "mask_secrets",
     "registries_from",
+    "registry_login",
     "resolve_secrets",
     "secret_value",
 ]
