@@ -2,10 +2,10 @@
 
 10 % of the requests to Batch, ACI, Durable and Storage (through the fault proxy in front of Azurite)
 are answered 429 or 503 with ``Retry-After``, 1 % have their connection reset. Each example runs once
-fault-free, then ``SOAK_ROUNDS`` times (default 1) under faults; each run must succeed with outputs
-byte-identical to the fault-free run (the merged blob's MD5 and size, the results in XCom), and leave
-nothing behind: no active job, no pool or container of the run, no container group, no orchestration
-history. ``SOAK_ROUNDS=10`` gives a longer measurement.
+fault-free, then ``SOAK_ROUNDS`` times (default 1) under faults, each run on the next day's logical
+date as its schedule would run it; each run must succeed with outputs byte-identical to the fault-free
+run (the merged blob's MD5 and size, the results in XCom), and leave nothing behind: no active job, no
+pool or container of the run, no container group. ``SOAK_ROUNDS=10`` gives a longer measurement.
 
 The Durable function app's own storage (``AzureWebJobsStorage``: queue and blobs used inside the
 orchestration) talks to Azurite directly; the provider's Blob traffic goes through the proxy.
@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,6 +37,8 @@ APP = EXAMPLES / "durable_app"
 ROUNDS = int(os.environ.get("SOAK_ROUNDS", "1"))
 SERVICES = ("batch", "aci", "durable", "storage")
 FAULTY = {"error_rate": 0.10, "reset_rate": 0.01, "retry_after": 1}
+#: The logical date of round 0; round r runs r days later (every example has a start date before it).
+FIRST_DAY = datetime(2026, 1, 1, tzinfo=timezone.utc)
 CALM = {"error_rate": 0.0, "reset_rate": 0.0, "reset_next": 0, "lose_next": 0}
 
 
@@ -129,8 +132,8 @@ def dag_of(module: ModuleType) -> Any:
     return module.count_words() if hasattr(module, "count_words") else module.dag
 
 
-def run_dag(dag: Any, conf: dict[str, Any]) -> Any:
-    dr = dag.test(run_conf=conf)
+def run_dag(dag: Any, conf: dict[str, Any], day: int) -> Any:
+    dr = dag.test(run_conf=conf, logical_date=FIRST_DAY + timedelta(days=day))
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     assert dr.state == "success", states
     return dr
@@ -155,9 +158,9 @@ def examples() -> list[tuple[str, Callable[[int], dict[str, Any]], Callable[[Any
             lambda r: {"pool_id": f"soak-workflow-{r}", "start": 4, "python": python},
             outputs_of("final_result"),
         ),
-        (
+        (  # no pool_id: each run makes its own pool, as its scheduled runs do
             "python_map",
-            lambda r: {"values": [0, 4, 7, 10], "pool_id": f"soak-map-{r}", "python": python},
+            lambda r: {"values": [0, 4, 7, 10], "python": python},
             outputs_of("collect"),
         ),
         (
@@ -165,9 +168,9 @@ def examples() -> list[tuple[str, Callable[[int], dict[str, Any]], Callable[[Any
             lambda r: {"pool_id": f"soak-words-{r}", "python": python, "chunks": 4},
             outputs_of("total"),
         ),
-        (
+        (  # no pool_id: each run makes its own pool, as its scheduled runs do
             "python_workflow",
-            lambda r: {"pool_id": f"soak-pywf-{r}", "start": 4, "python": python},
+            lambda r: {"start": 4, "python": python},
             outputs_of("check"),
         ),
         (
@@ -224,9 +227,11 @@ def test_every_example_survives_faults_with_identical_outputs(
         conf = conf_for(0)
         undo = prepare(name, module, conf)
         began = time.monotonic()
-        baseline = outputs(run_dag(dag_of(module), conf))
+        dr = run_dag(dag_of(module), conf, day=0)
+        baseline = outputs(dr)
         undo()
         figures["seconds"][f"{name}/calm"] = round(time.monotonic() - began, 1)
+        assert not (left := leftovers(dr.run_id)), f"{name}: left behind {left}"
         for r in range(1, ROUNDS + 1):
             conf = conf_for(r)
             undo = prepare(name, module, conf)
@@ -236,7 +241,7 @@ def test_every_example_survives_faults_with_identical_outputs(
             began = time.monotonic()
             figures["runs"] += 1
             try:
-                dr = run_dag(dag_of(module), conf)
+                dr = run_dag(dag_of(module), conf, day=r)
             finally:
                 for service in SERVICES:
                     faults(stack, service, **CALM)
