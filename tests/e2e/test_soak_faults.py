@@ -13,10 +13,8 @@ orchestration) talks to Azurite directly; the provider's Blob traffic goes throu
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -28,11 +26,11 @@ from typing import Any
 import pytest
 
 from airflow_azure_compute.testing.stack import AzuriteEndpoints, run_emulator
+from tests.e2e.examples import EXAMPLES, load, run
 from tests.integration.test_retry_reconcile import faults, injected
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 APP = EXAMPLES / "durable_app"
 ROUNDS = int(os.environ.get("SOAK_ROUNDS", "1"))
 SERVICES = ("batch", "aci", "durable", "storage")
@@ -65,17 +63,6 @@ def stack(airflow_db: Path, azurite: AzuriteEndpoints) -> Iterator[dict[str, Any
             yield endpoints
         finally:
             mp.undo()
-
-
-def load(name: str, dags_folder: Path) -> ModuleType:
-    shutil.copy(EXAMPLES / f"{name}.py", dags_folder / f"{name}.py")
-    for programs in ("batch_programs", "hpc_programs"):
-        shutil.copytree(EXAMPLES / programs, dags_folder / programs, dirs_exist_ok=True)
-    spec = importlib.util.spec_from_file_location(f"soak_{name}", dags_folder / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def xcoms(dr: Any, *task_ids: str) -> dict[str, Any]:
@@ -130,13 +117,6 @@ def leftovers(run_id: str) -> list[str]:
 def dag_of(module: ModuleType) -> Any:
     """The example's DAG: ``dag`` in most modules, the ``@dag``-decorated factory's DAG in the README's."""
     return module.count_words() if hasattr(module, "count_words") else module.dag
-
-
-def run_dag(dag: Any, conf: dict[str, Any], day: int) -> Any:
-    dr = dag.test(run_conf=conf, logical_date=FIRST_DAY + timedelta(days=day))
-    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
-    assert dr.state == "success", states
-    return dr
 
 
 def examples() -> list[tuple[str, Callable[[int], dict[str, Any]], Callable[[Any], bytes]]]:
@@ -221,13 +201,13 @@ def test_every_example_survives_faults_with_identical_outputs(
 ) -> None:
     figures: dict[str, Any] = {"runs": 0, "green": 0, "leftovers": 0, "faults": {}, "seconds": {}}
     for name, conf_for, outputs in examples():
-        module = load(name, airflow_db / "dags")
+        module = load(name, airflow_db / "dags", module_prefix="soak")
         for service in SERVICES:
             faults(stack, service, **CALM)
         conf = conf_for(0)
         undo = prepare(name, module, conf)
         began = time.monotonic()
-        dr = run_dag(dag_of(module), conf, day=0)
+        dr = run(dag_of(module), conf, FIRST_DAY)
         baseline = outputs(dr)
         undo()
         figures["seconds"][f"{name}/calm"] = round(time.monotonic() - began, 1)
@@ -241,7 +221,7 @@ def test_every_example_survives_faults_with_identical_outputs(
             began = time.monotonic()
             figures["runs"] += 1
             try:
-                dr = run_dag(dag_of(module), conf, day=r)
+                dr = run(dag_of(module), conf, FIRST_DAY + timedelta(days=r))
             finally:
                 for service in SERVICES:
                     faults(stack, service, **CALM)
