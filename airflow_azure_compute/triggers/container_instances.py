@@ -19,6 +19,7 @@ from typing import Any, Literal, TypedDict
 
 from airflow.triggers.base import TriggerEvent
 
+from airflow_azure_compute.deferral import poll_delay
 from airflow_azure_compute.exceptions import AzureComputeError
 from airflow_azure_compute.hooks.aci_groups import (
     GroupPlan,
@@ -212,10 +213,7 @@ class ContainerGroupTrigger(SerializableTrigger):
                 if event is not None:
                     yield TriggerEvent({**event, "deadline": self.deadline, "log_cursors": self.log_cursors})
                     return
-                delay = self.poll_interval
-                if self.deadline is not None:
-                    delay = min(delay, max(0.0, self.deadline - time.time()))
-                await asyncio.sleep(delay)
+                await asyncio.sleep(poll_delay(self.poll_interval, self.deadline))
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: delete (or stop) the group, even one being created."""

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypedDict
 
 from airflow.triggers.base import TriggerEvent
 
+from airflow_azure_compute.deferral import poll_delay
 from airflow_azure_compute.exceptions import AzureComputeError, AzureComputeRemoteError
 from airflow_azure_compute.hooks.durable_api import (
     UNSUCCESSFUL,
@@ -231,10 +232,7 @@ class DurableOrchestrationTrigger(SerializableTrigger):
                 if event is not None:
                     yield TriggerEvent(event)
                     return
-                delay = self.poll_interval
-                if self.deadline is not None:
-                    delay = max(0.0, min(delay, self.deadline - time.time()))
-                await asyncio.sleep(delay)
+                await asyncio.sleep(poll_delay(self.poll_interval, self.deadline))
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: terminate the orchestration (if still running)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
+from airflow_azure_compute.deferral import poll_delay
 from airflow_azure_compute.exceptions import AzureComputeError
 from airflow_azure_compute.hooks.aci_groups import GroupPlan, GroupProgress, OnKillAction, evaluate_group
 from airflow_azure_compute.hooks.worker_pools import PoolLayout, PoolProgress, evaluate_pool
@@ -111,10 +112,7 @@ class WorkerPoolTrigger(SerializableTrigger):
                 if event is not None:
                     yield TriggerEvent(event)
                     return
-                delay = self.poll_interval
-                if self.deadline is not None:
-                    delay = min(delay, max(0.0, self.deadline - time.time()))
-                await asyncio.sleep(delay)
+                await asyncio.sleep(poll_delay(self.poll_interval, self.deadline))
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: delete (or stop) every worker, even one being created."""
