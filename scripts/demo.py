@@ -96,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     with run_azurite() as azurite:
         log(f"Azurite: {azurite.blob_url}", started)
         # Nodes take seconds to boot (minutes on Azure), so the pool wait is deferred to the triggerer.
-        with run_emulator(extra_args=["--batch-node-boot-s", str(NODE_BOOT_S)]) as endpoints:
+        with run_emulator(
+            extra_args=["--batch-node-boot-s", str(NODE_BOOT_S)],
+            batch_blob_endpoint=azurite.blob_endpoint_template,
+        ) as endpoints:
             log(f"Emulator: batch {endpoints['batch']['url']}, aci {endpoints['aci']['url']}", started)
             watcher = ResourceWatcher(endpoints, azurite)
             with tempfile.TemporaryDirectory(prefix="demo-dags-") as tmp:

@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from airflow_azure_compute.emulator.batch.not_emulated import NOT_EMULATED_OPERATIONS
 from airflow_azure_compute.emulator.core import ServiceContext, build_app
 from airflow_azure_compute.emulator.durable.api import WEBHOOK_PATH
 from airflow_azure_compute.emulator.faults import Faults
@@ -70,6 +71,7 @@ NO_EXAMPLE: dict[str, dict[str, str]] = {
                 "Pools_DeletePool",
                 "Pools_DisablePoolAutoScale",
                 "Pools_EvaluatePoolAutoScale",
+                "Pools_UpdatePool",
                 "Tasks_GetTask",
                 "Tasks_ListSubTasks",
                 "Tasks_ReactivateTask",
@@ -81,7 +83,6 @@ NO_EXAMPLE: dict[str, dict[str, str]] = {
             for op in (
                 "Jobs_ReplaceJob",
                 "Nodes_DeleteNodeFile",
-                "Pools_UpdatePool",
                 "Tasks_ReplaceTask",
             )
         },
@@ -105,7 +106,12 @@ NO_EXAMPLE: dict[str, dict[str, str]] = {
 
 #: Routes outside the emulated API, and why they are served.
 UNCLAIMED: dict[str, dict[tuple[str, str], str]] = {
-    "batch": {},
+    "batch": {
+        ("*", re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)): (  # aiohttp's canonical form drops the regex
+            f"refuses {feature} with 400 FeatureNotEmulated (not emulated, never ignored)"
+        )
+        for path, feature in NOT_EMULATED_OPERATIONS
+    },
     "aci": {
         ("GET", "/aci-bridge/{session}"): "the exec/attach WebSocket (Azure serves it on another host)",
         (

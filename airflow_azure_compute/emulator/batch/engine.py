@@ -23,16 +23,41 @@ import aiohttp
 from airflow_azure_compute.emulator.batch import multi_instance
 from airflow_azure_compute.emulator.batch.allocation import TASK_ENDED, PoolAllocation, Timings
 from airflow_azure_compute.emulator.batch.model import Job, Node, Pool, Task
+from airflow_azure_compute.emulator.batch.mounts import MountManager
 from airflow_azure_compute.emulator.batch.wire import iso, now, parse_duration
 
 log = logging.getLogger("airflow_azure_compute.emulator.batch")
 
 
+#: failureInfo codes of a task that never ran its command (``exitConditions.preProcessingError``).
+PRE_PROCESSING_CODES = frozenset(
+    {
+        "BlobNotFound",
+        "BlobAccessDenied",
+        "ResourceDownloadFailed",
+        "InvalidResourceFile",
+        "AutoStorageAccountNotConfigured",
+        "CommandProgramNotFound",
+        "InvalidCommandLine",
+        "MountFailed",
+    }
+)
+#: failureInfo codes of an output file upload failure (``exitConditions.fileUploadError``).
+UPLOAD_CODES = frozenset({"FileUploadContainerNotFound", "FileUploadFailed", "InvalidOutputFile"})
+#: ``terminateReason`` of a job ended by its job manager task (``killJobOnCompletion``).
+JOB_MANAGER_COMPLETE = "JMComplete"
+
+
 def exit_options(task: Task) -> dict[str, Any]:
     """The ``exitOptions`` Batch applies to a completed task: the first ``exitCodes`` or
-    ``exitCodeRanges`` entry matching its exit code, else ``default`` for a failure ({} for success)."""
+    ``exitCodeRanges`` entry matching its exit code, else ``preProcessingError`` (the command never
+    ran) or ``fileUploadError`` (an output upload failed) when set, else ``default`` for a failure
+    ({} for success)."""
     conditions = task.spec.get("exitConditions") or {}
     code = task.execution.get("exitCode")
+    failure = (task.execution.get("failureInfo") or {}).get("code")
+    if code is None and failure in PRE_PROCESSING_CODES and conditions.get("preProcessingError"):
+        return dict(conditions["preProcessingError"])
     if code is not None:
         for entry in conditions.get("exitCodes") or []:
             if int(entry.get("code", -1)) == int(code):
@@ -40,6 +65,8 @@ def exit_options(task: Task) -> dict[str, Any]:
         for entry in conditions.get("exitCodeRanges") or []:
             if int(entry.get("start", 0)) <= int(code) <= int(entry.get("end", -1)):
                 return dict(entry.get("exitOptions") or {})
+    if failure in UPLOAD_CODES and conditions.get("fileUploadError"):
+        return dict(conditions["fileUploadError"])
     if task.execution.get("result") == "success":
         return {}
     return dict(conditions.get("default") or {})
@@ -63,6 +90,7 @@ class BatchEngine(PoolAllocation):
         workdir: Path,
         timings: Timings | None = None,
         runner: Any = None,
+        blob_endpoint: str | None = None,
     ) -> None:
         self.account_name = account_name
         self.account_url = ""
@@ -75,6 +103,7 @@ class BatchEngine(PoolAllocation):
         self._loop_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.http: aiohttp.ClientSession | None = None
+        self.mounts = MountManager(workdir, blob_endpoint)
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -168,6 +197,11 @@ class BatchEngine(PoolAllocation):
             job.auto_pool_id = self._create_auto_pool(auto)
             job.execution["poolId"] = job.auto_pool_id
         self.jobs[job.key] = job
+        manager = spec.get("jobManagerTask")
+        if manager:
+            # Batch runs the job manager as the job's first task (listed with the others)
+            task = self.add_task(job, dict(manager))
+            task.job_manager = True
         return job
 
     def _create_auto_pool(self, auto: dict[str, Any]) -> str:
@@ -300,6 +334,9 @@ class BatchEngine(PoolAllocation):
 
     def _after_completion(self, task: Task) -> None:
         job = task.job
+        if task.job_manager and job.state == "active" and task.spec.get("killJobOnCompletion") is not False:
+            self.terminate_job(job, JOB_MANAGER_COMPLETE)
+            return
         if satisfies_dependents(task):
             self._release_dependents(job, task.key)
         failed = task.execution.get("result") == "failure" and job.state == "active"
@@ -364,6 +401,8 @@ class BatchEngine(PoolAllocation):
             if pool is None or pool.state != "active":
                 continue
             nodes = [n for n in pool.nodes.values() if n.schedulable and n.free_slots > 0]
+            policy = pool.spec.get("taskSchedulingPolicy") or {}
+            pack = str(policy.get("nodeFillType") or "").lower() == "pack"
             parallel = int(job.spec.get("maxParallelTasks") or -1)
             while job.queue and nodes:
                 if 0 < parallel <= job.counts.tasks["running"]:
@@ -392,9 +431,11 @@ class BatchEngine(PoolAllocation):
                     job.queue.popleft()
                     job.blocked[task.key] = task
                     continue
-                node = max(nodes, key=lambda n: n.free_slots)
-                if node.free_slots < task.required_slots:
+                fitting = [n for n in nodes if n.free_slots >= task.required_slots]
+                if not fitting:
                     break
+                # Spread: the node with the most free slots; Pack: fill one node before the next
+                node = (min if pack else max)(fitting, key=lambda n: n.free_slots)
                 job.queue.popleft()
                 self._launch(pool, node, task)
                 if node.free_slots <= 0:

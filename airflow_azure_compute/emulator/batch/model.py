@@ -266,6 +266,7 @@ class Task(_Tracked):
     subtasks: list[dict[str, Any]] | None = None  # a multi-instance task's subtasksinfo entries
     task_dir: Path | None = None
     run: asyncio.Task[None] | None = None
+    job_manager: bool = False  # the job's ``jobManagerTask`` (its completion may end the job)
     generation: int = 0  # bumped whenever a run is abandoned (terminate, requeue, delete)
     dep_ids: list[str] | None = None  # lowercase ids of dependencies, expanded once
     dep_cursor: int = 0  # dependencies before this index have succeeded

@@ -9,6 +9,7 @@ from aiohttp import web
 from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
 from airflow_azure_compute.emulator.batch.model import Job
+from airflow_azure_compute.emulator.batch.not_emulated import check_job
 from airflow_azure_compute.emulator.batch.pool_specs import validate_pool_spec
 from airflow_azure_compute.emulator.batch.wire import (
     BatchError,
@@ -29,6 +30,7 @@ UPDATABLE = (
     "poolInfo",
     "onAllTasksComplete",
     "metadata",
+    "networkConfiguration",
 )
 
 
@@ -88,6 +90,24 @@ def validate_pool_info(pool_info: Any) -> None:
         validate_pool_spec(auto["pool"], "poolInfo.autoPoolSpecification.pool.")
 
 
+def validate_job_manager(manager: Any) -> None:
+    """A job manager task needs an ``id`` (a task id) and a ``commandLine``."""
+    if manager is None:
+        return
+    if not isinstance(manager, dict) or not manager.get("commandLine"):
+        raise BatchError(
+            400,
+            "MissingRequiredProperty",
+            "jobManagerTask.commandLine is required.",
+            {"PropertyName": "jobManagerTask.commandLine"},
+        )
+    try:
+        check_id("task", manager.get("id"))
+    except BatchError as err:
+        err.values["PropertyName"] = "jobManagerTask.id"
+        raise
+
+
 def job_or_404(engine: BatchEngine, job_id: str) -> Job:
     job = engine.jobs.get(job_id.lower())
     if job is None:
@@ -137,6 +157,8 @@ class JobRoutes:
         job_id = check_id("job", spec.get("id"))
         validate_pool_info(spec.get("poolInfo"))
         validate_job_fields(spec)
+        validate_job_manager(spec.get("jobManagerTask"))
+        check_job(spec, blob_mounts=self.engine.mounts.blob_endpoint is not None)
         if job_id.lower() in self.engine.jobs:
             raise BatchError(409, "JobExists", f"The specified job {job_id} already exists.")
         job = self.engine.create_job(spec)
@@ -160,10 +182,18 @@ class JobRoutes:
         require_mutable(job)
         body = await read_json(request)
         validate_job_fields(body)
+        if "poolInfo" in body:
+            validate_pool_info(body["poolInfo"])
+            check_job(body, blob_mounts=self.engine.mounts.blob_endpoint is not None)
         for name in UPDATABLE:
             if name in body:
                 job.spec[name] = body[name]
-            elif replace and name not in ("poolInfo", "maxParallelTasks", "allowTaskPreemption"):
+            elif replace and name not in (
+                "poolInfo",
+                "maxParallelTasks",
+                "allowTaskPreemption",
+                "networkConfiguration",
+            ):
                 job.spec.pop(name, None)
         job.touch()
         if job.spec.get("onAllTasksComplete") == "terminatejob" and job.tasks and job.unfinished == 0:

@@ -13,6 +13,11 @@ from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.files import delete_file, file_response, list_files, resolve
 from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
 from airflow_azure_compute.emulator.batch.model import Node, Pool
+from airflow_azure_compute.emulator.batch.not_emulated import (
+    NOT_EMULATED_OPERATIONS,
+    check_pool,
+    feature_not_emulated,
+)
 from airflow_azure_compute.emulator.batch.pool_specs import validate_pool_spec
 from airflow_azure_compute.emulator.batch.wire import (
     BatchError,
@@ -24,6 +29,19 @@ from airflow_azure_compute.emulator.batch.wire import (
 from airflow_azure_compute.emulator.operations import serves
 
 _NODE_FILE = re.compile(r"^/pools/[^/]+/nodes/[^/]+/files/(?P<path>.+)$")
+#: Pool properties a PATCH may change only while the pool has no nodes (as on Azure); nodes created
+#: afterwards use the new values.
+EMPTY_POOL_PROPERTIES = (
+    "vmSize",
+    "enableInterNodeCommunication",
+    "virtualMachineConfiguration",
+    "taskSlotsPerNode",
+    "taskSchedulingPolicy",
+    "networkConfiguration",
+    "userAccounts",
+    "mountConfiguration",
+    "upgradePolicy",
+)
 DEALLOCATION_OPTIONS = {"requeue", "terminate", "taskcompletion", "retaineddata"}
 SUPPORTED_IMAGES = [
     {
@@ -114,7 +132,15 @@ class PoolRoutes:
             web.post("/pools/{poolId}/nodes/{nodeId}/reboot", serves("Nodes_RebootNode", self.reboot_node)),
             web.get("/supportedimages", serves("Pools_ListSupportedImages", self.supported_images)),
             web.get("/nodecounts", serves("Pools_ListPoolNodeCounts", self.node_counts)),
+            *(web.route("*", path, self._not_emulated(feature)) for path, feature in NOT_EMULATED_OPERATIONS),
         ]
+
+    @staticmethod
+    def _not_emulated(feature: str) -> Any:
+        async def refuse(request: web.Request) -> web.Response:
+            raise feature_not_emulated(feature, request.path)
+
+        return refuse
 
     # ------------------------------------------------------------------ helpers
     def pool(self, request: web.Request, *, mutable: bool = False) -> Pool:
@@ -147,6 +173,7 @@ class PoolRoutes:
         spec = await read_json(request)
         pool_id = check_id("pool", spec.get("id"))
         validate_pool_spec(spec)
+        check_pool(spec, blob_mounts=self.engine.mounts.blob_endpoint is not None)
         if pool_id.lower() in self.engine.pools:
             raise BatchError(409, "PoolExists", f"The specified pool {pool_id} already exists.")
         pool = self.engine.create_pool(spec)
@@ -181,7 +208,18 @@ class PoolRoutes:
     async def patch(self, request: web.Request) -> web.Response:
         pool = self.pool(request, mutable=True)
         body = await read_json(request)
-        for name in ("startTask", "metadata", "targetNodeCommunicationMode", "displayName"):
+        check_pool(body, blob_mounts=self.engine.mounts.blob_endpoint is not None)
+        empty_only = [name for name in EMPTY_POOL_PROPERTIES if name in body]
+        if empty_only:
+            if pool.nodes:
+                raise BatchError(
+                    409,
+                    "PoolNotEmpty",
+                    f"{empty_only[0]} can be updated only while the pool has no nodes.",
+                    {"PropertyName": empty_only[0]},
+                )
+            validate_pool_spec({**pool.spec, **{k: body[k] for k in empty_only}})
+        for name in ("startTask", "metadata", "targetNodeCommunicationMode", "displayName", *empty_only):
             if name in body:
                 pool.spec[name] = body[name]
         pool.touch()
@@ -190,6 +228,7 @@ class PoolRoutes:
     async def update_properties(self, request: web.Request) -> web.Response:
         pool = self.pool(request, mutable=True)
         body = await read_json(request)
+        check_pool(body)
         for name in ("startTask", "metadata", "applicationPackageReferences", "targetNodeCommunicationMode"):
             if body.get(name) is None:
                 pool.spec.pop(name, None)

@@ -16,6 +16,7 @@ from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.files import delete_file, file_response, list_files, resolve
 from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
 from airflow_azure_compute.emulator.batch.model import Job, Task
+from airflow_azure_compute.emulator.batch.not_emulated import check_task_like
 from airflow_azure_compute.emulator.batch.routes_jobs import check_max_wall_clock, job_or_404, require_mutable
 from airflow_azure_compute.emulator.batch.wire import (
     BatchError,
@@ -67,6 +68,7 @@ def validate_task(job: Job, spec: Any) -> dict[str, Any]:
         if ".." in str(entry.get("filePath") or "").replace("\\", "/").split("/"):
             raise BatchError(400, "InvalidPropertyValue", "filePath may not leave the working directory.")
     check_max_wall_clock(spec.get("constraints") or {})
+    check_task_like(spec)
     return spec
 
 
