@@ -1,10 +1,12 @@
 """Replay Azure's own recorded traffic (the azure-batch SDK's test-proxy recordings) against the
 Batch emulator, request by request and in order, and compare every answer with the recorded one.
 
-Each session's ids are made unique, so the shared emulator behaves as a fresh account for it: list
-answers are compared on the session's own entities. A request the emulator refuses by design
-(400 `FeatureNotEmulated`) is counted and listed as refused. Divergences the emulator keeps on
-purpose are listed in `KNOWN_DIFFERENCES` with their reason; any other one fails the test.
+Each session's client-chosen ids are made unique, so the shared emulator behaves as a fresh account
+for it (lists of pools, jobs and schedules are compared on the session's own); the names the service
+chose (node ids, task directories) are learned from the emulator's answers as the replay goes. A
+request the emulator refuses by design (400 `FeatureNotEmulated`) is counted and listed as not
+emulated. Divergences the emulator keeps on purpose are listed in `KNOWN_DIFFERENCES` with their
+reason; any other one fails the test.
 """
 
 from __future__ import annotations
@@ -24,8 +26,23 @@ from tests.conformance.recordings import Exchange, Outcome, compare, load, recor
 
 pytestmark = pytest.mark.integration
 
-#: What a recorded session presupposes but does not record (the SDK tests create some pools through
-#: the management plane): built through the data plane before the replay, not compared.
+#: The inbound NAT pool of the SDK tests' pool preparer (its nodes show the endpoint it gives them).
+_NETWORK = {
+    "endpointConfiguration": {
+        "inboundNATPools": [
+            {
+                "name": "ruleName",
+                "protocol": "tcp",
+                "backendPort": 3389,
+                "frontendPortRangeStart": 15000,
+                "frontendPortRangeEnd": 15100,
+            }
+        ]
+    }
+}
+#: What a recorded session presupposes but does not record (the SDK tests' preparers create pools
+#: through the management plane, and a job): built through the data plane before the replay, with
+#: what the recorded answers show of it, and not compared.
 SETUP: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "test_batch_scale_pools": [
         (
@@ -42,59 +59,32 @@ SETUP: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
                 "userAccounts": [
                     {"name": "task-user", "password": "p4ssw0rd-Replay", "elevationLevel": "admin"}
                 ],
-                "networkConfiguration": {
-                    "endpointConfiguration": {
-                        "inboundNATPools": [
-                            {
-                                "name": "ruleName",
-                                "protocol": "tcp",
-                                "backendPort": 3389,
-                                "frontendPortRangeStart": 15000,
-                                "frontendPortRangeEnd": 15100,
-                            }
-                        ]
-                    }
-                },
+                "networkConfiguration": _NETWORK,
             },
         )
-    ]
-}
-
-#: The pool and job the `files` test gets from its preparers (one node; the recorded node list shows
-#: the pool's inbound NAT endpoint).
-SETUP["test_batch_files"] = [
-    (
-        "POST",
-        "/pools",
-        {
-            "id": "filepool",
-            "vmSize": "standard_d2_v2",
-            "virtualMachineConfiguration": {
-                "imageReference": {
-                    "publisher": "MicrosoftWindowsServer",
-                    "offer": "WindowsServer",
-                    "sku": "2016-Datacenter-smalldisk",
+    ],
+    "test_batch_files": [
+        (
+            "POST",
+            "/pools",
+            {
+                "id": "filepool",
+                "vmSize": "standard_d2_v2",
+                "virtualMachineConfiguration": {
+                    "imageReference": {
+                        "publisher": "MicrosoftWindowsServer",
+                        "offer": "WindowsServer",
+                        "sku": "2016-Datacenter-smalldisk",
+                    },
+                    "nodeAgentSKUId": "batch.node.windows amd64",
                 },
-                "nodeAgentSKUId": "batch.node.windows amd64",
+                "targetDedicatedNodes": 1,
+                "networkConfiguration": _NETWORK,
             },
-            "targetDedicatedNodes": 1,
-            "networkConfiguration": {
-                "endpointConfiguration": {
-                    "inboundNATPools": [
-                        {
-                            "name": "ruleName",
-                            "protocol": "tcp",
-                            "backendPort": 3389,
-                            "frontendPortRangeStart": 15000,
-                            "frontendPortRangeEnd": 15100,
-                        }
-                    ]
-                }
-            },
-        },
-    ),
-    ("POST", "/jobs", {"id": "batch", "poolInfo": {"poolId": "filepool"}}),
-]
+        ),
+        ("POST", "/jobs", {"id": "batch", "poolInfo": {"poolId": "filepool"}}),
+    ],
+}
 
 #: Divergences kept on purpose, by session and field path (or `status`), with the reason.
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
