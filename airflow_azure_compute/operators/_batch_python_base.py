@@ -69,6 +69,15 @@ CHUNK_SIZE_KEY = "airflow_chunk_size"
 CHUNKS_KEY = "airflow_chunks"
 
 
+def current_round(blob: BlobHook, workspace: RunWorkspace, scope: tuple[str, str, str, int]) -> int:
+    """The first round of a task instance that no try has collected (0 on a first try): its job is the
+    one a try may have left behind (collected rounds delete theirs)."""
+    round_ = 0
+    while blob.get_blob(workspace.container, PythonRunPlan.for_scope(scope, workspace, round_, 1).marker):
+        round_ += 1
+    return round_
+
+
 def choose_chunk_size(count: int, slots: int, *, tasks_per_slot: int = TASKS_PER_SLOT) -> int:
     """Items per Batch task: enough tasks to give every task slot ``tasks_per_slot`` of them."""
     return max(1, math.ceil(count / max(1, slots * tasks_per_slot)))
@@ -103,7 +112,13 @@ class PythonRunPlan:
 
     @classmethod
     def of(cls, context: Context, workspace: RunWorkspace, round_: int, chunks: int) -> PythonRunPlan:
-        scope = run_scope(context)
+        return cls.for_scope(run_scope(context), workspace, round_, chunks)
+
+    @classmethod
+    def for_scope(
+        cls, scope: tuple[str, str, str, int], workspace: RunWorkspace, round_: int, chunks: int
+    ) -> PythonRunPlan:
+        """The plan of the task instance ``(dag_id, run_id, task_id, map_index)``."""
         base = workspace.path("python", derive_id("py", *scope, max_len=40, lower=True) + "/")
         return cls(round_, derive_id("pyjob", *scope, round_), base, chunks)
 
@@ -323,11 +338,7 @@ class BatchPythonBaseOperator(StopsBatchWork, BatchBaseOperator):
 
     def _current_round(self, context: Context, workspace: RunWorkspace) -> int:
         """The first round no earlier try has collected (0 on a first try)."""
-        blob = self.blob
-        round_ = 0
-        while blob.get_blob(workspace.container, PythonRunPlan.of(context, workspace, round_, 1).marker):
-            round_ += 1
-        return round_
+        return current_round(self.blob, workspace, run_scope(context))
 
     def _stage(
         self,
@@ -638,6 +649,7 @@ __all__ = [
     "BatchPythonBaseOperator",
     "PythonRunPlan",
     "choose_chunk_size",
+    "current_round",
     "pool_python",
     "pool_slots",
 ]

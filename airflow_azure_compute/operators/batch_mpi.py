@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_azure_compute.deferral import deadline_after, default_deferrable
+from airflow_azure_compute.deferral import deadline_after, default_deferrable, to_seconds
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
     AzureComputeRemoteError,
@@ -318,6 +318,7 @@ class BatchRunMultiInstanceTaskOperator(StopsBatchWork, BatchBaseOperator):
                     release_job=True,
                 ),
                 method_name="execute_complete",
+                timeout=timedelta(seconds=to_seconds(self.wait_timeout) or 0),
             )
         released = False
         while not self._finished(hook, job_id, task.task_id):

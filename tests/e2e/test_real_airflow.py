@@ -67,6 +67,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints)
         E2E_DAGS / "live_output.py",
         E2E_DAGS / "aci_kill_race.py",
         E2E_DAGS / "batch_kill_race.py",
+        E2E_DAGS / "batch_map_kill_race.py",
     ] + [EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES, SCHEDULED]]
     dags = link_dags_folder(tmp_path_factory.mktemp("dags"), dag_files, EXAMPLE_DAGS)
     # Our own emulator whose nodes take seconds to boot, so that the pool operator defers and the
@@ -330,14 +331,62 @@ def test_merged_output_schedules_the_consumer_dag(airflow: AirflowStack, azurite
 
 
 # ----------------------------------------------------------------------------------- live output
-def test_a_killed_batch_wait_leaves_no_task_running(airflow: AirflowStack) -> None:
-    """Mark the deferred Batch sensor failed while a task of its job runs (one node: the rest queue): the triggerer's on_kill
-    terminates the job the run owns, and none of its tasks keeps running."""
+#: One pool per harness DAG for the whole module (``if_exists="reuse"``): only the first run waits for a
+#: node to boot.
+KILL_POOLS = {
+    dag: f"e2e-{dag[:9].replace('_', '-')}-{os.urandom(3).hex()}"
+    for dag in ("batch_kill_race", "batch_map_kill_race")
+}
+
+
+def _trigger_log_has(airflow: AirflowStack, dag_id: str, run_id: str, task_id: str, text: str) -> bool:
+    pattern = f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/attempt=*.log.trigger.*.log"
+    return any(text in p.read_text() for p in airflow.home.glob(pattern))
+
+
+def _mark_failed(airflow: AirflowStack, dag_id: str, run_id: str, task_id: str) -> None:
+    marked: list[int] = []
+
+    def mark_failed() -> bool:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        marked.append(airflow.request("PATCH", path, json={"new_state": "failed"}).status_code)
+        return marked[-1] == 200
+
+    _poll(mark_failed, 60, f"cannot mark the task failed: {marked}")
+
+
+def _no_task_runs_for_good(job_id: str) -> None:
+    """Poll until no task of ``job_id`` runs, and none has for 8 s in a row (a trigger the triggerer
+    picked up just before the mark may still release a held job; its ``on_kill`` then terminates it)."""
+    from airflow_azure_compute.hooks.batch import BatchHook
+
+    hook = BatchHook()
+    quiet_since: list[float] = []
+
+    def running() -> int:
+        return hook.get_task_counts(job_id).running if hook.get_job(job_id) else 0
+
+    def quiet_for_good() -> bool:
+        if running():
+            quiet_since.clear()
+            return False
+        quiet_since[:] = quiet_since or [time.monotonic()]
+        return time.monotonic() - quiet_since[0] >= 8
+
+    _poll(quiet_for_good, 120, f"tasks of the killed task's job {job_id} still run")
+
+
+@pytest.mark.parametrize("moment", ["deferral", "polling", "printing-logs"])
+def test_a_killed_batch_wait_leaves_no_task_running(airflow: AirflowStack, moment: str) -> None:
+    """Mark the deferred Batch sensor failed at the instant of deferral, while its trigger polls (a task
+    of its job runs; one node: the rest queue), and while it prints that task's output: the trigger's
+    on_kill terminates the job the run owns, and the fan-out's teardown deletes it, the only stop when
+    the trigger never ran. No task of the job runs afterwards."""
     from airflow_azure_compute.hooks.batch import BatchHook
 
     dag_id = "batch_kill_race"
     _poll(lambda: airflow.unpause(dag_id) is None, 120, "cannot unpause")
-    run_id = airflow.trigger(dag_id, {"pool_id": f"e2e-kill-{os.urandom(3).hex()}", "python": sys.executable})
+    run_id = airflow.trigger(dag_id, {"pool_id": KILL_POOLS[dag_id], "python": sys.executable})
     _poll(
         lambda: airflow.task_states(dag_id, run_id).get("wait") == "deferred",
         180,
@@ -346,31 +395,57 @@ def test_a_killed_batch_wait_leaves_no_task_running(airflow: AirflowStack) -> No
     fanout = airflow.xcom(dag_id, run_id, "fanout")
     assert fanout["owns_job"] is True
     hook = BatchHook()
-    _poll(lambda: hook.get_task_counts(fanout["job_id"]).running > 0, 60, "the job's tasks never ran")
-    # The trigger must be running in the triggerer (its progress lines reach the task log): a task marked
-    # failed before the triggerer picks its trigger up runs no on_kill anywhere.
-    pattern = f"logs/dag_id={dag_id}/run_id={run_id}/task_id=wait/attempt=*.log.trigger.*.log"
-
-    def trigger_polls() -> bool:
-        return any(f"job {fanout['job_id']}:" in p.read_text() for p in airflow.home.glob(pattern))
-
-    _poll(trigger_polls, 60, "the triggerer never ran the sensor's trigger")
-    marked: list[int] = []
-
-    def mark_failed() -> bool:
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/wait"
-        marked.append(airflow.request("PATCH", path, json={"new_state": "failed"}).status_code)
-        return marked[-1] == 200
-
-    _poll(mark_failed, 60, f"cannot mark the task failed: {marked}")
-
-    def stopped() -> bool:
-        counts = hook.get_task_counts(fanout["job_id"])
-        job = hook.get_job(fanout["job_id"]) or {}
-        return counts.running == 0 and counts.active == 0 and job.get("state") in ("terminating", "completed")
-
-    _poll(stopped, 120, f"tasks of the killed wait still run: {hook.get_task_counts(fanout['job_id'])}")
+    if moment != "deferral":
+        _poll(lambda: hook.get_task_counts(fanout["job_id"]).running > 0, 60, "the job's tasks never ran")
+        # The trigger runs in the triggerer: its progress lines, then the task's output, reach the log.
+        seen = f"job {fanout['job_id']}:" if moment == "polling" else "stdout] tick"
+        _poll(lambda: _trigger_log_has(airflow, dag_id, run_id, "wait", seen), 60, f"no {seen!r} in the log")
+    _mark_failed(airflow, dag_id, run_id, "wait")
+    _no_task_runs_for_good(fanout["job_id"])
+    _poll(
+        lambda: airflow.task_states(dag_id, run_id).get("cleanup") == "success", 120, "the teardown never ran"
+    )
     assert airflow.task_states(dag_id, run_id)["wait"] == "failed"
+    job = hook.get_job(fanout["job_id"])
+    assert job is None or job["state"] == "deleting"  # the teardown deleted it
+
+
+@pytest.mark.parametrize("moment", ["submitting", "deferral", "deferred"])
+def test_a_killed_batch_map_leaves_no_task_running(airflow: AirflowStack, moment: str) -> None:
+    """Mark a Batch map failed while the worker submits it, at the instant of deferral (before the
+    triggerer picks the trigger up: Airflow deletes it unrun, no on_kill anywhere) and while its wait
+    runs: no task of its job runs afterwards. The map holds its job until its trigger's first poll."""
+    from airflow_azure_compute.hooks.batch import BatchHook
+    from airflow_azure_compute.ids import derive_id
+
+    dag_id = "batch_map_kill_race"
+    _poll(lambda: airflow.unpause(dag_id) is None, 120, "cannot unpause")
+    run_id = airflow.trigger(dag_id, {"pool_id": KILL_POOLS[dag_id], "python": sys.executable})
+    job_id = derive_id("pyjob", dag_id, run_id, "map", -1, 0)  # the map's first round
+    hook = BatchHook()
+    state = "running" if moment == "submitting" else "deferred"
+    _poll(lambda: airflow.task_states(dag_id, run_id).get("map") == state, 180, f"the map never got {state}")
+    if moment == "deferred":
+        _poll(
+            lambda: hook.get_job(job_id) is not None and hook.get_task_counts(job_id).running > 0,
+            60,
+            "the trigger never released the job",
+        )
+    _mark_failed(airflow, dag_id, run_id, "map")
+    try:
+        _no_task_runs_for_good(job_id)
+        _poll(
+            lambda: airflow.task_states(dag_id, run_id).get("cleanup") == "success",
+            120,
+            "the cleanup never ran",
+        )
+        assert airflow.task_states(dag_id, run_id)["map"] == "failed"
+        job = hook.get_job(job_id)
+        # Deleted by the cleanup; or, should the killed worker still have created it after the cleanup
+        # ran, held (no trigger) or terminated (its on_kill): running nothing either way.
+        assert job is None or job["state"] in ("deleting", "disabled", "terminating", "completed"), job
+    finally:
+        hook.delete_job(job_id)
 
 
 def test_deferred_wait_streams_the_task_output_while_it_runs(airflow: AirflowStack) -> None:

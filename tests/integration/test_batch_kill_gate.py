@@ -126,6 +126,18 @@ def test_a_map_killed_at_the_instant_of_deferral_leaves_only_held_tasks(py_pool:
     assert MapResults.from_xcom(run_deferred(retry, ctx, again))[:] == [2, 4, 6]
 
 
+def test_the_runs_cleanup_deletes_a_map_job_held_by_a_kill_at_deferral(py_pool: str) -> None:
+    ti = FakeTI(task_id="held", run_id=fresh("run"))
+    op = BatchMapOperator(task_id="held", python_callable=double, items=[1], pool_id=py_pool)
+    job_id = expect_deferred(lambda: op.execute(context_for(ti))).trigger.job_id  # type: ignore[attr-defined]
+    assert (BatchHook().get_job(job_id) or {})["state"] == "disabled"
+    cleanup = BatchCleanupOperator(task_id="cleanup", python_task_ids=["held"])
+    done = cleanup.execute(context_for(FakeTI(task_id="cleanup", run_id=ti.run_id)))
+    assert f"job:{job_id}" in done["deleted"]
+    job = BatchHook().get_job(job_id)
+    assert job is None or job["state"] == "deleting"
+
+
 class KilledWhileSubmitting(BatchMapOperator):
     """A map whose kill (``on_kill`` on the worker) lands once its job exists, before its tasks are added."""
 
