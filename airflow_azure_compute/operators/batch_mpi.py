@@ -83,8 +83,8 @@ class BatchRunMultiInstanceTaskOperator(StopsBatchWork, BatchBaseOperator):
     :param max_task_retries: retries of the whole multi-instance task.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
     :param poll_interval: seconds between status polls.
-    :param wait_timeout: absolute limit of the wait (a timedelta or seconds); past it the work is stopped (unless
-        ``terminate_on_kill`` is False) and the task fails.
+    :param wait_timeout: absolute limit of the wait (a timedelta or seconds); past it the work is
+        stopped (unless ``terminate_on_kill`` is False) and the task fails.
     :param sas_expiry: lifetime of the SAS URLs (cover queueing + run time).
     :param terminate_on_kill: stop the work when the task is killed or times out (default): the job
         when this run created it, else the multi-instance task. A job this operator creates is held

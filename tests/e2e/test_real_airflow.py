@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -355,6 +357,63 @@ def _mark_failed(airflow: AirflowStack, dag_id: str, run_id: str, task_id: str) 
     _poll(mark_failed, 60, f"cannot mark the task failed: {marked}")
 
 
+def _kill_at_deferral(airflow: AirflowStack, dag_id: str, run_id: str, upstream: str, task_id: str) -> bool:
+    """Once ``upstream`` succeeded, stop the triggerer (SIGSTOP to its process group), wait until
+    ``task_id`` defers and mark it failed: the window in which Airflow deletes a trigger unrun. Returns
+    whether the triggerer stayed stopped throughout: stopped while it held the SQLite database, it is let
+    run for a moment (the rest of Airflow waits on it), and may then have picked the trigger up."""
+    _poll(
+        lambda: airflow.task_states(dag_id, run_id).get(upstream) == "success", 180, f"{upstream} never ended"
+    )
+    group = airflow.processes["triggerer"].pid
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+    deadline = time.monotonic() + 120
+    stopped_throughout = True
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        since = time.monotonic()
+        deferred = False
+        while True:
+            assert time.monotonic() < deadline, f"{task_id} was not deferred and marked failed in time"
+            try:
+                if not deferred:
+                    deferred = airflow.task_states(dag_id, run_id).get(task_id) == "deferred"
+                    since = time.monotonic() if deferred else since
+                if (
+                    deferred
+                    and airflow.request("PATCH", path, json={"new_state": "failed"}).status_code == 200
+                ):
+                    if not stopped_throughout:
+                        warnings.warn(
+                            f"{dag_id}.{task_id}: the triggerer had to run during the kill; the trigger may "
+                            "have been picked up, so the unrun-trigger window was not exercised",
+                            stacklevel=2,
+                        )
+                    return stopped_throughout
+            except (httpx.HTTPError, AirflowStackError):
+                pass
+            if time.monotonic() - since > (5 if deferred else 30):  # stuck behind the stopped triggerer
+                os.killpg(group, signal.SIGCONT)
+                time.sleep(0.3)
+                os.killpg(group, signal.SIGSTOP)
+                stopped_throughout, since = False, time.monotonic()
+            time.sleep(0.25)
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
+def _running_tasks(hook: Any, job_id: str) -> int:
+    """How many tasks of ``job_id`` run; 0 once the job is gone (the cleanup may delete it any time)."""
+    from airflow_azure_compute.exceptions import AzureComputeRemoteError
+
+    try:
+        return int(hook.get_task_counts(job_id).running)
+    except AzureComputeRemoteError as err:
+        if err.code == "JobNotFound":
+            return 0
+        raise
+
+
 def _no_task_runs_for_good(job_id: str) -> None:
     """Poll until no task of ``job_id`` runs, and none has for 8 s in a row (a trigger the triggerer
     picked up just before the mark may still release a held job; its ``on_kill`` then terminates it)."""
@@ -363,11 +422,8 @@ def _no_task_runs_for_good(job_id: str) -> None:
     hook = BatchHook()
     quiet_since: list[float] = []
 
-    def running() -> int:
-        return hook.get_task_counts(job_id).running if hook.get_job(job_id) else 0
-
     def quiet_for_good() -> bool:
-        if running():
+        if _running_tasks(hook, job_id):
             quiet_since.clear()
             return False
         quiet_since[:] = quiet_since or [time.monotonic()]
@@ -378,29 +434,35 @@ def _no_task_runs_for_good(job_id: str) -> None:
 
 @pytest.mark.parametrize("moment", ["deferral", "polling", "printing-logs"])
 def test_a_killed_batch_wait_leaves_no_task_running(airflow: AirflowStack, moment: str) -> None:
-    """Mark the deferred Batch sensor failed at the instant of deferral, while its trigger polls (a task
-    of its job runs; one node: the rest queue), and while it prints that task's output: the trigger's
-    on_kill terminates the job the run owns, and the fan-out's teardown deletes it, the only stop when
-    the trigger never ran. No task of the job runs afterwards."""
+    """Mark the deferred Batch sensor failed at the instant of deferral (the triggerer paused: its
+    trigger is deleted unrun), while its trigger polls (a task of its job runs; one node: the rest
+    queue), and while it prints that task's output: the trigger's on_kill terminates the job the run
+    owns, and the fan-out's teardown deletes it, the only stop when the trigger never ran. No task of
+    the job runs afterwards."""
     from airflow_azure_compute.hooks.batch import BatchHook
 
     dag_id = "batch_kill_race"
     _poll(lambda: airflow.unpause(dag_id) is None, 120, "cannot unpause")
     run_id = airflow.trigger(dag_id, {"pool_id": KILL_POOLS[dag_id], "python": sys.executable})
-    _poll(
-        lambda: airflow.task_states(dag_id, run_id).get("wait") == "deferred",
-        180,
-        "the sensor never deferred",
-    )
-    fanout = airflow.xcom(dag_id, run_id, "fanout")
-    assert fanout["owns_job"] is True
     hook = BatchHook()
-    if moment != "deferral":
+    if moment == "deferral":
+        stopped_throughout = _kill_at_deferral(airflow, dag_id, run_id, "fanout", "wait")
+        fanout = airflow.xcom(dag_id, run_id, "fanout")
+        ran = _trigger_log_has(airflow, dag_id, run_id, "wait", f"job {fanout['job_id']}:")
+        assert not (stopped_throughout and ran), "the trigger ran though the triggerer was stopped"
+    else:
+        _poll(
+            lambda: airflow.task_states(dag_id, run_id).get("wait") == "deferred",
+            180,
+            "the sensor never deferred",
+        )
+        fanout = airflow.xcom(dag_id, run_id, "fanout")
         _poll(lambda: hook.get_task_counts(fanout["job_id"]).running > 0, 60, "the job's tasks never ran")
         # The trigger runs in the triggerer: its progress lines, then the task's output, reach the log.
         seen = f"job {fanout['job_id']}:" if moment == "polling" else "stdout] tick"
         _poll(lambda: _trigger_log_has(airflow, dag_id, run_id, "wait", seen), 60, f"no {seen!r} in the log")
-    _mark_failed(airflow, dag_id, run_id, "wait")
+        _mark_failed(airflow, dag_id, run_id, "wait")
+    assert fanout["owns_job"] is True
     _no_task_runs_for_good(fanout["job_id"])
     _poll(
         lambda: airflow.task_states(dag_id, run_id).get("cleanup") == "success", 120, "the teardown never ran"
@@ -412,9 +474,9 @@ def test_a_killed_batch_wait_leaves_no_task_running(airflow: AirflowStack, momen
 
 @pytest.mark.parametrize("moment", ["submitting", "deferral", "deferred"])
 def test_a_killed_batch_map_leaves_no_task_running(airflow: AirflowStack, moment: str) -> None:
-    """Mark a Batch map failed while the worker submits it, at the instant of deferral (before the
-    triggerer picks the trigger up: Airflow deletes it unrun, no on_kill anywhere) and while its wait
-    runs: no task of its job runs afterwards. The map holds its job until its trigger's first poll."""
+    """Mark a Batch map failed as soon as the worker runs it, at the instant of deferral (the triggerer
+    paused: Airflow deletes the trigger unrun, no on_kill anywhere) and while its wait runs: no task of
+    its job runs afterwards. The map holds its job until its trigger's first poll."""
     from airflow_azure_compute.hooks.batch import BatchHook
     from airflow_azure_compute.ids import derive_id
 
@@ -423,15 +485,24 @@ def test_a_killed_batch_map_leaves_no_task_running(airflow: AirflowStack, moment
     run_id = airflow.trigger(dag_id, {"pool_id": KILL_POOLS[dag_id], "python": sys.executable})
     job_id = derive_id("pyjob", dag_id, run_id, "map", -1, 0)  # the map's first round
     hook = BatchHook()
-    state = "running" if moment == "submitting" else "deferred"
-    _poll(lambda: airflow.task_states(dag_id, run_id).get("map") == state, 180, f"the map never got {state}")
-    if moment == "deferred":
+    if moment == "deferral":
+        stopped_throughout = _kill_at_deferral(airflow, dag_id, run_id, "pool", "map")
+        if stopped_throughout:  # nothing could release the job: held, queued (or deleted by the cleanup)
+            job = hook.get_job(job_id)
+            assert job is None or job["state"] in ("disabled", "deleting"), job
+            assert _running_tasks(hook, job_id) == 0
+    else:
+        state = "running" if moment == "submitting" else "deferred"
         _poll(
-            lambda: hook.get_job(job_id) is not None and hook.get_task_counts(job_id).running > 0,
-            60,
-            "the trigger never released the job",
+            lambda: airflow.task_states(dag_id, run_id).get("map") == state, 180, f"the map never got {state}"
         )
-    _mark_failed(airflow, dag_id, run_id, "map")
+        if moment == "deferred":
+            _poll(
+                lambda: hook.get_job(job_id) is not None and _running_tasks(hook, job_id) > 0,
+                60,
+                "the trigger never released the job",
+            )
+        _mark_failed(airflow, dag_id, run_id, "map")
     try:
         _no_task_runs_for_good(job_id)
         _poll(
@@ -440,6 +511,8 @@ def test_a_killed_batch_map_leaves_no_task_running(airflow: AirflowStack, moment
             "the cleanup never ran",
         )
         assert airflow.task_states(dag_id, run_id)["map"] == "failed"
+        if moment == "deferral" and stopped_throughout:
+            assert not _trigger_log_has(airflow, dag_id, run_id, "map", "released"), "the trigger ran"
         job = hook.get_job(job_id)
         # Deleted by the cleanup; or, should the killed worker still have created it after the cleanup
         # ran, held (no trigger) or terminated (its on_kill): running nothing either way.
