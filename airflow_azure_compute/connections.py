@@ -110,6 +110,7 @@ _SERVICE_EXTRAS: Mapping[ServiceKind, frozenset[str]] = {
             "task_hub",
             "storage_connection",
             "app_auth_scope",
+            "function_app_name",
             *_PORTAL_SCOPE,
         }
     ),
@@ -174,6 +175,7 @@ class ServiceSettings:
     task_hub: str | None = None
     storage_connection: str | None = None
     app_auth_scope: str | None = None
+    function_app_name: str | None = None
 
     # ----------------------------------------------------------------------------------- parsing
     @classmethod
@@ -640,7 +642,7 @@ def _parse_durable(x: _Extra, *, conn_id: str | None, host: str | None, login: s
         kind=ServiceKind.DURABLE, endpoint=endpoint, auth_mode=mode, conn_id=conn_id,
         function_key=key, task_hub=x.get("task_hub"), storage_connection=x.get("storage_connection"),
         app_auth_scope=scope, subscription_id=x.get("subscription_id"), resource_group=x.get("resource_group"),
-        **common,
+        function_app_name=x.get("function_app_name"), **common,
     )  # fmt: skip
 
 

@@ -141,6 +141,11 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
                 "Entra ID scope when the app sits behind App Service authentication.",
             ),
             **_PORTAL_FIELDS,
+            "function_app_name": _field(
+                "Function app name",
+                "The app's resource name (for portal links); default the first label of an "
+                "*.azurewebsites.net host. Set it for a custom domain.",
+            ),
         },
         {
             "hidden-fields": ["schema", "port", "extra", "login"],
@@ -280,6 +285,7 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_azure_compute.links.BatchPoolLink",
             "airflow_azure_compute.links.BatchJobLink",
             "airflow_azure_compute.links.ContainerGroupLink",
+            "airflow_azure_compute.links.ContainerWorkersLink",
             "airflow_azure_compute.links.DurableInstanceLink",
         ],
     }

@@ -1,10 +1,16 @@
 """Extra links to the Azure portal.
 
-Every link opens the Azure portal at ``https://portal.azure.com/#resource<ARM resource id>`` (the
-portal resolves the id and signs the user in), so no link ever carries a key. Each link is three
-ClassVars on `AzurePortalLink`: ``name`` (the button), ``key`` (the XCom key the
+Every link opens the Azure portal at ``https://portal.azure.com/#resource<ARM resource id>``: the
+form Azure Monitor documents as the "Azure portal link to the summary page of the target resource"
+(the ``portalLink`` of the autoscale webhook payload,
+<https://learn.microsoft.com/azure/azure-monitor/autoscale/autoscale-webhook-email#autoscale-notification-webhook-payload-schema>).
+The portal signs the user in and checks their Azure role, so no link ever carries a key. Each ARM
+resource id has the shape of its resource's documented Get operation (cited on each link).
+
+Each link is three ClassVars on `AzurePortalLink`: ``name`` (the button), ``key`` (the XCom key the
 operator writes with `AzurePortalLink.persist`) and ``url_template`` (formatted with the persisted
-fields). Only resource coordinates are persisted, never credentials.
+fields). Only resource coordinates are persisted, never credentials. A task instance that persisted
+nothing (it failed before it created anything) gets no link, never an error.
 """
 
 from __future__ import annotations
@@ -79,14 +85,18 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-#: A resource's page: the portal's ``#resource`` route followed by the ARM resource id.
-_RESOURCE = "{portal}/#resource/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/"
+#: A resource group's page: the portal's ``#resource`` route followed by the group's ARM id.
+_GROUP = "{portal}/#resource/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+#: A resource's page: the same route followed by the ARM id of a resource in the group.
+_RESOURCE = _GROUP + "/providers/"
 
 
 class BatchPoolLink(AzurePortalLink):
-    """The pool's page: pools are ARM child resources of the Batch account
-    (``Microsoft.Batch/batchAccounts/{account}/pools/{pool}``, as in the Batch management API's
-    Pool - Get). Needs ``subscription_id`` and ``resource_group`` in the Batch connection."""
+    """The pool's page. Pools are ARM child resources of the Batch account: the ARM id is the
+    request path of the Batch management API's ``Pools_Get``,
+    ``/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Batch/batchAccounts/{accountName}/pools/{poolName}``
+    (<https://learn.microsoft.com/dotnet/api/azure.resourcemanager.batch.batchaccountpoolcollection.getasync>).
+    Needs ``subscription_id`` and ``resource_group`` in the Batch connection."""
 
     name = "Batch pool"
     key = "azure_batch_pool"
@@ -94,9 +104,12 @@ class BatchPoolLink(AzurePortalLink):
 
 
 class BatchJobLink(AzurePortalLink):
-    """The Batch account's page, which lists its jobs: jobs exist only in the Batch data plane and
-    have no ARM resource id (so no portal page of their own). Needs ``subscription_id`` and
-    ``resource_group`` in the Batch connection."""
+    """The Batch account's page, which lists its jobs and pools. Jobs and tasks exist only in the
+    Batch data plane and have no ARM resource id, so no documented portal address of their own; the
+    account is the nearest resource that has one: the request path of ``BatchAccount_Get``,
+    ``/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Batch/batchAccounts/{accountName}``
+    (<https://learn.microsoft.com/dotnet/api/azure.resourcemanager.batch.mocking.mockablebatchresourcegroupresource.getbatchaccountasync>).
+    Needs ``subscription_id`` and ``resource_group`` in the Batch connection."""
 
     name = "Batch account (jobs)"
     key = "azure_batch_job"
@@ -104,19 +117,39 @@ class BatchJobLink(AzurePortalLink):
 
 
 class ContainerGroupLink(AzurePortalLink):
-    """The ACI container group's overview page in the portal."""
+    """The container group's page: the request path of ``ContainerGroups_Get``,
+    ``/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.ContainerInstance/containerGroups/{containerGroupName}``
+    (<https://learn.microsoft.com/dotnet/api/azure.resourcemanager.containerinstance.containergroupcollection.getasync>).
+    Subscription and resource group come from the ACI connection."""
 
     name = "Container group"
     key = "azure_aci_container_group"
-    url_template = _RESOURCE + "Microsoft.ContainerInstance/containerGroups/{group_name}/overview"
+    url_template = _RESOURCE + "Microsoft.ContainerInstance/containerGroups/{group_name}"
+
+
+class ContainerWorkersLink(AzurePortalLink):
+    """The page of the resource group the worker pool's container groups run in, which lists them: a
+    worker pool is many container groups, none of them "the" task's resource. The ARM id is the
+    request path of ``ResourceGroups_Get``,
+    ``/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}``
+    (<https://learn.microsoft.com/rest/api/resources/resource-groups/get>)."""
+
+    name = "Resource group (workers)"
+    key = "azure_aci_workers"
+    url_template = _GROUP
 
 
 class DurableInstanceLink(AzurePortalLink):
-    """The function app's page in the portal (``Microsoft.Web/sites/{app}``).
+    """The function app's page, from which the portal reaches its functions, logs and
+    Application Insights: the request path of ``WebApps_Get``,
+    ``/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Web/sites/{name}``
+    (<https://learn.microsoft.com/dotnet/api/azure.resourcemanager.appservice.websitecollection.get>).
 
-    The Durable status API itself needs the system key, which a link must never carry; the portal
-    authenticates the user instead. Needs ``subscription_id`` and ``resource_group`` in the Durable
-    connection; the app name is the first label of ``https://{app}.azurewebsites.net``.
+    Not the orchestration's status URL: the Durable Functions HTTP API takes the ``systemKey`` as a
+    query parameter (<https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-http-api>),
+    which a link must never carry, and without it the API answers 401. Needs ``subscription_id`` and
+    ``resource_group`` in the Durable connection; the app name is its ``function_app_name``, else the
+    first label of an ``https://{app}.azurewebsites.net`` host (see `durable_app_fields`).
     """
 
     name = "Function app"
@@ -125,9 +158,20 @@ class DurableInstanceLink(AzurePortalLink):
 
     @classmethod
     def format_url(cls, fields: Mapping[str, Any]) -> str:
-        host = urlsplit(str(fields.get("endpoint") or "")).hostname or ""
-        app = "" if _is_ip(host) or "." not in host else host.split(".")[0]
+        app = fields.get("app") or _app_from_endpoint(str(fields.get("endpoint") or ""))
         return super().format_url({**fields, "app": app})
+
+
+def _app_from_endpoint(endpoint: str) -> str:
+    host = urlsplit(endpoint).hostname or ""
+    return "" if _is_ip(host) or "." not in host else host.split(".")[0]
+
+
+def durable_app_fields(settings: Any) -> dict[str, str]:
+    """``app`` (the connection's ``function_app_name``, else the first label of the function app's
+    host name; empty for an IP address) with the connection's subscription and resource group."""
+    app = getattr(settings, "function_app_name", None) or _app_from_endpoint(str(settings.endpoint))
+    return {"app": app, **arm_scope(settings)}
 
 
 __all__ = [
@@ -136,7 +180,9 @@ __all__ = [
     "BatchJobLink",
     "BatchPoolLink",
     "ContainerGroupLink",
+    "ContainerWorkersLink",
     "DurableInstanceLink",
     "arm_scope",
     "batch_account_fields",
+    "durable_app_fields",
 ]

@@ -13,9 +13,12 @@ from typing import Any
 
 from airflow_azure_compute.testing.stack import AzuriteEndpoints
 
-#: The ARM scope given to the emulated Batch account (portal links only; nothing calls ARM for it).
+#: The ARM scope given to the emulated Batch account and function app (portal links only; nothing
+#: calls ARM for them).
 PORTAL_SUBSCRIPTION = "00000000-0000-0000-0000-0000000000b1"
 PORTAL_RESOURCE_GROUP = "emulator-rg"
+#: The resource name given to the emulated function app (portal links only).
+PORTAL_FUNCTION_APP = "emulator-functions"
 
 
 def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict[str, dict[str, Any]]:
@@ -59,7 +62,13 @@ def connections(endpoints: Mapping[str, Any], azurite: AzuriteEndpoints) -> dict
             "conn_type": "azure_compute_durable",
             "host": durable["url"],
             "password": durable["key"],
-            "extra": {"task_hub": durable.get("task_hub") or ""},
+            "extra": {
+                "task_hub": durable.get("task_hub") or "",
+                # The ARM scope and resource name of the app: only the portal links use them.
+                "subscription_id": PORTAL_SUBSCRIPTION,
+                "resource_group": PORTAL_RESOURCE_GROUP,
+                "function_app_name": PORTAL_FUNCTION_APP,
+            },
         }
     return conns
 

@@ -43,7 +43,7 @@ from airflow_azure_compute.hooks.aci_groups import (
 )
 from airflow_azure_compute.ids import created_by_run, run_metadata, run_scope
 from airflow_azure_compute.lineage import LineageMixin
-from airflow_azure_compute.links import ContainerGroupLink
+from airflow_azure_compute.links import ContainerGroupLink, arm_scope
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -337,8 +337,7 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
         settings = hook.settings
         ContainerGroupLink.persist(
             context,
-            subscription_id=str(settings.subscription_id),
-            resource_group=str(settings.resource_group),
+            **arm_scope(settings),
             group_name=name,
         )
         self._record_group(hook, name)

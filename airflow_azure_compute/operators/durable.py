@@ -36,7 +36,7 @@ from airflow_azure_compute.hooks.durable_api import (
 )
 from airflow_azure_compute.ids import derive_run_id, run_prefix, run_scope
 from airflow_azure_compute.lineage import LineageMixin
-from airflow_azure_compute.links import DurableInstanceLink, arm_scope
+from airflow_azure_compute.links import DurableInstanceLink, durable_app_fields
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -282,10 +282,7 @@ class DurableStartOrchestrationOperator(LineageMixin, BaseOperator):
         )
         context["ti"].xcom_push(key="instance_id", value=result.instance_id)
         DurableInstanceLink.persist(
-            context,
-            endpoint=hook.settings.endpoint,
-            instance_id=result.instance_id,
-            **arm_scope(hook.settings),
+            context, instance_id=result.instance_id, **durable_app_fields(hook.settings)
         )
         self.record_lineage(external_id=result.instance_id, source=hook.settings.endpoint)
         if not self.wait_for_completion:
@@ -311,9 +308,7 @@ class DurableStartOrchestrationOperator(LineageMixin, BaseOperator):
         encode_input(self.input)  # a bad input fails here, before deferring
         self._started_id = instance_id
         context["ti"].xcom_push(key="instance_id", value=instance_id)
-        DurableInstanceLink.persist(
-            context, endpoint=hook.settings.endpoint, instance_id=instance_id, **arm_scope(hook.settings)
-        )
+        DurableInstanceLink.persist(context, instance_id=instance_id, **durable_app_fields(hook.settings))
         self.record_lineage(external_id=instance_id, source=hook.settings.endpoint)
         start = {"orchestrator": self.orchestrator, "input": self.input, "route": self.start_route}
         self.defer(

@@ -47,6 +47,7 @@ from airflow_azure_compute.hooks.worker_pools import (
 )
 from airflow_azure_compute.ids import run_metadata, run_scope
 from airflow_azure_compute.lineage import LineageMixin
+from airflow_azure_compute.links import ContainerWorkersLink, arm_scope
 from airflow_azure_compute.operators.container_instances import (
     record_group,
     registries_from,
@@ -127,6 +128,7 @@ class ContainerInstancesWorkerPoolOperator(LineageMixin, BaseOperator):
         "location",
     )
     template_fields_renderers = {"items": "json", "environment": "json"}
+    operator_extra_links = (ContainerWorkersLink(),)
     ui_color = "#0078d4"
 
     def __init__(
@@ -312,6 +314,7 @@ class ContainerInstancesWorkerPoolOperator(LineageMixin, BaseOperator):
         plans = self._plans(context, layout, names, self.location or aci.settings.region or "")
         bodies = {name: resolve_secrets(plan) for name, plan in plans.items()}  # every secret resolvable
         self._layout, self._names = layout, names
+        ContainerWorkersLink.persist(context, **arm_scope(aci.settings))
         pending = self._stage(context, layout, items)
         self.log.info(
             "worker pool: %d item(s), %d already done, %d enqueued on %s; %d worker(s)",

@@ -11,7 +11,7 @@ from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
 from airflow_azure_compute.deferral import deadline_after, default_deferrable
 from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.hooks.aci_groups import OnKillAction, evaluate_group, validate_group_name
-from airflow_azure_compute.links import ContainerGroupLink
+from airflow_azure_compute.links import ContainerGroupLink, arm_scope
 from airflow_azure_compute.operators.container_instances import _hook, group_outcome, print_new_logs
 
 if TYPE_CHECKING:
@@ -75,8 +75,7 @@ class ContainerGroupSensor(BaseSensorOperator):
         settings = _hook(self.azure_conn_id).settings
         ContainerGroupLink.persist(
             context,
-            subscription_id=str(settings.subscription_id),
-            resource_group=str(settings.resource_group),
+            **arm_scope(settings),
             group_name=self.group_name,
         )
         if not self.deferrable:

@@ -12,7 +12,7 @@ from airflow_azure_compute.cleanup import CleanupPolicy
 from airflow_azure_compute.deferral import deadline_after, default_deferrable
 from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.hooks.durable_api import SuspendedAction, validate_instance_id
-from airflow_azure_compute.links import DurableInstanceLink, arm_scope
+from airflow_azure_compute.links import DurableInstanceLink, durable_app_fields
 from airflow_azure_compute.operators.durable import DurableWaiter, _hook, make_waiter
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class DurableOrchestrationSensor(BaseSensorOperator):
         validate_instance_id(self.instance_id)
         hook = _hook(self.azure_conn_id)
         DurableInstanceLink.persist(
-            context, endpoint=hook.settings.endpoint, instance_id=self.instance_id, **arm_scope(hook.settings)
+            context, instance_id=self.instance_id, **durable_app_fields(hook.settings)
         )
         if not self.deferrable:
             return super().execute(context)

@@ -228,6 +228,21 @@ def _disable_scheduling(world: BatchWorld, example: dict[str, Any]) -> Reply:
     )
 
 
+@scenario("Nodes_RebootNode")
+def _reboot_node(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    pool_id = world.pool("rebootPool", nodes=1, startTask=START_TASK)
+    node_id = world.wire.send("GET", f"/pools/{pool_id}/nodes").body["value"][0]["id"]
+    return world.wire.send(
+        "POST", f"/pools/{pool_id}/nodes/{node_id}/reboot", example["parameters"]["nodeRebootParameter"]
+    )
+
+
+@scenario("Pools_ReplacePoolProperties")
+def _replace_pool_properties(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    pool_id = world.pool("replacePool")
+    return world.wire.send("POST", f"/pools/{pool_id}/updateproperties", example["parameters"]["pool"])
+
+
 # ---------------------------------------------------------------------------------------- jobs
 @scenario("Jobs_CreateJob_Basic")
 def _create_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
@@ -335,6 +350,14 @@ def _list_task_files(world: BatchWorld, example: dict[str, Any]) -> Reply:
 def _get_task_file(world: BatchWorld, example: dict[str, Any]) -> Reply:
     job_id, task_id = world.finished_file_task()
     return world.wire.send("GET", f"/jobs/{job_id}/tasks/{task_id}/files/{_file_path(example)}")
+
+
+@scenario("Nodes_GetNodeFile")
+def _get_node_file(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id, task_id = world.finished_file_task()
+    node_id = world.wire.send("GET", f"/jobs/{job_id}/tasks/{task_id}").body["nodeInfo"]["nodeId"]
+    path = quote(f"workitems/{job_id}/job-1/{task_id}/wd/testFile.txt", safe="")
+    return world.wire.send("GET", f"/pools/{world.node_pool()}/nodes/{node_id}/files/{path}")
 
 
 @scenario("Tasks_GetTaskFileProperties")

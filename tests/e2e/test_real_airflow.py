@@ -22,7 +22,6 @@ import httpx
 import pytest
 
 from airflow_azure_compute.connections import ServiceKind
-from airflow_azure_compute.get_provider_info import get_provider_info
 from airflow_azure_compute.testing.airflow_stack import (
     HOST,
     AirflowStack,
@@ -70,6 +69,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints)
         E2E_DAGS / "aci_kill_race.py",
         E2E_DAGS / "batch_kill_race.py",
         E2E_DAGS / "batch_map_kill_race.py",
+        E2E_DAGS / "portal_links.py",
     ] + [EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES, SCHEDULED]]
     dags = link_dags_folder(tmp_path_factory.mktemp("dags"), dag_files, EXAMPLE_DAGS)
     # Our own emulator whose nodes take seconds to boot, so that the pool operator defers and the
@@ -235,13 +235,25 @@ def _params(airflow: AirflowStack, dag_id: str) -> dict[str, Any]:
 OUR_CONNECTIONS = [f"{kind.value}_default" for kind in ServiceKind]
 
 
-def _as_saved_by_the_form(conn_id: str, conn: dict[str, Any]) -> dict[str, Any]:
-    """The body the UI's connection form posts on Save: port hidden (null), every extra field of the
-    form present (null when left empty)."""
-    (conn_type_info,) = [
-        ct for ct in get_provider_info()["connection-types"] if ct["connection-type"] == conn["conn_type"]
-    ]
-    extra = {name: None for name in conn_type_info["conn-fields"]}
+def _served_extra_fields(airflow: AirflowStack, conn_type: str) -> dict[str, Any]:
+    """The extra fields of ``conn_type`` as the api-server serves them to the connection form
+    (``GET /ui/connections/hook_meta``): name to parameter spec, its ``value`` the field's default."""
+    response = httpx.get(
+        f"{airflow.base_url}/ui/connections/hook_meta",
+        headers={"Authorization": f"Bearer {airflow.token()}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    (meta,) = [m for m in response.json() if m["connection_type"] == conn_type]
+    return dict(meta["extra_fields"])
+
+
+def _as_saved_by_the_form(airflow: AirflowStack, conn_id: str, conn: dict[str, Any]) -> dict[str, Any]:
+    """The body Airflow 3.3's connection form posts on Save: port hidden (null), and in the extra every
+    field the hook metadata lists, with its served value (null without a default) unless filled in
+    (the form's parameter store serializes the value of every field it shows)."""
+    served = _served_extra_fields(airflow, conn["conn_type"])
+    extra = {name: spec["value"] for name, spec in served.items()}
     extra.update(conn.get("extra") or {})
     return {
         "connection_id": conn_id,
@@ -277,7 +289,7 @@ def test_ui_test_button_on_a_connection_saved_from_the_form(airflow: AirflowStac
     against the emulator or Azurite and reports success."""
     conn = json.loads(airflow.env[f"AIRFLOW_CONN_{default_id.upper()}"])
     conn_id = f"ui_{default_id}_{os.urandom(3).hex()}"
-    created = airflow.request("POST", "/connections", json=_as_saved_by_the_form(conn_id, conn))
+    created = airflow.request("POST", "/connections", json=_as_saved_by_the_form(airflow, conn_id, conn))
     assert created.status_code == 201, created.text
     listed = airflow.request("GET", f"/connections/{conn_id}")
     assert listed.status_code == 200, listed.text
@@ -289,6 +301,48 @@ def test_ui_test_button_on_a_connection_saved_from_the_form(airflow: AirflowStac
 
     assert response.status_code == 200, response.text
     assert response.json()["status"] is True, response.json()
+
+
+def _stored_extra(airflow: AirflowStack, conn_id: str) -> dict[str, Any]:
+    response = airflow.request("GET", f"/connections/{conn_id}")
+    assert response.status_code == 200, response.text
+    return dict(json.loads(response.json()["extra"] or "{}"))
+
+
+@pytest.mark.parametrize("default_id", OUR_CONNECTIONS)
+def test_the_form_stores_only_the_extra_fields_filled_in(airflow: AirflowStack, default_id: str) -> None:
+    """Save a connection as the form does (null for every extra field left empty): the api-server
+    plugin drops the empty fields, so the stored extra holds only what was filled in."""
+    conn = json.loads(airflow.env[f"AIRFLOW_CONN_{default_id.upper()}"])
+    conn_id = f"form_{default_id}_{os.urandom(3).hex()}"
+    body = _as_saved_by_the_form(airflow, conn_id, conn)
+    posted = json.loads(body["extra"])
+    assert None in posted.values()  # what the form sends
+
+    created = airflow.request("POST", "/connections", json=body)
+
+    assert created.status_code == 201, created.text
+    filled_in = {name for name, value in posted.items() if value is not None}
+    assert set(_stored_extra(airflow, conn_id)) == filled_in == {"allow_http", *(conn.get("extra") or {})}
+
+
+def test_editing_a_connection_in_the_form_removes_a_cleared_field(airflow: AirflowStack) -> None:
+    """Edit a saved connection as the form does, clearing a field it had: the field is gone from the
+    stored extra (not kept as null), the others are unchanged."""
+    conn = json.loads(airflow.env["AIRFLOW_CONN_AZURE_COMPUTE_BATCH_DEFAULT"])
+    assert conn["extra"].get("resource_group")
+    conn_id = f"form_edit_{os.urandom(3).hex()}"
+    body = _as_saved_by_the_form(airflow, conn_id, conn)
+    assert airflow.request("POST", "/connections", json=body).status_code == 201
+    before = _stored_extra(airflow, conn_id)
+    edited = {**json.loads(body["extra"]), "resource_group": None}
+
+    patched = airflow.request("PATCH", f"/connections/{conn_id}", json={**body, "extra": json.dumps(edited)})
+
+    assert patched.status_code == 200, patched.text
+    after = _stored_extra(airflow, conn_id)
+    assert "resource_group" in before and "resource_group" not in after
+    assert after == {name: value for name, value in before.items() if name != "resource_group"}
 
 
 # ---------------------------------------------------------------------------------------- Assets
@@ -547,32 +601,133 @@ def test_deferred_wait_streams_the_task_output_while_it_runs(airflow: AirflowSta
 
 
 # ----------------------------------------------------------------------------------- portal links
+LINKS_DAG = "portal_links"
+#: The documented portal address of a resource: ``https://portal.azure.com/#resource<ARM id>`` (the
+#: ``portalLink`` of Azure Monitor's autoscale webhook payload; see ``airflow_azure_compute.links``).
+PORTAL_RESOURCE = "https://portal.azure.com/#resource"
+
+
+def _linked_operator_classes() -> set[type]:
+    """Every public operator and sensor class of the provider that declares an extra link."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from airflow.sdk import BaseOperator
+
+    import airflow_azure_compute.operators as operators
+    import airflow_azure_compute.sensors as sensors
+
+    found: set[type] = set()
+    for package in (operators, sensors):
+        for module in pkgutil.iter_modules(package.__path__):
+            loaded = importlib.import_module(f"{package.__name__}.{module.name}")
+            for name, cls in inspect.getmembers(loaded, inspect.isclass):
+                if (
+                    issubclass(cls, BaseOperator)
+                    and cls.__module__ == loaded.__name__
+                    and not name.startswith("_")
+                    and cls.operator_extra_links
+                ):
+                    found.add(cls)
+    return found
+
+
+def _arm_id(**parts: str) -> str:
+    """An ARM resource id from its documented Get request path: subscription, group, provider path."""
+    rid = f"/subscriptions/{parts['subscription_id']}/resourceGroups/{parts['resource_group']}"
+    return rid + (f"/providers/{parts['provider_path']}" if parts.get("provider_path") else "")
+
+
 def test_every_link_renders_through_airflow_for_finished_task_instances(airflow: AirflowStack) -> None:
-    """The extra links of the main example's finished pool, fan-out wait and container task instances,
-    as the UI fetches them (GET .../taskInstances/{task}/links): portal URLs on ARM ids, no key."""
-    runs = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns", params={"state": "success"}).json()["dag_runs"]
-    if not runs:  # this module's example test did not run first: run it now
-        test_example_batch_split_fanout_merge_via_rest(airflow)
-        runs = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns", params={"state": "success"}).json()[
-            "dag_runs"
-        ]
-    run_id = runs[0]["dag_run_id"]
-    pool_id = airflow.xcom(EXAMPLE, run_id, "pool")["pool_id"]
-    env = json.loads(airflow.env["AIRFLOW_CONN_AZURE_COMPUTE_BATCH_DEFAULT"])
-    scope = (
-        f"https://portal.azure.com/#resource/subscriptions/{env['extra']['subscription_id']}"
-        f"/resourceGroups/{env['extra']['resource_group']}/providers/Microsoft.Batch/batchAccounts/{env['login']}"
+    """A DAG with a task of every operator and sensor class that declares a portal link runs on the
+    real stack; each finished task instance's links, read as the UI reads them
+    (``GET .../taskInstances/{task}/links``), are the documented portal address of the right ARM
+    resource id, with no key or secret in them. A task that failed before persisting its link fields
+    gets an empty link (HTTP 200), not an error."""
+    from urllib.parse import urlsplit
+
+    pool_id = f"e2e-links-{os.urandom(3).hex()}"
+    airflow.unpause(LINKS_DAG)
+    run_id = airflow.trigger(LINKS_DAG, {"pool_id": pool_id, "python": sys.executable})
+    state = airflow.wait_for_run(LINKS_DAG, run_id, timeout=240)
+
+    states = airflow.task_states(LINKS_DAG, run_id)
+    assert state == "failed", airflow.failure_report(LINKS_DAG, run_id)  # no_link fails by design
+    not_ok = {task: s for task, s in states.items() if s != "success"}
+    assert not_ok == {"no_link": "failed"}, airflow.failure_report(LINKS_DAG, run_id)
+
+    conns = {kind: json.loads(airflow.env[f"AIRFLOW_CONN_{kind.upper()}_DEFAULT"]) for kind in ServiceKind}
+    batch, aci, durable = (
+        conns[k]["extra"] for k in ("azure_compute_batch", "azure_compute_aci", "azure_compute_durable")
     )
+    account = conns["azure_compute_batch"]["login"]
+    group = airflow.xcom(LINKS_DAG, run_id, "group")["group_name"]
+    batch_account = _arm_id(**batch, provider_path=f"Microsoft.Batch/batchAccounts/{account}")
+    pool_link = {"Batch pool": f"{PORTAL_RESOURCE}{batch_account}/pools/{pool_id}"}
+    jobs_link = {"Batch account (jobs)": f"{PORTAL_RESOURCE}{batch_account}"}
+    group_id = _arm_id(**aci, provider_path=f"Microsoft.ContainerInstance/containerGroups/{group}")
+    app_id = _arm_id(**durable, provider_path=f"Microsoft.Web/sites/{durable['function_app_name']}")
+    expected: dict[str, dict[str, str | None]] = {
+        "pool": pool_link,
+        "resize": pool_link,
+        **{task: jobs_link for task in ("job", "mpi", "fanout", "wait", "map", "python_on_batch")},
+        "group": {"Container group": f"{PORTAL_RESOURCE}{group_id}"},
+        "sense_group": {"Container group": f"{PORTAL_RESOURCE}{group_id}"},
+        "workers": {"Resource group (workers)": f"{PORTAL_RESOURCE}{_arm_id(**aci)}"},
+        "start": {"Function app": f"{PORTAL_RESOURCE}{app_id}"},
+        "sense": {"Function app": f"{PORTAL_RESOURCE}{app_id}"},
+        "no_link": {"Container group": None},
+    }
+    mapped_groups = [
+        airflow.xcom(LINKS_DAG, run_id, "groups", map_index=index)["group_name"] for index in (0, 1)
+    ]
+    assert len(set(mapped_groups)) == 2
 
-    def links(task_id: str) -> dict[str, Any]:
-        response = airflow.request("GET", f"/dags/{EXAMPLE}/dagRuns/{run_id}/taskInstances/{task_id}/links")
-        assert response.status_code == 200, response.text
-        return dict(response.json()["extra_links"])
+    # The task list of the API leaves extra_links empty in 3.3.2: read the DAG file the stack parsed.
+    dag = _load("portal_links_dag", E2E_DAGS / "portal_links.py").dag
+    linked = {t.task_id: t for t in dag.tasks if t.operator_extra_links}
+    assert set(linked) == {*expected, "groups"}  # every task with a link is checked
+    classes = {type(t) for t in linked.values()}
+    missing = {c.__name__ for c in _linked_operator_classes() if not any(issubclass(k, c) for k in classes)}
+    assert not missing, f"no task of {sorted(missing)} in {LINKS_DAG}"
 
-    assert links("pool") == {"Batch pool": f"{scope}/pools/{pool_id}"}
-    assert links("wait") == {"Batch account (jobs)": scope}
-    for url in [*links("pool").values(), *links("wait").values()]:
-        assert "key" not in url.lower() and "code=" not in url
+    secret_fields = (
+        "token",
+        "sas_token",
+        "connection_string",
+        "account_key",
+        "client_secret",
+        "function_key",
+    )
+    secrets = [conn["password"] for conn in conns.values() if conn.get("password")]
+    secrets += [conn["extra"][f] for conn in conns.values() for f in secret_fields if conn["extra"].get(f)]
+    assert len(secrets) >= 4  # Batch, Blob and Durable keys, the ACI token
+
+    instances: list[tuple[str, int, dict[str, str | None]]] = [(t, -1, want) for t, want in expected.items()]
+    for index, name in enumerate(mapped_groups):
+        group_id = _arm_id(**aci, provider_path=f"Microsoft.ContainerInstance/containerGroups/{name}")
+        instances.append(("groups", index, {"Container group": f"{PORTAL_RESOURCE}{group_id}"}))
+    for task_id, map_index, want in instances:
+        response = airflow.request(
+            "GET",
+            f"/dags/{LINKS_DAG}/dagRuns/{run_id}/taskInstances/{task_id}/links",
+            params={"map_index": map_index},
+        )
+        assert response.status_code == 200, (task_id, map_index, response.text)
+        links = dict(response.json()["extra_links"])
+        assert links == want, (task_id, map_index)
+        for url in filter(None, links.values()):
+            parts = urlsplit(url)
+            assert (parts.scheme, parts.netloc, parts.path, parts.query) == (
+                "https",
+                "portal.azure.com",
+                "/",
+                "",
+            )
+            assert parts.fragment.startswith("resource/subscriptions/"), url
+            assert not any(secret in url for secret in secrets), task_id
+            assert "code=" not in url and "sig=" not in url and "key" not in url.lower(), url
 
 
 def test_scheduled_dag_backfills_three_days_two_at_a_time_on_one_shared_pool(airflow: AirflowStack) -> None:

@@ -221,7 +221,7 @@ def test_links_never_carry_secrets() -> None:
     )
     assert url == (
         "https://portal.azure.com/#resource/subscriptions/sub/resourceGroups/rg"
-        "/providers/Microsoft.ContainerInstance/containerGroups/cg-1/overview"
+        "/providers/Microsoft.ContainerInstance/containerGroups/cg-1"
     )
     assert ContainerGroupLink.format_url({"group_name": "x"}) == ""
     url = DurableInstanceLink.format_url(

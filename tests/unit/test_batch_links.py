@@ -10,9 +10,11 @@ from airflow_azure_compute.links import (
     BatchJobLink,
     BatchPoolLink,
     ContainerGroupLink,
+    ContainerWorkersLink,
     DurableInstanceLink,
     arm_scope,
     batch_account_fields,
+    durable_app_fields,
 )
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -37,7 +39,13 @@ def test_batch_links_open_arm_resources() -> None:
 
 def test_container_group_link() -> None:
     url = ContainerGroupLink.format_url({"group_name": "g", **SCOPE})
-    assert url == f"{RG}/Microsoft.ContainerInstance/containerGroups/g/overview"
+    assert url == f"{RG}/Microsoft.ContainerInstance/containerGroups/g"
+
+
+def test_worker_pool_link_opens_the_resource_group_of_its_groups() -> None:
+    url = ContainerWorkersLink.format_url(SCOPE)
+    assert url == f"https://portal.azure.com/#resource/subscriptions/{SUB}/resourceGroups/rg"
+    assert ContainerWorkersLink.format_url({"subscription_id": SUB}) == ""
 
 
 def test_durable_link_opens_the_function_app_and_never_the_keyed_api() -> None:
@@ -45,6 +53,23 @@ def test_durable_link_opens_the_function_app_and_never_the_keyed_api() -> None:
     url = DurableInstanceLink.format_url(fields)
     assert url == f"{RG}/Microsoft.Web/sites/myapp"
     assert "runtime/webhooks" not in url and "code=" not in url
+
+
+def test_durable_link_takes_the_app_name_from_the_connection() -> None:
+    """A custom domain (or an emulator on an IP address) names no app: the connection's
+    ``function_app_name`` does."""
+    from airflow_azure_compute.connections import ServiceKind, ServiceSettings
+
+    settings = ServiceSettings.from_fields(
+        ServiceKind.DURABLE, host="https://functions.contoso.com", password="key",
+        extra={"function_app_name": "myapp", **SCOPE},
+    )  # fmt: skip
+    fields = durable_app_fields(settings)
+    assert fields == {"app": "myapp", **SCOPE}
+    assert DurableInstanceLink.format_url({**fields, "instance_id": "i"}) == f"{RG}/Microsoft.Web/sites/myapp"
+    derived = durable_app_fields(SimpleNamespace(endpoint="https://app1.azurewebsites.net", **SCOPE))
+    assert derived == {"app": "app1", **SCOPE}
+    assert durable_app_fields(SimpleNamespace(endpoint="http://127.0.0.1:7003", **SCOPE))["app"] == ""
 
 
 def test_no_link_without_the_arm_scope() -> None:
@@ -71,3 +96,23 @@ def test_persist_writes_the_fields_under_the_key() -> None:
     BatchJobLink.persist({"ti": TI()}, job_id="j", account="a")
     assert pushed == {"azure_batch_job": {"job_id": "j", "account": "a"}}
     assert issubclass(BatchJobLink, AzurePortalLink)
+
+
+def test_every_link_an_operator_declares_is_registered_in_the_provider_info() -> None:
+    """Airflow's api-server finds a provider's link classes through ``extra-links``."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import airflow_azure_compute.operators as operators
+    import airflow_azure_compute.sensors as sensors
+    from airflow_azure_compute.get_provider_info import get_provider_info
+
+    declared = set()
+    for package in (operators, sensors):
+        for module in pkgutil.iter_modules(package.__path__):
+            loaded = importlib.import_module(f"{package.__name__}.{module.name}")
+            for _, cls in inspect.getmembers(loaded, inspect.isclass):
+                for link in getattr(cls, "operator_extra_links", ()):
+                    declared.add(f"{type(link).__module__}.{type(link).__name__}")
+    assert declared == set(get_provider_info()["extra-links"])

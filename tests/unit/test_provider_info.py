@@ -10,6 +10,7 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import airflow
 import jsonschema
@@ -158,19 +159,56 @@ def test_auth_mode_lists_every_mode_and_labels_the_empty_choice() -> None:
         assert "default" not in schema  # an empty form stores null: inferred from the other fields
 
 
-def test_a_connection_saved_by_the_form_parses() -> None:
-    """The form stores every extra field it shows, null when left empty; null means absent."""
+#: A working connection of each type: its standard fields and the extra fields a user fills in.
+_FILLED_IN: dict[str, dict[str, Any]] = {
+    "azure_compute_batch": {"host": "https://acct.westeurope.batch.azure.com", "login": "acct",
+                            "password": "c2VjcmV0", "extra": {"resource_group": "rg"}},
+    "azure_compute_blob": {"host": "https://acct.blob.core.windows.net", "login": "acct", "password": "c2VjcmV0"},
+    "azure_compute_aci": {"extra": {"subscription_id": "00000000-0000-0000-0000-000000000001",
+                                    "resource_group": "rg", "region": "westeurope"}},
+    "azure_compute_durable": {"host": "https://app.azurewebsites.net", "password": "key"},
+}  # fmt: skip
+
+
+def _form_extra(conn_type: str, filled_in: dict[str, Any]) -> dict[str, Any]:
+    """The extra Airflow 3.3's form posts on Save: every field the hook metadata lists, with its
+    served value (the schema default, null without one) unless the user filled it in."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    (meta,) = [m for m in HookMetaService.hook_meta_data() if m.connection_type == conn_type]
+    return {name: spec["value"] for name, spec in (meta.extra_fields or {}).items()} | filled_in
+
+
+def test_the_form_serves_null_for_every_field_without_a_default() -> None:
+    """What the form stores for a field left empty is the value the hook metadata serves: null for
+    every field but the one boolean, which has a default."""
+    for kind in ServiceKind:
+        served = _form_extra(kind.value, {})
+        assert {name for name, value in served.items() if value is not None} == {"allow_http"}, kind
+        assert served["allow_http"] is False
+
+
+@pytest.mark.parametrize("conn_type", sorted(_FILLED_IN))
+def test_a_connection_saved_by_the_form_parses_as_without_the_empty_fields(conn_type: str) -> None:
+    """The parser reads the extra the form stores (null for every empty field), the one the
+    api-server middleware leaves (empty fields dropped) and one with empty strings the same way."""
     from airflow.sdk import Connection
 
     from airflow_azure_compute.connections import ServiceSettings
+    from airflow_azure_compute.plugins.connection_form import compact_extra_body
 
-    (blob,) = [
-        ct for ct in get_provider_info()["connection-types"] if ct["connection-type"] == "azure_compute_blob"
-    ]
-    extra = {name: None for name in blob["conn-fields"]} | {"allow_http": False}
-    conn = Connection(
-        conn_id="from_form", conn_type="azure_compute_blob", host="https://acct.blob.core.windows.net",
-        login="acct", password="c2VjcmV0", port=None, extra=json.dumps(extra),
-    )  # fmt: skip
-    settings = ServiceSettings.from_connection(conn)
-    assert (settings.auth_mode.value, settings.account_name) == ("shared_key", "acct")
+    parts = dict(_FILLED_IN[conn_type])
+    filled_in = parts.pop("extra", {})
+    as_posted = _form_extra(conn_type, filled_in)
+    body = json.dumps({"connection_id": "c", "conn_type": conn_type, "extra": json.dumps(as_posted)})
+    compacted = compact_extra_body(body.encode())
+    assert compacted is not None
+    as_stored = json.loads(json.loads(compacted)["extra"])
+    assert as_stored == {"allow_http": False, **filled_in}
+    blank = {name: "" if value is None else value for name, value in as_posted.items()}
+
+    def parsed(extra: dict[str, Any]) -> dict[str, Any]:
+        conn = Connection(conn_id="c", conn_type=conn_type, port=None, extra=json.dumps(extra), **parts)
+        return ServiceSettings.from_connection(conn).redacted()
+
+    assert parsed(as_posted) == parsed(as_stored) == parsed(blank) == parsed(filled_in)

@@ -17,6 +17,7 @@ from airflow_azure_compute.emulator.batch.wire import (
     json_response,
     parse_duration,
 )
+from airflow_azure_compute.emulator.operations import serves
 
 ALL_TASKS_COMPLETE = {"noaction", "terminatejob"}
 TASK_FAILURE = {"noaction", "performexitoptionsjobaction"}
@@ -112,17 +113,20 @@ class JobRoutes:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/jobs", self.create),
-            web.get("/jobs", self.list),
-            web.get("/jobs/{jobId}", self.get),
-            web.delete("/jobs/{jobId}", self.delete),
-            web.patch("/jobs/{jobId}", self.patch),
-            web.put("/jobs/{jobId}", self.put),
-            web.post("/jobs/{jobId}/terminate", self.terminate),
-            web.post("/jobs/{jobId}/disable", self.disable),
-            web.post("/jobs/{jobId}/enable", self.enable),
-            web.get("/jobs/{jobId}/taskcounts", self.task_counts),
-            web.get("/jobs/{jobId}/jobpreparationandreleasetaskstatus", self.prep_status),
+            web.post("/jobs", serves("Jobs_CreateJob", self.create)),
+            web.get("/jobs", serves("Jobs_ListJobs", self.list)),
+            web.get("/jobs/{jobId}", serves("Jobs_GetJob", self.get)),
+            web.delete("/jobs/{jobId}", serves("Jobs_DeleteJob", self.delete)),
+            web.patch("/jobs/{jobId}", serves("Jobs_UpdateJob", self.patch)),
+            web.put("/jobs/{jobId}", serves("Jobs_ReplaceJob", self.put)),
+            web.post("/jobs/{jobId}/terminate", serves("Jobs_TerminateJob", self.terminate)),
+            web.post("/jobs/{jobId}/disable", serves("Jobs_DisableJob", self.disable)),
+            web.post("/jobs/{jobId}/enable", serves("Jobs_EnableJob", self.enable)),
+            web.get("/jobs/{jobId}/taskcounts", serves("Jobs_GetJobTaskCounts", self.task_counts)),
+            web.get(
+                "/jobs/{jobId}/jobpreparationandreleasetaskstatus",
+                serves("Jobs_ListJobPreparationAndReleaseTaskStatus", self.prep_status),
+            ),
         ]
 
     def job(self, request: web.Request) -> Job:

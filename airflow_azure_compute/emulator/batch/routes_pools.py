@@ -21,6 +21,7 @@ from airflow_azure_compute.emulator.batch.wire import (
     json_response,
     parse_duration,
 )
+from airflow_azure_compute.emulator.operations import serves
 
 _NODE_FILE = re.compile(r"^/pools/[^/]+/nodes/[^/]+/files/(?P<path>.+)$")
 DEALLOCATION_OPTIONS = {"requeue", "terminate", "taskcompletion", "retaineddata"}
@@ -60,32 +61,59 @@ class PoolRoutes:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/pools", self.create),
-            web.get("/pools", self.list),
-            web.get("/pools/{poolId}", self.get, allow_head=False),
-            web.head("/pools/{poolId}", self.head),
-            web.delete("/pools/{poolId}", self.delete),
-            web.patch("/pools/{poolId}", self.patch),
-            web.post("/pools/{poolId}/updateproperties", self.update_properties),
-            web.post("/pools/{poolId}/resize", self.resize),
-            web.post("/pools/{poolId}/stopresize", self.stop_resize),
-            web.post("/pools/{poolId}/enableautoscale", self.enable_autoscale),
-            web.post("/pools/{poolId}/disableautoscale", self.disable_autoscale),
-            web.post("/pools/{poolId}/evaluateautoscale", self.evaluate_autoscale),
-            web.get("/pools/{poolId}/nodes", self.list_nodes),
-            web.get("/pools/{poolId}/nodes/{nodeId}", self.get_node),
-            web.get("/pools/{poolId}/nodes/{nodeId}/files", self.list_node_files),
-            web.get(
-                "/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}", self.get_node_file, allow_head=False
+            web.post("/pools", serves("Pools_CreatePool", self.create)),
+            web.get("/pools", serves("Pools_ListPools", self.list)),
+            web.get("/pools/{poolId}", serves("Pools_GetPool", self.get), allow_head=False),
+            web.head("/pools/{poolId}", serves("Pools_PoolExists", self.head)),
+            web.delete("/pools/{poolId}", serves("Pools_DeletePool", self.delete)),
+            web.patch("/pools/{poolId}", serves("Pools_UpdatePool", self.patch)),
+            web.post(
+                "/pools/{poolId}/updateproperties",
+                serves("Pools_ReplacePoolProperties", self.update_properties),
             ),
-            web.head("/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}", self.head_node_file),
-            web.delete("/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}", self.delete_node_file),
-            web.post("/pools/{poolId}/removenodes", self.remove_nodes),
-            web.post("/pools/{poolId}/nodes/{nodeId}/disablescheduling", self.disable_scheduling),
-            web.post("/pools/{poolId}/nodes/{nodeId}/enablescheduling", self.enable_scheduling),
-            web.post("/pools/{poolId}/nodes/{nodeId}/reboot", self.reboot_node),
-            web.get("/supportedimages", self.supported_images),
-            web.get("/nodecounts", self.node_counts),
+            web.post("/pools/{poolId}/resize", serves("Pools_ResizePool", self.resize)),
+            web.post("/pools/{poolId}/stopresize", serves("Pools_StopPoolResize", self.stop_resize)),
+            web.post(
+                "/pools/{poolId}/enableautoscale", serves("Pools_EnablePoolAutoScale", self.enable_autoscale)
+            ),
+            web.post(
+                "/pools/{poolId}/disableautoscale",
+                serves("Pools_DisablePoolAutoScale", self.disable_autoscale),
+            ),
+            web.post(
+                "/pools/{poolId}/evaluateautoscale",
+                serves("Pools_EvaluatePoolAutoScale", self.evaluate_autoscale),
+            ),
+            web.get("/pools/{poolId}/nodes", serves("Nodes_ListNodes", self.list_nodes)),
+            web.get("/pools/{poolId}/nodes/{nodeId}", serves("Nodes_GetNode", self.get_node)),
+            web.get(
+                "/pools/{poolId}/nodes/{nodeId}/files", serves("Nodes_ListNodeFiles", self.list_node_files)
+            ),
+            web.get(
+                "/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}",
+                serves("Nodes_GetNodeFile", self.get_node_file),
+                allow_head=False,
+            ),
+            web.head(
+                "/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}",
+                serves("Nodes_GetNodeFileProperties", self.head_node_file),
+            ),
+            web.delete(
+                "/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}",
+                serves("Nodes_DeleteNodeFile", self.delete_node_file),
+            ),
+            web.post("/pools/{poolId}/removenodes", serves("Pools_RemoveNodes", self.remove_nodes)),
+            web.post(
+                "/pools/{poolId}/nodes/{nodeId}/disablescheduling",
+                serves("Nodes_DisableNodeScheduling", self.disable_scheduling),
+            ),
+            web.post(
+                "/pools/{poolId}/nodes/{nodeId}/enablescheduling",
+                serves("Nodes_EnableNodeScheduling", self.enable_scheduling),
+            ),
+            web.post("/pools/{poolId}/nodes/{nodeId}/reboot", serves("Nodes_RebootNode", self.reboot_node)),
+            web.get("/supportedimages", serves("Pools_ListSupportedImages", self.supported_images)),
+            web.get("/nodecounts", serves("Pools_ListPoolNodeCounts", self.node_counts)),
         ]
 
     # ------------------------------------------------------------------ helpers
