@@ -1,10 +1,12 @@
 """Microsoft's own Durable Functions sample apps, unchanged, on the emulator's Durable host.
 
 Each app in ``tests/integration/durable_samples/`` is a verbatim copy of a sample of
-azure-functions-durable-python (its README there names the repository, path and commit). The
-emulator loads it with ``--function-app`` and every sample is driven the way its tutorial says: the
-HTTP starter route, then the status query URI from the check-status response, until the
-documented output comes back.
+azure-functions-durable-python (the README there names the repository, paths and commits):
+``samples-v2/`` holds apps of the v2 programming model (a ``function_app.py``), ``samples/`` apps of
+the v1 model (``function.json`` folders). The emulator loads one app with ``--function-app`` and
+the sample is driven the way its README or tutorial says: the HTTP starter route, then the status
+query URI of the check-status response (entity reads through the app's own HTTP function), until
+the documented output comes back.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ CHECK_STATUS_KEYS = {
 @pytest.fixture(scope="module")
 def sample_host(request: pytest.FixtureRequest, azurite: AzuriteEndpoints) -> Iterator[dict[str, Any]]:
     """The emulator with one sample app loaded (the samples reuse function names, so one host each)."""
-    app = SAMPLES / request.param / "function_app.py"
+    app = SAMPLES / request.param
     env = {"AzureWebJobsStorage": azurite.connection_string}
     with run_emulator(function_apps=[app], env=env) as endpoints:
         yield endpoints["durable"]
@@ -78,16 +80,18 @@ async def wait_for_output(
         await asyncio.sleep(0.1)
 
 
-@pytest.mark.parametrize("sample_host", ["function_chaining"], indirect=True)
-async def test_function_chaining(sample_host: dict[str, Any], http: aiohttp.ClientSession) -> None:
+@pytest.mark.parametrize("sample_host", ["samples-v2/function_chaining/function_app.py"], indirect=True)
+async def test_v2_function_chaining(sample_host: dict[str, Any], http: aiohttp.ClientSession) -> None:
     started = await start(http, f"{sample_host['api_url']}/orchestrators/my_orchestrator")
     done = await wait_for_output(http, started["statusQueryGetUri"])
     assert done["runtimeStatus"] == "Completed"
     assert done["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
 
 
-@pytest.mark.parametrize("sample_host", ["simple_sub_orchestration"], indirect=True)
-async def test_sub_orchestration(sample_host: dict[str, Any], http: aiohttp.ClientSession) -> None:
+@pytest.mark.parametrize(
+    "sample_host", ["samples-v2/simple_sub_orchestration/function_app.py"], indirect=True
+)
+async def test_v2_sub_orchestration(sample_host: dict[str, Any], http: aiohttp.ClientSession) -> None:
     # The README: "make a GET request to .../api/orchestrators/orchestrator"
     async with http.get(f"{sample_host['api_url']}/orchestrators/orchestrator") as response:
         started = await response.json(content_type=None)
@@ -97,8 +101,8 @@ async def test_sub_orchestration(sample_host: dict[str, Any], http: aiohttp.Clie
     assert done["output"] == "Hello Seattle"
 
 
-@pytest.mark.parametrize("sample_host", ["blueprint"], indirect=True)
-async def test_blueprint(sample_host: dict[str, Any], http: aiohttp.ClientSession) -> None:
+@pytest.mark.parametrize("sample_host", ["samples-v2/blueprint/function_app.py"], indirect=True)
+async def test_v2_blueprint(sample_host: dict[str, Any], http: aiohttp.ClientSession) -> None:
     # The app is func.FunctionApp(http_auth_level=FUNCTION): its routes need the function key.
     code = {"code": sample_host["key"]}
     async with http.get(f"{sample_host['api_url']}/startOrchestrator") as response:
@@ -112,8 +116,8 @@ async def test_blueprint(sample_host: dict[str, Any], http: aiohttp.ClientSessio
         assert await response.text() == "Hello, Ada. This HTTP triggered function executed successfully."
 
 
-@pytest.mark.parametrize("sample_host", ["fan_in_fan_out"], indirect=True)
-async def test_fan_in_fan_out_backs_up_to_blob(
+@pytest.mark.parametrize("sample_host", ["samples-v2/fan_in_fan_out/function_app.py"], indirect=True)
+async def test_v2_fan_in_fan_out_backs_up_to_blob(
     sample_host: dict[str, Any], http: aiohttp.ClientSession, azurite: AzuriteEndpoints, tmp_path: Path
 ) -> None:
     from azure.storage.blob import BlobServiceClient
@@ -139,3 +143,105 @@ async def test_fan_in_fan_out_backs_up_to_blob(
     backups = service.get_container_client("backups")
     for name, data in files.items():
         assert backups.download_blob(f"{folder}_{name}").readall() == data
+
+
+@pytest.mark.parametrize("sample_host", ["samples/function_chaining"], indirect=True)
+async def test_v1_function_chaining(sample_host: dict[str, Any], http: aiohttp.ClientSession) -> None:
+    started = await start(http, f"{sample_host['api_url']}/orchestrators/E1_HelloSequence")
+    done = await wait_for_output(http, started["statusQueryGetUri"])
+    assert done["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+
+
+@pytest.mark.parametrize("sample_host", ["samples/function_chaining_custom_status"], indirect=True)
+async def test_v1_custom_status(sample_host: dict[str, Any], http: aiohttp.ClientSession) -> None:
+    started = await start(http, f"{sample_host['api_url']}/orchestrators/DurableOrchestration")
+    done = await wait_for_output(http, started["statusQueryGetUri"])
+    assert done["output"] == 3
+    assert done["customStatus"] == "1 -> 2 -> 3"
+
+
+@pytest.mark.parametrize("sample_host", ["samples/serialize_arguments"], indirect=True)
+async def test_v1_serialize_arguments(sample_host: dict[str, Any], http: aiohttp.ClientSession) -> None:
+    # The starter answers through a named HTTP output binding (`message.set(response)`), and the
+    # functions import `..shared_code` relative to the app root.
+    started = await start(http, f"{sample_host['api_url']}/orchestrators/DurableOrchestration")
+    done = await wait_for_output(http, started["statusQueryGetUri"])
+    assert done["runtimeStatus"] == "Completed", done
+    assert done["output"] == 5
+
+
+@pytest.mark.parametrize("sample_host", ["samples/simple_sub_orchestration"], indirect=True)
+async def test_v1_sub_orchestration(sample_host: dict[str, Any], http: aiohttp.ClientSession) -> None:
+    started = await start(http, f"{sample_host['api_url']}/orchestrators/DurableOrchestrator")
+    done = await wait_for_output(http, started["statusQueryGetUri"])
+    assert done["output"] == "Hello Seattle!"
+
+
+@pytest.mark.parametrize("sample_host", ["samples/fan_in_fan_out"], indirect=True)
+async def test_v1_fan_in_fan_out_backs_up_its_own_functions(
+    sample_host: dict[str, Any], http: aiohttp.ClientSession, azurite: AzuriteEndpoints
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    # The v1 tutorial backs up the app's own E2_* function folders (their __init__.py / function.json).
+    root = SAMPLES / "samples" / "fan_in_fan_out"
+    backed_up = {
+        f"{path.parent.name}_{path.name}": path.read_bytes()
+        for pattern in ("E2_*/__init__.py", "E2_*/function.json")
+        for path in root.glob(pattern)
+    }
+    assert len(backed_up) == 6
+
+    started = await start(
+        http, f"{sample_host['api_url']}/orchestrators/E2_BackupSiteContent", json=str(root)
+    )
+    done = await wait_for_output(http, started["statusQueryGetUri"])
+    assert done["runtimeStatus"] == "Completed", done
+    assert done["output"] == sum(len(data) for data in backed_up.values())
+
+    backups = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(
+        "backups"
+    )
+    for name, data in backed_up.items():
+        assert backups.download_blob(name).readall() == data
+
+
+@pytest.mark.parametrize("sample_host", ["samples/counter_entity"], indirect=True)
+async def test_v1_counter_entity(sample_host: dict[str, Any], http: aiohttp.ClientSession) -> None:
+    api, code = sample_host["api_url"], {"code": sample_host["key"]}
+    # The orchestration signals "add 3" to Counter@myCounter, then calls "get" on it.
+    started = await start(http, f"{api}/orchestrators/DurableOrchestration")
+    done = await wait_for_output(http, started["statusQueryGetUri"])
+    assert done["runtimeStatus"] == "Completed", done
+    assert done["output"] == 3
+
+    # RetrieveEntity (authLevel function) reads the state through the client's read_entity_state.
+    async with http.get(f"{api}/entity/Counter/myCounter", params=code) as response:
+        assert response.status == 200
+        assert await response.json(content_type=None) == {"entity": "Counter", "key": "myCounter", "state": 3}
+    async with http.get(f"{api}/entity/Counter/nobody", params=code) as response:
+        assert response.status == 404
+        assert await response.text() == "Entity not found"
+
+    # An operation signalled over the Durable HTTP API reaches the same entity.
+    webhooks = f"{sample_host['webhook_url']}/entities/Counter/myCounter"
+    async with http.post(webhooks, params={**code, "op": "add"}, json=4) as response:
+        assert response.status == 202
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        async with http.get(f"{api}/entity/Counter/myCounter", params=code) as response:
+            state = (await response.json(content_type=None))["state"]
+        if state == 7:
+            break
+        assert asyncio.get_running_loop().time() < deadline, state
+        await asyncio.sleep(0.1)
+
+
+def test_v1_human_interaction_is_refused_naming_its_twilio_binding() -> None:
+    # SendSMSChallenge sends the challenge through a Twilio output binding, which the host does not
+    # emulate: it refuses the app at start-up rather than drop the message.
+    with (
+        pytest.raises(RuntimeError, match=r"binding 'message' of type 'twilioSms' is not emulated"),
+        run_emulator(function_apps=[SAMPLES / "samples" / "human_interaction"]),
+    ):
+        pass

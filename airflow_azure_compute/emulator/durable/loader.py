@@ -1,4 +1,4 @@
-"""Load Durable function apps (azure-functions-durable v2 ``DFApp``) and index their functions.
+"""Load Durable function apps (azure-functions-durable v2 ``DFApp``, or v1 folders) and index them.
 
 A function app is a dotted module name or a ``.py`` path. Every ``azure.functions.FunctionRegister``
 (``df.DFApp``, ``func.FunctionApp``) found at module level is indexed the way the Python worker
@@ -58,7 +58,9 @@ class EntityFunction:
 class HttpFunction:
     """An HTTP-triggered function (e.g. a starter with ``durable_client_input``), served under ``/api``.
 
-    ``client_name`` is the parameter that receives the Durable client binding JSON, if any.
+    ``client_name`` is the parameter that receives the Durable client binding JSON, if any;
+    ``output_name`` the v1 model's named HTTP output binding (a ``func.Out`` the function sets),
+    when the response is not the return value.
     """
 
     name: str
@@ -68,6 +70,7 @@ class HttpFunction:
     anonymous: bool
     request_name: str
     client_name: str | None
+    output_name: str | None = None
 
     @property
     def is_async(self) -> bool:
@@ -174,10 +177,22 @@ def find_apps(module: Any) -> list[Any]:
 
 
 def load_function_apps(specs: Iterable[str]) -> FunctionIndex:
-    """Import every function app in ``specs`` and index its orchestrators and activities."""
+    """Import every function app in ``specs`` and index its orchestrators and activities.
+
+    A folder holding ``<Function>/function.json`` folders is an app of the v1 programming model
+    (see `function_json`); anything else is a v2 module (a ``.py`` path or a dotted name).
+    """
+    from airflow_azure_compute.emulator.durable.function_json import (
+        add_function_json_app,
+        is_function_json_app,
+    )
+
     index = FunctionIndex()
     indexed: set[int] = set()
     for spec in specs:
+        if is_function_json_app(Path(spec)):
+            add_function_json_app(index, Path(spec), str(spec))
+            continue
         module = import_app_module(str(spec))
         apps = find_apps(module)
         if not apps:
