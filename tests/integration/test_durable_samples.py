@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +65,21 @@ async def start(http: aiohttp.ClientSession, url: str, **kwargs: Any) -> dict[st
 
 
 async def wait_for_output(
-    http: aiohttp.ClientSession, status_uri: str, timeout: float = 60
+    http: aiohttp.ClientSession,
+    status_uri: str,
+    until: Callable[[dict[str, Any]], bool] | None = None,
+    timeout: float = 60,
 ) -> dict[str, Any]:
-    """Poll the status query URI (as a client of the tutorial does) until the instance is done."""
+    """Poll the status query URI (as a client of the tutorial does) until ``until(body)``, by
+    default until the instance is done."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         async with http.get(status_uri) as response:
             body: dict[str, Any] = await response.json(content_type=None)
-            if body["runtimeStatus"] not in RUNNING:
-                assert response.status == 200, body
+            terminal = body["runtimeStatus"] not in RUNNING
+            assert response.status == (200 if terminal else 202), body
+            if until(body) if until else terminal:
                 return body
-            assert response.status == 202, body
         assert asyncio.get_running_loop().time() < deadline, body
         await asyncio.sleep(0.1)
 
@@ -245,3 +249,39 @@ def test_v1_human_interaction_is_refused_naming_its_twilio_binding() -> None:
         run_emulator(function_apps=[SAMPLES / "samples" / "human_interaction"]),
     ):
         pass
+
+
+@pytest.mark.parametrize(
+    "sample_host", ["samples-v2/orchestration_versioning/function_app.py"], indirect=True
+)
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # host.json sets defaultVersion 1.0: the orchestration takes the legacy path (activity_a).
+        ({}, ["Orchestration version: 1.0", "Hello from A!"]),
+        # The starter passes ?version= on to client.start_new(version=...): the new path.
+        ({"version": "2.0"}, ["Orchestration version: 2.0", "Hello from B!"]),
+    ],
+)
+async def test_v2_orchestration_versioning(
+    sample_host: dict[str, Any], http: aiohttp.ClientSession, query: dict[str, str], expected: list[str]
+) -> None:
+    started = await start(http, f"{sample_host['api_url']}/orchestrators/my_orchestrator", params=query)
+    waiting = await wait_for_output(
+        http,
+        started["statusQueryGetUri"],
+        until=lambda body: body["customStatus"] == "Waiting for Continue event...",
+    )
+    assert waiting["runtimeStatus"] == "Running"
+    async with http.post(started["sendEventPostUri"].replace("{eventName}", "Continue"), json={}) as response:
+        assert response.status == 202
+    done = await wait_for_output(http, started["statusQueryGetUri"])
+    assert done["runtimeStatus"] == "Completed", done
+    assert done["customStatus"] == "Continue event received"
+    # A sub-orchestration gets the version it is called with, else the host's defaultVersion.
+    assert done["output"] == [
+        expected[0],
+        "Suborchestration version (explicit): 0.9",
+        "Suborchestration version (default): 1.0",
+        expected[1],
+    ]

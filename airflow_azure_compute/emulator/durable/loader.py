@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import json
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -86,6 +87,7 @@ class FunctionIndex:
     entities: dict[str, EntityFunction] = field(default_factory=dict)
     http: list[HttpFunction] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    default_version: str = ""  # host.json extensions.durableTask.defaultVersion ("" when unset)
 
     def orchestrator(self, name: str) -> Orchestrator | None:
         return self.orchestrators.get(name.lower())
@@ -117,6 +119,24 @@ class FunctionIndex:
             elif kind == HTTP_TRIGGER:
                 self.http.append(_http_function(function, default_name))
         self.sources.append(source)
+
+    def read_host_json(self, app_root: Path, source: str) -> None:
+        """Take ``extensions.durableTask.defaultVersion`` from the app's ``host.json``, if it has one.
+
+        It is a setting of the host: apps loaded together must not disagree on it.
+        """
+        path = app_root / "host.json"
+        if not path.is_file():
+            return
+        settings = json.loads(path.read_text(encoding="utf-8-sig"))
+        durable = (settings.get("extensions") or {}).get("durableTask") or {}
+        version = str(durable.get("defaultVersion") or "")
+        if version and self.default_version and version != self.default_version:
+            raise ValueError(
+                f"function app {source}: host.json defaultVersion {version!r} differs from "
+                f"{self.default_version!r} of an app loaded before; one host has one defaultVersion"
+            )
+        self.default_version = version or self.default_version
 
     @staticmethod
     def _put(table: dict[str, Any], item: Activity | Orchestrator | EntityFunction, source: str) -> None:
@@ -192,8 +212,11 @@ def load_function_apps(specs: Iterable[str]) -> FunctionIndex:
     for spec in specs:
         if is_function_json_app(Path(spec)):
             add_function_json_app(index, Path(spec), str(spec))
+            index.read_host_json(Path(spec), str(spec))
             continue
         module = import_app_module(str(spec))
+        if getattr(module, "__file__", None):
+            index.read_host_json(Path(module.__file__).resolve().parent, str(spec))
         apps = find_apps(module)
         if not apps:
             raise ValueError(f"function app {spec}: no DFApp / FunctionApp instance at module level")
