@@ -177,3 +177,125 @@ def test_automatic_scaling(client: Any) -> None:
         wait_for(lambda: client.get_pool(pool_id).target_dedicated_nodes == target, "the formula's target")
     finally:
         delete(client, pool_id=pool_id)
+
+
+def image(client: Any) -> Any:
+    """An image reference of the account's supported images (as the articles look one up)."""
+    return next(
+        i for i in client.list_supported_images() if i.image_reference.offer == UBUNTU["offer"]
+    ).image_reference
+
+
+def test_user_accounts(client: Any) -> None:
+    """The user-accounts article: a pool with an admin and a non-admin named user, and a task that
+    runs as an admin auto-user of task scope."""
+    from azure.batch import models
+
+    users = sample("batch_user_accounts")
+    pool_id, job_id = uid("users"), uid("users-job")
+    pool = users.make_named_user_pool(pool_id, image(client), "batch.node.ubuntu 22.04", "standard_d2s_v3", 1)
+    try:
+        client.create_pool(pool=pool)
+        created = client.get_pool(pool_id)
+        assert [(u.name, u.elevation_level) for u in created.user_accounts] == [
+            ("pool-admin", models.ElevationLevel.ADMIN),
+            ("pool-nonadmin", models.ElevationLevel.NON_ADMIN),
+        ]
+        assert all(u.password is None for u in created.user_accounts)  # never returned
+        client.create_job(
+            models.BatchJobCreateOptions(id=job_id, pool_info=models.BatchPoolInfo(pool_id=pool_id))
+        )
+        users.add_admin_autouser_task(client, job_id)
+        auto_user = client.get_task(job_id, "task_1").user_identity.auto_user
+        assert (auto_user.scope, auto_user.elevation_level) == (
+            models.AutoUserScope.TASK,
+            models.ElevationLevel.ADMIN,
+        )
+    finally:
+        delete(client, job_id=job_id, pool_id=pool_id)
+
+
+@pytest.mark.parametrize("rules", ["AzureBatchAllow", "AzureBatchDeny"])
+def test_pool_endpoint_configuration(client: Any, rules: str) -> None:
+    """The pool endpoint article: an SSH inbound NAT pool with network security group rules."""
+    from azure.batch import models
+
+    pool_id = uid("endpoints")
+    pool = models.BatchPoolCreateOptions(
+        id=pool_id,
+        vm_size="standard_d2s_v3",
+        virtual_machine_configuration=models.VirtualMachineConfiguration(
+            image_reference=image(client), node_agent_sku_id="batch.node.ubuntu 22.04"
+        ),
+        target_dedicated_nodes=0,
+    )
+    getattr(sample("pool_endpoint_configuration"), rules)().set_ports_pool(pool)
+    try:
+        client.create_pool(pool=pool)
+        nat = client.get_pool(pool_id).network_configuration.endpoint_configuration.inbound_nat_pools[0]
+        sent = pool.network_configuration.endpoint_configuration.inbound_nat_pools[0]
+        assert (nat.name, nat.protocol, nat.backend_port) == ("SSH", models.InboundEndpointProtocol.TCP, 22)
+        assert (nat.frontend_port_range_start, nat.frontend_port_range_end) == (4000, 4100)
+        assert [
+            (r.priority, r.access, r.source_address_prefix) for r in nat.network_security_group_rules
+        ] == [(r.priority, r.access, r.source_address_prefix) for r in sent.network_security_group_rules]
+    finally:
+        delete(client, pool_id=pool_id)
+
+
+def test_ephemeral_os_disk(client: Any) -> None:
+    """The ephemeral OS disk article: the OS disk on the VM's cache disk."""
+    from azure.batch import models
+
+    disk = sample("create_pool_ephemeral_os_disk")
+    pool_id = uid("ephemeral")
+    vm_configuration = disk.make_vm_configuration(image(client), "batch.node.ubuntu 22.04")
+    try:
+        client.create_pool(
+            pool=models.BatchPoolCreateOptions(
+                id=pool_id,
+                vm_size="standard_d2s_v3",
+                virtual_machine_configuration=vm_configuration,
+                target_dedicated_nodes=1,
+            )
+        )
+        os_disk = client.get_pool(pool_id).virtual_machine_configuration.os_disk
+        assert os_disk.ephemeral_os_disk_settings.placement == models.DiffDiskPlacement.CACHE_DISK
+        wait_for(
+            lambda: [n.state for n in client.list_nodes(pool_id)] == [models.BatchNodeState.IDLE],
+            "an idle node",
+        )
+    finally:
+        delete(client, pool_id=pool_id)
+
+
+@pytest.mark.parametrize("make_pool", ["make_pool_no_prefetch", "make_pool_dockerhub_prefetch"])
+def test_docker_container_pools(client: Any, make_pool: str) -> None:
+    """The container workloads article: pools with a Docker-compatible container configuration."""
+    from azure.batch import models
+
+    pool_id = uid("containers")
+    pool = getattr(sample("batch_docker_container_workloads"), make_pool)(pool_id)
+    try:
+        client.create_pool(pool=pool)
+        created = client.get_pool(pool_id).virtual_machine_configuration
+        assert created.container_configuration.type == models.ContainerType.DOCKER_COMPATIBLE
+        assert created.container_configuration.container_image_names == (
+            pool.virtual_machine_configuration.container_configuration.container_image_names
+        )
+        assert created.image_reference.offer == "ubuntu-hpc"
+    finally:
+        delete(client, pool_id=pool_id)
+
+
+def test_docker_registry_with_a_managed_identity_is_refused(client: Any) -> None:
+    """The ACR prefetch pool logs in to its registry with a managed identity, which the emulator does
+    not emulate: it is refused with a 400 naming the property, and no pool is created."""
+    from azure.core.exceptions import HttpResponseError
+
+    pool = sample("batch_docker_container_workloads").make_pool_acr_prefetch()
+    with pytest.raises(HttpResponseError) as refused:
+        client.create_pool(pool=pool)
+    assert refused.value.status_code == 400
+    assert "identityReference" in str(refused.value)
+    assert pool.id not in {p.id for p in client.list_pools()}
