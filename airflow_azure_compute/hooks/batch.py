@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings
 from airflow_azure_compute.exceptions import AzureComputeRemoteError, DeadlineExceededError
-from airflow_azure_compute.hooks.base import AzureComputeBaseHook
+from airflow_azure_compute.hooks.base import AzureComputeBaseHook, AzureComputeSyncHook
 from airflow_azure_compute.hooks.idempotent import (
     RETRYABLE_STATUS,
     aretry_call,
@@ -226,7 +226,7 @@ class SubmitResult:
             self.failed.update(failed)
 
 
-class BatchHook(AzureComputeBaseHook):
+class BatchHook(AzureComputeSyncHook):
     """Sync Batch client (connection type ``azure_compute_batch``)."""
 
     service: ClassVar[ServiceKind] = ServiceKind.BATCH

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -128,7 +129,7 @@ class PythonRunPlan:
         return f"{self.outputs}{self.task_id(index)}/{name}"
 
 
-class BatchPythonBaseOperator(BatchBaseOperator):
+class BatchPythonBaseOperator(BatchBaseOperator, ABC):
     """Shared by the call and the map operators; parameters documented here once.
 
     :param python_callable: the function to run on the nodes (a plain function; lambdas and closures
@@ -217,13 +218,14 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         self.terminate_on_kill = terminate_on_kill
 
     # ------------------------------------------------------------------ what subclasses provide
+    @abstractmethod
     def call_items(self) -> tuple[list[Any], bool]:
         """``(items, star)``: the call's ``[(args, kwargs)]`` or the map's items."""
-        raise NotImplementedError
 
     def chunk_size(self, count: int, pool: Mapping[str, Any]) -> int:
         return 1
 
+    @abstractmethod
     def deliver(
         self,
         context: Context,
@@ -233,7 +235,6 @@ class BatchPythonBaseOperator(BatchBaseOperator):
         starts: list[int],
     ) -> Any:
         """The task's return value from the outcomes (in input order); raise per the error policy."""
-        raise NotImplementedError
 
     # ---------------------------------------------------------------------------------- hooks
     @cached_property

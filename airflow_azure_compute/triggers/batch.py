@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_azure_compute.hooks.batch import BatchAsyncHook, backoff, is_transient
 from airflow_azure_compute.specs import FailurePolicy
@@ -32,10 +32,21 @@ from airflow_azure_compute.states import (
     evaluate_tasks,
     progress_line,
 )
+from airflow_azure_compute.triggers.base import SerializableTrigger
 from airflow_azure_compute.triggers.live_output import DEFAULT_MAX_BYTES, TaskOutputTail
 
 if TYPE_CHECKING:
     from azure.batch.aio import BatchClient as AsyncBatchClient
+    from typing_extensions import Required, Unpack
+
+    class PollingArgs(TypedDict, total=False):
+        """The keyword arguments of `_BatchPollingTrigger`, passed through by its subclasses."""
+
+        conn_id: Required[str]
+        deadline: Required[float]
+        poll_interval: float
+        error_budget: int
+        error_window_s: float
 
 
 EventStatus = Literal["success", "failed", "timeout", "error"]
@@ -87,8 +98,15 @@ class ErrorWindow:
         return len(self.times) > self.budget
 
 
-class _BatchPollingTrigger(BaseTrigger):
-    """Shared loop: poll, decide, log, retry transient errors within a budget, honour the deadline."""
+class _BatchPollingTrigger(SerializableTrigger):
+    """Shared loop: poll, decide, log, retry transient errors within a budget, honour the deadline.
+
+    :param conn_id: ``azure_compute_batch`` connection id.
+    :param deadline: absolute epoch seconds; a ``timeout`` event fires after it.
+    :param poll_interval: seconds between polls.
+    :param error_budget: transient errors tolerated within ``error_window_s``.
+    :param error_window_s: the window of the error budget, in seconds.
+    """
 
     def __init__(
         self,
@@ -105,22 +123,6 @@ class _BatchPollingTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.error_budget = int(error_budget)
         self.error_window_s = float(error_window_s)
-
-    def _common(self) -> dict[str, Any]:
-        return {
-            "conn_id": self.conn_id,
-            "deadline": self.deadline,
-            "poll_interval": self.poll_interval,
-            "error_budget": self.error_budget,
-            "error_window_s": self.error_window_s,
-        }
-
-    @abstractmethod
-    def _fields(self) -> dict[str, Any]:
-        """The subclass's own constructor arguments, as primitives (``serialize`` adds the common ones)."""
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return f"{type(self).__module__}.{type(self).__qualname__}", {**self._fields(), **self._common()}
 
     def hook(self) -> BatchAsyncHook:
         return BatchAsyncHook(self.conn_id)
@@ -219,11 +221,6 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         self,
         *,
         job_id: str,
-        conn_id: str,
-        deadline: float,
-        poll_interval: float = 10.0,
-        error_budget: int = 20,
-        error_window_s: float = 600.0,
         task_id_prefix: str | None = None,
         expected_tasks: int | None = None,
         scope: str = "job",
@@ -235,14 +232,9 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         progress_quiet_s: float = 0.0,
         stream_output: list[str] | None = None,
         stream_output_bytes: int = DEFAULT_MAX_BYTES,
+        **polling: Unpack[PollingArgs],
     ) -> None:
-        super().__init__(
-            conn_id=conn_id,
-            deadline=deadline,
-            poll_interval=poll_interval,
-            error_budget=error_budget,
-            error_window_s=error_window_s,
-        )
+        super().__init__(**polling)
         self.job_id = job_id
         self.stream_output = list(stream_output or [])
         self.stream_output_bytes = int(stream_output_bytes)
@@ -260,22 +252,6 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         self._first_done: int | None = None
         self._last_counts: TaskCounts | None = None
         self._last_logged = 0.0
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "task_id_prefix": self.task_id_prefix,
-            "expected_tasks": self.expected_tasks,
-            "scope": self.scope,
-            "failure_policy": self.failure_policy.value,
-            "tolerate_percent": self.tolerate_percent,
-            "owns_job": self.owns_job,
-            "terminate_on_kill": self.terminate_on_kill,
-            "failed_limit": self.failed_limit,
-            "progress_quiet_s": self.progress_quiet_s,
-            "stream_output": self.stream_output,
-            "stream_output_bytes": self.stream_output_bytes,
-        }
 
     def _base_event(
         self, status: EventStatus, message: str, counts: TaskCounts | None = None
@@ -383,25 +359,12 @@ class BatchPoolReadyTrigger(_BatchPollingTrigger):
         self,
         *,
         pool_id: str,
-        conn_id: str,
-        deadline: float,
-        poll_interval: float = 10.0,
-        error_budget: int = 20,
-        error_window_s: float = 600.0,
         min_ready_nodes: int = 1,
+        **polling: Unpack[PollingArgs],
     ) -> None:
-        super().__init__(
-            conn_id=conn_id,
-            deadline=deadline,
-            poll_interval=poll_interval,
-            error_budget=error_budget,
-            error_window_s=error_window_s,
-        )
+        super().__init__(**polling)
         self.pool_id = pool_id
         self.min_ready_nodes = int(min_ready_nodes)
-
-    def _fields(self) -> dict[str, Any]:
-        return {"pool_id": self.pool_id, "min_ready_nodes": self.min_ready_nodes}
 
     def timeout_event(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,7 @@ secrets Azure never returns (user account passwords, SSH private keys).
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -103,6 +104,26 @@ def pool(out: dict[str, Any]) -> dict[str, Any]:
         out["startTask"] = start_task(out["startTask"])
     if isinstance(out.get("userAccounts"), list):
         out["userAccounts"] = user_accounts(out["userAccounts"])
+    return out
+
+
+def pool_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """A pool's ``identity`` as Batch returns it: each user-assigned identity with the read-only
+    ``principalId`` and ``clientId`` of the managed identity (stable ids derived from its resource id
+    here, as no Microsoft Entra ID stands behind them)."""
+    out = dict(identity)
+    entries = []
+    for entry in identity.get("userAssignedIdentities") or []:
+        resource = str(entry.get("resourceId") or "") if isinstance(entry, Mapping) else ""
+        entries.append(
+            {
+                "principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"principal:{resource.lower()}")),
+                "clientId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"client:{resource.lower()}")),
+                **(entry if isinstance(entry, Mapping) else {}),
+            }
+        )
+    if "userAssignedIdentities" in identity:
+        out["userAssignedIdentities"] = entries
     return out
 
 

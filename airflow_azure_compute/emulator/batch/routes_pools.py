@@ -166,6 +166,7 @@ class PoolRoutes:
             str(spec.get("vmSize") or ""),
             spec.get("startTask"),
             spec.get("virtualMachineConfiguration"),
+            spec.get("networkConfiguration"),
         )
 
     # ------------------------------------------------------------------ pools
@@ -223,7 +224,7 @@ class PoolRoutes:
             if name in body:
                 pool.spec[name] = body[name]
         pool.touch()
-        return web.Response(status=200, headers=entity_headers(pool.etag, pool.last_modified))
+        return web.Response(status=200, headers=entity_headers(pool.etag, pool.last_modified, pool.url))
 
     async def update_properties(self, request: web.Request) -> web.Response:
         pool = self.pool(request, mutable=True)
@@ -288,7 +289,10 @@ class PoolRoutes:
         formula = body.get("autoScaleFormula")
         if not formula:
             raise BatchError(400, "MissingRequiredProperty", "autoScaleFormula is required.")
-        return json_response(self.engine.evaluate_autoscale(pool, formula))
+        return json_response(
+            self.engine.evaluate_autoscale(pool, formula),
+            headers=entity_headers(pool.etag, pool.last_modified, pool.url),
+        )
 
     # ------------------------------------------------------------------ nodes
     async def list_nodes(self, request: web.Request) -> web.Response:
@@ -354,14 +358,20 @@ class PoolRoutes:
         body = await read_json(request)
         option = body.get("nodeDisableSchedulingOption") or "requeue"
         self.engine.disable_node_scheduling(node, option)
-        return web.Response(status=200)
+        return web.Response(status=200, headers=self._node_headers(pool, node))
 
     async def enable_scheduling(self, request: web.Request) -> web.Response:
         pool = self.pool(request)
         node = self.node(request, pool)
         node.scheduling_state = "enabled"
         self.engine.wake()
-        return web.Response(status=200)
+        return web.Response(status=200, headers=self._node_headers(pool, node))
+
+    @staticmethod
+    def _node_headers(pool: Pool, node: Node) -> dict[str, str]:
+        """The headers of a node action: ``DataServiceId`` names the node; emulated nodes keep no ETag of
+        their own, so the pool's ETag and Last-Modified stand in."""
+        return entity_headers(pool.etag, pool.last_modified, f"{pool.url}/nodes/{node.id}")
 
     async def reboot_node(self, request: web.Request) -> web.Response:
         """Restart a node: it boots again and runs the pool's current start task (202)."""
