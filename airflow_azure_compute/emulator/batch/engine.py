@@ -251,8 +251,12 @@ class BatchEngine(PoolAllocation):
         status["jobReleaseTaskExecutionInfo"] = self._phase_info(result, node_url, job.id, task_id)
 
     def disable_job(self, job: Job, option: str) -> None:
-        """Stop scheduling ``job``; running tasks are requeued, terminated or left to finish."""
-        job.set_state("disabled")
+        """Stop scheduling ``job``; running tasks are requeued, terminated or left to finish.
+
+        As on Azure, the job is ``disabling`` until its running tasks have been dealt with: at once for
+        ``requeue`` and ``terminate``; for ``wait``, until the last of them completes.
+        """
+        job.set_state("disabling")
         for task in list(job.tasks.values()):
             if task.state in ("running", "preparing"):
                 if option == "requeue":
@@ -261,6 +265,12 @@ class BatchEngine(PoolAllocation):
                     self._complete(
                         task, "completed", result="failure", failureInfo=dict(TASK_ENDED), exitCode=None
                     )
+        self._settle_disabling(job)
+
+    @staticmethod
+    def _settle_disabling(job: Job) -> None:
+        if job.state == "disabling" and not job.counts.tasks["running"]:
+            job.set_state("disabled")
 
     def delete_job(self, job: Job) -> None:
         job.set_state("deleting")
@@ -334,6 +344,7 @@ class BatchEngine(PoolAllocation):
 
     def _after_completion(self, task: Task) -> None:
         job = task.job
+        self._settle_disabling(job)
         if task.job_manager and job.state == "active" and task.spec.get("killJobOnCompletion") is not False:
             self.terminate_job(job, JOB_MANAGER_COMPLETE)
             return
@@ -516,6 +527,7 @@ class BatchEngine(PoolAllocation):
                 task, "active", retryCount=retry_count + 1, lastRetryTime=iso(now()), result=None, **info
             )
             job.queue.append(task)
+            self._settle_disabling(job)
             self.wake()
             return
         self._complete(task, "completed", result=result.result, **info)
