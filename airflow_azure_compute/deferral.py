@@ -36,6 +36,13 @@ def deadline_after(timeout: timedelta | float | int | None, *, now: float | None
     return None if seconds is None else (time.time() if now is None else now) + seconds
 
 
+def poll_delay(poll_interval: float, deadline: float | None, *, now: float | None = None) -> float:
+    """Seconds until a trigger's next poll: ``poll_interval``, cut short by the ``deadline`` (epoch)."""
+    if deadline is None:
+        return poll_interval
+    return min(poll_interval, max(0.0, deadline - (time.time() if now is None else now)))
+
+
 def timed_out(err: BaseException | None) -> bool:
     """Whether ``err``, or what it was raised from, is Airflow giving up a wait at its timeout.
 
@@ -54,4 +61,4 @@ def timed_out(err: BaseException | None) -> bool:
     return False
 
 
-__all__ = ["deadline_after", "default_deferrable", "timed_out", "to_seconds"]
+__all__ = ["deadline_after", "default_deferrable", "poll_delay", "timed_out", "to_seconds"]

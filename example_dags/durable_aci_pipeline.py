@@ -12,7 +12,10 @@ What it shows:
   (``BlockDone`` events), and the pool's queue, blobs and workers are deleted with the task;
 * waiting for the orchestration, harvesting (the pool's results against the orchestration's output),
   then purging every instance this run started, deleting its container groups and its run
-  workspace, whatever happened (teardowns).
+  workspace, whatever happened (teardowns);
+* a daily schedule: the instance id, the queue, the workers and the workspace all derive from the
+  dag and run, so runs on different days, or at the same time, share nothing and each cleans up only
+  its own.
 
 Connections: ``azure_compute_durable_default`` (function app + system key), ``azure_compute_aci_default``
 (subscription, resource group, region), ``azure_compute_blob_default`` (the Storage account of the run
@@ -45,7 +48,7 @@ def expected_total(blocks: int, block_size: int) -> int:
 with DAG(
     dag_id="durable_aci_pipeline",
     start_date=datetime(2026, 1, 1),
-    schedule=None,
+    schedule="@daily",
     catchup=False,
     render_template_as_native_obj=True,
     tags=["azure-durable", "azure-aci", "example"],

@@ -10,6 +10,9 @@ What it shows:
 * ``.expand()``: the last step runs once per variant, each in its own Batch task.
 * the function's prints reach the task log; an exception raised on the node fails the task with the
   node's traceback.
+* a daily schedule: without a ``pool_id`` in the run config a run makes a pool of its own, and its
+  jobs and workspace derive from the dag and run, so runs on different days, or at the same time,
+  share nothing and each cleans up only its own.
 
 Trigger it with a run config, e.g. ``{"pool_id": "my-pool", "start": 7}``.
 """
@@ -21,10 +24,13 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
+from airflow_azure_compute.ids import derive_id
 from airflow_azure_compute.operators.batch_cleanup import BatchCleanupOperator
 from airflow_azure_compute.operators.batch_pool import BatchEnsurePoolOperator
 
 STEPS = 3
+#: The run's pool: the one the run config names (reused if it exists), else one made for this run.
+POOL_ID = "{{ params.pool_id or derive_id('pool', dag.dag_id, run_id) }}"
 
 
 def pool_shape(pool_id: str) -> dict[str, Any]:
@@ -54,25 +60,28 @@ def expected_chain(start: int, steps: int = STEPS) -> int:
 with DAG(
     dag_id="python_workflow",
     start_date=datetime(2026, 1, 1),
-    schedule=None,
+    schedule="@daily",
     catchup=False,
     tags=["azure-batch", "example"],
     render_template_as_native_obj=True,  # params.start renders as an int
+    user_defined_macros={"derive_id": derive_id},
     params={
-        "pool_id": Param("python-workflow-pool", type="string"),
+        "pool_id": Param(
+            None, type=["null", "string"], description="A pool to use (empty: one made for this run)"
+        ),
         "start": Param(5, type="integer"),
         "python": Param("python3", type="string", description="Interpreter on the nodes"),
     },
 ) as dag:
     pool = BatchEnsurePoolOperator(
         task_id="pool",
-        pool_spec=pool_shape("{{ params.pool_id }}"),
+        pool_spec=pool_shape(POOL_ID),
         if_exists="reuse",
         min_ready_nodes=1,
     )
 
     # --8<-- [start:howto_task_azure_batch]
-    @task.azure_batch(pool_id="{{ params.pool_id }}", python="{{ params.python }}", poll_interval=2)
+    @task.azure_batch(pool_id=POOL_ID, python="{{ params.python }}", poll_interval=2)
     def step(number: int, value: int) -> int:
         """One numbered step: receives the previous step's return value, returns its own."""
         import platform
@@ -87,7 +96,7 @@ with DAG(
         value = step.override(task_id=f"step_{number}")(number, value)
         steps.append(value)
 
-    @task.azure_batch(pool_id="{{ params.pool_id }}", python="{{ params.python }}", poll_interval=2)
+    @task.azure_batch(pool_id=POOL_ID, python="{{ params.python }}", poll_interval=2)
     def variant(factor: int, value: int) -> dict[str, int]:
         return {"factor": factor, "value": value * factor}
 
@@ -101,7 +110,7 @@ with DAG(
             raise ValueError(f"the chain computed {final} and {variants}, expected {want}")
         return final
 
-    cleanup = BatchCleanupOperator(task_id="cleanup", pool_ids=["{{ params.pool_id }}"])
+    cleanup = BatchCleanupOperator(task_id="cleanup", pool_ids=[POOL_ID])
 
     done = check(value, variants)
     pool >> steps[0]

@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 function_apps=function_apps,
                 # The example function app reads its storage from this app setting, as on Azure.
                 env={"AzureWebJobsStorage": azurite.connection_string},
+                batch_blob_endpoint=azurite.blob_endpoint_template,  # pool blob mounts read Azurite
             ) as endpoints,
             run_airflow(
                 dags,

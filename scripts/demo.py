@@ -1,9 +1,10 @@
 """``make demo``: run the Batch split / fan-out / merge example through real Airflow, on this machine.
 
 Starts Azurite and the emulator (Batch, ACI, Durable) on 127.0.0.1, then Airflow's api-server,
-scheduler, dag-processor and triggerer (SQLite, LocalExecutor) with connections to both; unpauses
-``batch_split_fanout_merge``, triggers it through the REST API with a run config (as the UI's
-"Trigger DAG" does), follows its tasks, prints the merged result and a table of the Batch pools, jobs
+scheduler, dag-processor and triggerer (SQLite, LocalExecutor) with connections to both; triggers
+``batch_split_fanout_merge`` through the REST API with a run config (as the UI's "Trigger DAG" does) on
+the logical date its daily schedule would run first, and unpauses it, so the scheduler starts no second
+run on the same pool beside the demo's; follows its tasks, prints the merged result and a table of the Batch pools, jobs
 and Blob containers that existed during the run and whether they were deleted, then stops everything.
 Exits non-zero when the run does not succeed.
 """
@@ -95,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     with run_azurite() as azurite:
         log(f"Azurite: {azurite.blob_url}", started)
         # Nodes take seconds to boot (minutes on Azure), so the pool wait is deferred to the triggerer.
-        with run_emulator(extra_args=["--batch-node-boot-s", str(NODE_BOOT_S)]) as endpoints:
+        with run_emulator(
+            extra_args=["--batch-node-boot-s", str(NODE_BOOT_S)],
+            batch_blob_endpoint=azurite.blob_endpoint_template,
+        ) as endpoints:
             log(f"Emulator: batch {endpoints['batch']['url']}, aci {endpoints['aci']['url']}", started)
             watcher = ResourceWatcher(endpoints, azurite)
             with tempfile.TemporaryDirectory(prefix="demo-dags-") as tmp:
@@ -103,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
                 log("Starting Airflow: db migrate, api-server, scheduler, dag-processor, triggerer", started)
                 with run_airflow(dags, connection_env(endpoints, azurite), home=args.airflow_home) as airflow:
                     log(f"Airflow healthy at {airflow.base_url}", started)
-                    airflow.unpause(dag_id)
                     watcher.start()
-                    run_id = airflow.trigger(dag_id, conf)
+                    # The scheduled slot the scheduler would fill on unpause: this run takes it.
+                    run_id = airflow.trigger(dag_id, conf, logical_date=airflow.next_logical_date(dag_id))
+                    airflow.unpause(dag_id)
                     log(f"Triggered {dag_id} with conf {json.dumps(conf)}: {run_id}", started)
                     try:
                         state = follow(airflow, dag_id, run_id, args.timeout, started)

@@ -294,6 +294,19 @@ def build_group_body(
     return plan.complete(lambda ref: values.get(ref.conn_id, {}).get(ref.key))
 
 
+def secure_value_path(container: int, variable: int) -> tuple[str | int, ...]:
+    """Where a group body holds the ``secureValue`` of environment variable ``variable`` of ``container``."""
+    return (
+        "properties",
+        "containers",
+        container,
+        "properties",
+        "environmentVariables",
+        variable,
+        "secureValue",
+    )
+
+
 def plan_group(
     containers: Sequence[ContainerSpec],
     *,
@@ -340,18 +353,9 @@ def plan_group(
     for i, c in enumerate(containers):
         env: list[dict[str, Any]] = [{"name": k, "value": str(v)} for k, v in c.environment.items()]
         for var, key in c.secure_environment.items():
-            path = (
-                "properties",
-                "containers",
-                i,
-                "properties",
-                "environmentVariables",
-                len(env),
-                "secureValue",
-            )
             slots.append(
                 SecretRef(
-                    path,
+                    secure_value_path(i, len(env)),
                     secure_conn,
                     key,
                     "secure_environment",
@@ -665,5 +669,6 @@ __all__ = [
     "evaluate_group",
     "new_log_lines",
     "plan_group",
+    "secure_value_path",
     "validate_group_name",
 ]

@@ -1,11 +1,14 @@
 """Base classes of every hook: the connection is parsed once into `ServiceSettings`.
 
 Sync hooks read ``self.settings``; async hooks ``await self.aget_settings()`` (connection lookup through
-the Task SDK's async path, so it works inside the triggerer). Both come from the same parser.
+the Task SDK's async path, so it works inside the triggerer). Both come from the same parser. The sync
+hooks, the ones registered for the connection types, also answer the connection form's Test button
+(`AzureComputeSyncHook.test_connection`), through the one cheap call each must provide (``probe``).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -20,7 +23,7 @@ except ImportError:  # pragma: no cover - Airflow 3.0 before the Task SDK export
 
 
 class AzureComputeBaseHook(BaseHook):  # type: ignore[misc]
-    """Shared base of the sync hooks.
+    """Shared base of the sync and async hooks: the connection, parsed once.
 
     :param azure_conn_id: Airflow connection id; defaults to ``<connection type>_default``. The
         former keyword ``conn_id`` still works, with a deprecation warning.
@@ -70,6 +73,10 @@ class AzureComputeBaseHook(BaseHook):  # type: ignore[misc]
             )
         return settings
 
+
+class AzureComputeSyncHook(AzureComputeBaseHook, ABC):
+    """Base of the sync hooks: a connection test through one cheap real call, ``probe``, that each provides."""
+
     def test_connection(self) -> tuple[bool, str]:
         """Make one cheap real call (`probe`) and say what failed, naming the connection and field."""
         try:
@@ -111,9 +118,9 @@ class AzureComputeBaseHook(BaseHook):  # type: ignore[misc]
             current = current.__cause__
         return f"{where}: {type(err).__name__}: {getattr(err, 'message', None) or err}"
 
+    @abstractmethod
     def probe(self) -> str:
         """One cheap real call to the service; returns a short description of what it saw."""
-        raise NotImplementedError(f"{type(self).__name__} must implement probe()")
 
 
-__all__ = ["AzureComputeBaseHook"]
+__all__ = ["AzureComputeBaseHook", "AzureComputeSyncHook"]

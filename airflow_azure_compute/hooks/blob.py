@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings, StrEnum
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeRemoteError
-from airflow_azure_compute.hooks.base import AzureComputeBaseHook
+from airflow_azure_compute.hooks.base import AzureComputeBaseHook, AzureComputeSyncHook
 from airflow_azure_compute.hooks.blob_transfer import (
     BLOCK_SIZE,
     BlockSink,
@@ -153,7 +153,7 @@ def sign_sas(
     return str(generate_blob_sas(blob_name=blob_name, **common))
 
 
-class BlobHook(AzureComputeBaseHook):
+class BlobHook(AzureComputeSyncHook):
     """Sync Blob Storage hook (``azure.storage.blob.BlobServiceClient``)."""
 
     service: ClassVar[ServiceKind] = ServiceKind.BLOB

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings
 from airflow_azure_compute.exceptions import AzureComputeRemoteError
-from airflow_azure_compute.hooks.base import AzureComputeBaseHook
+from airflow_azure_compute.hooks.base import AzureComputeBaseHook, AzureComputeSyncHook
 from airflow_azure_compute.hooks.idempotent import aretry_call, retry_call
 from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
 
@@ -62,7 +62,7 @@ def to_model(body: Mapping[str, Any]) -> Any:
     return ContainerGroup.deserialize(dict(body))
 
 
-class ContainerInstancesHook(AzureComputeBaseHook):
+class ContainerInstancesHook(AzureComputeSyncHook):
     """Sync ACI hook (connection type ``azure_compute_aci``); the resource group is the connection's."""
 
     service: ClassVar[ServiceKind] = ServiceKind.ACI

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings
 from airflow_azure_compute.exceptions import AzureComputeRemoteError
-from airflow_azure_compute.hooks.base import AzureComputeBaseHook
+from airflow_azure_compute.hooks.base import AzureComputeBaseHook, AzureComputeSyncHook
 from airflow_azure_compute.hooks.durable_api import (
     RETRYABLE_STATUS,
     DurableApi,
@@ -63,7 +63,7 @@ def _should_retry(request: DurableRequest, response: DurableResponse | None, att
     return response.status in RETRYABLE_STATUS
 
 
-class DurableHook(AzureComputeBaseHook):
+class DurableHook(AzureComputeSyncHook):
     """Sync client of a function app's Durable HTTP API (connection type ``azure_compute_durable``)."""
 
     service: ClassVar[ServiceKind] = ServiceKind.DURABLE

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeRemoteError
-from airflow_azure_compute.hooks.base import AzureComputeBaseHook
+from airflow_azure_compute.hooks.base import AzureComputeSyncHook
 from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def _remote(operation: str, queue: str, err: Exception) -> AzureComputeRemoteErr
     )
 
 
-class StorageQueueHook(AzureComputeBaseHook):
+class StorageQueueHook(AzureComputeSyncHook):
     """Sync Storage queue hook over an ``azure_compute_blob`` connection (its account's queues)."""
 
     service: ClassVar[ServiceKind] = ServiceKind.BLOB

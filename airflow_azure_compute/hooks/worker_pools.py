@@ -20,6 +20,7 @@ from airflow_azure_compute.hooks.aci_groups import (
     RegistryCredential,
     SecretRef,
     plan_group,
+    secure_value_path,
 )
 from airflow_azure_compute.runtime.queue_worker import FAILED, RESULTS, result_name
 
@@ -196,18 +197,9 @@ def plan_workers(
             ("AZ_POOL_INPUT_URL", "container_read", layout.container),
             ("AZ_POOL_OUTPUT_URL", "container_write", layout.output_container),
         ):
-            path = (
-                "properties",
-                "containers",
-                0,
-                "properties",
-                "environmentVariables",
-                len(env),
-                "secureValue",
-            )
             refs.append(
                 SecretRef(
-                    path,
+                    secure_value_path(0, len(env)),
                     blob_conn_id,
                     target,
                     "blob_conn_id",

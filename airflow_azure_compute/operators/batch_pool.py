@@ -7,8 +7,6 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
-
 from airflow_azure_compute.deferral import default_deferrable
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
@@ -183,23 +181,21 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
 
     def create_body(self, spec: PoolSpec, context: Context) -> dict[str, Any]:
         """The create body, with registry credentials and mount SAS resolved from connections."""
+        from airflow_azure_compute.hooks.secret_refs import connection_password, registry_login
+
         user = password = None
         if spec.container and spec.container.registry_conn_id:
-            conn = BaseHook.get_connection(spec.container.registry_conn_id)
-            user, password = conn.login, conn.password
-            if not (user and password):
-                raise AzureComputeConfigError(
-                    f"connection {spec.container.registry_conn_id!r} needs a login and a password",
-                    field="pool.container.registry_conn_id",
-                )
+            user, password = registry_login(
+                spec.container.registry_conn_id, field="pool.container.registry_conn_id"
+            )
         keys = {
-            m.relative_mount_path: self._secret(
-                m.account_key_conn_id, "pool.file_share_mounts.account_key_conn_id"
+            m.relative_mount_path: connection_password(
+                m.account_key_conn_id, field="pool.file_share_mounts.account_key_conn_id"
             )
             for m in spec.file_share_mounts
         }
         passwords = {
-            u.name: self._secret(u.password_conn_id, "pool.user_accounts.password_conn_id")
+            u.name: connection_password(u.password_conn_id, field="pool.user_accounts.password_conn_id")
             for u in spec.user_accounts
         }
         account, sas = None, {}
@@ -218,19 +214,6 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
             file_share_keys=keys,
             user_passwords=passwords,
         )
-
-    @staticmethod
-    def _secret(conn_id: str, field: str) -> str:
-        """The password of connection ``conn_id`` (a storage key or a user's password), never logged."""
-        from airflow.exceptions import AirflowNotFoundException
-
-        try:
-            password = BaseHook.get_connection(conn_id).password
-        except AirflowNotFoundException:
-            raise AzureComputeConfigError(f"connection {conn_id!r} does not exist", field=field) from None
-        if not password:
-            raise AzureComputeConfigError(f"connection {conn_id!r} has no password", field=field)
-        return str(password)
 
     def ensure(self, hook: BatchHook, spec: PoolSpec, policy: ExistingPolicy, body: dict[str, Any]) -> bool:
         from airflow_azure_compute.specs import ExistingPolicy, pool_differences

@@ -31,7 +31,6 @@ from airflow_azure_compute.hooks.aci_groups import (
     ContainerSpec,
     GroupPlan,
     OnKillAction,
-    RegistryCredential,
     VolumeSpec,
     WaitFor,
     connection_value,
@@ -60,30 +59,6 @@ def _hook(azure_conn_id: str | None) -> ContainerInstancesHook:
     return ContainerInstancesHook(azure_conn_id)
 
 
-def _get_connection(conn_id: str) -> Any:
-    from airflow.sdk import BaseHook
-
-    return BaseHook.get_connection(conn_id)
-
-
-def _mask(value: str) -> None:
-    from airflow.sdk.log import mask_secret
-
-    mask_secret(value)
-
-
-def resolve_secrets(plan: GroupPlan) -> dict[str, Any]:
-    """The plan's body with its secrets read from their connections (sync twin of the trigger's)."""
-    from airflow_azure_compute.hooks.secret_refs import secret_value
-
-    conns = {conn_id: _get_connection(conn_id) for conn_id in plan.connection_ids()}
-    values = {ref: secret_value(ref, conns[ref.conn_id]) for ref in plan.secrets}
-    for value in values.values():
-        if value:
-            _mask(value)
-    return plan.complete(values.__getitem__)
-
-
 def print_new_logs(
     hook: ContainerInstancesHook,
     name: str,
@@ -107,20 +82,6 @@ def print_new_logs(
         if cursor is not None:
             out[container] = cursor
     return out
-
-
-def registries_from(registry_conn_id: str | None) -> list[RegistryCredential]:
-    """The registry login's public part (server, user, identity); the password stays in the connection."""
-    if not registry_conn_id:
-        return []
-    conn = _get_connection(registry_conn_id)
-    if not conn.host:
-        raise AzureComputeConfigError(
-            f"connection {registry_conn_id!r} needs the registry server as host", field="registry_conn_id"
-        )
-    identity = connection_value(conn, "identity")
-    password = None if identity or not conn.password else "<from registry_conn_id>"
-    return [RegistryCredential(conn.host, conn.login, password, identity)]
 
 
 def group_outcome(name: str, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -299,6 +260,8 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
 
     def plan(self, context: Context, location: str) -> GroupPlan:
         """The group to create, secrets left as references to their connections (validated here)."""
+        from airflow_azure_compute.hooks.secret_refs import registries_from
+
         plan = plan_group(
             self.specs(),
             location=location,
@@ -318,6 +281,8 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
     # -- execution ------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        from airflow_azure_compute.hooks.secret_refs import resolve_secrets
+
         dag_id, run_id, _, _ = run_scope(context)
         name = validate_group_name(self.group_name or derive_group_name(*run_scope(context)))
         hook = _hook(self.azure_conn_id)
@@ -558,6 +523,4 @@ __all__ = [
     "group_outcome",
     "print_new_logs",
     "record_group",
-    "registries_from",
-    "resolve_secrets",
 ]

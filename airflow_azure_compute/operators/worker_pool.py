@@ -48,11 +48,7 @@ from airflow_azure_compute.hooks.worker_pools import (
 from airflow_azure_compute.ids import run_metadata, run_scope
 from airflow_azure_compute.lineage import LineageMixin
 from airflow_azure_compute.links import ContainerWorkersLink, arm_scope
-from airflow_azure_compute.operators.container_instances import (
-    record_group,
-    registries_from,
-    resolve_secrets,
-)
+from airflow_azure_compute.operators.container_instances import record_group
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -287,6 +283,8 @@ class ContainerInstancesWorkerPoolOperator(LineageMixin, BaseOperator):
     def _plans(
         self, context: Context, layout: PoolLayout, names: list[str], location: str
     ) -> dict[str, GroupPlan]:
+        from airflow_azure_compute.hooks.secret_refs import registries_from
+
         plans = plan_workers(
             names,
             self._worker_spec(),
@@ -308,6 +306,8 @@ class ContainerInstancesWorkerPoolOperator(LineageMixin, BaseOperator):
     # -- execution ---------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        from airflow_azure_compute.hooks.secret_refs import resolve_secrets
+
         items = self._items()
         layout, names = self._layout_for(context, len(items))
         aci = self._aci()

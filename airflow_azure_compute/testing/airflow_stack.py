@@ -228,9 +228,31 @@ class AirflowStack:
                 )
             time.sleep(0.5)
 
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
-        """Create a manual DAG run with ``conf`` (``POST /dags/{dag_id}/dagRuns``); return its run id."""
-        body = {"logical_date": None, "conf": dict(conf or {})}
+    def next_logical_date(self, dag_id: str, timeout: float = 90) -> str | None:
+        """The logical date of the DAG's next scheduled run (``None`` for an unscheduled DAG), waiting for
+        the dag-processor to have parsed it.
+
+        Unpausing a scheduled DAG with ``catchup=False`` makes the scheduler run that date at once; a
+        manual run given that logical date first (`trigger`) takes its place.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            response = self.request("GET", f"/dags/{dag_id}")
+            if response.status_code == 200:
+                return response.json().get("next_dagrun_logical_date")
+            if response.status_code != 404 or time.monotonic() > deadline:
+                raise AirflowStackError(
+                    f"GET /dags/{dag_id} -> {response.status_code}: {response.text[:500]}"
+                )
+            time.sleep(0.5)
+
+    def trigger(
+        self, dag_id: str, conf: Mapping[str, Any] | None = None, *, logical_date: str | None = None
+    ) -> str:
+        """Create a manual DAG run with ``conf`` (``POST /dags/{dag_id}/dagRuns``) on ``logical_date``
+        (ISO 8601; default none); return its run id."""
+        body = {"logical_date": logical_date, "conf": dict(conf or {})}
         return str(self._json("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
 
     def backfill(

@@ -45,6 +45,12 @@ class AzuriteEndpoints:
             f"BlobEndpoint={self.blob_url};QueueEndpoint={self.queue_url};TableEndpoint={self.table_url};"
         )
 
+    @property
+    def blob_endpoint_template(self) -> str:
+        """Azurite's Blob URL of any account, ``http://127.0.0.1:<port>/{account}`` (path style): what the
+        Batch emulator's ``--batch-blob-endpoint`` takes to back blob mounts."""
+        return self.blob_url.rsplit("/", 1)[0] + "/{account}"
+
     def as_dict(self) -> dict[str, str]:
         return {
             "blob_url": self.blob_url,
@@ -126,11 +132,14 @@ def run_emulator(
     env: dict[str, str] | None = None,
     timeout: float = 30,
     storage_upstream: str | None = None,
+    batch_blob_endpoint: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Run ``python -m airflow_azure_compute.emulator`` and yield the endpoints file it writes.
 
     ``storage_upstream`` (Azurite's blob URL) puts the storage fault proxy in front of it: the endpoints
     file's ``storage.blob_url`` then serves Blob traffic with the emulator's fault switches.
+    ``batch_blob_endpoint`` (`AzuriteEndpoints.blob_endpoint_template`) backs the Batch emulator's blob
+    mounts; without it they use the host of ``storage_upstream``, and without either they are refused.
     """
     with tempfile.TemporaryDirectory(prefix="emulator-") as tmp:
         endpoints_file = Path(tmp) / "endpoints.json"
@@ -146,6 +155,8 @@ def run_emulator(
             args += ["--function-app", str(app)]
         if storage_upstream:
             args += ["--storage-upstream", storage_upstream]
+        if batch_blob_endpoint:
+            args += ["--batch-blob-endpoint", batch_blob_endpoint]
         args += list(extra_args)
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(

@@ -8,6 +8,8 @@ throttling never spends it; a service failing without pause does); an absolute d
 
 ``on_kill`` (a user killed the task) terminates this run's remote work; ``cleanup`` only closes
 clients, so a triggerer restart or redistribution leaves the tasks running and the new trigger resumes.
+A job the operator held while it added its tasks (`BatchHook.hold_job`) is released by the trigger's
+first poll (``release_job``): a task killed before the triggerer ran its trigger leaves only held tasks.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_azure_compute.hooks.batch import BatchAsyncHook, backoff, is_transient
 from airflow_azure_compute.specs import FailurePolicy
@@ -32,10 +34,21 @@ from airflow_azure_compute.states import (
     evaluate_tasks,
     progress_line,
 )
+from airflow_azure_compute.triggers.base import SerializableTrigger
 from airflow_azure_compute.triggers.live_output import DEFAULT_MAX_BYTES, TaskOutputTail
 
 if TYPE_CHECKING:
     from azure.batch.aio import BatchClient as AsyncBatchClient
+    from typing_extensions import Required, Unpack
+
+    class PollingArgs(TypedDict, total=False):
+        """The keyword arguments of `_BatchPollingTrigger`, passed through by its subclasses."""
+
+        conn_id: Required[str]
+        deadline: Required[float]
+        poll_interval: float
+        error_budget: int
+        error_window_s: float
 
 
 EventStatus = Literal["success", "failed", "timeout", "error"]
@@ -87,8 +100,15 @@ class ErrorWindow:
         return len(self.times) > self.budget
 
 
-class _BatchPollingTrigger(BaseTrigger):
-    """Shared loop: poll, decide, log, retry transient errors within a budget, honour the deadline."""
+class _BatchPollingTrigger(SerializableTrigger):
+    """Shared loop: poll, decide, log, retry transient errors within a budget, honour the deadline.
+
+    :param conn_id: ``azure_compute_batch`` connection id.
+    :param deadline: absolute epoch seconds; a ``timeout`` event fires after it.
+    :param poll_interval: seconds between polls.
+    :param error_budget: transient errors tolerated within ``error_window_s``.
+    :param error_window_s: the window of the error budget, in seconds.
+    """
 
     def __init__(
         self,
@@ -106,22 +126,6 @@ class _BatchPollingTrigger(BaseTrigger):
         self.error_budget = int(error_budget)
         self.error_window_s = float(error_window_s)
 
-    def _common(self) -> dict[str, Any]:
-        return {
-            "conn_id": self.conn_id,
-            "deadline": self.deadline,
-            "poll_interval": self.poll_interval,
-            "error_budget": self.error_budget,
-            "error_window_s": self.error_window_s,
-        }
-
-    @abstractmethod
-    def _fields(self) -> dict[str, Any]:
-        """The subclass's own constructor arguments, as primitives (``serialize`` adds the common ones)."""
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return f"{type(self).__module__}.{type(self).__qualname__}", {**self._fields(), **self._common()}
-
     def hook(self) -> BatchAsyncHook:
         return BatchAsyncHook(self.conn_id)
 
@@ -133,10 +137,16 @@ class _BatchPollingTrigger(BaseTrigger):
     def timeout_event(self) -> dict[str, Any]:
         """The event payload fields that identify what timed out."""
 
+    def first_poll_delay(self) -> float:
+        """Before the first poll: a random part of one interval.
+
+        The operator checked once before deferring; spreading the first poll over one interval keeps a
+        triggerer that (re)starts many triggers at once from firing all their requests together.
+        """
+        return random.uniform(0, self.poll_interval)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # The operator checked once before deferring; spreading the first poll over one interval keeps a
-        # triggerer that (re)starts many triggers at once from firing all their requests together.
-        await asyncio.sleep(random.uniform(0, self.poll_interval))
+        await asyncio.sleep(self.first_poll_delay())
         hook = self.hook()
         errors = ErrorWindow(self.error_budget, self.error_window_s)
         try:
@@ -213,17 +223,15 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
     :param stream_output: task ids whose growing stdout/stderr is streamed into the log at each poll
         (see `airflow_azure_compute.triggers.live_output`).
     :param stream_output_bytes: at most this many bytes read per streamed file and poll.
+    :param release_job: the operator held the job while adding its tasks (`BatchHook.hold_job`):
+        the first poll, made at once, enables it (`BatchHook.release_job`), and polls repeat that until
+        it is released.
     """
 
     def __init__(
         self,
         *,
         job_id: str,
-        conn_id: str,
-        deadline: float,
-        poll_interval: float = 10.0,
-        error_budget: int = 20,
-        error_window_s: float = 600.0,
         task_id_prefix: str | None = None,
         expected_tasks: int | None = None,
         scope: str = "job",
@@ -235,14 +243,10 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         progress_quiet_s: float = 0.0,
         stream_output: list[str] | None = None,
         stream_output_bytes: int = DEFAULT_MAX_BYTES,
+        release_job: bool = False,
+        **polling: Unpack[PollingArgs],
     ) -> None:
-        super().__init__(
-            conn_id=conn_id,
-            deadline=deadline,
-            poll_interval=poll_interval,
-            error_budget=error_budget,
-            error_window_s=error_window_s,
-        )
+        super().__init__(**polling)
         self.job_id = job_id
         self.stream_output = list(stream_output or [])
         self.stream_output_bytes = int(stream_output_bytes)
@@ -256,26 +260,12 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         self.owns_job = bool(owns_job)
         self.terminate_on_kill = bool(terminate_on_kill)
         self.failed_limit = int(failed_limit)
+        self.release_job = bool(release_job)
+        self._released = not self.release_job
         self._started = time.monotonic()
         self._first_done: int | None = None
         self._last_counts: TaskCounts | None = None
         self._last_logged = 0.0
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "task_id_prefix": self.task_id_prefix,
-            "expected_tasks": self.expected_tasks,
-            "scope": self.scope,
-            "failure_policy": self.failure_policy.value,
-            "tolerate_percent": self.tolerate_percent,
-            "owns_job": self.owns_job,
-            "terminate_on_kill": self.terminate_on_kill,
-            "failed_limit": self.failed_limit,
-            "progress_quiet_s": self.progress_quiet_s,
-            "stream_output": self.stream_output,
-            "stream_output_bytes": self.stream_output_bytes,
-        }
 
     def _base_event(
         self, status: EventStatus, message: str, counts: TaskCounts | None = None
@@ -316,7 +306,15 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
             "job %s: %s", self.job_id, progress_line(counts, self.expected_tasks, rate=rate, elapsed=elapsed)
         )
 
+    def first_poll_delay(self) -> float:
+        """None while the job is held: its tasks wait for this poll."""
+        return 0.0 if not self._released else super().first_poll_delay()
+
     async def poll(self, hook: BatchAsyncHook, client: AsyncBatchClient) -> dict[str, Any] | None:
+        if not self._released:
+            self._released = await hook.release_job(client, self.job_id)
+            if self._released:
+                self.log.info("job %s released: its tasks may start", self.job_id)
         await self._tail.poll(client, self.log)
         counts = await self.counts(hook, client)
         self.report_progress(counts)
@@ -383,25 +381,12 @@ class BatchPoolReadyTrigger(_BatchPollingTrigger):
         self,
         *,
         pool_id: str,
-        conn_id: str,
-        deadline: float,
-        poll_interval: float = 10.0,
-        error_budget: int = 20,
-        error_window_s: float = 600.0,
         min_ready_nodes: int = 1,
+        **polling: Unpack[PollingArgs],
     ) -> None:
-        super().__init__(
-            conn_id=conn_id,
-            deadline=deadline,
-            poll_interval=poll_interval,
-            error_budget=error_budget,
-            error_window_s=error_window_s,
-        )
+        super().__init__(**polling)
         self.pool_id = pool_id
         self.min_ready_nodes = int(min_ready_nodes)
-
-    def _fields(self) -> dict[str, Any]:
-        return {"pool_id": self.pool_id, "min_ready_nodes": self.min_ready_nodes}
 
     def timeout_event(self) -> dict[str, Any]:
         return {

@@ -14,8 +14,10 @@ from airflow_azure_compute.triggers.batch import _BatchPollingTrigger
 
 if TYPE_CHECKING:
     from azure.batch.aio import BatchClient as AsyncBatchClient
+    from typing_extensions import Unpack
 
     from airflow_azure_compute.hooks.batch import BatchAsyncHook
+    from airflow_azure_compute.triggers.batch import PollingArgs
 
 
 def evaluate_resize(pool: Mapping[str, Any]) -> PoolDecision:
@@ -66,25 +68,12 @@ class BatchPoolResizeTrigger(_BatchPollingTrigger):
         self,
         *,
         pool_id: str,
-        conn_id: str,
-        deadline: float,
-        poll_interval: float = 10.0,
-        error_budget: int = 20,
-        error_window_s: float = 600.0,
         stop_on_kill: bool = True,
+        **polling: Unpack[PollingArgs],
     ) -> None:
-        super().__init__(
-            conn_id=conn_id,
-            deadline=deadline,
-            poll_interval=poll_interval,
-            error_budget=error_budget,
-            error_window_s=error_window_s,
-        )
+        super().__init__(**polling)
         self.pool_id = pool_id
         self.stop_on_kill = bool(stop_on_kill)
-
-    def _fields(self) -> dict[str, Any]:
-        return {"pool_id": self.pool_id, "stop_on_kill": self.stop_on_kill}
 
     def timeout_event(self) -> dict[str, Any]:
         return {

@@ -17,8 +17,9 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal, TypedDict
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
+from airflow_azure_compute.deferral import poll_delay
 from airflow_azure_compute.exceptions import AzureComputeError
 from airflow_azure_compute.hooks.aci_groups import (
     GroupPlan,
@@ -28,6 +29,8 @@ from airflow_azure_compute.hooks.aci_groups import (
     evaluate_group,
     new_log_lines,
 )
+from airflow_azure_compute.hooks.secret_refs import aresolve_secrets
+from airflow_azure_compute.triggers.base import SerializableTrigger
 
 MAX_POLL_ERRORS = 3
 ON_KILL_TIMEOUT_S = 60.0
@@ -87,23 +90,11 @@ def evaluate(
     return None
 
 
-async def resolve_secrets(plan: GroupPlan) -> dict[str, Any]:
-    """The plan's body with its secrets read from their connections (async lookups, triggerer-safe)."""
-    from airflow.sdk import BaseHook
-
-    from airflow_azure_compute.hooks.secret_refs import secret_value
-
-    conns = {conn_id: await BaseHook.aget_connection(conn_id) for conn_id in plan.connection_ids()}
-    values = {ref: secret_value(ref, conns[ref.conn_id]) for ref in plan.secrets}
-    mask_secrets(v for v in values.values() if v)
-    return plan.complete(values.__getitem__)
-
-
 async def ensure_group(hook: Any, client: Any, name: str, plan: GroupPlan) -> bool:
     """Create the planned group unless it exists; ``True`` if this call created it."""
     if await hook.get_group(client, name) is not None:
         return False
-    await hook.create_group(client, name, await resolve_secrets(plan))
+    await hook.create_group(client, name, await aresolve_secrets(plan))
     return True
 
 
@@ -117,15 +108,7 @@ async def delete_for_good(hook: Any, client: Any, name: str, *, settle_s: float)
             await hook.delete_group(client, name)
 
 
-def mask_secrets(values: Any) -> None:
-    """Register values with Airflow's secrets masker (task and triggerer processes alike)."""
-    from airflow.sdk.log import mask_secret
-
-    for value in values:
-        mask_secret(value)
-
-
-class ContainerGroupTrigger(BaseTrigger):
+class ContainerGroupTrigger(SerializableTrigger):
     """Create a container group if asked, then poll it until it ends (or is ready), printing its logs.
 
     :param group_name: container group name (in the connection's resource group).
@@ -166,20 +149,6 @@ class ContainerGroupTrigger(BaseTrigger):
         self.plan = None if plan is None else GroupPlan.from_dict(plan)
         self.wait_for = WaitFor.parse(wait_for, field="wait_for")
         self.log_tail = int(log_tail)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return f"{type(self).__module__}.{type(self).__qualname__}", {
-            "group_name": self.group_name,
-            "conn_id": self.conn_id,
-            "poll_interval": self.poll_interval,
-            "deadline": self.deadline,
-            "logging_interval": self.logging_interval,
-            "on_kill_action": self.on_kill_action.value,
-            "log_cursors": self.log_cursors,
-            "plan": None if self.plan is None else self.plan.to_dict(),
-            "wait_for": self.wait_for.value,
-            "log_tail": self.log_tail,
-        }
 
     def _hook(self) -> Any:
         from airflow_azure_compute.hooks.container_instances import ContainerInstancesAsyncHook
@@ -244,10 +213,7 @@ class ContainerGroupTrigger(BaseTrigger):
                 if event is not None:
                     yield TriggerEvent({**event, "deadline": self.deadline, "log_cursors": self.log_cursors})
                     return
-                delay = self.poll_interval
-                if self.deadline is not None:
-                    delay = min(delay, max(0.0, self.deadline - time.time()))
-                await asyncio.sleep(delay)
+                await asyncio.sleep(poll_delay(self.poll_interval, self.deadline))
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: delete (or stop) the group, even one being created."""
@@ -272,5 +238,4 @@ __all__ = [
     "delete_for_good",
     "ensure_group",
     "evaluate",
-    "resolve_secrets",
 ]

@@ -13,8 +13,9 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal, TypedDict
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
+from airflow_azure_compute.deferral import poll_delay
 from airflow_azure_compute.exceptions import AzureComputeError, AzureComputeRemoteError
 from airflow_azure_compute.hooks.durable_api import (
     UNSUCCESSFUL,
@@ -22,6 +23,7 @@ from airflow_azure_compute.hooks.durable_api import (
     RuntimeStatus,
     SuspendedAction,
 )
+from airflow_azure_compute.triggers.base import SerializableTrigger
 
 #: Consecutive polls allowed to fail (after the hook's own retries) before the trigger gives up.
 MAX_POLL_ERRORS = 3
@@ -122,7 +124,7 @@ def progress_text(custom_status: Any) -> str:
     return text[:2000]
 
 
-class DurableOrchestrationTrigger(BaseTrigger):
+class DurableOrchestrationTrigger(SerializableTrigger):
     """Poll an orchestration's status until it is terminal (or the deadline passes).
 
     :param instance_id: the orchestration instance id.
@@ -157,18 +159,6 @@ class DurableOrchestrationTrigger(BaseTrigger):
         self.terminate_on_kill = terminate_on_kill
         self.start = None if start is None else dict(start)
         self.until_custom_status = until_custom_status
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return f"{type(self).__module__}.{type(self).__qualname__}", {
-            "instance_id": self.instance_id,
-            "conn_id": self.conn_id,
-            "poll_interval": self.poll_interval,
-            "deadline": self.deadline,
-            "on_suspended": self.on_suspended.value,
-            "terminate_on_kill": self.terminate_on_kill,
-            "start": self.start,
-            "until_custom_status": self.until_custom_status,
-        }
 
     def _hook(self) -> Any:
         from airflow_azure_compute.hooks.durable import DurableAsyncHook
@@ -242,10 +232,7 @@ class DurableOrchestrationTrigger(BaseTrigger):
                 if event is not None:
                     yield TriggerEvent(event)
                     return
-                delay = self.poll_interval
-                if self.deadline is not None:
-                    delay = max(0.0, min(delay, self.deadline - time.time()))
-                await asyncio.sleep(delay)
+                await asyncio.sleep(poll_delay(self.poll_interval, self.deadline))
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: terminate the orchestration (if still running)."""

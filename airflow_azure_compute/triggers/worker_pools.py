@@ -14,11 +14,13 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
+from airflow_azure_compute.deferral import poll_delay
 from airflow_azure_compute.exceptions import AzureComputeError
 from airflow_azure_compute.hooks.aci_groups import GroupPlan, GroupProgress, OnKillAction, evaluate_group
 from airflow_azure_compute.hooks.worker_pools import PoolLayout, PoolProgress, evaluate_pool
+from airflow_azure_compute.triggers.base import SerializableTrigger
 from airflow_azure_compute.triggers.container_instances import delete_for_good, ensure_group
 
 MAX_POLL_ERRORS = 3
@@ -26,7 +28,7 @@ ON_KILL_TIMEOUT_S = 120.0
 ON_KILL_SETTLE_S = 5.0
 
 
-class WorkerPoolTrigger(BaseTrigger):
+class WorkerPoolTrigger(SerializableTrigger):
     """Start the pool's workers (if missing) and poll its results until done, failed or past the deadline.
 
     :param layout: `to_dict` (queue, containers, prefix, item count).
@@ -57,17 +59,6 @@ class WorkerPoolTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.on_kill_action = OnKillAction.parse(on_kill_action, field="on_kill_action")
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return f"{type(self).__module__}.{type(self).__qualname__}", {
-            "layout": self.layout.to_dict(),
-            "workers": {name: plan.to_dict() for name, plan in self.workers.items()},
-            "conn_id": self.conn_id,
-            "blob_conn_id": self.blob_conn_id,
-            "poll_interval": self.poll_interval,
-            "deadline": self.deadline,
-            "on_kill_action": self.on_kill_action.value,
-        }
 
     def _aci(self) -> Any:
         from airflow_azure_compute.hooks.container_instances import ContainerInstancesAsyncHook
@@ -121,10 +112,7 @@ class WorkerPoolTrigger(BaseTrigger):
                 if event is not None:
                     yield TriggerEvent(event)
                     return
-                delay = self.poll_interval
-                if self.deadline is not None:
-                    delay = min(delay, max(0.0, self.deadline - time.time()))
-                await asyncio.sleep(delay)
+                await asyncio.sleep(poll_delay(self.poll_interval, self.deadline))
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: delete (or stop) every worker, even one being created."""

@@ -87,6 +87,8 @@ def _example_group(example: dict[str, Any]) -> dict[str, Any]:
     return body["value"][0] if "value" in body else body
 
 
+@scenario("ContainerGroupCreateConfidential")
+@scenario("ContainerGroupEncryptionProperties")
 @scenario("ContainerGroupsCreateOrUpdate")
 def _create(world: AciWorld, example: dict[str, Any]) -> Reply:
     name = f"demo1-{uuid.uuid4().hex[:8]}"
@@ -110,6 +112,24 @@ def _list(world: AciWorld, example: dict[str, Any]) -> Reply:
     return world.send(
         "GET", f"/subscriptions/{world.subscription}/providers/Microsoft.ContainerInstance/containerGroups"
     )
+
+
+@scenario("ContainerGroupsListByResourceGroup")
+def _list_in_resource_group(world: AciWorld, example: dict[str, Any]) -> Reply:
+    name = world.group(_example_group(example))
+    listed = example["responses"]["200"]["body"]["value"][0]
+    listed["name"], listed["id"] = name, world.group_path(name)
+    return world.send(
+        "GET",
+        f"/subscriptions/{world.subscription}/resourceGroups/{world.resource_group}"
+        "/providers/Microsoft.ContainerInstance/containerGroups",
+    )
+
+
+@scenario("ContainerGroupsRestart")
+def _restart(world: AciWorld, example: dict[str, Any]) -> Reply:
+    name = world.group({"properties": {"containers": [_container()], "osType": "Linux"}})
+    return world.send("POST", world.group_path(name) + "/restart")
 
 
 @scenario("ContainerGroupsUpdate")

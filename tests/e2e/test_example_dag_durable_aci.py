@@ -6,22 +6,19 @@ so this test starts its own emulator process with that app loaded.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from airflow_azure_compute.testing.stack import AzuriteEndpoints, run_emulator
+from tests.e2e.examples import EXAMPLES, load
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 APP = EXAMPLES / "durable_app"
 
 
@@ -43,17 +40,6 @@ def seed004_env(azurite: AzuriteEndpoints) -> Iterator[dict[str, Any]]:
             mp.undo()
 
 
-def load(dags_folder: Path) -> ModuleType:
-    shutil.copy(EXAMPLES / "durable_aci_pipeline.py", dags_folder / "durable_aci_pipeline.py")
-    spec = importlib.util.spec_from_file_location(
-        "example_durable_aci", dags_folder / "durable_aci_pipeline.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def worker_command() -> list[str]:
     """The emulated workers run the example's worker through the provider's queue worker."""
     return [
@@ -71,7 +57,7 @@ def test_durable_aci_pipeline(airflow_db: Path, seed004_env: dict[str, Any]) -> 
     from airflow_azure_compute.hooks.durable import DurableHook
     from airflow_azure_compute.hooks.storage_queue import StorageQueueHook
 
-    module = load(airflow_db / "dags")
+    module = load("durable_aci_pipeline", airflow_db / "dags")
     conf = {
         "blocks": 6,
         "block_size": 40,

@@ -2,44 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.e2e.examples import EXAMPLES, load, run, xcom
 from tests.integration._batch_env import admin, set_faults
 
 pytestmark = pytest.mark.integration
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
-
-
-def load(name: str, dags_folder: Path) -> ModuleType:
-    """Copy the example (and its programs) into the DAGs folder, where dag.test() serializes it from."""
-    shutil.copy(EXAMPLES / f"{name}.py", dags_folder / f"{name}.py")
-    for programs in ("batch_programs", "hpc_programs"):
-        shutil.copytree(EXAMPLES / programs, dags_folder / programs, dirs_exist_ok=True)
-    spec = importlib.util.spec_from_file_location(f"example_{name}", dags_folder / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def run(dag: Any, conf: dict[str, Any]) -> Any:
-    dr = dag.test(run_conf=conf)
-    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
-    assert dr.state == "success", states
-    return dr
-
-
-def xcom(dr: Any, task_id: str) -> Any:
-    ti = next(t for t in dr.get_task_instances() if t.task_id == task_id)
-    return ti.xcom_pull(task_ids=task_id)
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 
 10 % of the requests to Batch, ACI, Durable and Storage (through the fault proxy in front of Azurite)
 are answered 429 or 503 with ``Retry-After``, 1 % have their connection reset. Each example runs once
-fault-free, then ``SOAK_ROUNDS`` times (default 1) under faults; each run must succeed with outputs
-byte-identical to the fault-free run (the merged blob's MD5 and size, the results in XCom), and leave
-nothing behind: no active job, no pool or container of the run, no container group, no orchestration
-history. ``SOAK_ROUNDS=10`` gives a longer measurement.
+fault-free, then ``SOAK_ROUNDS`` times (default 1) under faults, each run on the next day's logical
+date as its schedule would run it; each run must succeed with outputs byte-identical to the fault-free
+run (the merged blob's MD5 and size, the results in XCom), and leave nothing behind: no active job, no
+pool or container of the run, no container group. ``SOAK_ROUNDS=10`` gives a longer measurement.
 
 The Durable function app's own storage (``AzureWebJobsStorage``: queue and blobs used inside the
 orchestration) talks to Azurite directly; the provider's Blob traffic goes through the proxy.
@@ -13,13 +13,12 @@ orchestration) talks to Azurite directly; the provider's Blob traffic goes throu
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,15 +26,17 @@ from typing import Any
 import pytest
 
 from airflow_azure_compute.testing.stack import AzuriteEndpoints, run_emulator
+from tests.e2e.examples import EXAMPLES, load, run
 from tests.integration.test_retry_reconcile import faults, injected
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 APP = EXAMPLES / "durable_app"
 ROUNDS = int(os.environ.get("SOAK_ROUNDS", "1"))
 SERVICES = ("batch", "aci", "durable", "storage")
 FAULTY = {"error_rate": 0.10, "reset_rate": 0.01, "retry_after": 1}
+#: The logical date of round 0; round r runs r days later (every example has a start date before it).
+FIRST_DAY = datetime(2026, 1, 1, tzinfo=timezone.utc)
 CALM = {"error_rate": 0.0, "reset_rate": 0.0, "reset_next": 0, "lose_next": 0}
 
 
@@ -62,17 +63,6 @@ def stack(airflow_db: Path, azurite: AzuriteEndpoints) -> Iterator[dict[str, Any
             yield endpoints
         finally:
             mp.undo()
-
-
-def load(name: str, dags_folder: Path) -> ModuleType:
-    shutil.copy(EXAMPLES / f"{name}.py", dags_folder / f"{name}.py")
-    for programs in ("batch_programs", "hpc_programs"):
-        shutil.copytree(EXAMPLES / programs, dags_folder / programs, dirs_exist_ok=True)
-    spec = importlib.util.spec_from_file_location(f"soak_{name}", dags_folder / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def xcoms(dr: Any, *task_ids: str) -> dict[str, Any]:
@@ -129,13 +119,6 @@ def dag_of(module: ModuleType) -> Any:
     return module.count_words() if hasattr(module, "count_words") else module.dag
 
 
-def run_dag(dag: Any, conf: dict[str, Any]) -> Any:
-    dr = dag.test(run_conf=conf)
-    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
-    assert dr.state == "success", states
-    return dr
-
-
 def examples() -> list[tuple[str, Callable[[int], dict[str, Any]], Callable[[Any], bytes]]]:
     python = sys.executable
     return [
@@ -155,9 +138,9 @@ def examples() -> list[tuple[str, Callable[[int], dict[str, Any]], Callable[[Any
             lambda r: {"pool_id": f"soak-workflow-{r}", "start": 4, "python": python},
             outputs_of("final_result"),
         ),
-        (
+        (  # no pool_id: each run makes its own pool, as its scheduled runs do
             "python_map",
-            lambda r: {"values": [0, 4, 7, 10], "pool_id": f"soak-map-{r}", "python": python},
+            lambda r: {"values": [0, 4, 7, 10], "python": python},
             outputs_of("collect"),
         ),
         (
@@ -165,9 +148,9 @@ def examples() -> list[tuple[str, Callable[[int], dict[str, Any]], Callable[[Any
             lambda r: {"pool_id": f"soak-words-{r}", "python": python, "chunks": 4},
             outputs_of("total"),
         ),
-        (
+        (  # no pool_id: each run makes its own pool, as its scheduled runs do
             "python_workflow",
-            lambda r: {"pool_id": f"soak-pywf-{r}", "start": 4, "python": python},
+            lambda r: {"start": 4, "python": python},
             outputs_of("check"),
         ),
         (
@@ -218,15 +201,17 @@ def test_every_example_survives_faults_with_identical_outputs(
 ) -> None:
     figures: dict[str, Any] = {"runs": 0, "green": 0, "leftovers": 0, "faults": {}, "seconds": {}}
     for name, conf_for, outputs in examples():
-        module = load(name, airflow_db / "dags")
+        module = load(name, airflow_db / "dags", module_prefix="soak")
         for service in SERVICES:
             faults(stack, service, **CALM)
         conf = conf_for(0)
         undo = prepare(name, module, conf)
         began = time.monotonic()
-        baseline = outputs(run_dag(dag_of(module), conf))
+        dr = run(dag_of(module), conf, FIRST_DAY)
+        baseline = outputs(dr)
         undo()
         figures["seconds"][f"{name}/calm"] = round(time.monotonic() - began, 1)
+        assert not (left := leftovers(dr.run_id)), f"{name}: left behind {left}"
         for r in range(1, ROUNDS + 1):
             conf = conf_for(r)
             undo = prepare(name, module, conf)
@@ -236,7 +221,7 @@ def test_every_example_survives_faults_with_identical_outputs(
             began = time.monotonic()
             figures["runs"] += 1
             try:
-                dr = run_dag(dag_of(module), conf)
+                dr = run(dag_of(module), conf, FIRST_DAY + timedelta(days=r))
             finally:
                 for service in SERVICES:
                     faults(stack, service, **CALM)

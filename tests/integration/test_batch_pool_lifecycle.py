@@ -119,6 +119,58 @@ def test_hpc_pool_settings_are_stored_and_secrets_not_echoed(
     _hook().delete_pool(pool_id)
 
 
+def test_provider_pool_spec_mounts_work_end_to_end(
+    batch_env: dict[str, Any], secrets: dict[str, str]
+) -> None:
+    """The provider's own pool spec (blob mount with the read/list SAS it makes, an Azure Files share, an
+    NFS export): a task copies the input blob from the blob mount onto the share and writes to the
+    export; the next task of the job reads both back under ``$AZ_BATCH_NODE_MOUNTS_DIR``."""
+    from azure.batch import models
+
+    from airflow_azure_compute.hooks.blob import BlobHook
+
+    refdata = fresh("ref")
+    blob = BlobHook("azure_compute_blob_default")
+    blob.create_container(refdata)
+    blob.upload_bytes(refdata, "genome/index.txt", b"reference data\n")
+    pool_id = fresh("hpcmnt")
+    spec = {**_hpc(pool_id, refdata), "node_fill_type": "Spread"}
+    spec["file_share_mounts"] = [
+        {**spec["file_share_mounts"][0], "azure_file_url": f"https://acct.file.core.windows.net/{pool_id}"}
+    ]
+    spec["nfs_mounts"] = [{"source": f"10.0.0.4:/{pool_id}", "relative_mount_path": "nfs"}]
+    assert _ensure(spec, min_ready_nodes=2)["created"] is True
+    client = _hook().client
+    job_id = fresh("job")
+    client.create_job(
+        models.BatchJobCreateOptions(id=job_id, pool_info=models.BatchPoolInfo(pool_id=pool_id))
+    )
+    mounts = "$AZ_BATCH_NODE_MOUNTS_DIR"
+    first = f"cp {mounts}/ref/genome/index.txt {mounts}/share/copy.txt && echo nfs > {mounts}/nfs/n.txt"
+    client.create_task(
+        job_id, models.BatchTaskCreateOptions(id="first", command_line=f"/bin/sh -c '{first}'")
+    )
+    _wait_task(client, job_id, "first")
+    second = f"cat {mounts}/share/copy.txt {mounts}/nfs/n.txt; ls {mounts}"
+    client.create_task(
+        job_id, models.BatchTaskCreateOptions(id="second", command_line=f"/bin/sh -c '{second}'")
+    )
+    _wait_task(client, job_id, "second")
+    out = b"".join(client.download_task_file(job_id, "second", "stdout.txt")).decode()
+    assert out == "reference data\nnfs\nnfs\nref\nshare\n"
+    client.begin_delete_job(job_id, polling_interval=0.2).result()
+    _hook().delete_pool(pool_id)
+
+
+def _wait_task(client: Any, job_id: str, task_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while (task := client.get_task(job_id, task_id)).state != "completed":
+        assert time.monotonic() < deadline, task
+        time.sleep(0.1)
+    info = task.execution_info
+    assert info is not None and info.result == "success", info and info.failure_info
+
+
 def test_missing_mount_credentials_refused_before_creation(
     batch_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

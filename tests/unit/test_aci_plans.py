@@ -20,7 +20,7 @@ from airflow_azure_compute.hooks.aci_groups import (
     VolumeSpec,
     plan_group,
 )
-from airflow_azure_compute.hooks.secret_refs import secret_value
+from airflow_azure_compute.hooks.secret_refs import complete_plan, secret_value
 from airflow_azure_compute.hooks.storage_queue import validate_queue_name
 from airflow_azure_compute.hooks.worker_pools import (
     PoolLayout,
@@ -88,7 +88,7 @@ def test_plan_holds_no_secret_and_round_trips() -> None:
 def test_complete_fills_every_secret_from_its_connection() -> None:
     plan = full_plan()
     conns = {"secrets": conn(token=SECRETS["token"]), "files": conn(key=SECRETS["key"]), "registry": conn()}
-    body = plan.complete(lambda ref: secret_value(ref, conns[ref.conn_id]))
+    body = complete_plan(plan, conns)  # what the operator's and the trigger's lookups both end in
     props = body["properties"]
     env = props["containers"][0]["properties"]["environmentVariables"]
     assert {"name": "TOKEN", "secureValue": "tok-2"} in env and {"name": "A", "value": "1"} in env

@@ -15,6 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_azure_compute.emulator.aci.errors import CloudError, bad_request
+from airflow_azure_compute.emulator.aci.probes import ProbeSpec, parse_probe
+from airflow_azure_compute.emulator.aci.properties import (
+    check_ip_address,
+    check_limits,
+    check_ports,
+    check_registry_credentials,
+    check_zones,
+    not_emulated,
+    refuse_unknown_properties,
+)
 
 API_VERSION = "2023-05-01"
 RESOURCE_TYPE = "Microsoft.ContainerInstance/containerGroups"
@@ -95,6 +105,8 @@ class ContainerSpec:
     :param command: argv executed directly, without a shell; empty when the request gave none.
     :param env: environment variables from ``value`` and ``secureValue`` alike.
     :param mounts: the volumes this container mounts.
+    :param liveness: its liveness probe (failures restart it).
+    :param readiness: its readiness probe (failures are reported as events).
     """
 
     name: str
@@ -102,6 +114,8 @@ class ContainerSpec:
     command: tuple[str, ...]
     env: Mapping[str, str] = field(repr=False)
     mounts: tuple[MountSpec, ...] = ()
+    liveness: ProbeSpec | None = None
+    readiness: ProbeSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,7 @@ class GroupSpec:
     :param containers: the containers, in request order.
     :param body: the request body as stored (secrets included; `redact` before echoing).
     :param volumes: the group's volumes.
+    :param init_containers: the init containers, run one after the other before the containers.
     """
 
     location: str
@@ -120,6 +135,7 @@ class GroupSpec:
     containers: tuple[ContainerSpec, ...]
     body: dict[str, Any] = field(repr=False)
     volumes: tuple[VolumeSpec, ...] = ()
+    init_containers: tuple[ContainerSpec, ...] = ()
 
     def runtime_properties(self) -> dict[str, Any]:
         """The part of the body whose change makes an update redeploy the containers."""
@@ -137,8 +153,10 @@ def _require_dict(value: Any, target: str) -> dict[str, Any]:
     return value
 
 
-def _parse_container(raw: Any, index: int) -> ContainerSpec:
-    where = f"properties.containers[{index}]"
+def _parse_container(raw: Any, index: int, kind: str = "containers") -> ContainerSpec:
+    """One container of ``properties.<kind>`` (``containers`` or ``initContainers``: an init container
+    has no resources nor ports)."""
+    where = f"properties.{kind}[{index}]"
     raw = _require_dict(raw, where)
     name = raw.get("name")
     if not isinstance(name, str) or not valid_name(name):
@@ -153,15 +171,8 @@ def _parse_container(raw: Any, index: int) -> ContainerSpec:
     image = props.get("image")
     if not isinstance(image, str) or not image:
         raise bad_request(f"The image of container '{name}' is required.", f"{where}.properties.image")
-    requests = _require_dict(props.get("resources", {}), f"{where}.properties.resources").get("requests")
-    requests = _require_dict(requests, f"{where}.properties.resources.requests")
-    for key in ("cpu", "memoryInGB"):
-        value = requests.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise bad_request(
-                f"Container '{name}' must request a positive '{key}'.",
-                f"{where}.properties.resources.requests.{key}",
-            )
+    if kind == "containers":
+        _check_resources(props, where, name)
     command = props.get("command") or []
     if not isinstance(command, list) or not all(isinstance(part, str) for part in command):
         raise bad_request(
@@ -178,12 +189,40 @@ def _parse_container(raw: Any, index: int) -> ContainerSpec:
             )
         value = var.get("secureValue") if var.get("secureValue") is not None else var.get("value")
         env[var_name] = "" if value is None else str(value)
+    mounts = _parse_mounts(props.get("volumeMounts"), f"{where}.properties.volumeMounts", name)
+    probes: dict[str, ProbeSpec | None] = {}
+    if kind == "containers":  # an init container has no probes
+        for probe in ("liveness", "readiness"):
+            target = f"{where}.properties.{probe}Probe"
+            probes[probe] = parse_probe(props.get(f"{probe}Probe"), target, probe == "liveness")
+    return ContainerSpec(
+        name=name,
+        image=image,
+        command=tuple(command),
+        env=env,
+        mounts=mounts,
+        liveness=probes.get("liveness"),
+        readiness=probes.get("readiness"),
+    )
+
+
+def _check_resources(props: dict[str, Any], where: str, name: str) -> None:
+    """A container's positive CPU and memory requests, GPU, limits and ports."""
+    requests = _require_dict(props.get("resources", {}), f"{where}.properties.resources").get("requests")
+    requests = _require_dict(requests, f"{where}.properties.resources.requests")
+    for key in ("cpu", "memoryInGB"):
+        value = requests.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise bad_request(
+                f"Container '{name}' must request a positive '{key}'.",
+                f"{where}.properties.resources.requests.{key}",
+            )
     for kind in ("requests", "limits"):
         gpu = (props.get("resources") or {}).get(kind, {}) or {}
         if isinstance(gpu, dict) and gpu.get("gpu") is not None:
             _parse_gpu(gpu["gpu"], f"{where}.properties.resources.{kind}.gpu", name)
-    mounts = _parse_mounts(props.get("volumeMounts"), f"{where}.properties.volumeMounts", name)
-    return ContainerSpec(name=name, image=image, command=tuple(command), env=env, mounts=mounts)
+    check_ports(props.get("ports"), f"{where}.properties.ports")
+    check_limits((props.get("resources") or {}).get("limits"), f"{where}.properties.resources.limits", name)
 
 
 def _parse_gpu(raw: Any, target: str, container: str) -> None:
@@ -260,7 +299,7 @@ def _parse_volumes(raw: Any) -> tuple[VolumeSpec, ...]:
             )
         kind = kinds[0]
         if kind == "gitRepo":
-            raise _not_emulated("git repo volumes (cloning needs the network)", f"{where}.gitRepo")
+            raise not_emulated("git repo volumes (cloning needs the network)", f"{where}.gitRepo")
         if kind == "emptyDir":
             volumes.append(VolumeSpec(name, kind))
         elif kind == "secret":
@@ -312,9 +351,15 @@ def parse_group(body: Any, name: str) -> GroupSpec:
     if not isinstance(raw_containers, list) or not raw_containers:
         raise bad_request("A container group needs at least one container.", "properties.containers")
     containers = tuple(_parse_container(raw, i) for i, raw in enumerate(raw_containers))
-    names = [c.name for c in containers]
+    raw_init = props.get("initContainers") or []
+    if not isinstance(raw_init, list):
+        raise bad_request("'initContainers' must be a list.", "properties.initContainers")
+    init_containers = tuple(_parse_container(raw, i, "initContainers") for i, raw in enumerate(raw_init))
+    names = [c.name for c in (*containers, *init_containers)]
     if len(set(names)) != len(names):
-        raise bad_request("Container names must be unique within a group.", "properties.containers")
+        raise bad_request(
+            "Container and init container names must be unique within a group.", "properties.containers"
+        )
     os_type = OS_TYPES.get(str(props.get("osType", "")).lower())
     if os_type is None:
         raise bad_request("'osType' must be Linux or Windows.", "properties.osType")
@@ -322,17 +367,22 @@ def parse_group(body: Any, name: str) -> GroupSpec:
     if policy is None:
         raise bad_request("'restartPolicy' must be Always, OnFailure or Never.", "properties.restartPolicy")
     refuse_not_emulated(body)
+    refuse_unknown_properties(body)
+    check_ip_address(props)
+    check_zones(body.get("zones"))
     volumes = _parse_volumes(props.get("volumes"))
     known = {v.name for v in volumes}
-    for index, container in enumerate(containers):
-        for position, mount in enumerate(container.mounts):
-            if mount.volume not in known:
-                raise bad_request(
-                    f"Container '{container.name}' mounts volume '{mount.volume}', which the group does "
-                    "not define.",
-                    f"properties.containers[{index}].properties.volumeMounts[{position}].name",
-                    code="VolumeMountNameNotFound",
-                )
+    for kind, parsed in (("containers", containers), ("initContainers", init_containers)):
+        for index, container in enumerate(parsed):
+            for position, mount in enumerate(container.mounts):
+                if mount.volume not in known:
+                    raise bad_request(
+                        f"Container '{container.name}' mounts volume '{mount.volume}', which the group "
+                        "does not define.",
+                        f"properties.{kind}[{index}].properties.volumeMounts[{position}].name",
+                        code="VolumeMountNameNotFound",
+                    )
+    for index in range(len(containers)):
         gpu_used = (_find_gpu(raw_containers[index]) or {}).get("sku")
         if gpu_used and os_type != "Linux":
             raise bad_request("GPU resources are only available to Linux container groups.",
@@ -346,14 +396,23 @@ def parse_group(body: Any, name: str) -> GroupSpec:
                 code="GpuSkuNotAvailableInRegion",
             )
     _check_identity(body.get("identity"))
+    check_registry_credentials(props, body.get("identity"))
     stored = copy.deepcopy(body)
     stored["properties"].update(osType=os_type, restartPolicy=policy)
     stored["properties"].pop("provisioningState", None)
     stored["properties"].pop("instanceView", None)
-    for container in stored["properties"]["containers"]:
+    for container in (
+        *stored["properties"]["containers"],
+        *(stored["properties"].get("initContainers") or []),
+    ):
         container["properties"].pop("instanceView", None)
     return GroupSpec(
-        location=location, restart_policy=policy, containers=containers, body=stored, volumes=volumes
+        location=location,
+        restart_policy=policy,
+        containers=containers,
+        body=stored,
+        volumes=volumes,
+        init_containers=init_containers,
     )
 
 
@@ -451,46 +510,29 @@ NOT_EMULATED_GROUP: Mapping[str, str] = {
     "dnsConfig": "custom DNS configuration (dnsConfig)",
     "diagnostics": "Log Analytics diagnostics",
     "encryptionProperties": "customer-managed encryption keys",
-    "initContainers": "init containers",
     "extensions": "container group extensions",
     "confidentialComputeProperties": "confidential containers",
 }
 #: The same for each container's properties (``resources.requests``/``limits`` keys as ``resources.<key>``).
-NOT_EMULATED_CONTAINER: Mapping[str, str] = {
-    "livenessProbe": "liveness probes",
-    "readinessProbe": "readiness probes",
-    "securityContext": "container security contexts",
-}
+NOT_EMULATED_CONTAINER: Mapping[str, str] = {"securityContext": "container security contexts"}
 
 
 def refuse_not_emulated(body: Mapping[str, Any]) -> None:
     """400 ``FeatureNotEmulated`` naming the first feature of ``body`` the emulator does not emulate."""
     props = body.get("properties") or {}
     if str(props.get("sku") or "Standard").lower() != "standard":
-        raise _not_emulated(f"the {props.get('sku')} SKU", "properties.sku")
+        raise not_emulated(f"the {props.get('sku')} SKU", "properties.sku")
     if str(props.get("priority") or "Regular").lower() != "regular":
-        raise _not_emulated(f"{props.get('priority')} priority", "properties.priority")
+        raise not_emulated(f"{props.get('priority')} priority", "properties.priority")
     for key, feature in NOT_EMULATED_GROUP.items():
         if props.get(key):
-            raise _not_emulated(feature, f"properties.{key}")
-    for index, container in enumerate(props.get("containers") or []):
-        cprops = container.get("properties") or {}
-        used = {k for k in NOT_EMULATED_CONTAINER if cprops.get(k)}
-        for key in NOT_EMULATED_CONTAINER:
-            if key in used:
-                raise _not_emulated(
-                    NOT_EMULATED_CONTAINER[key], f"properties.containers[{index}].properties.{key}"
-                )
-
-
-def _not_emulated(feature: str, target: str) -> CloudError:
-    return CloudError(
-        400,
-        "FeatureNotEmulated",
-        f"The local ACI emulator does not emulate {feature} ({target}): remove it from the request, "
-        "or run this workload against Azure.",
-        target,
-    )
+            raise not_emulated(feature, f"properties.{key}")
+    for kind in ("containers", "initContainers"):
+        for index, container in enumerate(props.get(kind) or []):
+            cprops = (container.get("properties") if isinstance(container, dict) else None) or {}
+            for key, feature in NOT_EMULATED_CONTAINER.items():
+                if cprops.get(key):
+                    raise not_emulated(feature, f"properties.{kind}[{index}].properties.{key}")
 
 
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:

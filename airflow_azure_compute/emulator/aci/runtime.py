@@ -36,6 +36,7 @@ from airflow_azure_compute.emulator.aci.model import (
     localize,
     restarts_after,
 )
+from airflow_azure_compute.emulator.aci.probes import ProbeSpec, probe_once
 
 log = logging.getLogger("airflow_azure_compute.emulator.aci")
 
@@ -279,9 +280,16 @@ class ContainerRuntime:
         if self._stopping:
             self._signal(signal.SIGTERM)
         pump = asyncio.create_task(self._pump(proc))
+        probes = [
+            asyncio.create_task(self._probe(kind, probe, proc, env))
+            for kind, probe in (("Liveness", self.spec.liveness), ("Readiness", self.spec.readiness))
+            if probe is not None
+        ]
         try:
             returncode = await proc.wait()
         finally:
+            for task in probes:
+                task.cancel()
             if proc.returncode is None:  # cancelled while running: do not leave the process behind
                 self._signal(signal.SIGKILL)
                 await proc.wait()
@@ -294,6 +302,32 @@ class ContainerRuntime:
         code = exit_code_of(returncode)
         self._terminated(code, start, utc_now())
         return code
+
+    async def _probe(
+        self, kind: str, probe: ProbeSpec, proc: asyncio.subprocess.Process, env: dict[str, str]
+    ) -> None:
+        """Probe the running process on the probe's period. A failure is a ``Unhealthy`` warning event;
+        ``failureThreshold`` liveness failures in a row kill the process (then the restart policy applies)."""
+        await asyncio.sleep(probe.initial_delay_s)
+        failures = 0
+        while proc.returncode is None and not self._stopping:
+            failure = await probe_once(probe, env, str(self.workdir), self.localize)
+            if failure is None:
+                failures = 0
+            else:
+                failures += 1
+                self.event("Unhealthy", f"{kind} probe failed: {failure}", "Warning")
+                if kind == "Liveness" and failures >= probe.failure_threshold:
+                    self.event(
+                        "Killing", f"Container {self.spec.name} failed liveness probe, will be restarted"
+                    )
+                    self._signal(signal.SIGTERM)
+                    try:
+                        await asyncio.wait_for(proc.wait(), self.settings.stop_grace_s)
+                    except asyncio.TimeoutError:
+                        self._signal(signal.SIGKILL)
+                    return
+            await asyncio.sleep(probe.period_s)
 
     async def _pump(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
@@ -332,6 +366,13 @@ class ContainerRuntime:
             for left in pending:
                 left.cancel()
 
+    async def finished(self) -> int | None:
+        """Wait until the container will not run again (its restart policy is satisfied, or it was
+        stopped); its last exit code."""
+        if self._task is not None:
+            await self._task
+        return self.last_exit
+
     def abort(self) -> None:
         """Kill at once, without waiting (used by a synchronous reset)."""
         self._stopping = True
@@ -362,30 +403,50 @@ class GroupDeployment:
             v.name: shares / v.share[0] / v.share[1] if v.share else workdir / "volumes" / v.name
             for v in spec.volumes
         }
-        self.containers = {
-            c.name: ContainerRuntime(
-                c,
-                spec.restart_policy,
-                settings,
-                workdir / c.name,
-                {m.mount_path: self.volume_dirs[m.volume] for m in c.mounts},
-            )
-            for c in spec.containers
-        }
+        self.containers = {c.name: self._runtime(c, spec.restart_policy) for c in spec.containers}
+        # an init container is run again until it succeeds, unless the group never restarts anything
+        init_policy = "Never" if spec.restart_policy == "Never" else "OnFailure"
+        self.init_containers = {c.name: self._runtime(c, init_policy) for c in spec.init_containers}
+        #: an init container failed under the Never policy: the containers never start
+        self.init_failed = False
         self.provisioned: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
 
+    def _runtime(self, container: ContainerSpec, policy: str) -> ContainerRuntime:
+        mounts = {m.mount_path: self.volume_dirs[m.volume] for m in container.mounts}
+        return ContainerRuntime(container, policy, self.settings, self.workdir / container.name, mounts)
+
+    def runtime(self, name: str) -> ContainerRuntime | None:
+        """The container or init container called ``name``."""
+        return self.containers.get(name) or self.init_containers.get(name)
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._provision(), name="aci-provision")
+
+    async def _run_init_containers(self) -> bool:
+        """Run the init containers one after the other; False when one failed for good."""
+        for runtime in self.init_containers.values():
+            runtime.event("Pulled", f'Successfully pulled image "{runtime.spec.image}"')
+            runtime.launch(runtime.environment())
+            if await runtime.finished() != 0:
+                return False
+        return True
 
     async def _provision(self) -> None:
         try:
             await asyncio.sleep(self.settings.provision_delay_s)
             self.provisioning_state = "Creating"
-            for runtime in self.containers.values():
+            for runtime in (*self.init_containers.values(), *self.containers.values()):
                 runtime.event("Pulling", f'pulling image "{runtime.spec.image}"')
             await asyncio.sleep(self.settings.provision_delay_s)
             self._materialize_volumes()
+            if not await self._run_init_containers():
+                self.init_failed = True
+                for runtime in self.containers.values():
+                    runtime.done = True  # never started, never will be
+                self.provisioning_state = "Succeeded"
+                self._settle("Succeeded")
+                return
             for runtime in self.containers.values():
                 runtime.event("Pulled", f'Successfully pulled image "{runtime.spec.image}"')
                 runtime.launch(runtime.environment())
@@ -415,6 +476,8 @@ class GroupDeployment:
             self.provisioned.set_result(status)
 
     def state(self) -> str:
+        if self.init_failed and not self.stopped:
+            return "Failed"
         return group_state(
             self.spec.restart_policy,
             stopped=self.stopped,
@@ -434,14 +497,15 @@ class GroupDeployment:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=5)
-        await asyncio.gather(*(r.terminate(grace) for r in self.containers.values()))
+        runtimes = (*self.init_containers.values(), *self.containers.values())
+        await asyncio.gather(*(r.terminate(grace) for r in runtimes))
         self._settle("Canceled")
 
     def abort(self) -> None:
         self.stopped = True
         if self._task is not None:
             self._task.cancel()
-        for runtime in self.containers.values():
+        for runtime in (*self.init_containers.values(), *self.containers.values()):
             runtime.abort()
         self._settle("Canceled")
 

@@ -45,6 +45,7 @@ from airflow_azure_compute.emulator.aci.runtime import ContainerRuntime, GroupDe
 from airflow_azure_compute.emulator.aci.tokens import DEFAULT_LIFETIME_S, TokenIssuer
 from airflow_azure_compute.emulator.core import EmulatorService, ServiceContext, put_admin_settings
 from airflow_azure_compute.emulator.faults import ADMIN_PREFIX
+from airflow_azure_compute.emulator.operations import serves
 
 SUBSCRIPTION = "/subscriptions/{subscription}"
 GROUPS_IN_RG = SUBSCRIPTION + "/resourceGroups/{resource_group}/providers/" + PROVIDER + "/containerGroups"
@@ -142,8 +143,8 @@ class GroupRecord:
                 region = self.spec.location.replace(" ", "").lower()
                 ip_address["fqdn"] = f"{ip_address['dnsNameLabel']}.{region}.azurecontainer.io"
         props["instanceView"] = {"events": [], "state": deployment.state()}
-        for container in props["containers"]:
-            runtime = deployment.containers.get(container["name"])
+        for container in (*props["containers"], *(props.get("initContainers") or [])):
+            runtime = deployment.runtime(container["name"])
             view = runtime.instance_view() if runtime is not None else None
             if view is not None:
                 container["properties"]["instanceView"] = view
@@ -251,24 +252,30 @@ class AciService(EmulatorService):
         arm = self._arm
         app.add_routes(
             [
-                web.put(GROUP, arm(self.put_group)),
-                web.get(GROUP, arm(self.get_group)),
-                web.patch(GROUP, arm(self.patch_group)),
-                web.delete(GROUP, arm(self.delete_group)),
-                web.post(GROUP + "/start", arm(self.start_group)),
-                web.post(GROUP + "/stop", arm(self.stop_group)),
-                web.post(GROUP + "/restart", arm(self.restart_group)),
-                web.get(CONTAINER + "/logs", arm(self.container_logs)),
-                web.post(CONTAINER + "/exec", arm(self.container_exec)),
-                web.post(CONTAINER + "/attach", arm(self.container_attach)),
-                web.get(USAGES, arm(self.usages)),
-                web.get("/providers/" + PROVIDER + "/operations", arm(self.list_operations)),
+                web.put(GROUP, serves("ContainerGroups_CreateOrUpdate", arm(self.put_group))),
+                web.get(GROUP, serves("ContainerGroups_Get", arm(self.get_group))),
+                web.patch(GROUP, serves("ContainerGroups_Update", arm(self.patch_group))),
+                web.delete(GROUP, serves("ContainerGroups_Delete", arm(self.delete_group))),
+                web.post(GROUP + "/start", serves("ContainerGroups_Start", arm(self.start_group))),
+                web.post(GROUP + "/stop", serves("ContainerGroups_Stop", arm(self.stop_group))),
+                web.post(GROUP + "/restart", serves("ContainerGroups_Restart", arm(self.restart_group))),
+                web.get(CONTAINER + "/logs", serves("Containers_ListLogs", arm(self.container_logs))),
+                web.post(CONTAINER + "/exec", serves("Containers_ExecuteCommand", arm(self.container_exec))),
+                web.post(CONTAINER + "/attach", serves("Containers_Attach", arm(self.container_attach))),
+                web.get(USAGES, serves("Location_ListUsage", arm(self.usages))),
+                web.get(
+                    "/providers/" + PROVIDER + "/operations",
+                    serves("Operations_List", arm(self.list_operations)),
+                ),
                 web.get(BRIDGE_PATH, self.bridge.handle),
                 web.post(f"{ADMIN_PREFIX}/aci/token", self.issue_token),
-                web.get(GROUPS_IN_RG, arm(self.list_in_resource_group)),
+                web.get(
+                    GROUPS_IN_RG,
+                    serves("ContainerGroups_ListByResourceGroup", arm(self.list_in_resource_group)),
+                ),
                 web.get(
                     SUBSCRIPTION + "/providers/" + PROVIDER + "/containerGroups",
-                    arm(self.list_in_subscription),
+                    serves("ContainerGroups_List", arm(self.list_in_subscription)),
                 ),
                 web.get(OPERATION, arm(self.get_operation)),
                 web.get(f"{ADMIN_PREFIX}/aci/settings", self.get_settings),
@@ -518,7 +525,7 @@ class AciService(EmulatorService):
     async def container_logs(self, request: web.Request) -> web.Response:
         record = self._find(request)
         container = request.match_info["container"]
-        runtime = record.deployment.containers.get(container)
+        runtime = record.deployment.runtime(container)
         if runtime is None:
             raise CloudError(
                 404,

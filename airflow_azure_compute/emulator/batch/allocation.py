@@ -188,11 +188,23 @@ class PoolAllocation(TaskExecution, ABC):
         node.scheduling_state = "enabled"
         self._cancel_node_runs(node)
         node.start_task_info = None
-        node.prepped_jobs.clear()
+        node.prepped_jobs = {
+            key: status
+            for key, status in node.prepped_jobs.items()
+            if self._keeps_prep_after_reboot(key, status)
+        }
         node.prep_runs.clear()
         node.set_state("rebooting")
         node.next_at = self._loop_time() + self.timings.node_boot_s / 2
         self.wake()
+
+    def _keeps_prep_after_reboot(self, job_key: str, status: dict[str, Any]) -> bool:
+        """A succeeded preparation task is not rerun after a reboot when its job says
+        ``rerunOnNodeRebootAfterSuccess: false`` (the default, true, reruns it)."""
+        job = self.jobs.get(job_key)
+        prep = (job.spec.get("jobPreparationTask") or {}) if job else {}
+        succeeded = (status.get("jobPreparationTaskExecutionInfo") or {}).get("result") == "success"
+        return succeeded and prep.get("rerunOnNodeRebootAfterSuccess") is False
 
     def _add_node(self, pool: Pool, dedicated: bool) -> None:
         pool.node_counter += 1
@@ -224,6 +236,7 @@ class PoolAllocation(TaskExecution, ABC):
 
     def _remove_node(self, pool: Pool, node: Node) -> None:
         self._cancel_node_runs(node)
+        self.mounts.forget(node.root)
         pool.nodes.pop(node.id, None)
         pool.touch()
 

@@ -23,18 +23,41 @@ import aiohttp
 from airflow_azure_compute.emulator.batch import multi_instance
 from airflow_azure_compute.emulator.batch.allocation import TASK_ENDED, PoolAllocation, Timings
 from airflow_azure_compute.emulator.batch.model import Job, Node, Pool, Task
+from airflow_azure_compute.emulator.batch.mounts import MountManager
 from airflow_azure_compute.emulator.batch.wire import iso, now, parse_duration
 
 log = logging.getLogger("airflow_azure_compute.emulator.batch")
-#: Job Manager settings that are not task properties (the rest of the spec is the task Batch starts).
-JOB_MANAGER_ONLY = ("killJobOnCompletion", "runExclusive", "allowLowPriorityNode")
+
+
+#: failureInfo codes of a task that never ran its command (``exitConditions.preProcessingError``).
+PRE_PROCESSING_CODES = frozenset(
+    {
+        "BlobNotFound",
+        "BlobAccessDenied",
+        "ResourceDownloadFailed",
+        "InvalidResourceFile",
+        "AutoStorageAccountNotConfigured",
+        "CommandProgramNotFound",
+        "InvalidCommandLine",
+        "MountFailed",
+    }
+)
+#: failureInfo codes of an output file upload failure (``exitConditions.fileUploadError``).
+UPLOAD_CODES = frozenset({"FileUploadContainerNotFound", "FileUploadFailed", "InvalidOutputFile"})
+#: ``terminateReason`` of a job ended by its job manager task (``killJobOnCompletion``).
+JOB_MANAGER_COMPLETE = "JMComplete"
 
 
 def exit_options(task: Task) -> dict[str, Any]:
     """The ``exitOptions`` Batch applies to a completed task: the first ``exitCodes`` or
-    ``exitCodeRanges`` entry matching its exit code, else ``default`` for a failure ({} for success)."""
+    ``exitCodeRanges`` entry matching its exit code, else ``preProcessingError`` (the command never
+    ran) or ``fileUploadError`` (an output upload failed) when set, else ``default`` for a failure
+    ({} for success)."""
     conditions = task.spec.get("exitConditions") or {}
     code = task.execution.get("exitCode")
+    failure = (task.execution.get("failureInfo") or {}).get("code")
+    if code is None and failure in PRE_PROCESSING_CODES and conditions.get("preProcessingError"):
+        return dict(conditions["preProcessingError"])
     if code is not None:
         for entry in conditions.get("exitCodes") or []:
             if int(entry.get("code", -1)) == int(code):
@@ -42,6 +65,8 @@ def exit_options(task: Task) -> dict[str, Any]:
         for entry in conditions.get("exitCodeRanges") or []:
             if int(entry.get("start", 0)) <= int(code) <= int(entry.get("end", -1)):
                 return dict(entry.get("exitOptions") or {})
+    if failure in UPLOAD_CODES and conditions.get("fileUploadError"):
+        return dict(conditions["fileUploadError"])
     if task.execution.get("result") == "success":
         return {}
     return dict(conditions.get("default") or {})
@@ -65,6 +90,7 @@ class BatchEngine(PoolAllocation):
         workdir: Path,
         timings: Timings | None = None,
         runner: Any = None,
+        blob_endpoint: str | None = None,
     ) -> None:
         self.account_name = account_name
         self.account_url = ""
@@ -77,6 +103,7 @@ class BatchEngine(PoolAllocation):
         self._loop_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.http: aiohttp.ClientSession | None = None
+        self.mounts = MountManager(workdir, blob_endpoint)
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -171,9 +198,10 @@ class BatchEngine(PoolAllocation):
             job.execution["poolId"] = job.auto_pool_id
         self.jobs[job.key] = job
         manager = spec.get("jobManagerTask")
-        if isinstance(manager, dict):
-            # Batch starts the Job Manager as a task of the job, under its own id.
-            self.add_task(job, {k: v for k, v in manager.items() if k not in JOB_MANAGER_ONLY})
+        if manager:
+            # Batch runs the job manager as the job's first task (listed with the others)
+            task = self.add_task(job, dict(manager))
+            task.job_manager = True
         return job
 
     def _create_auto_pool(self, auto: dict[str, Any]) -> str:
@@ -218,14 +246,18 @@ class BatchEngine(PoolAllocation):
     async def _run_release(self, job: Job, pool: Pool, node: Node, spec: dict[str, Any]) -> None:
         status = job.prep_status.setdefault(node.id, {"poolId": pool.id, "nodeId": node.id})
         status["jobReleaseTaskExecutionInfo"] = {"state": "running", "startTime": iso(now())}
-        result = await self._execute(
-            pool, node, job, "jobrelease", spec.get("id") or "jobrelease", spec, self._prep_env(job, node)
-        )
-        status["jobReleaseTaskExecutionInfo"] = self._phase_info(result)
+        task_id = spec.get("id") or "jobrelease"
+        result = await self._execute(pool, node, job, "jobrelease", task_id, spec, self._prep_env(job, node))
+        node_url = f"{pool.url}/nodes/{node.id}"
+        status["jobReleaseTaskExecutionInfo"] = self._phase_info(result, node_url, job.id, task_id)
 
     def disable_job(self, job: Job, option: str) -> None:
-        """Stop scheduling ``job``; running tasks are requeued, terminated or left to finish."""
-        job.set_state("disabled")
+        """Stop scheduling ``job``; running tasks are requeued, terminated or left to finish.
+
+        As on Azure, the job is ``disabling`` until its running tasks have been dealt with: at once for
+        ``requeue`` and ``terminate``; for ``wait``, until the last of them completes.
+        """
+        job.set_state("disabling")
         for task in list(job.tasks.values()):
             if task.state in ("running", "preparing"):
                 if option == "requeue":
@@ -234,6 +266,12 @@ class BatchEngine(PoolAllocation):
                     self._complete(
                         task, "completed", result="failure", failureInfo=dict(TASK_ENDED), exitCode=None
                     )
+        self._settle_disabling(job)
+
+    @staticmethod
+    def _settle_disabling(job: Job) -> None:
+        if job.state == "disabling" and not job.counts.tasks["running"]:
+            job.set_state("disabled")
 
     def delete_job(self, job: Job) -> None:
         job.set_state("deleting")
@@ -307,13 +345,12 @@ class BatchEngine(PoolAllocation):
 
     def _after_completion(self, task: Task) -> None:
         job = task.job
+        self._settle_disabling(job)
+        if task.job_manager and job.state == "active" and task.spec.get("killJobOnCompletion") is not False:
+            self.terminate_job(job, JOB_MANAGER_COMPLETE)
+            return
         if satisfies_dependents(task):
             self._release_dependents(job, task.key)
-        manager = job.spec.get("jobManagerTask") or {}
-        is_manager = task.key == str(manager.get("id") or "").lower()
-        if is_manager and job.state == "active" and manager.get("killJobOnCompletion", True):
-            self.terminate_job(job, "JMComplete")
-            return
         failed = task.execution.get("result") == "failure" and job.state == "active"
         job_action = exit_options(task).get("jobAction") or "terminate" if failed else "none"
         if job.spec.get("onTaskFailure") == "performexitoptionsjobaction" and job_action == "terminate":
@@ -376,6 +413,8 @@ class BatchEngine(PoolAllocation):
             if pool is None or pool.state != "active":
                 continue
             nodes = [n for n in pool.nodes.values() if n.schedulable and n.free_slots > 0]
+            policy = pool.spec.get("taskSchedulingPolicy") or {}
+            pack = str(policy.get("nodeFillType") or "").lower() == "pack"
             parallel = int(job.spec.get("maxParallelTasks") or -1)
             while job.queue and nodes:
                 if 0 < parallel <= job.counts.tasks["running"]:
@@ -404,9 +443,11 @@ class BatchEngine(PoolAllocation):
                     job.queue.popleft()
                     job.blocked[task.key] = task
                     continue
-                node = max(nodes, key=lambda n: n.free_slots)
-                if node.free_slots < task.required_slots:
+                fitting = [n for n in nodes if n.free_slots >= task.required_slots]
+                if not fitting:
                     break
+                # Spread: the node with the most free slots; Pack: fill one node before the next
+                node = (min if pack else max)(fitting, key=lambda n: n.free_slots)
                 job.queue.popleft()
                 self._launch(pool, node, task)
                 if node.free_slots <= 0:
@@ -487,6 +528,7 @@ class BatchEngine(PoolAllocation):
                 task, "active", retryCount=retry_count + 1, lastRetryTime=iso(now()), result=None, **info
             )
             job.queue.append(task)
+            self._settle_disabling(job)
             self.wake()
             return
         self._complete(task, "completed", result=result.result, **info)
@@ -520,20 +562,25 @@ class BatchEngine(PoolAllocation):
             "startTime": iso(now()),
             "retryCount": 0,
         }
-        result = await self._execute(
-            pool, node, job, "jobprep", spec.get("id") or "jobpreparation", spec, self._prep_env(job, node)
+        task_id = spec.get("id") or "jobpreparation"
+        result = await self._execute(pool, node, job, "jobprep", task_id, spec, self._prep_env(job, node))
+        status["jobPreparationTaskExecutionInfo"] = self._phase_info(
+            result, status["nodeUrl"], job.id, task_id
         )
-        status["jobPreparationTaskExecutionInfo"] = self._phase_info(result)
         node.prepped_jobs[job.key] = status
         return result.result == "success" or spec.get("waitForSuccess") is False
 
     @staticmethod
-    def _phase_info(result: Any) -> dict[str, Any]:
+    def _phase_info(result: Any, node_url: str, job_id: str, task_id: str) -> dict[str, Any]:
+        """A job preparation or release task's execution info; its directory is given relative to the
+        node's root (as Batch gives it), with the URL of that directory's files."""
+        root = f"workitems/{job_id}/job-1/{task_id}"
         info = {
             "state": "completed",
             "startTime": iso(result.start_time),
             "endTime": iso(result.end_time),
-            "taskRootDirectory": str(result.task_dir),
+            "taskRootDirectory": root,
+            "taskRootDirectoryUrl": f"{node_url}/files/{root}",
             "result": result.result,
             "retryCount": 0,
         }

@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 
 from airflow_azure_compute.emulator.batch.model import Job, Node, Pool, Task
+from airflow_azure_compute.emulator.batch.mounts import MountManager
+from airflow_azure_compute.emulator.batch.run_failures import TaskFailure
 from airflow_azure_compute.emulator.batch.runner import TaskRunResult
 from airflow_azure_compute.emulator.batch.wire import now, parse_duration
 
@@ -33,6 +35,7 @@ class TaskExecution:
     account_name: str
     account_url: str
     http: aiohttp.ClientSession | None
+    mounts: MountManager
     _runner: Any
 
     @property
@@ -81,11 +84,16 @@ class TaskExecution:
             max_wall_clock_seconds=wall.total_seconds() if wall else None,
             container_settings=spec.get("containerSettings"),
             extra_env=extra_env,
+            volumes=self.mounts.shared_dirs(pool.spec),
         )
         assert self.http is not None
         started = now()
         try:
-            return await self.runner.run_task(run_spec, self.http)
+            await self.mounts.before_run(pool.spec, node.root)
+        except TaskFailure as mount_failure:
+            return TaskRunResult(None, "failure", mount_failure.to_wire(), started, now(), node.root)
+        try:
+            result = await self.runner.run_task(run_spec, self.http)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a runner bug must not leave the task running forever
@@ -97,3 +105,14 @@ class TaskExecution:
                 "details": [],
             }
             return TaskRunResult(None, "failure", failure, started, now(), node.root)
+        return await self._write_back(pool, node, result)
+
+    async def _write_back(self, pool: Pool, node: Node, result: TaskRunResult) -> TaskRunResult:
+        """Sync the node's blob mounts back; a failure to do so fails a run that had succeeded."""
+        try:
+            await self.mounts.after_run(pool.spec, node.root)
+        except TaskFailure as write_failure:
+            log.warning("blob mount write-back on %s failed: %s", node.id, write_failure.message)
+            if result.failure_info is None:
+                result.result, result.failure_info = "failure", write_failure.to_wire()
+        return result

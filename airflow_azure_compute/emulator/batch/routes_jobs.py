@@ -9,6 +9,7 @@ from aiohttp import web
 from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
 from airflow_azure_compute.emulator.batch.model import Job
+from airflow_azure_compute.emulator.batch.not_emulated import check_job
 from airflow_azure_compute.emulator.batch.pool_specs import validate_pool_spec
 from airflow_azure_compute.emulator.batch.wire import (
     BatchError,
@@ -17,6 +18,7 @@ from airflow_azure_compute.emulator.batch.wire import (
     json_response,
     parse_duration,
 )
+from airflow_azure_compute.emulator.operations import serves
 
 ALL_TASKS_COMPLETE = {"noaction", "terminatejob"}
 TASK_FAILURE = {"noaction", "performexitoptionsjobaction"}
@@ -28,6 +30,7 @@ UPDATABLE = (
     "poolInfo",
     "onAllTasksComplete",
     "metadata",
+    "networkConfiguration",
 )
 
 
@@ -88,19 +91,21 @@ def validate_pool_info(pool_info: Any) -> None:
 
 
 def validate_job_manager(manager: Any) -> None:
-    """A Job Manager task needs an ``id`` and a ``commandLine``, as any task does."""
+    """A job manager task needs an ``id`` (a task id) and a ``commandLine``."""
     if manager is None:
         return
-    if not isinstance(manager, dict):
-        raise BatchError(400, "InvalidRequestBody", "jobManagerTask must be a JSON object.")
-    check_id("task", manager.get("id"))
-    if not manager.get("commandLine"):
+    if not isinstance(manager, dict) or not manager.get("commandLine"):
         raise BatchError(
             400,
             "MissingRequiredProperty",
             "jobManagerTask.commandLine is required.",
             {"PropertyName": "jobManagerTask.commandLine"},
         )
+    try:
+        check_id("task", manager.get("id"))
+    except BatchError as err:
+        err.values["PropertyName"] = "jobManagerTask.id"
+        raise
 
 
 def job_or_404(engine: BatchEngine, job_id: str) -> Job:
@@ -128,17 +133,20 @@ class JobRoutes:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/jobs", self.create),
-            web.get("/jobs", self.list),
-            web.get("/jobs/{jobId}", self.get),
-            web.delete("/jobs/{jobId}", self.delete),
-            web.patch("/jobs/{jobId}", self.patch),
-            web.put("/jobs/{jobId}", self.put),
-            web.post("/jobs/{jobId}/terminate", self.terminate),
-            web.post("/jobs/{jobId}/disable", self.disable),
-            web.post("/jobs/{jobId}/enable", self.enable),
-            web.get("/jobs/{jobId}/taskcounts", self.task_counts),
-            web.get("/jobs/{jobId}/jobpreparationandreleasetaskstatus", self.prep_status),
+            web.post("/jobs", serves("Jobs_CreateJob", self.create)),
+            web.get("/jobs", serves("Jobs_ListJobs", self.list)),
+            web.get("/jobs/{jobId}", serves("Jobs_GetJob", self.get)),
+            web.delete("/jobs/{jobId}", serves("Jobs_DeleteJob", self.delete)),
+            web.patch("/jobs/{jobId}", serves("Jobs_UpdateJob", self.patch)),
+            web.put("/jobs/{jobId}", serves("Jobs_ReplaceJob", self.put)),
+            web.post("/jobs/{jobId}/terminate", serves("Jobs_TerminateJob", self.terminate)),
+            web.post("/jobs/{jobId}/disable", serves("Jobs_DisableJob", self.disable)),
+            web.post("/jobs/{jobId}/enable", serves("Jobs_EnableJob", self.enable)),
+            web.get("/jobs/{jobId}/taskcounts", serves("Jobs_GetJobTaskCounts", self.task_counts)),
+            web.get(
+                "/jobs/{jobId}/jobpreparationandreleasetaskstatus",
+                serves("Jobs_ListJobPreparationAndReleaseTaskStatus", self.prep_status),
+            ),
         ]
 
     def job(self, request: web.Request) -> Job:
@@ -150,6 +158,7 @@ class JobRoutes:
         validate_pool_info(spec.get("poolInfo"))
         validate_job_fields(spec)
         validate_job_manager(spec.get("jobManagerTask"))
+        check_job(spec, blob_mounts=self.engine.mounts.blob_endpoint is not None)
         if job_id.lower() in self.engine.jobs:
             raise BatchError(409, "JobExists", f"The specified job {job_id} already exists.")
         job = self.engine.create_job(spec)
@@ -173,10 +182,18 @@ class JobRoutes:
         require_mutable(job)
         body = await read_json(request)
         validate_job_fields(body)
+        if "poolInfo" in body:
+            validate_pool_info(body["poolInfo"])
+            check_job(body, blob_mounts=self.engine.mounts.blob_endpoint is not None)
         for name in UPDATABLE:
             if name in body:
                 job.spec[name] = body[name]
-            elif replace and name not in ("poolInfo", "maxParallelTasks", "allowTaskPreemption"):
+            elif replace and name not in (
+                "poolInfo",
+                "maxParallelTasks",
+                "allowTaskPreemption",
+                "networkConfiguration",
+            ):
                 job.spec.pop(name, None)
         job.touch()
         if job.spec.get("onAllTasksComplete") == "terminatejob" and job.tasks and job.unfinished == 0:
@@ -216,7 +233,8 @@ class JobRoutes:
         return web.Response(status=202, headers=entity_headers(job.etag, job.last_modified, job.url))
 
     async def task_counts(self, request: web.Request) -> web.Response:
-        return json_response(self.job(request).counts.wire())
+        job = self.job(request)
+        return json_response(job.counts.wire(), headers=entity_headers(job.etag, job.last_modified))
 
     async def prep_status(self, request: web.Request) -> web.Response:
         job = self.job(request)

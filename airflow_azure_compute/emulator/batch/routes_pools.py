@@ -11,8 +11,19 @@ from aiohttp import web
 
 from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.files import delete_file, file_response, list_files, resolve
-from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
+from airflow_azure_compute.emulator.batch.http_common import (
+    AUTOSCALE_RUN_SET,
+    metadata_url,
+    one,
+    page,
+    read_json,
+)
 from airflow_azure_compute.emulator.batch.model import Node, Pool
+from airflow_azure_compute.emulator.batch.not_emulated import (
+    NOT_EMULATED_OPERATIONS,
+    check_pool,
+    feature_not_emulated,
+)
 from airflow_azure_compute.emulator.batch.pool_specs import validate_pool_spec
 from airflow_azure_compute.emulator.batch.wire import (
     BatchError,
@@ -21,8 +32,22 @@ from airflow_azure_compute.emulator.batch.wire import (
     json_response,
     parse_duration,
 )
+from airflow_azure_compute.emulator.operations import serves
 
 _NODE_FILE = re.compile(r"^/pools/[^/]+/nodes/[^/]+/files/(?P<path>.+)$")
+#: Pool properties a PATCH may change only while the pool has no nodes (as on Azure); nodes created
+#: afterwards use the new values.
+EMPTY_POOL_PROPERTIES = (
+    "vmSize",
+    "enableInterNodeCommunication",
+    "virtualMachineConfiguration",
+    "taskSlotsPerNode",
+    "taskSchedulingPolicy",
+    "networkConfiguration",
+    "userAccounts",
+    "mountConfiguration",
+    "upgradePolicy",
+)
 DEALLOCATION_OPTIONS = {"requeue", "terminate", "taskcompletion", "retaineddata"}
 SUPPORTED_IMAGES = [
     {
@@ -60,33 +85,68 @@ class PoolRoutes:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/pools", self.create),
-            web.get("/pools", self.list),
-            web.get("/pools/{poolId}", self.get, allow_head=False),
-            web.head("/pools/{poolId}", self.head),
-            web.delete("/pools/{poolId}", self.delete),
-            web.patch("/pools/{poolId}", self.patch),
-            web.post("/pools/{poolId}/updateproperties", self.update_properties),
-            web.post("/pools/{poolId}/resize", self.resize),
-            web.post("/pools/{poolId}/stopresize", self.stop_resize),
-            web.post("/pools/{poolId}/enableautoscale", self.enable_autoscale),
-            web.post("/pools/{poolId}/disableautoscale", self.disable_autoscale),
-            web.post("/pools/{poolId}/evaluateautoscale", self.evaluate_autoscale),
-            web.get("/pools/{poolId}/nodes", self.list_nodes),
-            web.get("/pools/{poolId}/nodes/{nodeId}", self.get_node),
-            web.get("/pools/{poolId}/nodes/{nodeId}/files", self.list_node_files),
-            web.get(
-                "/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}", self.get_node_file, allow_head=False
+            web.post("/pools", serves("Pools_CreatePool", self.create)),
+            web.get("/pools", serves("Pools_ListPools", self.list)),
+            web.get("/pools/{poolId}", serves("Pools_GetPool", self.get), allow_head=False),
+            web.head("/pools/{poolId}", serves("Pools_PoolExists", self.head)),
+            web.delete("/pools/{poolId}", serves("Pools_DeletePool", self.delete)),
+            web.patch("/pools/{poolId}", serves("Pools_UpdatePool", self.patch)),
+            web.post(
+                "/pools/{poolId}/updateproperties",
+                serves("Pools_ReplacePoolProperties", self.update_properties),
             ),
-            web.head("/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}", self.head_node_file),
-            web.delete("/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}", self.delete_node_file),
-            web.post("/pools/{poolId}/removenodes", self.remove_nodes),
-            web.post("/pools/{poolId}/nodes/{nodeId}/disablescheduling", self.disable_scheduling),
-            web.post("/pools/{poolId}/nodes/{nodeId}/enablescheduling", self.enable_scheduling),
-            web.post("/pools/{poolId}/nodes/{nodeId}/reboot", self.reboot_node),
-            web.get("/supportedimages", self.supported_images),
-            web.get("/nodecounts", self.node_counts),
+            web.post("/pools/{poolId}/resize", serves("Pools_ResizePool", self.resize)),
+            web.post("/pools/{poolId}/stopresize", serves("Pools_StopPoolResize", self.stop_resize)),
+            web.post(
+                "/pools/{poolId}/enableautoscale", serves("Pools_EnablePoolAutoScale", self.enable_autoscale)
+            ),
+            web.post(
+                "/pools/{poolId}/disableautoscale",
+                serves("Pools_DisablePoolAutoScale", self.disable_autoscale),
+            ),
+            web.post(
+                "/pools/{poolId}/evaluateautoscale",
+                serves("Pools_EvaluatePoolAutoScale", self.evaluate_autoscale),
+            ),
+            web.get("/pools/{poolId}/nodes", serves("Nodes_ListNodes", self.list_nodes)),
+            web.get("/pools/{poolId}/nodes/{nodeId}", serves("Nodes_GetNode", self.get_node)),
+            web.get(
+                "/pools/{poolId}/nodes/{nodeId}/files", serves("Nodes_ListNodeFiles", self.list_node_files)
+            ),
+            web.get(
+                "/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}",
+                serves("Nodes_GetNodeFile", self.get_node_file),
+                allow_head=False,
+            ),
+            web.head(
+                "/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}",
+                serves("Nodes_GetNodeFileProperties", self.head_node_file),
+            ),
+            web.delete(
+                "/pools/{poolId}/nodes/{nodeId}/files/{filePath:.+}",
+                serves("Nodes_DeleteNodeFile", self.delete_node_file),
+            ),
+            web.post("/pools/{poolId}/removenodes", serves("Pools_RemoveNodes", self.remove_nodes)),
+            web.post(
+                "/pools/{poolId}/nodes/{nodeId}/disablescheduling",
+                serves("Nodes_DisableNodeScheduling", self.disable_scheduling),
+            ),
+            web.post(
+                "/pools/{poolId}/nodes/{nodeId}/enablescheduling",
+                serves("Nodes_EnableNodeScheduling", self.enable_scheduling),
+            ),
+            web.post("/pools/{poolId}/nodes/{nodeId}/reboot", serves("Nodes_RebootNode", self.reboot_node)),
+            web.get("/supportedimages", serves("Pools_ListSupportedImages", self.supported_images)),
+            web.get("/nodecounts", serves("Pools_ListPoolNodeCounts", self.node_counts)),
+            *(web.route("*", path, self._not_emulated(feature)) for path, feature in NOT_EMULATED_OPERATIONS),
         ]
+
+    @staticmethod
+    def _not_emulated(feature: str) -> Any:
+        async def refuse(request: web.Request) -> web.Response:
+            raise feature_not_emulated(feature, request.path)
+
+        return refuse
 
     # ------------------------------------------------------------------ helpers
     def pool(self, request: web.Request, *, mutable: bool = False) -> Pool:
@@ -112,6 +172,7 @@ class PoolRoutes:
             str(spec.get("vmSize") or ""),
             spec.get("startTask"),
             spec.get("virtualMachineConfiguration"),
+            spec.get("networkConfiguration"),
         )
 
     # ------------------------------------------------------------------ pools
@@ -119,6 +180,7 @@ class PoolRoutes:
         spec = await read_json(request)
         pool_id = check_id("pool", spec.get("id"))
         validate_pool_spec(spec)
+        check_pool(spec, blob_mounts=self.engine.mounts.blob_endpoint is not None)
         if pool_id.lower() in self.engine.pools:
             raise BatchError(409, "PoolExists", f"The specified pool {pool_id} already exists.")
         pool = self.engine.create_pool(spec)
@@ -153,15 +215,27 @@ class PoolRoutes:
     async def patch(self, request: web.Request) -> web.Response:
         pool = self.pool(request, mutable=True)
         body = await read_json(request)
-        for name in ("startTask", "metadata", "targetNodeCommunicationMode", "displayName"):
+        check_pool(body, blob_mounts=self.engine.mounts.blob_endpoint is not None)
+        empty_only = [name for name in EMPTY_POOL_PROPERTIES if name in body]
+        if empty_only:
+            if pool.nodes:
+                raise BatchError(
+                    409,
+                    "PoolNotEmpty",
+                    f"{empty_only[0]} can be updated only while the pool has no nodes.",
+                    {"PropertyName": empty_only[0]},
+                )
+            validate_pool_spec({**pool.spec, **{k: body[k] for k in empty_only}})
+        for name in ("startTask", "metadata", "targetNodeCommunicationMode", "displayName", *empty_only):
             if name in body:
                 pool.spec[name] = body[name]
         pool.touch()
-        return web.Response(status=200, headers=entity_headers(pool.etag, pool.last_modified))
+        return web.Response(status=200, headers=entity_headers(pool.etag, pool.last_modified, pool.url))
 
     async def update_properties(self, request: web.Request) -> web.Response:
         pool = self.pool(request, mutable=True)
         body = await read_json(request)
+        check_pool(body)
         for name in ("startTask", "metadata", "applicationPackageReferences", "targetNodeCommunicationMode"):
             if body.get(name) is None:
                 pool.spec.pop(name, None)
@@ -221,7 +295,11 @@ class PoolRoutes:
         formula = body.get("autoScaleFormula")
         if not formula:
             raise BatchError(400, "MissingRequiredProperty", "autoScaleFormula is required.")
-        return json_response(self.engine.evaluate_autoscale(pool, formula))
+        run = self.engine.evaluate_autoscale(pool, formula)
+        return json_response(
+            {"odata.metadata": metadata_url(request, AUTOSCALE_RUN_SET), **run},
+            headers=entity_headers(pool.etag, pool.last_modified, pool.url),
+        )
 
     # ------------------------------------------------------------------ nodes
     async def list_nodes(self, request: web.Request) -> web.Response:
@@ -287,14 +365,20 @@ class PoolRoutes:
         body = await read_json(request)
         option = body.get("nodeDisableSchedulingOption") or "requeue"
         self.engine.disable_node_scheduling(node, option)
-        return web.Response(status=200)
+        return web.Response(status=200, headers=self._node_headers(pool, node))
 
     async def enable_scheduling(self, request: web.Request) -> web.Response:
         pool = self.pool(request)
         node = self.node(request, pool)
         node.scheduling_state = "enabled"
         self.engine.wake()
-        return web.Response(status=200)
+        return web.Response(status=200, headers=self._node_headers(pool, node))
+
+    @staticmethod
+    def _node_headers(pool: Pool, node: Node) -> dict[str, str]:
+        """The headers of a node action: ``DataServiceId`` names the node; emulated nodes keep no ETag of
+        their own, so the pool's ETag and Last-Modified stand in."""
+        return entity_headers(pool.etag, pool.last_modified, f"{pool.url}/nodes/{node.id}")
 
     async def reboot_node(self, request: web.Request) -> web.Response:
         """Restart a node: it boots again and runs the pool's current start task (202)."""

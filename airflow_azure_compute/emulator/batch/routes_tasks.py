@@ -16,6 +16,7 @@ from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.files import delete_file, file_response, list_files, resolve
 from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
 from airflow_azure_compute.emulator.batch.model import Job, Task
+from airflow_azure_compute.emulator.batch.not_emulated import check_task_like
 from airflow_azure_compute.emulator.batch.routes_jobs import check_max_wall_clock, job_or_404, require_mutable
 from airflow_azure_compute.emulator.batch.wire import (
     BatchError,
@@ -26,6 +27,7 @@ from airflow_azure_compute.emulator.batch.wire import (
     now,
     parse_duration,
 )
+from airflow_azure_compute.emulator.operations import serves
 
 MAX_COLLECTION_TASKS = 100
 MAX_COLLECTION_BYTES = 1024 * 1024
@@ -66,6 +68,7 @@ def validate_task(job: Job, spec: Any) -> dict[str, Any]:
         if ".." in str(entry.get("filePath") or "").replace("\\", "/").split("/"):
             raise BatchError(400, "InvalidPropertyValue", "filePath may not leave the working directory.")
     check_max_wall_clock(spec.get("constraints") or {})
+    check_task_like(spec)
     return spec
 
 
@@ -83,19 +86,29 @@ class TaskRoutes:
     def routes(self) -> list[web.RouteDef]:
         base = "/jobs/{jobId}/tasks"
         return [
-            web.post(base, self.create),
-            web.get(base, self.list),
-            web.post("/jobs/{jobId}/addtaskcollection", self.add_collection),
-            web.get(base + "/{taskId}", self.get),
-            web.delete(base + "/{taskId}", self.delete),
-            web.put(base + "/{taskId}", self.replace),
-            web.post(base + "/{taskId}/terminate", self.terminate),
-            web.post(base + "/{taskId}/reactivate", self.reactivate),
-            web.get(base + "/{taskId}/subtasksinfo", self.subtasks),
-            web.get(base + "/{taskId}/files", self.list_files),
-            web.get(base + "/{taskId}/files/{filePath:.+}", self.get_file, allow_head=False),
-            web.head(base + "/{taskId}/files/{filePath:.+}", self.head_file),
-            web.delete(base + "/{taskId}/files/{filePath:.+}", self.delete_file),
+            web.post(base, serves("Tasks_CreateTask", self.create)),
+            web.get(base, serves("Tasks_ListTasks", self.list)),
+            web.post(
+                "/jobs/{jobId}/addtaskcollection", serves("Tasks_CreateTaskCollection", self.add_collection)
+            ),
+            web.get(base + "/{taskId}", serves("Tasks_GetTask", self.get)),
+            web.delete(base + "/{taskId}", serves("Tasks_DeleteTask", self.delete)),
+            web.put(base + "/{taskId}", serves("Tasks_ReplaceTask", self.replace)),
+            web.post(base + "/{taskId}/terminate", serves("Tasks_TerminateTask", self.terminate)),
+            web.post(base + "/{taskId}/reactivate", serves("Tasks_ReactivateTask", self.reactivate)),
+            web.get(base + "/{taskId}/subtasksinfo", serves("Tasks_ListSubTasks", self.subtasks)),
+            web.get(base + "/{taskId}/files", serves("Tasks_ListTaskFiles", self.list_files)),
+            web.get(
+                base + "/{taskId}/files/{filePath:.+}",
+                serves("Tasks_GetTaskFile", self.get_file),
+                allow_head=False,
+            ),
+            web.head(
+                base + "/{taskId}/files/{filePath:.+}", serves("Tasks_GetTaskFileProperties", self.head_file)
+            ),
+            web.delete(
+                base + "/{taskId}/files/{filePath:.+}", serves("Tasks_DeleteTaskFile", self.delete_file)
+            ),
         ]
 
     def job(self, request: web.Request) -> Job:

@@ -61,7 +61,7 @@ def _blob_url(container_base: str, query: str, blob_name: str) -> URL:
     return _url(f"{container_base}/{quote(blob_name, safe='/')}", query)
 
 
-async def _gather_limited(jobs: Iterable[Coroutine[Any, Any, None]]) -> None:
+async def gather_limited(jobs: Iterable[Coroutine[Any, Any, None]]) -> None:
     """Run ``jobs`` at most ``TRANSFER_CONCURRENCY`` at a time; the first error cancels the rest."""
     semaphore = asyncio.Semaphore(TRANSFER_CONCURRENCY)
 
@@ -265,7 +265,7 @@ async def download_resource_files(
         for job in jobs:
             job.close()
         raise
-    await _gather_limited(jobs)
+    await gather_limited(jobs)
 
 
 async def _plan_download(
@@ -322,13 +322,22 @@ def _upload_failure(status: int | None, url: str, local: str, error_code: str | 
 
 
 async def _upload(
-    http: aiohttp.ClientSession, file: Path, url: URL, local: str, report: UploadReport
+    http: aiohttp.ClientSession,
+    file: Path,
+    url: URL,
+    local: str,
+    report: UploadReport,
+    extra_headers: dict[str, str] | None = None,
 ) -> None:
     headers = {
         "x-ms-blob-type": "BlockBlob",
         "x-ms-version": BLOB_API_VERSION,
         "Content-Type": mimetypes.guess_type(file.name)[0] or "application/octet-stream",
     }
+    for name, value in (extra_headers or {}).items():  # ``uploadHeaders`` replace the defaults
+        for default in [k for k in headers if k.lower() == name.lower()]:
+            del headers[default]
+        headers[name] = value
 
     async def once() -> None:
         try:
@@ -387,8 +396,13 @@ async def upload_output_files(
         if not matches:
             report.out.append(f"No files matched {pattern}")
         base, query = _split_url(container_url)
+        extra = {
+            str(h.get("name")): str(h.get("value") or "")
+            for h in container.get("uploadHeaders") or []
+            if isinstance(h, dict) and h.get("name")
+        }
         for file, blob_name in matches:
             local = os.path.relpath(file, task_dir.resolve())
-            jobs.append(_upload(http, file, _blob_url(base, query, blob_name), local, report))
-    await _gather_limited(jobs)
+            jobs.append(_upload(http, file, _blob_url(base, query, blob_name), local, report, extra))
+    await gather_limited(jobs)
     return report

@@ -19,6 +19,7 @@ import shlex
 import shutil
 import signal
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,12 +170,64 @@ def container_name(*ids: str) -> str:
     return f"azbatch-{stem}-{uuid.uuid4().hex[:8]}"
 
 
+#: ``containerHostBatchBindMounts[].source`` → the directory under the node root it binds.
+BIND_SOURCES = {
+    "shared": "shared",
+    "startup": "startup",
+    "vfsmounts": "fsmounts",
+    "applications": "applications",
+}
+
+
+def container_binds(
+    settings: dict[str, Any],
+    node_root: Path,
+    task_dir: Path,
+    volumes: Sequence[Path],
+    job_prep_dir: str | None,
+) -> list[tuple[Path, bool]]:
+    """``(host path, read-only)`` bound into a task's container, at the same path.
+
+    Without ``containerHostBatchBindMounts``: the whole node root read-write (as Batch does on Linux) and
+    the shared mount directories its ``fsmounts`` links point to. With it: the task's own directory,
+    then only the listed sources (``Shared``, ``Startup``, ``VfsMounts``, ``Task``, ``JobPrep``,
+    ``Applications``), read-only where ``isReadOnly`` says so.
+    """
+    entries = settings.get("containerHostBatchBindMounts")
+    if not entries:
+        return [(node_root, False), *((v, False) for v in volumes)]
+    binds: list[tuple[Path, bool]] = []
+    task_listed = False
+    for entry in entries:
+        source = str(entry.get("source") or "").lower()
+        read_only = bool(entry.get("isReadOnly"))
+        if source == "task":
+            binds.append((task_dir, read_only))
+            task_listed = True
+        elif source == "jobprep" and job_prep_dir:
+            binds.append((Path(job_prep_dir), read_only))
+        elif source in BIND_SOURCES:
+            binds.append((node_root / BIND_SOURCES[source], read_only))
+            if source == "vfsmounts":
+                binds += [(v, read_only) for v in volumes]
+    if not task_listed:
+        binds.insert(0, (task_dir, False))
+    return binds
+
+
 def docker_argv(
-    settings: dict[str, Any], argv: list[str], env_names: list[str], node_root: Path, wd: Path, name: str
+    settings: dict[str, Any],
+    argv: list[str],
+    env_names: list[str],
+    binds: Sequence[tuple[Path, bool]],
+    wd: Path,
+    name: str,
 ) -> list[str]:
-    """``docker run`` for a task: the node root mounted at the same path, env passed by name only."""
+    """``docker run`` for a task: ``binds`` (`container_binds`) mounted at the same paths, env passed by
+    name only."""
     args = ["docker", "run", "--rm", "--name", name, "--user", f"{os.getuid()}:{os.getgid()}"]
-    args += ["-v", f"{node_root}:{node_root}"]
+    for path, read_only in binds:
+        args += ["-v", f"{path}:{path}" + (":ro" if read_only else "")]
     if str(settings.get("workingDirectory") or "taskWorkingDirectory").lower() != "containerimagedefault":
         args += ["-w", str(wd)]
     for env_name in env_names:

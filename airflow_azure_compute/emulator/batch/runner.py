@@ -41,6 +41,7 @@ from airflow_azure_compute.emulator.batch.run_files import (
     task_dir_for,
 )
 from airflow_azure_compute.emulator.batch.run_process import (
+    container_binds,
     container_name,
     docker_argv,
     docker_available,
@@ -84,6 +85,7 @@ class TaskRunSpec:
     :param max_wall_clock_seconds: ``constraints.maxWallClockTime`` in seconds; ``None`` for unlimited.
     :param container_settings: ``containerSettings`` wire JSON, or ``None``.
     :param extra_env: further variables set before ``environment``, e.g. ``AZ_BATCH_JOB_PREP_DIR``.
+    :param volumes: directories outside the node root a task sees (shared mounts), bound into containers.
     """
 
     account_name: str
@@ -102,6 +104,7 @@ class TaskRunSpec:
     max_wall_clock_seconds: float | None = None
     container_settings: dict[str, Any] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    volumes: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -165,7 +168,9 @@ async def _launch(spec: TaskRunSpec, task_dir: Path) -> tuple[list[str], dict[st
     if usable:
         name = container_name(spec.pool_id, spec.node_id, spec.job_id or "", spec.task_id)
         names = list(task_environment(spec, task_dir, with_base=False))
-        argv = docker_argv(settings, argv, names, spec.node_root, task_dir / "wd", name)
+        prep_dir = spec.extra_env.get("AZ_BATCH_JOB_PREP_DIR")
+        binds = container_binds(settings, spec.node_root, task_dir, spec.volumes, prep_dir)
+        argv = docker_argv(settings, argv, names, binds, task_dir / "wd", name)
         return argv, task_environment(spec, task_dir), name
     with open(task_dir / "stderr.txt", "a", encoding="utf-8") as stderr:
         stderr.write(

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from airflow_azure_compute.emulator.batch.engine import BatchEngine, Timings
 from airflow_azure_compute.emulator.batch.http_common import error_middleware, make_auth_middleware, read_json
+from airflow_azure_compute.emulator.batch.mounts import blob_endpoint_template
 from airflow_azure_compute.emulator.batch.routes_jobs import JobRoutes
 from airflow_azure_compute.emulator.batch.routes_pools import PoolRoutes
 from airflow_azure_compute.emulator.batch.routes_tasks import TaskRoutes
@@ -41,7 +42,13 @@ class BatchService(EmulatorService):
                 getattr(args, "batch_autoscale_interval_s", Timings.autoscale_interval_s)
             ),
         )
-        self.engine = BatchEngine(account_name=self.account_name, workdir=ctx.workdir, timings=timings)
+        blob_endpoint = blob_endpoint_template(
+            getattr(args, "batch_blob_endpoint", None),
+            getattr(args, "storage_upstream", None) or os.environ.get("EMULATOR_STORAGE_UPSTREAM"),
+        )
+        self.engine = BatchEngine(
+            account_name=self.account_name, workdir=ctx.workdir, timings=timings, blob_endpoint=blob_endpoint
+        )
         self.forced_auth: dict[str, int] = {}
         self.collection_faults: dict[str, float] = {"servererror_rate": 0.0}
         self._collection_rng = random.Random(ctx.faults.seed)
@@ -66,6 +73,12 @@ class BatchService(EmulatorService):
             type=float,
             default=float(env("EMULATOR_BATCH_AUTOSCALE_INTERVAL_S", "1.0")),
             help="cap of the autoscale evaluation interval (Azure: at least 5 minutes)",
+        )
+        group.add_argument(
+            "--batch-blob-endpoint",
+            default=env("EMULATOR_BATCH_BLOB_ENDPOINT"),
+            help="Blob service URL of a storage account for blob mounts, with {account} in it "
+            "(default: the host of --storage-upstream, path-style)",
         )
 
     def add_routes(self, app: web.Application) -> None:

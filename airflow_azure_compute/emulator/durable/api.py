@@ -30,6 +30,7 @@ from airflow_azure_compute.emulator.durable.wire import (
     parse_time,
     query_bool,
 )
+from airflow_azure_compute.emulator.operations import serves
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -86,29 +87,31 @@ class DurableApi:
 
     # ----------------------------------------------------------------- routing
     def add_routes(self, app: web.Application) -> None:
-        routes: list[tuple[str, str, Handler]] = [
-            ("POST", "/orchestrators/{functionName}", self.start),
-            ("POST", "/orchestrators/{functionName}/{instanceId}", self.start),
-            ("GET", "/instances", self.list_instances),
-            ("DELETE", "/instances", self.purge_many),
-            ("GET", "/instances/", self.list_instances),  # the Python client's list URL
-            ("DELETE", "/instances/", self.purge_many),
-            ("GET", "/instances/{instanceId}", self.status),
-            ("DELETE", "/instances/{instanceId}", self.purge_one),
-            ("POST", "/instances/{instanceId}/raiseEvent/{eventName}", self.raise_event),
-            ("POST", "/instances/{instanceId}/terminate", self.terminate),
-            ("POST", "/instances/{instanceId}/suspend", self.suspend),
-            ("POST", "/instances/{instanceId}/resume", self.resume),
-            ("POST", "/instances/{instanceId}/restart", self.restart),
-            ("POST", "/instances/{instanceId}/rewind", self.rewind),
-            ("POST", "/entities/{entityName}/{entityKey}", self.signal_entity),
-            ("GET", "/entities/{entityName}/{entityKey}", self.get_entity),
-            ("GET", "/entities", self.list_entities),
-            ("GET", "/entities/{entityName}", self.list_entities),
+        # (method, path, operation: the section of the HTTP API reference, handler)
+        routes: list[tuple[str, str, str, Handler]] = [
+            ("POST", "/orchestrators/{functionName}", "StartOrchestration", self.start),
+            ("POST", "/orchestrators/{functionName}/{instanceId}", "StartOrchestration", self.start),
+            ("GET", "/instances", "GetAllInstancesStatus", self.list_instances),
+            ("DELETE", "/instances", "PurgeMultipleInstanceHistories", self.purge_many),
+            ("GET", "/instances/", "GetAllInstancesStatus", self.list_instances),  # the Python client's URL
+            ("DELETE", "/instances/", "PurgeMultipleInstanceHistories", self.purge_many),
+            ("GET", "/instances/{instanceId}", "GetInstanceStatus", self.status),
+            ("DELETE", "/instances/{instanceId}", "PurgeSingleInstanceHistory", self.purge_one),
+            ("POST", "/instances/{instanceId}/raiseEvent/{eventName}", "RaiseEvent", self.raise_event),
+            ("POST", "/instances/{instanceId}/terminate", "TerminateInstance", self.terminate),
+            ("POST", "/instances/{instanceId}/suspend", "SuspendInstance", self.suspend),
+            ("POST", "/instances/{instanceId}/resume", "ResumeInstance", self.resume),
+            ("POST", "/instances/{instanceId}/restart", "RestartInstance", self.restart),
+            ("POST", "/instances/{instanceId}/rewind", "RewindInstance", self.rewind),
+            ("POST", "/entities/{entityName}/{entityKey}", "SignalEntity", self.signal_entity),
+            ("GET", "/entities/{entityName}/{entityKey}", "GetEntity", self.get_entity),
+            ("GET", "/entities", "ListEntities", self.list_entities),
+            ("GET", "/entities/{entityName}", "ListEntities", self.list_entities),
         ]
-        for method, path, handler in routes:
-            app.router.add_route(method, WEBHOOK_PATH + path, self._authorized(handler))
-            app.router.add_route(method, RPC_PATH + path, handler)
+        for method, path, operation, handler in routes:
+            scoped = self._in_task_hub(handler)
+            app.router.add_route(method, WEBHOOK_PATH + path, serves(operation, self._authorized(scoped)))
+            app.router.add_route(method, RPC_PATH + path, serves(operation, scoped))
         app.router.add_get("/_emulator/durable/instances/{instanceId}/history", self.raw_history)
 
     def add_case_fallback(self, app: web.Application) -> None:
@@ -127,6 +130,22 @@ class DurableApi:
             return await match.handler(clone)
 
         app.router.add_route("*", "/{path:.*}", fallback)
+
+    def _in_task_hub(self, handler: Handler) -> Handler:
+        """400 naming ``taskHub`` when a request addresses another task hub than the host's (task hub
+        names are case-insensitive): the emulator keeps one, and would otherwise answer for the wrong one."""
+
+        async def check_task_hub(request: web.Request) -> web.StreamResponse:
+            asked = request.query.get("taskHub")
+            if asked and asked.lower() != self.task_hub.lower():
+                return _error(
+                    400,
+                    f"The task hub '{asked}' (query parameter taskHub) is not emulated: the emulator hosts "
+                    f"one task hub, '{self.task_hub}'. Leave taskHub out or give that name.",
+                )
+            return await handler(request)
+
+        return check_task_hub
 
     def _authorized(self, handler: Handler) -> Handler:
         async def check_code(request: web.Request) -> web.StreamResponse:
@@ -221,6 +240,9 @@ class DurableApi:
         value, problem = await self._json_body(request)
         if problem:
             return _error(400, problem)
+        for parameter in ("timeout", "pollingInterval"):
+            if problem := _number_error(request, parameter):
+                return _error(400, problem)
         if self.engine.functions.orchestrator(name) is None:
             return _error(
                 400,
@@ -233,11 +255,8 @@ class DurableApi:
                 409,
                 f"An Orchestration instance with the status {existing.status.value} already exists.",
             )
-        instance = self.engine.start(name, instance_id, value)
-        try:
-            timeout = float(request.query.get("timeout", "0"))
-        except ValueError:
-            return _error(400, "timeout must be a number of seconds")
+        instance = self.engine.start(name, instance_id, value, version=request.query.get("version"))
+        timeout = float(request.query.get("timeout", "0"))
         if timeout > 0:
             with_output = await self._wait(instance, timeout)
             if with_output is not None:
@@ -413,7 +432,7 @@ class DurableApi:
             new_id = instance.instance_id
             if not instance.terminal:
                 return _error(409, "A non-terminal instance with this instance ID already exists.")
-        self.engine.start(instance.name, new_id, instance.original_input)
+        self.engine.start(instance.name, new_id, instance.original_input, version=instance.version)
         return self.check_status_response(request, new_id)
 
     async def rewind(self, request: web.Request) -> web.StreamResponse:
@@ -466,6 +485,18 @@ class DurableApi:
                 "output": instance.output,
             }
         )
+
+
+def _number_error(request: web.Request, name: str) -> str | None:
+    """An error naming the query parameter ``name`` when it is given and not a number."""
+    value = request.query.get(name)
+    if value is None:
+        return None
+    try:
+        float(value)
+    except ValueError:
+        return f"{name} must be a number of seconds (got {value!r})"
+    return None
 
 
 def _encode_token(offset: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -29,3 +30,15 @@ def raw(
     except urllib.error.HTTPError as err:
         text = err.read()
         return err.code, json.loads(text) if text else None, dict(err.headers)
+
+
+class EmulatorCredential:
+    """The bearer token the emulator issued (it refuses any other, as ARM does)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self.token, int(time.time()) + 3600)

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.integration.emulator.aci_support import EmulatorCredential
 from tests.integration.emulator.aci_support import admin as aci_admin
 from tests.integration.emulator.batch_support import batch_client, cleanup, pool_options, uid
 
@@ -37,3 +38,18 @@ def aci(emulator: dict[str, Any]) -> Iterator[dict[str, Any]]:
     aci_admin(endpoints, "PUT", "/aci/settings", {"retry_after_ms": 100, "backoff_base_s": 0.2})
     yield endpoints
     aci_admin(endpoints, "PUT", "/aci/settings", before)
+
+
+@pytest.fixture(scope="module")
+def aci_sdk(aci: dict[str, Any]) -> Iterator[Any]:
+    """azure-mgmt-containerinstance's sync client on the emulator, polling long-running operations fast."""
+    from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+
+    with ContainerInstanceManagementClient(
+        EmulatorCredential(aci["token"]),  # type: ignore[arg-type]
+        aci["subscription_id"],
+        base_url=aci["url"],
+        connection_verify=aci["ca_path"],
+        polling_interval=0.05,
+    ) as client:
+        yield client

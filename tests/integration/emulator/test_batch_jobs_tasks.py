@@ -4,7 +4,6 @@
 # mypy: disable-error-code="union-attr,index,operator"
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import pytest
@@ -312,39 +311,28 @@ def test_disable_requeues_and_enable_resumes(emulator: dict[str, Any], pool: str
     cleanup(client, job_id=job_id)
 
 
-def test_job_manager_task_runs_as_a_task_and_completes_the_job(emulator: dict[str, Any], pool: str) -> None:
-    """Batch starts a job's Job Manager as a task under its own id; with ``killJobOnCompletion``
-    (default true) its completion terminates the job with reason ``JMComplete``."""
+def test_disable_with_wait_stays_disabling_until_the_running_tasks_finish(
+    emulator: dict[str, Any], pool: str
+) -> None:
+    """Azure: the job is ``disabling`` until its running tasks are dealt with per ``disableTasks``; with
+    ``wait`` they finish first. Tasks added meanwhile, or to the disabled job, start only once enabled."""
     from azure.batch import models
-    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
     client = batch_client(emulator)
-    job_id, kept_id = uid("job"), uid("job")
-    try:
-        manager = models.BatchJobManagerTask(id="manager", command_line="/bin/sh -c 'echo managing'")
-        client.create_job(job_options(job_id, pool, job_manager_task=manager))
-        wait_tasks_completed(client, job_id, 1)
-        [task] = list(client.list_tasks(job_id))
-        assert task.id == "manager" and task.execution_info.exit_code == 0
-        assert b"".join(client.download_task_file(job_id, "manager", "stdout.txt")) == b"managing\n"
-        job = wait_for(lambda: (j := client.get_job(job_id)).state == "completed" and j)
-        assert job.execution_info.termination_reason == "JMComplete"
-        assert job.job_manager_task.id == "manager"
-
-        keep = models.BatchJobManagerTask(
-            id="m", command_line="/bin/sh -c 'true'", kill_job_on_completion=False
-        )
-        client.create_job(job_options(kept_id, pool, job_manager_task=keep))
-        wait_tasks_completed(client, kept_id, 1)
-        assert client.get_job(kept_id).state == "active"
-
-        with pytest.raises(HttpResponseError) as missing:
-            client.create_job(job_options(uid("job"), pool, job_manager_task={"id": "m"}))
-        assert missing.value.status_code == 400
-    finally:
-        for created in (job_id, kept_id):
-            with contextlib.suppress(ResourceNotFoundError):
-                cleanup(client, job_id=created)
+    job_id = uid("job")
+    client.create_job(job_options(job_id, pool))
+    client.create_task(job_id, models.BatchTaskCreateOptions(id="slow", command_line="/bin/sleep 3"))
+    wait_for(lambda: client.get_job_task_counts(job_id).task_counts.running == 1, what="the task runs")
+    client.begin_disable_job(job_id, models.BatchJobDisableOptions(disable_tasks="wait"), polling_interval=1)
+    assert client.get_job(job_id).state is models.BatchJobState.DISABLING
+    client.create_task(job_id, models.BatchTaskCreateOptions(id="later", command_line="/bin/true"))
+    wait_for(lambda: client.get_job(job_id).state is models.BatchJobState.DISABLED, what="disabled")
+    assert client.get_task(job_id, "slow").execution_info.result == "success"  # left to finish
+    counts = client.get_job_task_counts(job_id).task_counts
+    assert (counts.active, counts.running, counts.completed) == (1, 0, 1)  # "later" never started
+    client.begin_enable_job(job_id, polling_interval=0.05).result()
+    wait_tasks_completed(client, job_id, 2)
+    cleanup(client, job_id=job_id)
 
 
 def test_terminate_ends_running_tasks_and_leaves_active_ones_active(emulator: dict[str, Any]) -> None:

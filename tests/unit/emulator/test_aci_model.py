@@ -76,7 +76,9 @@ def test_names(name: str, ok: bool) -> None:
         (lambda b: b["properties"]["containers"][0]["properties"].update(command="python -c pass"), "InvalidRequestContent", "properties.containers[0].properties.command"),
         (lambda b: b["properties"]["containers"][0]["properties"]["resources"]["requests"].update(cpu=0), "InvalidRequestContent", "properties.containers[0].properties.resources.requests.cpu"),
         (lambda b: b["properties"]["containers"].append(copy.deepcopy(b["properties"]["containers"][0])), "InvalidRequestContent", "properties.containers"),
-        (lambda b: b["properties"].update(initContainers=[{"name": "i"}]), "FeatureNotEmulated", "properties.initContainers"),
+        (lambda b: b["properties"].update(initContainers=[{"name": "i"}]), "InvalidRequestContent", "properties.initContainers[0].properties"),
+        (lambda b: b["properties"].update(initContainers=[{"name": "i", "properties": {"image": "x", "securityContext": {"privileged": True}}}]), "FeatureNotEmulated", "properties.initContainers[0].properties.securityContext"),
+        (lambda b: b["properties"].update(initContainers=[{"name": "main", "properties": {"image": "x"}}]), "InvalidRequestContent", "properties.containers"),
     ],
 )  # fmt: skip
 def test_invalid_bodies_name_the_property(mutate: Any, code: str, target: str | None) -> None:

@@ -14,6 +14,7 @@ from airflow_azure_compute.emulator.batch.run_env import task_environment
 from airflow_azure_compute.emulator.batch.run_failures import TaskFailure, exit_code_failure, redact_url
 from airflow_azure_compute.emulator.batch.run_files import safe_join
 from airflow_azure_compute.emulator.batch.run_process import (
+    container_binds,
     docker_argv,
     exit_code_of,
     split_command_line,
@@ -181,7 +182,7 @@ def test_docker_argv_passes_env_by_name_only(tmp_path: Path) -> None:
         {"imageName": "python:3.12-slim", "containerRunOptions": "--memory 1g"},
         ["python", "-V"],
         ["AZ_BATCH_TASK_ID", "SECRET"],
-        tmp_path,
+        [(tmp_path, False)],
         tmp_path / "wd",
         "name",
     )
@@ -189,3 +190,25 @@ def test_docker_argv_passes_env_by_name_only(tmp_path: Path) -> None:
     assert argv[argv.index("SECRET") - 1 : argv.index("SECRET") + 1] == ["-e", "SECRET"]
     assert ["-w", str(tmp_path / "wd")] == argv[argv.index("-w") : argv.index("-w") + 2]
     assert "--memory" in argv and f"{tmp_path}:{tmp_path}" in argv
+
+
+def test_container_binds_whole_root_or_only_the_listed_paths(tmp_path: Path) -> None:
+    task_dir, share = tmp_path / "workitems" / "j" / "job-1" / "t", Path("/elsewhere/share")
+    assert container_binds({}, tmp_path, task_dir, [share], None) == [(tmp_path, False), (share, False)]
+    settings = {
+        "containerHostBatchBindMounts": [
+            {"source": "Shared", "isReadOnly": True},
+            {"source": "VfsMounts"},
+            {"source": "JobPrep"},
+        ]
+    }
+    binds = container_binds(settings, tmp_path, task_dir, [share], "/prep")
+    assert binds == [
+        (task_dir, False),
+        (tmp_path / "shared", True),
+        (tmp_path / "fsmounts", False),
+        (share, False),
+        (Path("/prep"), False),
+    ]
+    argv = docker_argv({"imageName": "i"}, ["true"], [], binds, task_dir / "wd", "n")
+    assert f"{tmp_path / 'shared'}:{tmp_path / 'shared'}:ro" in argv and f"{tmp_path}:{tmp_path}" not in argv

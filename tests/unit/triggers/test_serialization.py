@@ -18,6 +18,7 @@ import pytest
 from airflow.triggers.base import BaseTrigger
 
 import airflow_azure_compute.triggers as triggers_pkg
+from airflow_azure_compute.triggers.base import SerializableTrigger, constructor_parameters
 
 #: Values for required constructor parameters, by name (shared across triggers).
 VALUES: dict[str, Any] = {
@@ -43,6 +44,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "failure_policy": "tolerate",
         "tolerate_percent": 12.5,
         "owns_job": True,
+        "release_job": True,
     },
     "BatchPoolReadyTrigger": {"min_ready_nodes": 3},
     "BatchPoolResizeTrigger": {"stop_on_kill": False},
@@ -81,10 +83,19 @@ def _by_annotation(cls: type[BaseTrigger], name: str, annotation: str) -> Any:
     return samples[base]
 
 
+def _parameters(cls: type[BaseTrigger]) -> list[inspect.Parameter]:
+    """Keyword parameters of the constructor, with those passed up through ``**kwargs`` to a parent's."""
+    if issubclass(cls, SerializableTrigger):
+        return list(constructor_parameters(cls))
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"]
+
+
 def _build(cls: type[BaseTrigger]) -> BaseTrigger:
     kwargs: dict[str, Any] = dict(EXAMPLES.get(cls.__name__, {}))
-    for name, param in inspect.signature(cls.__init__).parameters.items():
-        if name in ("self", "args", "kwargs") or name in kwargs:
+    for param in _parameters(cls):
+        name = param.name
+        if name in kwargs:
             continue
         if param.default is inspect.Parameter.empty:
             kwargs[name] = VALUES.get(name, _by_annotation(cls, name, str(param.annotation)))
@@ -107,3 +118,31 @@ def test_trigger_round_trips(cls: type[BaseTrigger]) -> None:
     module, name = path.rsplit(".", 1)
     rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
     assert rebuilt.serialize() == (path, kwargs)
+
+
+def test_arguments_passed_up_to_the_parent_are_serialized() -> None:
+    from airflow_azure_compute.triggers.batch_pool import BatchPoolResizeTrigger
+
+    trigger = BatchPoolResizeTrigger(pool_id="p", conn_id="c", deadline=5.0, error_budget=3)
+    _, kwargs = trigger.serialize()
+    assert kwargs == {
+        "pool_id": "p",
+        "stop_on_kill": True,
+        "conn_id": "c",
+        "deadline": 5.0,
+        "poll_interval": 10.0,
+        "error_budget": 3,
+        "error_window_s": 600.0,
+    }
+
+
+def test_values_become_primitives() -> None:
+    from airflow_azure_compute.hooks.aci_groups import GroupPlan, OnKillAction
+    from airflow_azure_compute.triggers.base import to_primitive
+
+    plan = GroupPlan({"location": "l"}, ())
+    assert to_primitive({"a": OnKillAction.STOP, "b": {"p": plan}, "c": [1]}) == {
+        "a": "stop",
+        "b": {"p": plan.to_dict()},
+        "c": [1],
+    }
