@@ -380,23 +380,29 @@ class BatchHook(AzureComputeSyncHook):
             raise remote_error(f"stop_pool_resize {pool_id!r}", err) from err
 
     def replace_start_task(self, pool: Mapping[str, Any], start_task: Mapping[str, Any] | None) -> None:
-        """Give an existing pool a new start task (``updateproperties``), keeping its other properties.
+        """Give an existing pool a new start task, keeping its other properties.
 
-        Nodes run it when they next join or restart (see `reboot_node`).
+        A new start task goes by ``PATCH``, which leaves the metadata (other runs' pool leases) as it is;
+        removing it takes ``updateproperties``, which rewrites the metadata read in ``pool``. Nodes run
+        the start task when they next join or restart (see `reboot_node`).
         """
         from azure.batch import models
 
-        body: dict[str, Any] = {
-            "certificateReferences": pool.get("certificateReferences") or [],
-            "applicationPackageReferences": pool.get("applicationPackageReferences") or [],
-            "metadata": pool.get("metadata") or [],
-        }
-        if start_task:
-            body["startTask"] = dict(start_task)
+        pool_id = str(pool["id"])
         try:
-            self.client.replace_pool_properties(str(pool["id"]), models.BatchPoolReplaceOptions(body))
+            if start_task:
+                self.client.update_pool(
+                    pool_id, models.BatchPoolUpdateOptions({"startTask": dict(start_task)})
+                )
+                return
+            body: dict[str, Any] = {
+                "certificateReferences": pool.get("certificateReferences") or [],
+                "applicationPackageReferences": pool.get("applicationPackageReferences") or [],
+                "metadata": pool.get("metadata") or [],
+            }
+            self.client.replace_pool_properties(pool_id, models.BatchPoolReplaceOptions(body))
         except Exception as err:
-            raise remote_error(f"replace_pool_properties {pool.get('id')!r}", err) from err
+            raise remote_error(f"replace_start_task {pool_id!r}", err) from err
 
     def reboot_node(self, pool_id: str, node_id: str, *, requeue: bool = True) -> None:
         """Restart a node (no wait): it runs the pool's current start task again."""
