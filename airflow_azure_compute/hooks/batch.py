@@ -139,6 +139,14 @@ async def adrive_probe(
         return stop.value  # type: ignore[no-any-return]
 
 
+def gate_action(job: Mapping[str, Any] | None) -> str:
+    """What releasing a job held by the gate takes (see `BatchHook.hold_job`): ``enable`` a disabled
+    job, ``wait`` for one still ``disabling``, else ``done`` (active already, ended or gone: the wait sees
+    it)."""
+    state = (job or {}).get("state")
+    return "enable" if state == "disabled" else "wait" if state == "disabling" else "done"
+
+
 def job_not_found(job_id: str, err: Exception) -> AzureComputeRemoteError:
     """A wait on a job that does not exist: name it, instead of the SDK's words."""
     return AzureComputeRemoteError(
@@ -457,6 +465,35 @@ class BatchHook(AzureComputeSyncHook):
             self.client.begin_terminate_job(
                 job_id, BatchJobTerminateOptions(termination_reason=reason), polling_interval=1
             )
+
+    def hold_job(self, job_id: str) -> None:
+        """Disable a job that has no task yet (``disableTasks=requeue``) and wait until it is ``disabled``:
+        tasks added from now on start only once `release_job` enabled it (the gate; see the reliability
+        page of the docs)."""
+        from azure.batch.models._models import BatchJobDisableOptions
+
+        def disable() -> None:
+            poller = self.client.begin_disable_job(
+                job_id, BatchJobDisableOptions(disable_tasks="requeue"), polling_interval=1
+            )
+            poller.result(timeout=60)
+
+        try:
+            retry_call(f"disable_job {job_id!r}", disable)
+        except Exception as err:
+            raise remote_error(f"disable_job {job_id!r}", err) from err
+
+    def release_job(self, job_id: str) -> bool:
+        """Enable a job `hold_job` disabled; True once released (False: still ``disabling``, ask again).
+
+        Idempotent: a job already active, ended or gone counts as released (the wait sees its state)."""
+        from azure.core.exceptions import ResourceExistsError
+
+        action = gate_action(self.get_job(job_id))
+        if action == "enable":
+            with suppress(ResourceExistsError):  # 409: enabled meanwhile, or ended
+                self.client.begin_enable_job(job_id, polling_interval=1)
+        return action != "wait"
 
     def delete_job(self, job_id: str) -> bool:
         """Start deleting a job (no wait); False when it was already gone."""
@@ -853,6 +890,16 @@ class BatchAsyncHook(AzureComputeBaseHook):
     async def list_node_states(self, client: AsyncBatchClient, pool_id: str) -> list[str]:
         return [wire_value(n.state) async for n in client.list_nodes(pool_id, select=["id", "state"])]
 
+    async def release_job(self, client: AsyncBatchClient, job_id: str) -> bool:
+        """The async twin of `BatchHook.release_job`."""
+        from azure.core.exceptions import ResourceExistsError
+
+        action = gate_action(await self.get_job(client, job_id))
+        if action == "enable":
+            with suppress(ResourceExistsError):
+                await client.begin_enable_job(job_id, polling_interval=1)
+        return action != "wait"
+
     async def terminate_job(
         self, client: AsyncBatchClient, job_id: str, reason: str = "UserTerminate"
     ) -> None:
@@ -890,6 +937,7 @@ __all__ = [
     "SubmitResult",
     "backoff",
     "chunk_tasks",
+    "gate_action",
     "is_transient",
     "iter_serialized_chunks",
     "remote_error",

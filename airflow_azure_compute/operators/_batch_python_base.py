@@ -9,8 +9,10 @@ one call or a map over many inputs, each following the same steps:
 3. **Stage** into the run workspace (`RunWorkspace`): the runner,
    cloudpickle, the function and the packages once, one input blob per Batch task.
 4. **Submit** one job with one task per chunk in bulk (`BatchHook.create_tasks`). Results go to
-   the workspace's output container through a create+write SAS.
-5. **Wait**: one ``taskcounts`` request per poll, deferred to the triggerer
+   the workspace's output container through a create+write SAS. The job is held (disabled) while the
+   tasks are added: none starts before the wait releases it, so a task killed before its wait began
+   leaves nothing running.
+5. **Wait**: release the job, then one ``taskcounts`` request per poll, deferred to the triggerer
    (`BatchJobCompleteTrigger`).
 6. **Collect** every chunk's ``result.pkl`` in input order, delete what was staged, and return the
    value (call) or the results (map); a remote exception is raised again with the node's traceback.
@@ -35,7 +37,7 @@ from functools import cached_property
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from airflow_azure_compute.deferral import deadline_after, default_deferrable, timed_out, to_seconds
+from airflow_azure_compute.deferral import deadline_after, default_deferrable, to_seconds
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
     AzureComputeRemoteError,
@@ -45,6 +47,7 @@ from airflow_azure_compute.exceptions import (
 from airflow_azure_compute.ids import derive_id, run_metadata, run_scope
 from airflow_azure_compute.links import BatchJobLink
 from airflow_azure_compute.operators._batch_common import BatchBaseOperator, spec_fields
+from airflow_azure_compute.operators._batch_work import BatchWork, StopsBatchWork
 from airflow_azure_compute.operators.batch_job import metadata_dict
 
 if TYPE_CHECKING:
@@ -65,6 +68,15 @@ TASK_PREFIX = "chunk-"
 CHUNK_SIZE_KEY = "airflow_chunk_size"
 #: Job metadata key recording the number of Batch tasks (read back after the deferred wait).
 CHUNKS_KEY = "airflow_chunks"
+
+
+def current_round(blob: BlobHook, workspace: RunWorkspace, scope: tuple[str, str, str, int]) -> int:
+    """The first round of a task instance that no try has collected (0 on a first try): its job is the
+    one a try may have left behind (collected rounds delete theirs)."""
+    round_ = 0
+    while blob.get_blob(workspace.container, PythonRunPlan.for_scope(scope, workspace, round_, 1).marker):
+        round_ += 1
+    return round_
 
 
 def choose_chunk_size(count: int, slots: int, *, tasks_per_slot: int = TASKS_PER_SLOT) -> int:
@@ -101,7 +113,13 @@ class PythonRunPlan:
 
     @classmethod
     def of(cls, context: Context, workspace: RunWorkspace, round_: int, chunks: int) -> PythonRunPlan:
-        scope = run_scope(context)
+        return cls.for_scope(run_scope(context), workspace, round_, chunks)
+
+    @classmethod
+    def for_scope(
+        cls, scope: tuple[str, str, str, int], workspace: RunWorkspace, round_: int, chunks: int
+    ) -> PythonRunPlan:
+        """The plan of the task instance ``(dag_id, run_id, task_id, map_index)``."""
         base = workspace.path("python", derive_id("py", *scope, max_len=40, lower=True) + "/")
         return cls(round_, derive_id("pyjob", *scope, round_), base, chunks)
 
@@ -129,7 +147,7 @@ class PythonRunPlan:
         return f"{self.outputs}{self.task_id(index)}/{name}"
 
 
-class BatchPythonBaseOperator(BatchBaseOperator, ABC):
+class BatchPythonBaseOperator(StopsBatchWork, BatchBaseOperator, ABC):
     """Shared by the call and the map operators; parameters documented here once.
 
     :param python_callable: the function to run on the nodes (a plain function; lambdas and closures
@@ -321,11 +339,7 @@ class BatchPythonBaseOperator(BatchBaseOperator, ABC):
 
     def _current_round(self, context: Context, workspace: RunWorkspace) -> int:
         """The first round no earlier try has collected (0 on a first try)."""
-        blob = self.blob
-        round_ = 0
-        while blob.get_blob(workspace.container, PythonRunPlan.of(context, workspace, round_, 1).marker):
-            round_ += 1
-        return round_
+        return current_round(self.blob, workspace, run_scope(context))
 
     def _stage(
         self,
@@ -425,7 +439,8 @@ class BatchPythonBaseOperator(BatchBaseOperator, ABC):
             max_task_retries=self.max_task_retries,
             metadata={CHUNK_SIZE_KEY: str(size), CHUNKS_KEY: str(plan.chunks)},
         )
-        job_id, _ = ensure_job(hook, job, context)
+        job_id, _ = ensure_job(hook, job, context, hold=True)
+        self.track_work(BatchWork(job_id, owns_job=True))  # a kill while submitting stops it
         missing = [t.to_wire() for t in tasks if t.task_id not in existing]
         result = hook.create_tasks(job_id, missing)
         if result.failed:
@@ -443,7 +458,9 @@ class BatchPythonBaseOperator(BatchBaseOperator, ABC):
 
         hook = self.hook
         deadline = deadline_after(self.wait_timeout) or 0.0
-        self._waiting_on = plan.job_id  # what on_kill stops while the worker waits
+        work = BatchWork(plan.job_id, owns_job=True)
+        self.track_work(work)  # what on_kill stops while the worker waits
+        released = False
         while True:
             counts = hook.get_task_counts(plan.job_id)
             decision = evaluate_tasks(counts, expected=plan.chunks, policy=FailurePolicy.FAIL_FAST)
@@ -462,8 +479,9 @@ class BatchPythonBaseOperator(BatchBaseOperator, ABC):
                 return self.execute_complete(context, event)
             if self.deferrable:
                 break
+            released = released or hook.release_job(plan.job_id)
             if time.time() >= deadline:
-                self.stop_job(plan.job_id, "AirflowTaskTimedOut", quiet=True)
+                self.stop_work("AirflowTaskTimedOut", work, quiet=True)
                 raise DeadlineExceededError(f"job {plan.job_id}: deadline passed before its tasks were done")
             time.sleep(self.poll_interval)
         from airflow_azure_compute.triggers.batch import BatchJobCompleteTrigger
@@ -479,48 +497,17 @@ class BatchPythonBaseOperator(BatchBaseOperator, ABC):
                 failure_policy=FailurePolicy.FAIL_FAST.value,
                 owns_job=True,
                 terminate_on_kill=bool(self.terminate_on_kill),
+                release_job=True,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=to_seconds(self.wait_timeout) or 0) if self.wait_timeout else None,
         )
 
-    def on_kill(self) -> None:
-        """Killed while waiting on the worker: terminate the job (deferred, the trigger's on_kill does)."""
-        job_id = getattr(self, "_waiting_on", None)
-        if job_id:
-            self.stop_job(job_id, "AirflowTaskKilled")
-
-    def stop_job(self, job_id: str, reason: str, *, quiet: bool = False) -> None:
-        """Terminate this run's job (``reason`` is its termination reason), unless ``terminate_on_kill``
-        is False; ``quiet`` logs a failure to stop instead of raising it (the timeout stays the error)."""
-        if not self.terminate_on_kill:
-            return
-        try:
-            self.log.info("terminating job %s (%s)", job_id, reason)
-            self.hook.terminate_job(job_id, reason)
-        except Exception as err:
-            if not quiet:
-                raise
-            self.log.warning("could not terminate job %s: %s", job_id, err)
-
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Resume from the trigger; a trigger timed out by Airflow (not by its own deadline) stops the job.
-
-        Airflow cancels a timed-out trigger without calling its ``on_kill`` and fails the task here.
-        """
-        try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except Exception as err:
-            if timed_out(err) and self.terminate_on_kill:
-                try:
-                    workspace = self.workspace(context)
-                    round_ = self._current_round(context, workspace)
-                except Exception as lookup:  # the timeout stays the error the task fails with
-                    self.log.warning("could not find this try's job to terminate: %s", lookup)
-                else:
-                    job_id = PythonRunPlan.of(context, workspace, round_, 0).job_id
-                    self.stop_job(job_id, "AirflowTaskTimedOut", quiet=True)
-            raise
+    def work_of(self, context: Context) -> BatchWork:
+        """This try's job (its round is read back from the workspace)."""
+        workspace = self.workspace(context)
+        round_ = self._current_round(context, workspace)
+        return BatchWork(PythonRunPlan.of(context, workspace, round_, 0).job_id, owns_job=True)
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
         """Collect and deliver once the tasks are done; the round and chunk count are read back from the
@@ -538,7 +525,7 @@ class BatchPythonBaseOperator(BatchBaseOperator, ABC):
             )
         status = event.get("status")
         if status == "timeout":
-            self.stop_job(plan.job_id, "AirflowTaskTimedOut", quiet=True)
+            self.stop_work("AirflowTaskTimedOut", BatchWork(plan.job_id, owns_job=True), quiet=True)
             raise DeadlineExceededError(str(event.get("message")))
         if status == "error":
             raise AzureComputeRemoteError(f"job {plan.job_id}: {event.get('message')}", code="TriggerError")
@@ -663,6 +650,7 @@ __all__ = [
     "BatchPythonBaseOperator",
     "PythonRunPlan",
     "choose_chunk_size",
+    "current_round",
     "pool_python",
     "pool_slots",
 ]

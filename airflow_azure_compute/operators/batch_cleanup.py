@@ -56,9 +56,12 @@ class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
     fields and the resources it could not delete.
 
     :param job_ids: job ids to consider.
-    :param fanout_task_ids: Airflow task ids of fan-outs whose job id was derived (no explicit
-        ``job_id``): their job ids are recomputed for every map index of a mapped (``.expand()``)
-        fan-out, so no XCom is needed even if the fan-out failed.
+    :param fanout_task_ids: Airflow task ids of fan-outs (and multi-instance tasks) whose job id was
+        derived (no explicit ``job_id``): their job ids are recomputed for every map index of a mapped
+        (``.expand()``) task, so no XCom is needed even if the task failed.
+    :param python_task_ids: Airflow task ids of Python calls and maps (`BatchPythonOperator`,
+        `BatchMapOperator`, ``@task.azure_batch``): the job a try may have left (e.g. held, its task
+        killed before its wait began) is found from the run workspace, for every map index.
     :param pool_ids: pool ids to consider. This run's lease on each is released (see
         `airflow_azure_compute.pool_leases`); the pool is deleted only when a run of this DAG created it
         and no other run holds a live lease on it, so a pool shared by overlapping runs stays until the
@@ -84,6 +87,7 @@ class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
         *,
         job_ids: str | Sequence[str] | None = None,
         fanout_task_ids: Sequence[str] = (),
+        python_task_ids: Sequence[str] = (),
         pool_ids: str | Sequence[str] | None = None,
         containers: str | Sequence[str] | None = None,
         workspace: bool = True,
@@ -95,6 +99,7 @@ class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
         super().__init__(**kwargs)
         self.job_ids = job_ids
         self.fanout_task_ids = list(fanout_task_ids)
+        self.python_task_ids = list(python_task_ids)
         self.pool_ids = pool_ids
         self.containers = containers
         self.workspace = workspace
@@ -109,6 +114,7 @@ class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
             for t in self.fanout_task_ids
             for i in map_indexes(context, t)
         ]
+        jobs += self._python_jobs(context, report)
         pools = _names(self.pool_ids)
         if jobs or pools:
             hook = self.hook
@@ -166,6 +172,29 @@ class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
         )
         report.raise_if_incomplete()
         return {"deleted": report.deleted, "kept": report.kept}
+
+    def _python_jobs(self, context: Context, report: CleanupReport) -> list[str]:
+        """The current round's job of every instance of ``python_task_ids`` (earlier rounds were
+        collected, and their jobs deleted, by the task itself)."""
+        if not self.python_task_ids:
+            return []
+        from airflow_azure_compute.hooks.blob import BlobHook
+        from airflow_azure_compute.operators._batch_python_base import PythonRunPlan, current_round
+        from airflow_azure_compute.workspace import RunWorkspace
+
+        dag_id, run_id, _, _ = run_scope(context)
+        workspace = RunWorkspace.for_context(context, container=self.workspace_container)
+        blob = BlobHook(self.blob_conn_id)
+        jobs = []
+        for task_id in self.python_task_ids:
+            for index in map_indexes(context, task_id):
+                scope = (dag_id, run_id, task_id, index)
+                round_ = report.attempt(
+                    f"python:{task_id}[{index}]", partial(current_round, blob, workspace, scope)
+                )
+                if round_ is not None:
+                    jobs.append(PythonRunPlan.for_scope(scope, workspace, round_, 0).job_id)
+        return jobs
 
     @staticmethod
     def _delete_if_ours(

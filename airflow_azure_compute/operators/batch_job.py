@@ -26,15 +26,23 @@ def metadata_dict(items: Sequence[Mapping[str, Any]] | None) -> dict[str, str]:
     return {str(i.get("name")): str(i.get("value")) for i in items or ()}
 
 
-def ensure_job(hook: BatchHook, spec: JobSpec, context: Context | Mapping[str, Any]) -> tuple[str, bool]:
+def ensure_job(
+    hook: BatchHook, spec: JobSpec, context: Context | Mapping[str, Any], *, hold: bool = False
+) -> tuple[str, bool]:
     """Create the job, or reuse it; returns ``(job_id, owned)``.
 
     ``owned`` is True when this dag run created the job (its metadata says so), including on a retry
     that finds the job its earlier try created. A reused job must be on the spec's pool and active.
+
+    ``hold``: a job created here is disabled before any task is added (`BatchHook.hold_job`), so
+    nothing runs until the wait releases it (`BatchHook.release_job`): a task killed before its wait
+    starts leaves only held tasks. A job of this run that an earlier try left held is reused as it is.
     """
     job_id = job_id_for(spec, context)
     metadata = run_metadata(context)
     if hook.create_job(spec.to_wire(job_id, metadata=metadata)):
+        if hold:
+            hook.hold_job(job_id)
         BatchJobLink.persist(context, job_id=job_id, **batch_account_fields(hook.settings))
         return job_id, True
     job = hook.get_job(job_id) or {}
@@ -44,15 +52,17 @@ def ensure_job(hook: BatchHook, spec: JobSpec, context: Context | Mapping[str, A
             f"job {job_id!r} exists on pool {pool_id!r}, not {spec.pool_id!r}: use another job_id",
             field="job.job_id",
         )
+    dag_id, run_id, _, _ = run_scope(context)
+    owned = created_by_run(metadata_dict(job.get("metadata")), dag_id, run_id)
     state = job.get("state")
-    if state not in (None, "active"):
+    held = hold and owned and state in ("disabling", "disabled")
+    if state not in (None, "active") and not held:
         raise AzureComputeRemoteError(
             f"job {job_id!r} exists but is {state!r}; tasks can only be added to an active job",
             code="JobNotActive",
         )
     BatchJobLink.persist(context, job_id=job_id, **batch_account_fields(hook.settings))
-    dag_id, run_id, _, _ = run_scope(context)
-    return job_id, created_by_run(metadata_dict(job.get("metadata")), dag_id, run_id)
+    return job_id, owned
 
 
 class BatchEnsureJobOperator(BatchBaseOperator):

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_azure_compute.deferral import default_deferrable
+from airflow_azure_compute.deferral import deadline_after, default_deferrable, to_seconds
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
     AzureComputeRemoteError,
@@ -25,6 +25,7 @@ from airflow_azure_compute.exceptions import (
 from airflow_azure_compute.ids import derive_id, run_scope
 from airflow_azure_compute.links import BatchJobLink
 from airflow_azure_compute.operators._batch_common import BatchBaseOperator, spec_fields
+from airflow_azure_compute.operators._batch_work import BatchWork, StopsBatchWork
 from airflow_azure_compute.operators.batch_job import ensure_job
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def describe_subtasks(subtasks: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
+class BatchRunMultiInstanceTaskOperator(StopsBatchWork, BatchBaseOperator):
     """Run an MPI program as one multi-instance Batch task; returns where its outputs are.
 
     Returns ``{"job_id", "pool_id", "task_id", "owns_job", "output_container", "output_prefix",
@@ -82,8 +83,13 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
     :param max_task_retries: retries of the whole multi-instance task.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``, else True).
     :param poll_interval: seconds between status polls.
-    :param wait_timeout: absolute limit of the wait.
+    :param wait_timeout: absolute limit of the wait (a timedelta or seconds); past it the work is
+        stopped (unless ``terminate_on_kill`` is False) and the task fails.
     :param sas_expiry: lifetime of the SAS URLs (cover queueing + run time).
+    :param terminate_on_kill: stop the work when the task is killed or times out (default): the job
+        when this run created it, else the multi-instance task. A job this operator creates is held
+        (disabled) until its wait begins, so a kill before the wait leaves nothing running. False
+        leaves the work running.
 
     Connections: see `BatchBaseOperator`.
     """
@@ -128,8 +134,9 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
         max_task_retries: int | None = None,
         deferrable: bool | None = None,
         poll_interval: float = 10.0,
-        wait_timeout: timedelta = timedelta(hours=24),
+        wait_timeout: timedelta | float = timedelta(hours=24),
         sas_expiry: timedelta = timedelta(hours=24),
+        terminate_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -152,6 +159,7 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
         self.sas_expiry = sas_expiry
+        self.terminate_on_kill = terminate_on_kill
 
     # ------------------------------------------------------------------------------- planning
     def plan(self, context: Context, sas: BlobSasSource) -> tuple[JobSpec, TaskSpec, str, str]:
@@ -170,7 +178,7 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
             coordination_command_line=self.coordination_command_line or None,
             common_resource_files=tuple(self._files(sas, self.common_files, "common_files", context)),
         )
-        task_id = self.batch_task_id or derive_id("mpi", *run_scope(context), max_len=64)
+        task_id = self.batch_task_id_for(context)
         check_batch_id(task_id, "batch_task_id")
         out_container, out_prefix = self.outputs(context, task_id)
         if not self.output_container:
@@ -196,6 +204,10 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
             multi_instance=multi,
         )
         return spec, task, out_container, out_prefix
+
+    def batch_task_id_for(self, context: Context) -> str:
+        """``batch_task_id``, or one derived from dag/run/task/map index."""
+        return self.batch_task_id or derive_id("mpi", *run_scope(context), max_len=64)
 
     def instances(self) -> int:
         """``number_of_instances`` as a whole number (it may arrive as a rendered template string)."""
@@ -263,9 +275,10 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
         sas = BlobSasSource(self.blob_conn_id, expiry=self.sas_expiry)
         spec, task, out_container, out_prefix = self.plan(context, sas)
         assert task.multi_instance is not None
-        job_id, owned = ensure_job(hook, spec, context)
+        job_id, owned = ensure_job(hook, spec, context, hold=True)
+        work = BatchWork(job_id, task.task_id, owns_job=owned)
+        self.track_work(work)  # a kill from here on stops it
         created = hook.create_task(job_id, task.to_wire())
-        self._submitted = (job_id, task.task_id)
         if not created:
             earlier = hook.get_task(job_id, task.task_id) or {}
             if (earlier.get("executionInfo") or {}).get("result") == "failure":
@@ -287,7 +300,7 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
             "output_container": out_container,
             "output_prefix": out_prefix,
         }
-        deadline = time.time() + self.wait_timeout.total_seconds()
+        deadline = deadline_after(self.wait_timeout) or 0.0
         if self.deferrable and not self._finished(hook, job_id, task.task_id):
             from airflow_azure_compute.triggers.batch import BatchJobCompleteTrigger
 
@@ -301,45 +314,53 @@ class BatchRunMultiInstanceTaskOperator(BatchBaseOperator):
                     expected_tasks=1,
                     scope="prefix",
                     owns_job=owned,
+                    terminate_on_kill=bool(self.terminate_on_kill),
+                    release_job=True,
                 ),
                 method_name="execute_complete",
+                timeout=timedelta(seconds=to_seconds(self.wait_timeout) or 0),
             )
+        released = False
         while not self._finished(hook, job_id, task.task_id):
+            released = released or hook.release_job(job_id)
             if time.time() > deadline:
+                self.stop_work("AirflowTaskTimedOut", work, quiet=True)
                 raise DeadlineExceededError(f"multi-instance task {job_id}/{task.task_id} still running")
             time.sleep(self.poll_interval)
         return self.outcome(context, hook, result)
 
-    def on_kill(self) -> None:
-        """Killed while waiting on the worker: terminate the Batch task (the deferred wait's trigger
-        does the same from the triggerer)."""
-        submitted = getattr(self, "_submitted", None)
-        if submitted:
-            self.hook.terminate_tasks(submitted[0], submitted[1])
+    def work_of(self, context: Context) -> BatchWork:
+        """This task's job and Batch task, found again after a deferral."""
+        from airflow_azure_compute.ids import created_by_run
+        from airflow_azure_compute.operators.batch_job import job_id_for, metadata_dict
+        from airflow_azure_compute.specs import JobSpec
+
+        job_id = job_id_for(JobSpec.coerce(self.job), context)
+        dag_id, run_id, _, _ = run_scope(context)
+        job = self.hook.get_job(job_id) or {}
+        owned = created_by_run(metadata_dict(job.get("metadata")), dag_id, run_id)
+        return BatchWork(job_id, self.batch_task_id_for(context), owns_job=owned)
 
     @staticmethod
     def _finished(hook: BatchHook, job_id: str, task_id: str) -> bool:
         return ((hook.get_task(job_id, task_id) or {}).get("state")) == "completed"
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
+        job_id, task_id = str(event.get("job_id")), str(event.get("task_id_prefix"))
         if event.get("status") == "timeout":
+            self.stop_work("AirflowTaskTimedOut", self.work_of(context), quiet=True)
             raise DeadlineExceededError(str(event.get("message")))
         if event.get("status") not in ("success", "failed"):
             raise AzureComputeRemoteError(str(event.get("message")), code="TriggerError")
-        from airflow_azure_compute.ids import created_by_run
-        from airflow_azure_compute.operators.batch_job import metadata_dict
         from airflow_azure_compute.specs import JobSpec
 
         hook = self.hook
-        job_id, task_id = str(event["job_id"]), str(event["task_id_prefix"])
         container, prefix = self.outputs(context, task_id)
-        dag_id, run_id, _, _ = run_scope(context)
-        job = hook.get_job(job_id) or {}
         result = {
             "job_id": job_id,
             "pool_id": JobSpec.coerce(self.job).pool_id,
             "task_id": task_id,
-            "owns_job": created_by_run(metadata_dict(job.get("metadata")), dag_id, run_id),
+            "owns_job": self.work_of(context).owns_job,
             "output_container": container,
             "output_prefix": prefix,
         }

@@ -17,6 +17,7 @@ from airflow_azure_compute.exceptions import (
 )
 from airflow_azure_compute.lineage import LineageMixin
 from airflow_azure_compute.links import BatchJobLink, batch_account_fields
+from airflow_azure_compute.operators._batch_work import BatchWork, StopsBatchWork
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -57,7 +58,7 @@ def summarize_failures(failed: Sequence[Mapping[str, Any]], report: Sequence[Map
     return "; ".join(lines) + more
 
 
-class BatchJobSensor(LineageMixin, BaseSensorOperator):
+class BatchJobSensor(StopsBatchWork, LineageMixin, BaseSensorOperator):
     """Wait until a job's tasks (or those under ``task_id_prefix``) are done, per a failure policy.
 
     Work that can never run ends the wait at once instead of at ``timeout``: tasks blocked by failed
@@ -220,6 +221,7 @@ class BatchJobSensor(LineageMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         policy = self._check()
+        self.track_work(self.work_of(context))
         hook = self.hook
         BatchJobLink.persist(context, job_id=self.job_id, **batch_account_fields(hook.settings))
         if not self.deferrable:
@@ -227,7 +229,7 @@ class BatchJobSensor(LineageMixin, BaseSensorOperator):
                 return super().execute(context)
             except Exception as err:
                 if timed_out(err):
-                    self.stop_owned_work("AirflowTaskTimedOut", quiet=True)
+                    self.stop_work("AirflowTaskTimedOut", quiet=True)
                 raise
         # Short-circuit: one taskcounts request; a job already done never defers.
         event = self.evaluate_now(hook, policy)
@@ -328,7 +330,7 @@ class BatchJobSensor(LineageMixin, BaseSensorOperator):
                 "failed_task_ids": [f["id"] for f in failed],
             }
         if status == "timeout":
-            self.stop_owned_work("AirflowTaskTimedOut", quiet=True)
+            self.stop_work("AirflowTaskTimedOut", self.work_of(context), quiet=True)
             raise DeadlineExceededError(str(event.get("message")))
         if status == "failed":
             raise BatchTasksFailedError(
@@ -366,44 +368,14 @@ class BatchJobSensor(LineageMixin, BaseSensorOperator):
         )
         return report
 
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Resume from the trigger; a trigger timed out by Airflow (not by its own deadline) stops the work.
+    def work_of(self, context: Context) -> BatchWork:
+        """The job when this run owns it, else this fan-out's tasks (see ``owns_job``).
 
-        Airflow cancels a timed-out trigger without calling its ``on_kill`` and fails the task here (the
-        base sensor turns the ``TaskDeferralTimeout`` into ``AirflowSensorTimeout``, or a skip).
+        A sensor killed before its trigger ran stops nothing: the fan-out's job is the DAG's teardown's
+        to delete (`BatchCleanupOperator`), see the reliability page of the docs.
         """
-        try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except Exception as err:
-            if timed_out(err):
-                self.stop_owned_work("AirflowTaskTimedOut", quiet=True)
-            raise
-
-    def on_kill(self) -> None:
-        """Killed while waiting on the worker: stop the remote work this run owns."""
-        self.stop_owned_work("AirflowTaskKilled")
-
-    def stop_owned_work(self, reason: str, *, quiet: bool = False) -> None:
-        """Terminate the job when this run owns it, else this fan-out's tasks; unless ``terminate_on_kill``
-        is False. ``reason`` becomes the job's termination reason; ``quiet`` logs a failure to stop
-        instead of raising it (the task's own error, a timeout, stays the one it fails with)."""
         self._apply_fanout()
-        if not self.job_id or not self.terminate_on_kill:
-            return
-        hook = self.hook
-        try:
-            if self.owns_job:
-                self.log.info("terminating job %s (%s)", self.job_id, reason)
-                hook.terminate_job(self.job_id, reason)
-            elif self.task_id_prefix:
-                n = hook.terminate_tasks(self.job_id, self.task_id_prefix)
-                self.log.info(
-                    "terminated %d task(s) %s* of job %s (%s)", n, self.task_id_prefix, self.job_id, reason
-                )
-        except Exception as err:
-            if not quiet:
-                raise
-            self.log.warning("could not stop the work of job %s: %s", self.job_id, err)
+        return BatchWork(self.job_id, self.task_id_prefix, owns_job=bool(self.owns_job))
 
 
 __all__ = ["BatchJobSensor", "format_forensics", "summarize_failures"]

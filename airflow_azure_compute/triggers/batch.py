@@ -8,6 +8,8 @@ throttling never spends it; a service failing without pause does); an absolute d
 
 ``on_kill`` (a user killed the task) terminates this run's remote work; ``cleanup`` only closes
 clients, so a triggerer restart or redistribution leaves the tasks running and the new trigger resumes.
+A job the operator held while it added its tasks (`BatchHook.hold_job`) is released by the trigger's
+first poll (``release_job``): a task killed before the triggerer ran its trigger leaves only held tasks.
 """
 
 from __future__ import annotations
@@ -135,10 +137,16 @@ class _BatchPollingTrigger(SerializableTrigger):
     def timeout_event(self) -> dict[str, Any]:
         """The event payload fields that identify what timed out."""
 
+    def first_poll_delay(self) -> float:
+        """Before the first poll: a random part of one interval.
+
+        The operator checked once before deferring; spreading the first poll over one interval keeps a
+        triggerer that (re)starts many triggers at once from firing all their requests together.
+        """
+        return random.uniform(0, self.poll_interval)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # The operator checked once before deferring; spreading the first poll over one interval keeps a
-        # triggerer that (re)starts many triggers at once from firing all their requests together.
-        await asyncio.sleep(random.uniform(0, self.poll_interval))
+        await asyncio.sleep(self.first_poll_delay())
         hook = self.hook()
         errors = ErrorWindow(self.error_budget, self.error_window_s)
         try:
@@ -215,6 +223,9 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
     :param stream_output: task ids whose growing stdout/stderr is streamed into the log at each poll
         (see `airflow_azure_compute.triggers.live_output`).
     :param stream_output_bytes: at most this many bytes read per streamed file and poll.
+    :param release_job: the operator held the job while adding its tasks (`BatchHook.hold_job`):
+        the first poll, made at once, enables it (`BatchHook.release_job`), and polls repeat that until
+        it is released.
     """
 
     def __init__(
@@ -232,6 +243,7 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         progress_quiet_s: float = 0.0,
         stream_output: list[str] | None = None,
         stream_output_bytes: int = DEFAULT_MAX_BYTES,
+        release_job: bool = False,
         **polling: Unpack[PollingArgs],
     ) -> None:
         super().__init__(**polling)
@@ -248,6 +260,8 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         self.owns_job = bool(owns_job)
         self.terminate_on_kill = bool(terminate_on_kill)
         self.failed_limit = int(failed_limit)
+        self.release_job = bool(release_job)
+        self._released = not self.release_job
         self._started = time.monotonic()
         self._first_done: int | None = None
         self._last_counts: TaskCounts | None = None
@@ -292,7 +306,15 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
             "job %s: %s", self.job_id, progress_line(counts, self.expected_tasks, rate=rate, elapsed=elapsed)
         )
 
+    def first_poll_delay(self) -> float:
+        """None while the job is held: its tasks wait for this poll."""
+        return 0.0 if not self._released else super().first_poll_delay()
+
     async def poll(self, hook: BatchAsyncHook, client: AsyncBatchClient) -> dict[str, Any] | None:
+        if not self._released:
+            self._released = await hook.release_job(client, self.job_id)
+            if self._released:
+                self.log.info("job %s released: its tasks may start", self.job_id)
         await self._tail.poll(client, self.log)
         counts = await self.counts(hook, client)
         self.report_progress(counts)

@@ -87,6 +87,8 @@ def _example_group(example: dict[str, Any]) -> dict[str, Any]:
     return body["value"][0] if "value" in body else body
 
 
+@scenario("ContainerGroupCreateConfidential")
+@scenario("ContainerGroupEncryptionProperties")
 @scenario("ContainerGroupsCreateOrUpdate")
 def _create(world: AciWorld, example: dict[str, Any]) -> Reply:
     name = f"demo1-{uuid.uuid4().hex[:8]}"

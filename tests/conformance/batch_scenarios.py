@@ -3,11 +3,15 @@ the example's request (ids made unique) and returns the emulator's answer."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from tests.conformance.clients import BatchWire, Reply, unique, wait_for
+
+DATA = Path(__file__).parent / "data" / "batch"
 
 Scenario = Callable[["BatchWorld", dict[str, Any]], Reply]
 SCENARIOS: dict[str, Scenario] = {}
@@ -19,6 +23,11 @@ IMAGE = {
     "imageReference": {"publisher": "Canonical", "offer": "0001-com-ubuntu-server-focal", "sku": "20_04-lts"},
     "nodeAgentSKUId": "batch.node.ubuntu 20.04",
 }
+
+
+def load_example(name: str) -> dict[str, Any]:
+    """Another kept example (a scenario may build what one example presupposes from another)."""
+    return json.loads((DATA / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
 def scenario(name: str) -> Callable[[Scenario], Scenario]:
@@ -85,18 +94,28 @@ class BatchWorld:
         self.ok(self.wire.send("POST", f"/jobs/{job_id}/tasks", body), 201)
         return task_id
 
+    def completed_task(self, job_id: str, name: str, command: str, **spec: Any) -> str:
+        """A task of ``job_id`` that ran and completed."""
+        task_id = self.task(job_id, name, command, **spec)
+        wait_for(
+            lambda: self.wire.send("GET", f"/jobs/{job_id}/tasks/{task_id}").body["state"] == "completed",
+            what=f"task {task_id} to complete",
+        )
+        return task_id
+
+    def new_file_task(self) -> tuple[str, str]:
+        """A new job/task on the node pool that wrote ``wd/testFile.txt`` and completed."""
+        job_id = self.job("files", self.node_pool())
+        return job_id, self.completed_task(job_id, "task1", FILE_TASK)
+
     def finished_file_task(self) -> tuple[str, str]:
-        """A job/task on the node pool that wrote ``wd/testFile.txt`` and completed."""
-        key = "file_task"
-        if key not in self._cache:
-            job_id = self.job("files", self.node_pool())
-            task_id = self.task(job_id, "task1", FILE_TASK)
-            wait_for(
-                lambda: self.wire.send("GET", f"/jobs/{job_id}/tasks/{task_id}").body["state"] == "completed",
-                what="the file task to complete",
-            )
-            self._cache[key] = (job_id, task_id)
-        return self._cache[key]  # type: ignore[no-any-return]
+        """A shared job/task on the node pool that wrote ``wd/testFile.txt`` and completed."""
+        if "file_task" not in self._cache:
+            self._cache["file_task"] = self.new_file_task()
+        return self._cache["file_task"]  # type: ignore[no-any-return]
+
+    def node_of(self, job_id: str, task_id: str) -> str:
+        return str(self.wire.send("GET", f"/jobs/{job_id}/tasks/{task_id}").body["nodeInfo"]["nodeId"])
 
     def cleanup(self) -> None:
         for job_id in self.created_jobs:
@@ -110,13 +129,31 @@ def _file_path(example: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------- pools
-@scenario("Pools_CreatePool_AcceleratedNetworking")
 def _create_pool(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    body = dict(example["parameters"]["pool"], id=unique("mypool01"), targetDedicatedNodes=0)
+    """The example's pool, without nodes (what is checked is the create's answer)."""
+    pool = example["parameters"]["pool"]
+    body = dict(pool, id=unique(pool["id"]), targetDedicatedNodes=0, targetLowPriorityNodes=0)
     reply = world.wire.send("POST", "/pools", body)
     if reply.status == 201:
         world.created_pools.append(body["id"])
     return reply
+
+
+for _name in (
+    "Pools_CreatePool_AcceleratedNetworking",
+    "Pools_CreatePool_ConfidentialDiskEncryptionSet_ForUserSubscriptionAccounts",
+    "Pools_CreatePool_DiskEncryptionSet_ForUserSubscriptionAccounts",
+    "Pools_CreatePool_DualStackNetworking",
+    "Pools_CreatePool_MountConfiguration",
+    "Pools_CreatePool_OSDisk",
+    "Pools_CreatePool_ResourceTags",
+    "Pools_CreatePool_SecurityProfile",
+    "Pools_CreatePool_VirtualMachineConfiguration",
+    "Pools_CreatePool_VirtualMachineConfigurationWithContainers",
+    "Pools_CreatePool_VirtualMachineConfigurationWithExtensions",
+    "Pools_CreatePool_VirtualMachineConfigurationWithServiceArtifactReference",
+):
+    scenario(_name)(_create_pool)
 
 
 def _pool_like(world: BatchWorld, example_pool: dict[str, Any]) -> str:
@@ -141,6 +178,50 @@ def _pool_like(world: BatchWorld, example_pool: dict[str, Any]) -> str:
 def _get_pool(world: BatchWorld, example: dict[str, Any]) -> Reply:
     pool_id = _pool_like(world, example["responses"]["200"]["body"])
     return world.wire.send("GET", f"/pools/{pool_id}")
+
+
+#: The fields of a pool answer a client sets at creation (the rest is the service's).
+POOL_CREATE_FIELDS = (
+    "vmSize",
+    "virtualMachineConfiguration",
+    "networkConfiguration",
+    "startTask",
+    "taskSlotsPerNode",
+    "taskSchedulingPolicy",
+    "enableInterNodeCommunication",
+    "resizeTimeout",
+)
+
+
+def _get_pool_as_created(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    """A pool created with the create-time fields of the example's answer (and its user-assigned
+    identities), then read back; a refused create is the answer checked."""
+    shown = example["responses"]["200"]["body"]
+    body = {k: shown[k] for k in POOL_CREATE_FIELDS if k in shown}
+    if "identity" in shown:
+        identities = [
+            {"resourceId": i["resourceId"]} for i in shown["identity"].get("userAssignedIdentities", [])
+        ]
+        body["identity"] = {"type": shown["identity"]["type"], "userAssignedIdentities": identities}
+    body.update(id=unique(shown["id"]), targetDedicatedNodes=0)
+    created = world.wire.send("POST", "/pools", body)
+    if created.status != 201:
+        return created
+    world.created_pools.append(body["id"])
+    return world.wire.send("GET", f"/pools/{body['id']}")
+
+
+for _name in (
+    "Pools_GetPool_AcceleratedNetworking",
+    "Pools_GetPool_ConfidentialDiskEncryptionSet",
+    "Pools_GetPool_CustomerManagedKey",
+    "Pools_GetPool_DiskEncryptionSet",
+    "Pools_GetPool_SecurityProfile",
+    "Pools_GetPool_VirtualMachineConfigurationWithExtensions",
+    "Pools_GetPool_VirtualMachineConfigurationWithOSDisk",
+    "Pools_GetPool_VirtualMachineConfigurationWithServiceArtifactReference",
+):
+    scenario(_name)(_get_pool_as_created)
 
 
 @scenario("Pools_ListPools_Basic")
@@ -303,8 +384,23 @@ def _create_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 scenario("Tasks_CreateTask_Basic")(_create_task)
 scenario("Tasks_CreateTask_RequiredSlots")(_create_task)
+scenario("Tasks_CreateTask_ExitConditions")(_create_task)
 
 
+@scenario("Tasks_CreateTask_ContainerSettings")
+def _create_container_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    """A container task goes to a pool whose nodes run containers (as Batch requires)."""
+    image = example["parameters"]["task"]["containerSettings"]["imageName"]
+    containers = {"type": "dockerCompatible", "containerImageNames": [image]}
+    pool_id = world.pool(
+        "containerPool", virtualMachineConfiguration={**IMAGE, "containerConfiguration": containers}
+    )
+    job_id = world.job("jobId", pool_id)
+    task = dict(example["parameters"]["task"], id=unique(example["parameters"]["task"]["id"]))
+    return world.wire.send("POST", f"/jobs/{job_id}/tasks", task)
+
+
+@scenario("Tasks_CreateTaskCollection_Basic")
 @scenario("Tasks_CreateTaskCollection_Complex")
 def _task_collection(world: BatchWorld, example: dict[str, Any]) -> Reply:
     job_id = world.job("jobId", world.idle_pool())
@@ -355,7 +451,7 @@ def _get_task_file(world: BatchWorld, example: dict[str, Any]) -> Reply:
 @scenario("Nodes_GetNodeFile")
 def _get_node_file(world: BatchWorld, example: dict[str, Any]) -> Reply:
     job_id, task_id = world.finished_file_task()
-    node_id = world.wire.send("GET", f"/jobs/{job_id}/tasks/{task_id}").body["nodeInfo"]["nodeId"]
+    node_id = world.node_of(job_id, task_id)
     path = quote(f"workitems/{job_id}/job-1/{task_id}/wd/testFile.txt", safe="")
     return world.wire.send("GET", f"/pools/{world.node_pool()}/nodes/{node_id}/files/{path}")
 
@@ -368,12 +464,207 @@ def _task_file_properties(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 @scenario("Tasks_DeleteTaskFile")
 def _delete_task_file(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("files", world.node_pool())
-    task_id = world.task(job_id, "task1", FILE_TASK)
-    wait_for(
-        lambda: world.wire.send("GET", f"/jobs/{job_id}/tasks/{task_id}").body["state"] == "completed",
-        what="the file task to complete",
-    )
+    job_id, task_id = world.new_file_task()
     return world.wire.send(
         "DELETE", f"/jobs/{job_id}/tasks/{task_id}/files/{_file_path(example)}", query={"recursive": "false"}
     )
+
+
+# ------------------------------------------------------------------- more pool, job and task operations
+def _task_file_on_node(job_id: str, task_id: str) -> str:
+    return quote(f"workitems/{job_id}/job-1/{task_id}/wd/testFile.txt", safe="")
+
+
+@scenario("Pools_DeletePool")
+def _delete_pool(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    return world.wire.send("DELETE", f"/pools/{world.pool('poolId')}")
+
+
+@scenario("Pools_UpdatePool")
+def _update_pool(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    pool_id = world.pool("poolId")
+    return world.wire.send("PATCH", f"/pools/{pool_id}", example["parameters"]["pool"])
+
+
+def _autoscale_pool(world: BatchWorld) -> str:
+    pool_id = world.pool("autoscalePool")
+    formula = {"autoScaleFormula": "$TargetDedicatedNodes=0", "autoScaleEvaluationInterval": "PT5M"}
+    world.ok(world.wire.send("POST", f"/pools/{pool_id}/enableautoscale", formula), 200)
+    return pool_id
+
+
+@scenario("Pools_DisablePoolAutoScale")
+def _disable_autoscale(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    return world.wire.send("POST", f"/pools/{_autoscale_pool(world)}/disableautoscale")
+
+
+@scenario("Pools_EvaluatePoolAutoscale")
+def _evaluate_autoscale(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    pool_id = _autoscale_pool(world)
+    body = example["parameters"]["evaluateAutoScaleOptions"]
+    return world.wire.send("POST", f"/pools/{pool_id}/evaluateautoscale", body)
+
+
+@scenario("Nodes_EnableNodeScheduling")
+def _enable_scheduling(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    pool_id, node_id = _node(world, 1)
+    disable = {"nodeDisableSchedulingOption": "requeue"}
+    world.ok(world.wire.send("POST", f"/pools/{pool_id}/nodes/{node_id}/disablescheduling", disable), 200)
+    return world.wire.send("POST", f"/pools/{pool_id}/nodes/{node_id}/enablescheduling")
+
+
+@scenario("Nodes_ListNodeFiles")
+def _list_node_files(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    pool_id, node_id = _node(world)
+    return world.wire.send("GET", f"/pools/{pool_id}/nodes/{node_id}/files", query={"recursive": "false"})
+
+
+@scenario("Nodes_GetNodeFileProperties")
+def _node_file_properties(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id, task_id = world.finished_file_task()
+    node_id = world.node_of(job_id, task_id)
+    path = _task_file_on_node(job_id, task_id)
+    return world.wire.send("HEAD", f"/pools/{world.node_pool()}/nodes/{node_id}/files/{path}")
+
+
+@scenario("Nodes_DeleteNodeFile")
+def _delete_node_file(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id, task_id = world.new_file_task()
+    node_id = world.node_of(job_id, task_id)
+    path = _task_file_on_node(job_id, task_id)
+    return world.wire.send(
+        "DELETE", f"/pools/{world.node_pool()}/nodes/{node_id}/files/{path}", query={"recursive": "false"}
+    )
+
+
+def _disabled_job(world: BatchWorld) -> str:
+    job_id = world.job("jobId", world.idle_pool())
+    world.ok(world.wire.send("POST", f"/jobs/{job_id}/disable", {"disableTasks": "requeue"}), 202)
+    wait_for(
+        lambda: world.wire.send("GET", f"/jobs/{job_id}").body["state"] == "disabled",
+        what="the job to be disabled",
+    )
+    return job_id
+
+
+@scenario("Jobs_DisableJob")
+def _disable_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id = world.job("jobId", world.idle_pool())
+    return world.wire.send("POST", f"/jobs/{job_id}/disable", example["parameters"]["disableOptions"])
+
+
+@scenario("Jobs_EnableJob")
+def _enable_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    return world.wire.send("POST", f"/jobs/{_disabled_job(world)}/enable")
+
+
+@scenario("Jobs_ListJobs")
+def _list_jobs(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id = _disabled_job(world)  # the example's job was disabled, then enabled again
+    world.ok(world.wire.send("POST", f"/jobs/{job_id}/enable"), 202)
+    wait_for(
+        lambda: world.wire.send("GET", f"/jobs/{job_id}").body["state"] == "active",
+        what="the job to be active again",
+    )
+    return world.wire.send("GET", "/jobs", query={"$filter": f"id eq '{job_id}'"})
+
+
+@scenario("Jobs_ReplaceJob")
+def _replace_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id = world.job("jobId", world.idle_pool())
+    body = dict(example["parameters"]["job"], poolInfo={"poolId": world.idle_pool()})
+    return world.wire.send("PUT", f"/jobs/{job_id}", body)
+
+
+@scenario("Jobs_GetJobTaskCounts")
+def _task_counts(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id = world.job("jobId", world.idle_pool())
+    world.task(job_id, "taskId")
+    return world.wire.send("GET", f"/jobs/{job_id}/taskcounts")
+
+
+@scenario("Jobs_ListJobPreparationAndReleaseTaskStatus")
+def _prep_release_status(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id = world.job(
+        "myjob",
+        world.node_pool(),
+        jobPreparationTask={"id": "myjobpreptask", "commandLine": "/bin/true"},
+        jobReleaseTask={"id": "myjobreleasetask", "commandLine": "/bin/true"},
+    )
+    world.completed_task(job_id, "task1", "/bin/true")
+    world.ok(world.wire.send("POST", f"/jobs/{job_id}/terminate", {}), 202)
+
+    def released() -> bool:
+        status = world.wire.send("GET", f"/jobs/{job_id}/jobpreparationandreleasetaskstatus").body
+        return any(
+            (entry.get("jobReleaseTaskExecutionInfo") or {}).get("state") == "completed"
+            for entry in status["value"]
+        )
+
+    wait_for(released, what="the job release task to complete")
+    return world.wire.send("GET", f"/jobs/{job_id}/jobpreparationandreleasetaskstatus")
+
+
+@scenario("Tasks_GetTask")
+def _get_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id = world.job("jobId", world.idle_pool())  # no nodes: the task stays active, as in the example
+    shown = example["responses"]["200"]["body"]
+    task_id = world.task(
+        job_id,
+        shown["id"],
+        shown["commandLine"],
+        multiInstanceSettings=shown["multiInstanceSettings"],
+        requiredSlots=shown["requiredSlots"],
+    )
+    return world.wire.send("GET", f"/jobs/{job_id}/tasks/{task_id}")
+
+
+@scenario("Tasks_ListSubTasks")
+def _list_subtasks(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    pool_id = world.pool("mpiPool", nodes=2, enableInterNodeCommunication=True, startTask=START_TASK)
+    job_id = world.job("jobId", pool_id)
+    settings = {"numberOfInstances": 2, "coordinationCommandLine": "/bin/true"}
+    task_id = world.completed_task(job_id, "taskId", "/bin/true", multiInstanceSettings=settings)
+    return world.wire.send("GET", f"/jobs/{job_id}/tasks/{task_id}/subtasksinfo")
+
+
+@scenario("Tasks_ReplaceTask")
+def _replace_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id = world.job("jobId", world.idle_pool())
+    task_id = world.task(job_id, "taskId")
+    return world.wire.send("PUT", f"/jobs/{job_id}/tasks/{task_id}", example["parameters"]["task"])
+
+
+@scenario("Tasks_TerminateTask")
+def _terminate_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id = world.job("jobId", world.idle_pool())
+    task_id = world.task(job_id, "taskId")
+    return world.wire.send("POST", f"/jobs/{job_id}/tasks/{task_id}/terminate")
+
+
+@scenario("Tasks_ReactivateTask")
+def _reactivate_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    job_id = world.job("jobId", world.node_pool())
+    task_id = world.completed_task(job_id, "taskId", "/bin/sh -c 'exit 3'")  # only a failed task reactivates
+    return world.wire.send("POST", f"/jobs/{job_id}/tasks/{task_id}/reactivate")
+
+
+@scenario("Pools_Update_CustomerManagedKey_ForBatchManagedAccounts")
+def _update_pool_cmk(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    pool_id = world.pool("poolId")  # no nodes: vmSize and the VM configuration may change
+    return world.wire.send("PATCH", f"/pools/{pool_id}", example["parameters"]["pool"])
+
+
+@scenario("Nodes_Get_DualStackNetworking")
+def _get_dual_stack_node(world: BatchWorld, example: dict[str, Any]) -> Reply:
+    """A node of a pool with the dual stack example's network configuration."""
+    create = load_example("Pools_CreatePool_DualStackNetworking")["parameters"]["pool"]
+    pool_id = world.pool(
+        example["parameters"]["poolId"],
+        nodes=1,
+        vmSize=create["vmSize"],
+        networkConfiguration=create["networkConfiguration"],
+        startTask=START_TASK,
+    )
+    node_id = world.wire.send("GET", f"/pools/{pool_id}/nodes").body["value"][0]["id"]
+    return world.wire.send("GET", f"/pools/{pool_id}/nodes/{node_id}")

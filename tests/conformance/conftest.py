@@ -61,6 +61,10 @@ def durable_world(emulator: dict[str, Any]) -> DurableWorld:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.conformance.test_recordings import pytest_terminal_summary_lines
+
+    for line in pytest_terminal_summary_lines():
+        terminalreporter.write_line(line)
     if not OUTCOMES:
         return
     lines = ["conformance: examples matching in status / status and fields / headers clients read"]

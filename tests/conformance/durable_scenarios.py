@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tests.conformance.clients import HttpWire, Reply, wait_for
@@ -33,8 +34,9 @@ class DurableWorld:
         path = request["path"].format(**names) if names else request["path"]
         return self.wire.send(request["method"], path, request.get("body"), request.get("query"))
 
-    def start(self, orchestrator: str, body: Any = None) -> str:
-        reply = self.wire.send("POST", f"/orchestrators/{orchestrator}/{uuid.uuid4().hex}", body)
+    def start(self, orchestrator: str, body: Any = None, instance_prefix: str = "") -> str:
+        instance_id = f"{instance_prefix}{uuid.uuid4().hex}"
+        reply = self.wire.send("POST", f"/orchestrators/{orchestrator}/{instance_id}", body)
         if reply.status != 202:
             raise AssertionError(f"setup start failed: {reply.status} {reply.body}")
         return str(reply.body["id"])
@@ -42,8 +44,8 @@ class DurableWorld:
     def status(self, instance_id: str) -> Any:
         return self.wire.send("GET", f"/instances/{instance_id}").body
 
-    def completed(self, orchestrator: str, body: Any = None) -> str:
-        instance_id = self.start(orchestrator, body)
+    def completed(self, orchestrator: str, body: Any = None, instance_prefix: str = "") -> str:
+        instance_id = self.start(orchestrator, body, instance_prefix)
         wait_for(lambda: self.status(instance_id)["runtimeStatus"] == "Completed", what="completion")
         return instance_id
 
@@ -127,3 +129,48 @@ def _list_entities(world: DurableWorld, example: dict[str, Any]) -> Reply:
 
 scenario("ListEntities")(_list_entities)
 scenario("ListEntities_FetchState")(_list_entities)
+
+
+def _with_query(request: dict[str, Any], **values: str) -> dict[str, Any]:
+    """The example's request with its query placeholders (``{text}``, ``{timestamp}``) filled in."""
+    return dict(request, query={**(request.get("query") or {}), **values})
+
+
+@scenario("SuspendInstance")
+def _suspend(world: DurableWorld, example: dict[str, Any]) -> Reply:
+    request = _with_query(example["request"], reason="maintenance")
+    return world.send(request, instanceId=world.running())
+
+
+@scenario("ResumeInstance")
+def _resume(world: DurableWorld, example: dict[str, Any]) -> Reply:
+    instance_id = world.running()
+    reply = world.wire.send("POST", f"/instances/{instance_id}/suspend", query={"reason": "maintenance"})
+    if reply.status != 202:
+        raise AssertionError(f"setup suspend failed: {reply.status} {reply.body}")
+    wait_for(lambda: world.status(instance_id)["runtimeStatus"] == "Suspended", what="a suspended instance")
+    return world.send(_with_query(example["request"], reason="done"), instanceId=instance_id)
+
+
+@scenario("RewindInstance")
+def _rewind(world: DurableWorld, example: dict[str, Any]) -> Reply:
+    instance_id = world.start("rewind_orchestrator", {"key": uuid.uuid4().hex, "failures": 1})
+    wait_for(lambda: world.status(instance_id)["runtimeStatus"] == "Failed", what="a failed instance")
+    return world.send(example["request"], instanceId=instance_id)
+
+
+@scenario("PurgeInstances")
+def _purge_many(world: DurableWorld, example: dict[str, Any]) -> Reply:
+    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    prefix = f"purge-{uuid.uuid4().hex[:8]}-"
+    for _ in range(2):
+        world.completed("chain_orchestrator", instance_prefix=prefix)
+    until = datetime.now(timezone.utc) + timedelta(seconds=1)
+    request = _with_query(
+        example["request"],
+        createdTimeFrom=since.isoformat(),
+        createdTimeTo=until.isoformat(),
+        runtimeStatus="Completed",
+        instanceIdPrefix=prefix,  # only this scenario's instances: the emulator is shared by the session
+    )
+    return world.send(request)

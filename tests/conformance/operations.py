@@ -38,6 +38,8 @@ ACI_GROUP = (
 ACI_EXAMPLE_OPERATIONS = {
     "ContainerAttach": "Containers_Attach",
     "ContainerExec": "Containers_ExecuteCommand",
+    "ContainerGroupCreateConfidential": "ContainerGroups_CreateOrUpdate",
+    "ContainerGroupEncryptionProperties": "ContainerGroups_CreateOrUpdate",
     "ContainerGroupUsage": "Location_ListUsage",
     "ContainerGroupsCreateOrUpdate": "ContainerGroups_CreateOrUpdate",
     "ContainerGroupsDelete": "ContainerGroups_Delete",
@@ -52,53 +54,11 @@ ACI_EXAMPLE_OPERATIONS = {
     "OperationsList": "Operations_List",
 }
 
-_NO_EXAMPLE_KEPT = "no published example kept yet; covered by the emulator's integration tests"
-_UNTESTED = "no published example kept yet, and no test calls it yet"
 #: Claimed operations no published example replays, and why. Every other claimed operation must have one.
 NO_EXAMPLE: dict[str, dict[str, str]] = {
-    "batch": {
-        **{
-            op: _NO_EXAMPLE_KEPT
-            for op in (
-                "Jobs_DisableJob",
-                "Jobs_EnableJob",
-                "Jobs_GetJobTaskCounts",
-                "Jobs_ListJobPreparationAndReleaseTaskStatus",
-                "Jobs_ListJobs",
-                "Nodes_EnableNodeScheduling",
-                "Nodes_GetNodeFileProperties",
-                "Nodes_ListNodeFiles",
-                "Pools_DeletePool",
-                "Pools_DisablePoolAutoScale",
-                "Pools_EvaluatePoolAutoScale",
-                "Pools_UpdatePool",
-                "Tasks_GetTask",
-                "Tasks_ListSubTasks",
-                "Tasks_ReactivateTask",
-                "Tasks_TerminateTask",
-            )
-        },
-        **{
-            op: _UNTESTED
-            for op in (
-                "Jobs_ReplaceJob",
-                "Nodes_DeleteNodeFile",
-                "Tasks_ReplaceTask",
-            )
-        },
-    },
+    "batch": {},
     "aci": {},
     "durable": {
-        **{
-            op: "its section of the HTTP API reference (a request and a status code) is not transcribed "
-            "yet; covered by the emulator's integration tests"
-            for op in (
-                "PurgeMultipleInstanceHistories",
-                "ResumeInstance",
-                "RewindInstance",
-                "SuspendInstance",
-            )
-        },
         "RestartInstance": "not in the HTTP API reference (the check-status payload's `restartPostUri` "
         "points at it); covered by the emulator's integration tests",
     },

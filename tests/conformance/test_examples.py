@@ -32,17 +32,55 @@ BATCH_HEADERS: dict[str, dict[str, str]] = {
     "Jobs_UpdateJob": BATCH_ENTITY_HEADERS,
     "Jobs_TerminateJob": BATCH_ENTITY_HEADERS,
     "Tasks_CreateTask": BATCH_ENTITY_HEADERS,
+    "Pools_UpdatePool": BATCH_ENTITY_HEADERS,
+    "Pools_DisablePoolAutoScale": BATCH_ENTITY_HEADERS,
+    "Pools_EvaluatePoolAutoScale": BATCH_ENTITY_HEADERS,
+    "Jobs_DisableJob": BATCH_ENTITY_HEADERS,
+    "Jobs_EnableJob": BATCH_ENTITY_HEADERS,
+    "Jobs_ReplaceJob": BATCH_ENTITY_HEADERS,
+    "Tasks_ReplaceTask": BATCH_ENTITY_HEADERS,
+    "Tasks_TerminateTask": BATCH_ENTITY_HEADERS,
+    "Tasks_ReactivateTask": BATCH_ENTITY_HEADERS,
+    "Nodes_EnableNodeScheduling": BATCH_ENTITY_HEADERS,
+    "Nodes_DisableNodeScheduling": BATCH_ENTITY_HEADERS,
+    "Tasks_GetTask": {"ETag": "", "Last-Modified": ""},
+    "Jobs_GetJobTaskCounts": {"ETag": "", "Last-Modified": ""},
     "Pools_GetPool": {"ETag": "", "Last-Modified": ""},
     "Jobs_GetJob": {"ETag": "", "Last-Modified": ""},
     "Pools_PoolExists": {"ETag": "", "Last-Modified": ""},
 }
 #: Fields Azure sends only for some items (documented as optional in the spec).
-BATCH_OPTIONAL = {"Pools_ListSupportedImages": ("batchSupportEndOfLife", "capabilities")}
+BATCH_OPTIONAL = {
+    "Pools_ListSupportedImages": ("batchSupportEndOfLife", "capabilities"),
+    # present only when another page follows (the emulated job has one node's status to list)
+    "Jobs_ListJobPreparationAndReleaseTaskStatus": ("odata.nextLink",),
+}
 #: Durable fields whose content is the function app's own data (their shape is the app's choice).
 DURABLE_USER_DATA = ("input", "output", "customStatus", "Result", "state")
+#: Examples that use features the Batch emulator refuses by design (400 ``FeatureNotEmulated``): they count
+#: as not matching, and the test checks the refusal.
+BATCH_REFUSED = {
+    "Pools_CreatePool_ConfidentialDiskEncryptionSet_ForUserSubscriptionAccounts": "attached data disks",
+    "Pools_CreatePool_DiskEncryptionSet_ForUserSubscriptionAccounts": "attached data disks",
+    "Pools_CreatePool_VirtualMachineConfigurationWithExtensions": "VM extensions",
+    "Pools_GetPool_ConfidentialDiskEncryptionSet": "attached data disks",
+    "Pools_GetPool_DiskEncryptionSet": "attached data disks",
+    "Pools_GetPool_VirtualMachineConfigurationWithExtensions": "VM extensions",
+}
+#: Examples whose status contradicts their own operation's definition in the same spec (and the status
+#: azure-batch accepts): replayed against the operation's status, and counted as not matching.
+BATCH_STATUS_ERRATA = {
+    "Pools_Update_CustomerManagedKey_ForBatchManagedAccounts": (
+        "201",
+        "200",
+        "Pools_UpdatePool defines 200 only; azure-batch 15.1's update_pool raises on any other status",
+    ),
+}
 #: Examples that use features the ACI emulator refuses by design (400 ``FeatureNotEmulated``, never a
 #: success that ignores them): they count as not matching, and the test checks the refusal.
 ACI_REFUSED = {
+    "ContainerGroupCreateConfidential": "the Confidential SKU (confidential computing) is not emulated",
+    "ContainerGroupEncryptionProperties": "customer-managed encryption keys are not emulated",
     "ContainerGroupsCreateOrUpdate": "VNet (networkProfile), DNS config and Log Analytics are not emulated "
     "(its identity, GPU and volumes are)",
 }
@@ -121,12 +159,24 @@ def _check(
 def test_batch_example(batch_world: BatchWorld, name: str) -> None:
     example = load("batch", name)
     reply = _replay("batch", name, lambda: batch_scenarios.SCENARIOS[name](batch_world, example))
+    if name in BATCH_REFUSED:
+        record("batch", name, False, [f"refused by design: {BATCH_REFUSED[name]} not emulated"])
+        assert reply.status == 400 and reply.body["code"] == "FeatureNotEmulated", reply.body
+        assert BATCH_REFUSED[name] in reply.body["message"]["value"], reply.body
+        return
+    errata = BATCH_STATUS_ERRATA.get(name)
+    if errata:
+        example["responses"] = {errata[1]: example["responses"].pop(errata[0])}
     operation = example["operationId"]
     for status in example["responses"].values():
         if isinstance(status.get("body"), dict):
             status["body"] = _strip(status["body"], BATCH_OPTIONAL.get(name, ()))
     headers = {"request-id": "", **BATCH_HEADERS.get(operation, {})}
-    _check("batch", name, example, reply, headers)
+    try:
+        _check("batch", name, example, reply, headers)
+    finally:
+        if errata:  # counted as not matching whatever the rest of the answer shows
+            record("batch", name, False, [f"the example answers {errata[0]}; {errata[2]}"])
 
 
 @pytest.mark.parametrize("name", examples("aci"))

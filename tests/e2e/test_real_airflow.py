@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, azurite: AzuriteEndpoints)
         E2E_DAGS / "live_output.py",
         E2E_DAGS / "aci_kill_race.py",
         E2E_DAGS / "batch_kill_race.py",
+        E2E_DAGS / "batch_map_kill_race.py",
         E2E_DAGS / "portal_links.py",
     ] + [EXAMPLE_DAGS / f"{name}.py" for name in [EXAMPLE, *OTHER_EXAMPLES, SCHEDULED]]
     dags = link_dags_folder(tmp_path_factory.mktemp("dags"), dag_files, EXAMPLE_DAGS)
@@ -392,47 +395,192 @@ def test_merged_output_schedules_the_consumer_dag(airflow: AirflowStack, azurite
 
 
 # ----------------------------------------------------------------------------------- live output
-def test_a_killed_batch_wait_leaves_no_task_running(airflow: AirflowStack) -> None:
-    """Mark the deferred Batch sensor failed while a task of its job runs (one node: the rest queue): the triggerer's on_kill
-    terminates the job the run owns, and none of its tasks keeps running."""
-    from airflow_azure_compute.hooks.batch import BatchHook
+#: One pool per harness DAG for the whole module (``if_exists="reuse"``): only the first run waits for a
+#: node to boot.
+KILL_POOLS = {
+    dag: f"e2e-{dag[:9].replace('_', '-')}-{os.urandom(3).hex()}"
+    for dag in ("batch_kill_race", "batch_map_kill_race")
+}
 
-    dag_id = "batch_kill_race"
-    _poll(lambda: airflow.unpause(dag_id) is None, 120, "cannot unpause")
-    run_id = airflow.trigger(dag_id, {"pool_id": f"e2e-kill-{os.urandom(3).hex()}", "python": sys.executable})
-    _poll(
-        lambda: airflow.task_states(dag_id, run_id).get("wait") == "deferred",
-        180,
-        "the sensor never deferred",
-    )
-    fanout = airflow.xcom(dag_id, run_id, "fanout")
-    assert fanout["owns_job"] is True
-    hook = BatchHook()
-    _poll(lambda: hook.get_task_counts(fanout["job_id"]).running > 0, 60, "the job's tasks never ran")
-    # The trigger must be running in the triggerer (its progress lines reach the task log): a task marked
-    # failed before the triggerer picks its trigger up runs no on_kill anywhere.
-    pattern = f"logs/dag_id={dag_id}/run_id={run_id}/task_id=wait/attempt=*.log.trigger.*.log"
 
-    def trigger_polls() -> bool:
-        return any(f"job {fanout['job_id']}:" in p.read_text() for p in airflow.home.glob(pattern))
+def _trigger_log_has(airflow: AirflowStack, dag_id: str, run_id: str, task_id: str, text: str) -> bool:
+    pattern = f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/attempt=*.log.trigger.*.log"
+    return any(text in p.read_text() for p in airflow.home.glob(pattern))
 
-    _poll(trigger_polls, 60, "the triggerer never ran the sensor's trigger")
+
+def _mark_failed(airflow: AirflowStack, dag_id: str, run_id: str, task_id: str) -> None:
     marked: list[int] = []
 
     def mark_failed() -> bool:
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/wait"
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
         marked.append(airflow.request("PATCH", path, json={"new_state": "failed"}).status_code)
         return marked[-1] == 200
 
     _poll(mark_failed, 60, f"cannot mark the task failed: {marked}")
 
-    def stopped() -> bool:
-        counts = hook.get_task_counts(fanout["job_id"])
-        job = hook.get_job(fanout["job_id"]) or {}
-        return counts.running == 0 and counts.active == 0 and job.get("state") in ("terminating", "completed")
 
-    _poll(stopped, 120, f"tasks of the killed wait still run: {hook.get_task_counts(fanout['job_id'])}")
+def _kill_at_deferral(airflow: AirflowStack, dag_id: str, run_id: str, upstream: str, task_id: str) -> bool:
+    """Once ``upstream`` succeeded, stop the triggerer (SIGSTOP to its process group), wait until
+    ``task_id`` defers and mark it failed: the window in which Airflow deletes a trigger unrun. Returns
+    whether the triggerer stayed stopped throughout: stopped while it held the SQLite database, it is let
+    run for a moment (the rest of Airflow waits on it), and may then have picked the trigger up."""
+    _poll(
+        lambda: airflow.task_states(dag_id, run_id).get(upstream) == "success", 180, f"{upstream} never ended"
+    )
+    group = airflow.processes["triggerer"].pid
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+    deadline = time.monotonic() + 120
+    stopped_throughout = True
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        since = time.monotonic()
+        deferred = False
+        while True:
+            assert time.monotonic() < deadline, f"{task_id} was not deferred and marked failed in time"
+            try:
+                if not deferred:
+                    deferred = airflow.task_states(dag_id, run_id).get(task_id) == "deferred"
+                    since = time.monotonic() if deferred else since
+                if (
+                    deferred
+                    and airflow.request("PATCH", path, json={"new_state": "failed"}).status_code == 200
+                ):
+                    if not stopped_throughout:
+                        warnings.warn(
+                            f"{dag_id}.{task_id}: the triggerer had to run during the kill; the trigger may "
+                            "have been picked up, so the unrun-trigger window was not exercised",
+                            stacklevel=2,
+                        )
+                    return stopped_throughout
+            except (httpx.HTTPError, AirflowStackError):
+                pass
+            if time.monotonic() - since > (5 if deferred else 30):  # stuck behind the stopped triggerer
+                os.killpg(group, signal.SIGCONT)
+                time.sleep(0.3)
+                os.killpg(group, signal.SIGSTOP)
+                stopped_throughout, since = False, time.monotonic()
+            time.sleep(0.25)
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
+def _running_tasks(hook: Any, job_id: str) -> int:
+    """How many tasks of ``job_id`` run; 0 once the job is gone (the cleanup may delete it any time)."""
+    from airflow_azure_compute.exceptions import AzureComputeRemoteError
+
+    try:
+        return int(hook.get_task_counts(job_id).running)
+    except AzureComputeRemoteError as err:
+        if err.code == "JobNotFound":
+            return 0
+        raise
+
+
+def _no_task_runs_for_good(job_id: str) -> None:
+    """Poll until no task of ``job_id`` runs, and none has for 8 s in a row (a trigger the triggerer
+    picked up just before the mark may still release a held job; its ``on_kill`` then terminates it)."""
+    from airflow_azure_compute.hooks.batch import BatchHook
+
+    hook = BatchHook()
+    quiet_since: list[float] = []
+
+    def quiet_for_good() -> bool:
+        if _running_tasks(hook, job_id):
+            quiet_since.clear()
+            return False
+        quiet_since[:] = quiet_since or [time.monotonic()]
+        return time.monotonic() - quiet_since[0] >= 8
+
+    _poll(quiet_for_good, 120, f"tasks of the killed task's job {job_id} still run")
+
+
+@pytest.mark.parametrize("moment", ["deferral", "polling", "printing-logs"])
+def test_a_killed_batch_wait_leaves_no_task_running(airflow: AirflowStack, moment: str) -> None:
+    """Mark the deferred Batch sensor failed at the instant of deferral (the triggerer paused: its
+    trigger is deleted unrun), while its trigger polls (a task of its job runs; one node: the rest
+    queue), and while it prints that task's output: the trigger's on_kill terminates the job the run
+    owns, and the fan-out's teardown deletes it, the only stop when the trigger never ran. No task of
+    the job runs afterwards."""
+    from airflow_azure_compute.hooks.batch import BatchHook
+
+    dag_id = "batch_kill_race"
+    _poll(lambda: airflow.unpause(dag_id) is None, 120, "cannot unpause")
+    run_id = airflow.trigger(dag_id, {"pool_id": KILL_POOLS[dag_id], "python": sys.executable})
+    hook = BatchHook()
+    if moment == "deferral":
+        stopped_throughout = _kill_at_deferral(airflow, dag_id, run_id, "fanout", "wait")
+        fanout = airflow.xcom(dag_id, run_id, "fanout")
+        ran = _trigger_log_has(airflow, dag_id, run_id, "wait", f"job {fanout['job_id']}:")
+        assert not (stopped_throughout and ran), "the trigger ran though the triggerer was stopped"
+    else:
+        _poll(
+            lambda: airflow.task_states(dag_id, run_id).get("wait") == "deferred",
+            180,
+            "the sensor never deferred",
+        )
+        fanout = airflow.xcom(dag_id, run_id, "fanout")
+        _poll(lambda: hook.get_task_counts(fanout["job_id"]).running > 0, 60, "the job's tasks never ran")
+        # The trigger runs in the triggerer: its progress lines, then the task's output, reach the log.
+        seen = f"job {fanout['job_id']}:" if moment == "polling" else "stdout] tick"
+        _poll(lambda: _trigger_log_has(airflow, dag_id, run_id, "wait", seen), 60, f"no {seen!r} in the log")
+        _mark_failed(airflow, dag_id, run_id, "wait")
+    assert fanout["owns_job"] is True
+    _no_task_runs_for_good(fanout["job_id"])
+    _poll(
+        lambda: airflow.task_states(dag_id, run_id).get("cleanup") == "success", 120, "the teardown never ran"
+    )
     assert airflow.task_states(dag_id, run_id)["wait"] == "failed"
+    job = hook.get_job(fanout["job_id"])
+    assert job is None or job["state"] == "deleting"  # the teardown deleted it
+
+
+@pytest.mark.parametrize("moment", ["submitting", "deferral", "deferred"])
+def test_a_killed_batch_map_leaves_no_task_running(airflow: AirflowStack, moment: str) -> None:
+    """Mark a Batch map failed as soon as the worker runs it, at the instant of deferral (the triggerer
+    paused: Airflow deletes the trigger unrun, no on_kill anywhere) and while its wait runs: no task of
+    its job runs afterwards. The map holds its job until its trigger's first poll."""
+    from airflow_azure_compute.hooks.batch import BatchHook
+    from airflow_azure_compute.ids import derive_id
+
+    dag_id = "batch_map_kill_race"
+    _poll(lambda: airflow.unpause(dag_id) is None, 120, "cannot unpause")
+    run_id = airflow.trigger(dag_id, {"pool_id": KILL_POOLS[dag_id], "python": sys.executable})
+    job_id = derive_id("pyjob", dag_id, run_id, "map", -1, 0)  # the map's first round
+    hook = BatchHook()
+    if moment == "deferral":
+        stopped_throughout = _kill_at_deferral(airflow, dag_id, run_id, "pool", "map")
+        if stopped_throughout:  # nothing could release the job: held, queued (or deleted by the cleanup)
+            job = hook.get_job(job_id)
+            assert job is None or job["state"] in ("disabled", "deleting"), job
+            assert _running_tasks(hook, job_id) == 0
+    else:
+        state = "running" if moment == "submitting" else "deferred"
+        _poll(
+            lambda: airflow.task_states(dag_id, run_id).get("map") == state, 180, f"the map never got {state}"
+        )
+        if moment == "deferred":
+            _poll(
+                lambda: hook.get_job(job_id) is not None and _running_tasks(hook, job_id) > 0,
+                60,
+                "the trigger never released the job",
+            )
+        _mark_failed(airflow, dag_id, run_id, "map")
+    try:
+        _no_task_runs_for_good(job_id)
+        _poll(
+            lambda: airflow.task_states(dag_id, run_id).get("cleanup") == "success",
+            120,
+            "the cleanup never ran",
+        )
+        assert airflow.task_states(dag_id, run_id)["map"] == "failed"
+        if moment == "deferral" and stopped_throughout:
+            assert not _trigger_log_has(airflow, dag_id, run_id, "map", "released"), "the trigger ran"
+        job = hook.get_job(job_id)
+        # Deleted by the cleanup; or, should the killed worker still have created it after the cleanup
+        # ran, held (no trigger) or terminated (its on_kill): running nothing either way.
+        assert job is None or job["state"] in ("deleting", "disabled", "terminating", "completed"), job
+    finally:
+        hook.delete_job(job_id)
 
 
 def test_deferred_wait_streams_the_task_output_while_it_runs(airflow: AirflowStack) -> None:

@@ -164,13 +164,18 @@ def test_a_map_that_waits_on_the_worker_and_a_kill_that_stops_it(pool_id: str) -
     worker = threading.Thread(target=run)
     worker.start()
     deadline = time.monotonic() + 60
-    while getattr(op, "_waiting_on", None) is None and time.monotonic() < deadline:
+
+    def task_running() -> bool:  # released by the worker's wait, which polls in place
+        work = getattr(op, "_work", None)
+        return work is not None and BatchHook().get_task_counts(work.job_id).running > 0
+
+    while not task_running() and time.monotonic() < deadline:
         time.sleep(0.05)
     op.on_kill()  # a user kills the task while the worker polls
     worker.join(60)
     assert not worker.is_alive()
     assert isinstance(outcome[0], RemoteWorkFailedError)  # the terminated task ends the wait at once
-    job = BatchHook().get_job(op._waiting_on)  # type: ignore[attr-defined]
+    job = BatchHook().get_job(op._work.job_id)  # type: ignore[attr-defined]
     assert job is None or job["state"] in ("terminating", "completed", "deleting")  # then deleted
 
 

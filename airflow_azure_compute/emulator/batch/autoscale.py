@@ -1,28 +1,42 @@
 """A small evaluator of the Batch autoscale formula language.
 
 Enough for the usual formulas: ``name = expr;`` statements, arithmetic, comparisons, ``&& || !``,
-``cond ? a : b``, functions (``min max avg sum count len abs ceil floor round sqrt median``), the
-``TimeInterval_*`` constants, system variables (``$PendingTasks``, ``$ActiveTasks``, ``$RunningTasks``,
+``cond ? a : b``, functions (``min max avg sum count len abs ceil floor round sqrt median``),
+``time()`` / ``time("<W3C-DTF or RFC 1123 date>")`` timestamps with their members (``.year .month
+.day .weekday .hour .minute .second``; ``weekday`` counts from Sunday = 0, so Monday is 1 as the
+documentation says) and comparisons, the ``TimeInterval_*`` constants (intervals are seconds), system variables (``$PendingTasks``, ``$ActiveTasks``, ``$RunningTasks``,
 ``$CurrentDedicatedNodes``, ...) whose ``GetSample(n)`` returns the current value and whose
 ``GetSamplePercent(...)`` is 100, and keyword values (``$NodeDeallocationOption = taskcompletion``).
-The outputs are ``$TargetDedicatedNodes``, ``$TargetLowPriorityNodes`` and ``$NodeDeallocationOption``.
+The outputs are ``$TargetDedicatedNodes`` (or its older name ``$TargetDedicated``, which formulas of
+Microsoft's own samples still set), ``$TargetLowPriorityNodes`` and ``$NodeDeallocationOption``.
 """
 
 from __future__ import annotations
 
+import email.utils
 import math
 import re
 import statistics
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-Value = Any  # float | list[float] | str
+Value = Any  # float | list[float] | str | datetime (a timestamp)
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<name>\$?[A-Za-z_]\w*)"
+    r"\s*(?:(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<name>\$?[A-Za-z_]\w*)|(?P<str>\"[^\"]*\")"
     r"|(?P<op>==|!=|<=|>=|&&|\|\||[-+*/<>!?:=;(),.]))"
 )
+_TIMESTAMP_MEMBERS: dict[str, Callable[[datetime], float]] = {
+    "year": lambda t: float(t.year),
+    "month": lambda t: float(t.month),
+    "day": lambda t: float(t.day),
+    "weekday": lambda t: float(t.isoweekday() % 7),  # .NET DayOfWeek: Sunday 0, Monday 1
+    "hour": lambda t: float(t.hour),
+    "minute": lambda t: float(t.minute),
+    "second": lambda t: float(t.second),
+}
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 _TIME = {
     "TimeInterval_Zero": 0.0,
@@ -86,7 +100,36 @@ def _scalar(value: Value) -> float:
     raise FormulaError(f"expected a number, got {value!r}")
 
 
+def _timestamp(text: str) -> datetime:
+    """``time("...")``: a W3C-DTF (ISO 8601) or RFC 1123 date, as UTC."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            raise FormulaError(f"time({text!r}): not a W3C-DTF or RFC 1123 date") from None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def _time_binary(op: str, a: Value, b: Value) -> Value:
+    """Timestamp arithmetic and comparisons (intervals are seconds)."""
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        if op == "-":
+            return (a - b).total_seconds()
+        comparisons = {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}
+        if op in comparisons:
+            return float(comparisons[op])
+    elif op == "+" and isinstance(a, datetime):
+        return a + timedelta(seconds=_scalar(b))
+    elif op == "+" and isinstance(b, datetime):
+        return b + timedelta(seconds=_scalar(a))
+    raise FormulaError(f"operator {op!r} does not apply to a timestamp here")
+
+
 def _binary(op: str, a: Value, b: Value) -> Value:
+    if isinstance(a, datetime) or isinstance(b, datetime):
+        return _time_binary(op, a, b)
     if op in ("&&", "||"):
         return float(
             bool(_scalar(a)) and bool(_scalar(b)) if op == "&&" else bool(_scalar(a)) or bool(_scalar(b))
@@ -112,6 +155,7 @@ class _Parser:
     tokens: list[tuple[str, str]]
     env: dict[str, Value]
     i: int = 0
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def peek(self) -> str | None:
         return self.tokens[self.i][1] if self.i < len(self.tokens) else None
@@ -184,9 +228,13 @@ class _Parser:
         value = self.primary()
         while self.peek() == ".":
             self.take()
-            _, method = self.take()
-            args = self.args()
-            value = self.method(value, method, args)
+            _, member = self.take()
+            if self.peek() != "(" and isinstance(value, datetime):
+                if member.lower() not in _TIMESTAMP_MEMBERS:
+                    raise FormulaError(f"a timestamp has no member {member!r}")
+                value = _TIMESTAMP_MEMBERS[member.lower()](value)
+                continue
+            value = self.method(value, member, self.args())
         return value
 
     def method(self, value: Value, name: str, args: tuple[Value, ...]) -> Value:
@@ -206,12 +254,21 @@ class _Parser:
         kind, text = self.take()
         if kind == "num":
             return float(text)
+        if kind == "str":
+            return text[1:-1]
         if text == "(":
             value = self.expr()
             self.expect(")")
             return value
         if kind != "name":
             raise FormulaError(f"unexpected {text!r}")
+        if self.peek() == "(" and text.lower() == "time":
+            args = self.args()
+            if not args or args == ("",):
+                return self.now
+            if len(args) != 1 or not isinstance(args[0], str):
+                raise FormulaError("time() takes one date string")
+            return _timestamp(args[0])
         if self.peek() == "(" and text.lower() in _FUNCS:
             return _FUNCS[text.lower()](_flat(self.args()))
         if text in _TIME:
@@ -238,6 +295,8 @@ class AutoScaleResult:
         def show(value: Value) -> str:
             if isinstance(value, list):
                 return "[" + ",".join(f"{v:g}" for v in value) + "]"
+            if isinstance(value, datetime):
+                return value.strftime("%Y-%m-%dT%H:%M:%SZ")
             return f"{value:g}" if isinstance(value, float) else str(value)
 
         first = [
@@ -249,8 +308,9 @@ class AutoScaleResult:
         return ";".join(first + rest)
 
 
-def evaluate(formula: str, metrics: Mapping[str, float]) -> AutoScaleResult:
-    """Run ``formula`` with the system variables in ``metrics`` (e.g. ``{"$PendingTasks": 3}``)."""
+def evaluate(formula: str, metrics: Mapping[str, float], now: datetime | None = None) -> AutoScaleResult:
+    """Run ``formula`` with the system variables in ``metrics`` (e.g. ``{"$PendingTasks": 3}``);
+    ``time()`` is ``now`` (default: the current UTC time)."""
     text = _COMMENT.sub(" ", formula)
     tokens: list[tuple[str, str]] = []
     pos = 0
@@ -265,7 +325,13 @@ def evaluate(formula: str, metrics: Mapping[str, float]) -> AutoScaleResult:
     env: dict[str, Value] = {name: float(value) for name, value in metrics.items()}
     env.setdefault("$NodeDeallocationOption", "requeue")
     before = dict(env)
-    _Parser(tokens, env).program()
+    _Parser(tokens, env, now=now or datetime.now(timezone.utc)).program()
+
+    def set_by_formula(name: str) -> bool:
+        return name in env and (name not in before or env[name] is not before[name])
+
+    if set_by_formula("$TargetDedicated") and not set_by_formula("$TargetDedicatedNodes"):
+        env["$TargetDedicatedNodes"] = env["$TargetDedicated"]  # set under its older name only
 
     def target(name: str) -> int:
         value = _scalar(env.get(name, 0.0))
@@ -276,7 +342,7 @@ def evaluate(formula: str, metrics: Mapping[str, float]) -> AutoScaleResult:
     option = env.get("$NodeDeallocationOption", "requeue")
     if option not in KEYWORDS:
         raise FormulaError(f"$NodeDeallocationOption must be one of {sorted(KEYWORDS)}")
-    assigned = {k: v for k, v in env.items() if k not in before or env[k] is not before[k]}
+    assigned = {k: v for k, v in env.items() if set_by_formula(k)}
     return AutoScaleResult(
         target("$TargetDedicatedNodes"), target("$TargetLowPriorityNodes"), str(option), assigned
     )

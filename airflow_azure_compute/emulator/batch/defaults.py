@@ -10,6 +10,7 @@ secrets Azure never returns (user account passwords, SSH private keys).
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,18 +92,49 @@ def user_accounts(accounts: list[Any]) -> list[Any]:
     return out
 
 
+def network_configuration(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A pool's network configuration with the settings Azure reports when none were given."""
+    out = dict(spec)
+    out.setdefault("dynamicVNetAssignmentScope", "none")
+    out.setdefault("enableAcceleratedNetworking", False)
+    return out
+
+
 def pool(out: dict[str, Any]) -> dict[str, Any]:
     """Apply the pool defaults and redactions to a pool's wire body (in place; returned)."""
     out.setdefault("enableInterNodeCommunication", False)
     policy = dict(out.get("taskSchedulingPolicy") or {})
     policy["nodeFillType"] = node_fill_type(policy.get("nodeFillType") or "spread")
+    policy.setdefault("jobDefaultOrder", "none")
     out["taskSchedulingPolicy"] = policy
+    if isinstance(out.get("networkConfiguration"), dict):
+        out["networkConfiguration"] = network_configuration(out["networkConfiguration"])
     if isinstance(out.get("virtualMachineConfiguration"), dict):
         out["virtualMachineConfiguration"] = virtual_machine_configuration(out["virtualMachineConfiguration"])
     if isinstance(out.get("startTask"), dict):
         out["startTask"] = start_task(out["startTask"])
     if isinstance(out.get("userAccounts"), list):
         out["userAccounts"] = user_accounts(out["userAccounts"])
+    return out
+
+
+def pool_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """A pool's ``identity`` as Batch returns it: each user-assigned identity with the read-only
+    ``principalId`` and ``clientId`` of the managed identity (stable ids derived from its resource id
+    here, as no Microsoft Entra ID stands behind them)."""
+    out = dict(identity)
+    entries = []
+    for entry in identity.get("userAssignedIdentities") or []:
+        resource = str(entry.get("resourceId") or "") if isinstance(entry, Mapping) else ""
+        entries.append(
+            {
+                "principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"principal:{resource.lower()}")),
+                "clientId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"client:{resource.lower()}")),
+                **(entry if isinstance(entry, Mapping) else {}),
+            }
+        )
+    if "userAssignedIdentities" in identity:
+        out["userAssignedIdentities"] = entries
     return out
 
 
@@ -116,8 +148,20 @@ def job(out: dict[str, Any]) -> dict[str, Any]:
         out["jobManagerTask"] = task_like(out["jobManagerTask"])
     auto = (out.get("poolInfo") or {}).get("autoPoolSpecification")
     if isinstance(auto, dict) and isinstance(auto.get("pool"), dict):
-        out["poolInfo"] = {
-            **out["poolInfo"],
-            "autoPoolSpecification": {**auto, "pool": pool(dict(auto["pool"]))},
-        }
+        out["poolInfo"] = {**out["poolInfo"], "autoPoolSpecification": auto_pool_specification(auto)}
+    return out
+
+
+def auto_pool_specification(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's auto pool specification with the pool settings Azure fills in when it echoes it."""
+    out = {"keepAlive": False, **spec}
+    spec_pool = {
+        "taskSlotsPerNode": 1,
+        "resizeTimeout": "PT15M",
+        "targetDedicatedNodes": 0,
+        "targetLowPriorityNodes": 0,
+        "enableAutoScale": False,
+        **out["pool"],
+    }
+    out["pool"] = pool(spec_pool)
     return out

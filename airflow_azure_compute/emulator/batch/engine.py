@@ -245,14 +245,18 @@ class BatchEngine(PoolAllocation):
     async def _run_release(self, job: Job, pool: Pool, node: Node, spec: dict[str, Any]) -> None:
         status = job.prep_status.setdefault(node.id, {"poolId": pool.id, "nodeId": node.id})
         status["jobReleaseTaskExecutionInfo"] = {"state": "running", "startTime": iso(now())}
-        result = await self._execute(
-            pool, node, job, "jobrelease", spec.get("id") or "jobrelease", spec, self._prep_env(job, node)
-        )
-        status["jobReleaseTaskExecutionInfo"] = self._phase_info(result)
+        task_id = spec.get("id") or "jobrelease"
+        result = await self._execute(pool, node, job, "jobrelease", task_id, spec, self._prep_env(job, node))
+        node_url = f"{pool.url}/nodes/{node.id}"
+        status["jobReleaseTaskExecutionInfo"] = self._phase_info(result, node_url, job.id, task_id)
 
     def disable_job(self, job: Job, option: str) -> None:
-        """Stop scheduling ``job``; running tasks are requeued, terminated or left to finish."""
-        job.set_state("disabled")
+        """Stop scheduling ``job``; running tasks are requeued, terminated or left to finish.
+
+        As on Azure, the job is ``disabling`` until its running tasks have been dealt with: at once for
+        ``requeue`` and ``terminate``; for ``wait``, until the last of them completes.
+        """
+        job.set_state("disabling")
         for task in list(job.tasks.values()):
             if task.state in ("running", "preparing"):
                 if option == "requeue":
@@ -261,6 +265,12 @@ class BatchEngine(PoolAllocation):
                     self._complete(
                         task, "completed", result="failure", failureInfo=dict(TASK_ENDED), exitCode=None
                     )
+        self._settle_disabling(job)
+
+    @staticmethod
+    def _settle_disabling(job: Job) -> None:
+        if job.state == "disabling" and not job.counts.tasks["running"]:
+            job.set_state("disabled")
 
     def delete_job(self, job: Job) -> None:
         job.set_state("deleting")
@@ -334,6 +344,7 @@ class BatchEngine(PoolAllocation):
 
     def _after_completion(self, task: Task) -> None:
         job = task.job
+        self._settle_disabling(job)
         if task.job_manager and job.state == "active" and task.spec.get("killJobOnCompletion") is not False:
             self.terminate_job(job, JOB_MANAGER_COMPLETE)
             return
@@ -516,6 +527,7 @@ class BatchEngine(PoolAllocation):
                 task, "active", retryCount=retry_count + 1, lastRetryTime=iso(now()), result=None, **info
             )
             job.queue.append(task)
+            self._settle_disabling(job)
             self.wake()
             return
         self._complete(task, "completed", result=result.result, **info)
@@ -549,20 +561,25 @@ class BatchEngine(PoolAllocation):
             "startTime": iso(now()),
             "retryCount": 0,
         }
-        result = await self._execute(
-            pool, node, job, "jobprep", spec.get("id") or "jobpreparation", spec, self._prep_env(job, node)
+        task_id = spec.get("id") or "jobpreparation"
+        result = await self._execute(pool, node, job, "jobprep", task_id, spec, self._prep_env(job, node))
+        status["jobPreparationTaskExecutionInfo"] = self._phase_info(
+            result, status["nodeUrl"], job.id, task_id
         )
-        status["jobPreparationTaskExecutionInfo"] = self._phase_info(result)
         node.prepped_jobs[job.key] = status
         return result.result == "success" or spec.get("waitForSuccess") is False
 
     @staticmethod
-    def _phase_info(result: Any) -> dict[str, Any]:
+    def _phase_info(result: Any, node_url: str, job_id: str, task_id: str) -> dict[str, Any]:
+        """A job preparation or release task's execution info; its directory is given relative to the
+        node's root (as Batch gives it), with the URL of that directory's files."""
+        root = f"workitems/{job_id}/job-1/{task_id}"
         info = {
             "state": "completed",
             "startTime": iso(result.start_time),
             "endTime": iso(result.end_time),
-            "taskRootDirectory": str(result.task_dir),
+            "taskRootDirectory": root,
+            "taskRootDirectoryUrl": f"{node_url}/files/{root}",
             "result": result.result,
             "retryCount": 0,
         }

@@ -17,15 +17,23 @@ from airflow_azure_compute.emulator.faults import ADMIN_PREFIX
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_RESULTS = 1000
 _ENTITY_SETS = {"nodecounts": "poolnodecounts", "addtaskcollection": "taskaddresult"}
+#: The entity set Azure names in the ``odata.metadata`` of error answers and autoscale runs.
+ERRORS_SET = "Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element"
+AUTOSCALE_RUN_SET = "Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun"
+_CHANGES = ("POST", "PUT", "PATCH")
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer `BatchError` in the Batch error format (empty body for HEAD); every answer
-    carries ``request-id`` and, when asked with ``return-client-request-id``, ``client-request-id``."""
+    carries ``request-id`` and, when asked with ``return-client-request-id``, ``client-request-id``;
+    a successful create, update or action carries ``DataServiceId`` (the URL it acted on, unless the
+    route names the entity), as Azure's do."""
     response = await _answer(request, handler)
     if not request.path.startswith(ADMIN_PREFIX):
         response.headers["request-id"] = str(uuid.uuid4())
+        if request.method in _CHANGES and response.status < 300 and "DataServiceId" not in response.headers:
+            response.headers["DataServiceId"] = f"{request.url.origin()}{request.path}"
         client_id = request.headers.get("client-request-id")
         if client_id and request.headers.get("return-client-request-id", "").lower() == "true":
             response.headers["client-request-id"] = client_id
@@ -34,18 +42,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     head = request.method == "HEAD"
+    metadata = metadata_url(request, ERRORS_SET)
     try:
         return await handler(request)
     except BatchError as exc:
-        return exc.response(head=head)
+        return exc.response(head=head, metadata=metadata)
     except web.HTTPNotFound:
         return BatchError(404, "ResourceNotFound", f"No Batch operation at {request.path}.").response(
-            head=head
+            head=head, metadata=metadata
         )
     except web.HTTPMethodNotAllowed:
         return BatchError(
             405, "MethodNotAllowed", f"{request.method} is not allowed on {request.path}."
-        ).response(head=head)
+        ).response(head=head, metadata=metadata)
+
+
+def metadata_url(request: web.Request, entity_set: str) -> str:
+    """``{account}/$metadata#{entity_set}``, the ``odata.metadata`` of an answer."""
+    return f"{request.url.origin()}/$metadata#{entity_set}"
 
 
 def odata_metadata(request: web.Request, element: bool) -> str:
@@ -54,7 +68,7 @@ def odata_metadata(request: web.Request, element: bool) -> str:
     # /pools/{poolId}: the set is the segment before the id; /pools, /jobs/{jobId}/tasks: the last
     name = parts[-2] if element and len(parts) % 2 == 0 else (parts[-1] if parts else "")
     name = _ENTITY_SETS.get(name, name)
-    return f"{request.url.origin()}/$metadata#{name}" + ("/@Element" if element else "")
+    return metadata_url(request, name + ("/@Element" if element else ""))
 
 
 def make_auth_middleware(account: str, key_ref: Callable[[], str], forced: dict[str, int]) -> Any:

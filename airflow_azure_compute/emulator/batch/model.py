@@ -73,8 +73,12 @@ class Node:
         vm_size: str,
         start_task: dict[str, Any] | None,
         vm_configuration: dict[str, Any] | None = None,
+        network: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        index = self.id.rsplit("_", 1)[-1]
+        counter = self.id.rsplit("_", 1)[0][-4:]  # ids end with the pool's node counter, then _d or _p
+        number = int(counter) if counter.isdigit() else 1
+        ip_families = ((network or {}).get("publicIPAddressConfiguration") or {}).get("ipFamilies") or []
+        dual_stack = any(str(f).lower() == "ipv6" for f in ip_families)
         out: dict[str, Any] = {
             "id": self.id,
             "url": f"{pool_url}/nodes/{self.id}",
@@ -96,23 +100,19 @@ class Node:
                 for t in list(self.running.values())[:10]
             ],
             "nodeAgentInfo": {"version": "emulator", "lastUpdateTime": iso(self.allocation_time)},
-            "endpointConfiguration": {
-                "inboundEndpoints": [
-                    {
-                        "name": f"SSHRule.{index}",
-                        "protocol": "tcp",
-                        "publicIPAddress": "127.0.0.1",
-                        "publicFQDN": "localhost",
-                        "frontendPort": 50000 + (int(index) if index.isdigit() else 0),
-                        "backendPort": 22,
-                    }
-                ]
-            },
+            "endpointConfiguration": {"inboundEndpoints": _inbound_endpoints(network, number, dual_stack)},
         }
+        if dual_stack:
+            out["ipv6Address"] = "::1"
         image = (vm_configuration or {}).get("imageReference")
         if isinstance(image, dict):
             vm = defaults.virtual_machine_configuration(vm_configuration or {})
-            out["virtualMachineInfo"] = {"imageReference": vm["imageReference"]}
+            # exactVersion: the version the node was created from ("latest" resolves to none here)
+            reference = {
+                **vm["imageReference"],
+                "exactVersion": vm["imageReference"].get("version", "latest"),
+            }
+            out["virtualMachineInfo"] = {"imageReference": reference}
         if start_task:
             out["startTask"] = defaults.start_task(start_task)
         if self.start_task_info:
@@ -120,6 +120,29 @@ class Node:
         if self.errors:
             out["errors"] = self.errors
         return out
+
+
+def _inbound_endpoints(network: dict[str, Any] | None, number: int, dual_stack: bool) -> list[dict[str, Any]]:
+    """The inbound endpoints of the pool's ``number``-th node (from 1): one per inbound NAT pool of the
+    pool's network configuration (and its IPv6 twin on a dual stack pool), else Batch's default SSH
+    rule, each node on its own frontend port of the range; all answer on loopback here."""
+    nat_pools = (((network or {}).get("endpointConfiguration") or {}).get("inboundNATPools")) or [
+        {"name": "SSHRule", "protocol": "tcp", "backendPort": 22, "frontendPortRangeStart": 50000}
+    ]
+    endpoints = []
+    for nat in nat_pools:
+        for suffix, address in (("", "127.0.0.1"), ("-ipv6", "::1")) if dual_stack else (("", "127.0.0.1"),):
+            endpoints.append(
+                {
+                    "name": f"{nat.get('name')}{suffix}.{number}",
+                    "protocol": str(nat.get("protocol") or "tcp").lower(),
+                    "publicIPAddress": address,
+                    "publicFQDN": "localhost",
+                    "frontendPort": int(nat.get("frontendPortRangeStart") or 50000) + number - 1,
+                    "backendPort": int(nat.get("backendPort") or 22),
+                }
+            )
+    return endpoints
 
 
 @dataclass
@@ -206,6 +229,11 @@ class Pool:
             out["autoScaleRun"] = self.autoscale_run
         if self.resize_errors:
             out["resizeErrors"] = self.resize_errors
+        # read-only: the mode nodes talk to Batch in ("default" resolves to classic, as the examples show)
+        simplified = str(spec.get("targetNodeCommunicationMode") or "").lower() == "simplified"
+        out["currentNodeCommunicationMode"] = "simplified" if simplified else "classic"
+        if isinstance(spec.get("identity"), dict):
+            out["identity"] = defaults.pool_identity(spec["identity"])
         return defaults.pool(out)
 
 

@@ -233,7 +233,8 @@ class JobRoutes:
         return web.Response(status=202, headers=entity_headers(job.etag, job.last_modified, job.url))
 
     async def task_counts(self, request: web.Request) -> web.Response:
-        return json_response(self.job(request).counts.wire())
+        job = self.job(request)
+        return json_response(job.counts.wire(), headers=entity_headers(job.etag, job.last_modified))
 
     async def prep_status(self, request: web.Request) -> web.Response:
         job = self.job(request)

@@ -12,7 +12,13 @@ from aiohttp import web
 from airflow_azure_compute.emulator.batch.conditions import check_conditions
 from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.files import delete_file, file_response, list_files, resolve
-from airflow_azure_compute.emulator.batch.http_common import one, page, read_json
+from airflow_azure_compute.emulator.batch.http_common import (
+    AUTOSCALE_RUN_SET,
+    metadata_url,
+    one,
+    page,
+    read_json,
+)
 from airflow_azure_compute.emulator.batch.model import Node, Pool
 from airflow_azure_compute.emulator.batch.not_emulated import (
     NOT_EMULATED_OPERATIONS,
@@ -170,6 +176,7 @@ class PoolRoutes:
             str(spec.get("vmSize") or ""),
             spec.get("startTask"),
             spec.get("virtualMachineConfiguration"),
+            spec.get("networkConfiguration"),
         )
 
     # ------------------------------------------------------------------ pools
@@ -230,7 +237,7 @@ class PoolRoutes:
             if name in body:
                 pool.spec[name] = body[name]
         pool.touch()
-        return web.Response(status=200, headers=entity_headers(pool.etag, pool.last_modified))
+        return web.Response(status=200, headers=entity_headers(pool.etag, pool.last_modified, pool.url))
 
     async def update_properties(self, request: web.Request) -> web.Response:
         pool = self.pool(request, mutable=True)
@@ -295,7 +302,11 @@ class PoolRoutes:
         formula = body.get("autoScaleFormula")
         if not formula:
             raise BatchError(400, "MissingRequiredProperty", "autoScaleFormula is required.")
-        return json_response(self.engine.evaluate_autoscale(pool, formula))
+        run = self.engine.evaluate_autoscale(pool, formula)
+        return json_response(
+            {"odata.metadata": metadata_url(request, AUTOSCALE_RUN_SET), **run},
+            headers=entity_headers(pool.etag, pool.last_modified, pool.url),
+        )
 
     # ------------------------------------------------------------------ nodes
     async def list_nodes(self, request: web.Request) -> web.Response:
@@ -361,14 +372,20 @@ class PoolRoutes:
         body = await read_json(request)
         option = body.get("nodeDisableSchedulingOption") or "requeue"
         self.engine.disable_node_scheduling(node, option)
-        return web.Response(status=200)
+        return web.Response(status=200, headers=self._node_headers(pool, node))
 
     async def enable_scheduling(self, request: web.Request) -> web.Response:
         pool = self.pool(request)
         node = self.node(request, pool)
         node.scheduling_state = "enabled"
         self.engine.wake()
-        return web.Response(status=200)
+        return web.Response(status=200, headers=self._node_headers(pool, node))
+
+    @staticmethod
+    def _node_headers(pool: Pool, node: Node) -> dict[str, str]:
+        """The headers of a node action: ``DataServiceId`` names the node; emulated nodes keep no ETag of
+        their own, so the pool's ETag and Last-Modified stand in."""
+        return entity_headers(pool.etag, pool.last_modified, f"{pool.url}/nodes/{node.id}")
 
     async def reboot_node(self, request: web.Request) -> web.Response:
         """Restart a node: it boots again and runs the pool's current start task (202)."""

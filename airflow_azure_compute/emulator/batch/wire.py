@@ -38,10 +38,12 @@ class BatchError(Exception):
         values += [{"key": k, "value": v} for k, v in self.values.items()]
         return {"code": self.code, "message": {"lang": "en-US", "value": self.message}, "values": values}
 
-    def response(self, *, head: bool = False) -> web.Response:
+    def response(self, *, head: bool = False, metadata: str | None = None) -> web.Response:
+        """The error answer; ``metadata`` is the ``odata.metadata`` URL Azure puts first in it."""
         if head:
             return web.Response(status=self.status)
-        return json_response(self.body(), status=self.status)
+        body = {"odata.metadata": metadata, **self.body()} if metadata else self.body()
+        return json_response(body, status=self.status)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

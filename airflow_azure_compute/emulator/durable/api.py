@@ -240,12 +240,6 @@ class DurableApi:
         value, problem = await self._json_body(request)
         if problem:
             return _error(400, problem)
-        if request.query.get("version") is not None:
-            return _error(
-                400,
-                "Orchestration versions (query parameter version) are not emulated: the emulator runs "
-                "every orchestration with the app's one version. Leave version out.",
-            )
         for parameter in ("timeout", "pollingInterval"):
             if problem := _number_error(request, parameter):
                 return _error(400, problem)
@@ -261,7 +255,7 @@ class DurableApi:
                 409,
                 f"An Orchestration instance with the status {existing.status.value} already exists.",
             )
-        instance = self.engine.start(name, instance_id, value)
+        instance = self.engine.start(name, instance_id, value, version=request.query.get("version"))
         timeout = float(request.query.get("timeout", "0"))
         if timeout > 0:
             with_output = await self._wait(instance, timeout)
@@ -438,7 +432,7 @@ class DurableApi:
             new_id = instance.instance_id
             if not instance.terminal:
                 return _error(409, "A non-terminal instance with this instance ID already exists.")
-        self.engine.start(instance.name, new_id, instance.original_input)
+        self.engine.start(instance.name, new_id, instance.original_input, version=instance.version)
         return self.check_status_response(request, new_id)
 
     async def rewind(self, request: web.Request) -> web.StreamResponse:

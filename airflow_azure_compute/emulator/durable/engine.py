@@ -97,6 +97,7 @@ class Instance:
     input: Any
     created: datetime
     parent: tuple[str, int, int, bool] | None = None  # (instance id, execution, event id, retry)
+    version: str = ""  # the orchestration version (ExecutionStarted's Version), fixed at creation
     status: RuntimeStatus = RuntimeStatus.PENDING
     last_updated: datetime = field(default_factory=utcnow)
     output: Any = None
@@ -142,8 +143,13 @@ class Engine:
         instance_id: str,
         input_value: Any,
         parent: tuple[str, int, int, bool] | None = None,
+        version: str | None = None,
     ) -> Instance:
-        """Create (or replace a terminal) instance and start running it."""
+        """Create (or replace a terminal) instance and start running it.
+
+        ``version`` is the orchestration version; without one, the app's ``defaultVersion``
+        (host.json ``extensions.durableTask``), as the extension assigns it.
+        """
         orchestrator = self.functions.orchestrator(name)
         if orchestrator is None:
             raise KeyError(name)
@@ -157,6 +163,7 @@ class Engine:
             original_input=input_value,
             created=utcnow(),
             parent=parent,
+            version=self.functions.default_version if version is None else version,
         )
         self.instances[instance_id] = instance
         self._begin_execution(instance)
@@ -171,7 +178,9 @@ class Engine:
         instance.leaf_event_ids = []
         instance.retries = {}
         parent_id = instance.parent[0] if instance.parent else None
-        instance.inbox = [h.execution_started(instance.name, json.dumps(instance.input), parent_id)]
+        instance.inbox = [
+            h.execution_started(instance.name, json.dumps(instance.input), parent_id, instance.version)
+        ]
         instance.wake.set()
 
     def terminate(self, instance: Instance, reason: str | None) -> None:
@@ -436,7 +445,7 @@ class Engine:
         else:
             child_id = leaf.get("instanceId") or f"{instance.instance_id}:{event_id:04d}"
             instance.history.append(h.sub_orchestration_created(event_id, name, child_id, input_text))
-            self._start_child(instance, event_id, name, child_id, input_text, retry)
+            self._start_child(instance, event_id, name, child_id, input_text, retry, leaf.get("version"))
 
     def _advance_retry(self, instance: Instance, event: Event) -> None:
         """Take the sequence number the package takes while processing a retry event."""
@@ -515,7 +524,14 @@ class Engine:
             return h.task_failed(event_id, reason, traceback.format_exc())
 
     def _start_child(
-        self, parent: Instance, event_id: int, name: str, child_id: str, input_text: str | None, retry: bool
+        self,
+        parent: Instance,
+        event_id: int,
+        name: str,
+        child_id: str,
+        input_text: str | None,
+        retry: bool,
+        version: str | None = None,
     ) -> None:
         existing = self.instances.get(child_id)
         problem = None
@@ -530,7 +546,13 @@ class Engine:
             parent.inbox.append(event)
             parent.wake.set()
             return
-        self.start(name, child_id, input_text, parent=(parent.instance_id, parent.execution, event_id, retry))
+        self.start(
+            name,
+            child_id,
+            input_text,
+            parent=(parent.instance_id, parent.execution, event_id, retry),
+            version=version,
+        )
 
     # ----------------------------------------------------------------- endings
     def _deliver(self, instance: Instance, execution: int, event: Event) -> None:

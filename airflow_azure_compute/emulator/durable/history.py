@@ -90,13 +90,15 @@ def orchestrator_completed() -> Event:
     return event(EventType.ORCHESTRATOR_COMPLETED)
 
 
-def execution_started(name: str, input_text: str | None, parent_instance_id: str | None) -> Event:
+def execution_started(
+    name: str, input_text: str | None, parent_instance_id: str | None, version: str = ""
+) -> Event:
     return event(
         EventType.EXECUTION_STARTED,
         Name=name,
         Input=input_text,
         ParentInstanceId=parent_instance_id,
-        Version="",
+        Version=version,
     )
 
 

@@ -87,6 +87,9 @@ class HttpFunctions:
         kwargs: dict[str, Any] = {function.request_name: http_request}
         if function.client_name:
             kwargs[function.client_name] = json.dumps(self.binding(request))
+        output = HttpOutput()
+        if function.output_name:
+            kwargs[function.output_name] = output
         try:
             if function.is_async:
                 result = await function.func(**kwargs)
@@ -98,7 +101,20 @@ class HttpFunctions:
             return web.Response(
                 status=500, text=f"Exception while executing function: Functions.{function.name}"
             )
-        return to_response(result)
+        return to_response(output.get() if function.output_name else result)
+
+
+class HttpOutput:
+    """A named HTTP output binding of the v1 model (``func.Out[func.HttpResponse]``): set once, read after."""
+
+    def __init__(self) -> None:
+        self._value: Any = None
+
+    def set(self, value: Any) -> None:
+        self._value = value
+
+    def get(self) -> Any:
+        return self._value
 
 
 def to_response(result: Any) -> web.Response:

@@ -1,4 +1,4 @@
-"""Load Durable function apps (azure-functions-durable v2 ``DFApp``) and index their functions.
+"""Load Durable function apps (azure-functions-durable v2 ``DFApp``, or v1 folders) and index them.
 
 A function app is a dotted module name or a ``.py`` path. Every ``azure.functions.FunctionRegister``
 (``df.DFApp``, ``func.FunctionApp``) found at module level is indexed the way the Python worker
@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import json
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -58,7 +59,9 @@ class EntityFunction:
 class HttpFunction:
     """An HTTP-triggered function (e.g. a starter with ``durable_client_input``), served under ``/api``.
 
-    ``client_name`` is the parameter that receives the Durable client binding JSON, if any.
+    ``client_name`` is the parameter that receives the Durable client binding JSON, if any;
+    ``output_name`` the v1 model's named HTTP output binding (a ``func.Out`` the function sets),
+    when the response is not the return value.
     """
 
     name: str
@@ -68,6 +71,7 @@ class HttpFunction:
     anonymous: bool
     request_name: str
     client_name: str | None
+    output_name: str | None = None
 
     @property
     def is_async(self) -> bool:
@@ -83,6 +87,7 @@ class FunctionIndex:
     entities: dict[str, EntityFunction] = field(default_factory=dict)
     http: list[HttpFunction] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    default_version: str = ""  # host.json extensions.durableTask.defaultVersion ("" when unset)
 
     def orchestrator(self, name: str) -> Orchestrator | None:
         return self.orchestrators.get(name.lower())
@@ -114,6 +119,24 @@ class FunctionIndex:
             elif kind == HTTP_TRIGGER:
                 self.http.append(_http_function(function, default_name))
         self.sources.append(source)
+
+    def read_host_json(self, app_root: Path, source: str) -> None:
+        """Take ``extensions.durableTask.defaultVersion`` from the app's ``host.json``, if it has one.
+
+        It is a setting of the host: apps loaded together must not disagree on it.
+        """
+        path = app_root / "host.json"
+        if not path.is_file():
+            return
+        settings = json.loads(path.read_text(encoding="utf-8-sig"))
+        durable = (settings.get("extensions") or {}).get("durableTask") or {}
+        version = str(durable.get("defaultVersion") or "")
+        if version and self.default_version and version != self.default_version:
+            raise ValueError(
+                f"function app {source}: host.json defaultVersion {version!r} differs from "
+                f"{self.default_version!r} of an app loaded before; one host has one defaultVersion"
+            )
+        self.default_version = version or self.default_version
 
     @staticmethod
     def _put(table: dict[str, Any], item: Activity | Orchestrator | EntityFunction, source: str) -> None:
@@ -174,11 +197,26 @@ def find_apps(module: Any) -> list[Any]:
 
 
 def load_function_apps(specs: Iterable[str]) -> FunctionIndex:
-    """Import every function app in ``specs`` and index its orchestrators and activities."""
+    """Import every function app in ``specs`` and index its orchestrators and activities.
+
+    A folder holding ``<Function>/function.json`` folders is an app of the v1 programming model
+    (see `function_json`); anything else is a v2 module (a ``.py`` path or a dotted name).
+    """
+    from airflow_azure_compute.emulator.durable.function_json import (
+        add_function_json_app,
+        is_function_json_app,
+    )
+
     index = FunctionIndex()
     indexed: set[int] = set()
     for spec in specs:
+        if is_function_json_app(Path(spec)):
+            add_function_json_app(index, Path(spec), str(spec))
+            index.read_host_json(Path(spec), str(spec))
+            continue
         module = import_app_module(str(spec))
+        if getattr(module, "__file__", None):
+            index.read_host_json(Path(module.__file__).resolve().parent, str(spec))
         apps = find_apps(module)
         if not apps:
             raise ValueError(f"function app {spec}: no DFApp / FunctionApp instance at module level")

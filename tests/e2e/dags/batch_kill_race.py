@@ -1,13 +1,16 @@
 """Harness for the Batch kill race: a fan-out of tasks that run until the waiting sensor is killed.
 
-``wait`` defers to the triggerer; the test marks it failed while the tasks run and checks that the
-job this run owns is terminated and none of its tasks keeps running.
+``wait`` defers to the triggerer and streams the first task's output into its log; the tests mark it
+failed at the instant of deferral, while its trigger polls and while it prints that output, and check
+that no task of the job keeps running: the trigger's ``on_kill`` terminates the job this run owns, and
+``cleanup``, the fan-out's teardown, deletes it (the only stop when the trigger never ran).
 """
 
 from __future__ import annotations
 
 from airflow.sdk import DAG, Param
 
+from airflow_azure_compute.operators.batch_cleanup import BatchCleanupOperator
 from airflow_azure_compute.operators.batch_fanout import BatchRunTasksOperator
 from airflow_azure_compute.operators.batch_pool import BatchEnsurePoolOperator
 from airflow_azure_compute.sensors.batch import BatchJobSensor
@@ -35,7 +38,13 @@ with DAG(
         task_id="fanout",
         job={"pool_id": "{{ params.pool_id }}"},
         items=[0, 1, 2],
-        command_line='{{ params.python }} -c "import time; time.sleep(600)"',
+        command_line=(
+            "{{ params.python }} -u -c "
+            "\"import time; [print('tick', flush=True) or time.sleep(0.2) for _ in iter(int, 1)]\""
+        ),
     )
-    wait = BatchJobSensor(task_id="wait", fanout=fanout.output, deferrable=True, poke_interval=1)
-    pool >> fanout >> wait
+    wait = BatchJobSensor(
+        task_id="wait", fanout=fanout.output, deferrable=True, poke_interval=1, stream_output=[0]
+    )
+    cleanup = BatchCleanupOperator(task_id="cleanup", fanout_task_ids=["fanout"], workspace=False)
+    pool >> fanout >> wait >> cleanup.as_teardown(setups=fanout)

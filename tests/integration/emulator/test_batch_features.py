@@ -445,7 +445,11 @@ def _refusal(info: pytest.ExceptionInfo[HttpResponseError]) -> tuple[dict[str, s
     assert info.value.status_code == 400
     body = info.value.response.json()
     assert body["code"] == "FeatureNotEmulated", body
-    assert "odata.metadata" not in body and body["message"]["lang"] == "en-US"
+    # the Batch error format, as recorded Azure traffic shows it
+    assert body["odata.metadata"].endswith(
+        "$metadata#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element"
+    )
+    assert body["message"]["lang"] == "en-US"
     return {v["key"]: v["value"] for v in body["values"]}, body["message"]["value"]
 
 

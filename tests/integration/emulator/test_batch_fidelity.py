@@ -81,7 +81,7 @@ def test_pool_defaults_casing_and_no_passwords(emulator: dict[str, Any]) -> None
         )
     )
     raw = client.get_pool(pool_id).as_dict()
-    assert raw["taskSchedulingPolicy"] == {"nodeFillType": "Pack"}
+    assert raw["taskSchedulingPolicy"] == {"nodeFillType": "Pack", "jobDefaultOrder": "none"}
     assert raw["enableInterNodeCommunication"] is False
     assert raw["startTask"]["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
     assert raw["startTask"]["waitForSuccess"] is True and raw["startTask"]["maxTaskRetryCount"] == 0

@@ -309,3 +309,27 @@ def test_disable_requeues_and_enable_resumes(emulator: dict[str, Any], pool: str
     requeued = [client.get_task(job_id, f"s{i}").execution_info.requeue_count for i in range(2)]
     assert sorted(requeued) == [0, 1]
     cleanup(client, job_id=job_id)
+
+
+def test_disable_with_wait_stays_disabling_until_the_running_tasks_finish(
+    emulator: dict[str, Any], pool: str
+) -> None:
+    """Azure: the job is ``disabling`` until its running tasks are dealt with per ``disableTasks``; with
+    ``wait`` they finish first. Tasks added meanwhile, or to the disabled job, start only once enabled."""
+    from azure.batch import models
+
+    client = batch_client(emulator)
+    job_id = uid("job")
+    client.create_job(job_options(job_id, pool))
+    client.create_task(job_id, models.BatchTaskCreateOptions(id="slow", command_line="/bin/sleep 3"))
+    wait_for(lambda: client.get_job_task_counts(job_id).task_counts.running == 1, what="the task runs")
+    client.begin_disable_job(job_id, models.BatchJobDisableOptions(disable_tasks="wait"), polling_interval=1)
+    assert client.get_job(job_id).state is models.BatchJobState.DISABLING
+    client.create_task(job_id, models.BatchTaskCreateOptions(id="later", command_line="/bin/true"))
+    wait_for(lambda: client.get_job(job_id).state is models.BatchJobState.DISABLED, what="disabled")
+    assert client.get_task(job_id, "slow").execution_info.result == "success"  # left to finish
+    counts = client.get_job_task_counts(job_id).task_counts
+    assert (counts.active, counts.running, counts.completed) == (1, 0, 1)  # "later" never started
+    client.begin_enable_job(job_id, polling_interval=0.05).result()
+    wait_tasks_completed(client, job_id, 2)
+    cleanup(client, job_id=job_id)

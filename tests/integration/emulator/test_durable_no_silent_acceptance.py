@@ -1,5 +1,5 @@
 """No silent acceptance in the Durable host: a query parameter the emulator does not emulate (another
-task hub, orchestration versions) or cannot read gets a 400 naming it, over the webhooks and through
+task hub) or cannot read gets a 400 naming it, over the webhooks and through
 azure-functions-durable's client, and nothing is started."""
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ REFUSALS = [
     ("list in another task hub", "GET", "/instances", {"taskHub": "OtherHub"}, "taskHub"),
     ("purge in another task hub", "DELETE", "/instances", {"taskHub": "OtherHub", "createdTimeFrom": "2020-01-01T00:00:00Z"}, "taskHub"),
     ("signal in another task hub", "POST", "/entities/Counter/{id}", {"taskHub": "OtherHub", "op": "Add"}, "taskHub"),
-    ("start a version", "POST", "/orchestrators/chain_orchestrator/{id}", {"version": "2.0"}, "version"),
-    ("wait a non-number", "POST", "/orchestrators/chain_orchestrator/{id}", {"timeout": "soon"}, "timeout"),
+        ("wait a non-number", "POST", "/orchestrators/chain_orchestrator/{id}", {"timeout": "soon"}, "timeout"),
     ("poll a non-number", "POST", "/orchestrators/chain_orchestrator/{id}", {"timeout": "1", "pollingInterval": "x"}, "pollingInterval"),
 ]  # fmt: skip
 

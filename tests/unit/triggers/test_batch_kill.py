@@ -90,3 +90,52 @@ def test_a_failure_to_stop_after_a_timeout_never_hides_the_timeout() -> None:
     event = {"status": "timeout", "message": "job job-1: deadline passed"}
     with pytest.raises(DeadlineExceededError, match="deadline passed"):
         sensor.execute_complete({}, event)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [("disabled", "enable"), ("disabling", "wait"), ("active", "done"), ("enabling", "done"),
+     ("completed", "done"), (None, "done")],
+)  # fmt: skip
+def test_gate_action_enables_a_held_job_and_waits_while_it_is_disabling(
+    state: str | None, action: str
+) -> None:
+    from airflow_azure_compute.hooks.batch import gate_action
+
+    assert gate_action({"state": state} if state else None) == action
+
+
+class GateHook(RecordingHook):
+    """Answers ``release_job`` with a scripted sequence (False: still disabling) and counts the tasks."""
+
+    def __init__(self, answers: list[bool]) -> None:
+        super().__init__()
+        self.answers = answers
+
+    async def release_job(self, client: Any, job_id: str) -> bool:
+        self.calls.append(("release_job", job_id))
+        return self.answers.pop(0)
+
+    async def get_task_counts(self, client: Any, job_id: str) -> Any:
+        from airflow_azure_compute.states import TaskCounts
+
+        self.calls.append(("get_task_counts", job_id))
+        return TaskCounts(0, 0, 2, 2, 0)
+
+
+def test_a_held_job_is_released_by_the_first_poll_at_once_and_until_it_is() -> None:
+    trigger = BatchJobCompleteTrigger(job_id="job-1", conn_id="c", deadline=9e9, poll_interval=30.0)
+    assert 0 <= trigger.first_poll_delay() <= 30.0  # nothing held: the first poll is spread
+    held = BatchJobCompleteTrigger(**{**trigger.serialize()[1], "release_job": True})
+    assert held.first_poll_delay() == 0.0  # held tasks wait for the first poll
+    hook = GateHook([False, True])
+    held.hook = lambda: hook  # type: ignore[assignment,method-assign,return-value]
+
+    async def three_polls() -> None:
+        assert await held.poll(hook, "client") is not None  # type: ignore[arg-type]
+        assert await held.poll(hook, "client") is not None  # type: ignore[arg-type]
+        assert await held.poll(hook, "client") is not None  # type: ignore[arg-type]
+
+    asyncio.run(three_polls())
+    releases = [c for c in hook.calls if c[0] == "release_job"]
+    assert releases == [("release_job", "job-1")] * 2  # asked again while disabling, then never

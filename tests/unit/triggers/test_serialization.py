@@ -44,6 +44,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "failure_policy": "tolerate",
         "tolerate_percent": 12.5,
         "owns_job": True,
+        "release_job": True,
     },
     "BatchPoolReadyTrigger": {"min_ready_nodes": 3},
     "BatchPoolResizeTrigger": {"stop_on_kill": False},
