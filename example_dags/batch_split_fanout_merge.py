@@ -12,7 +12,8 @@ What it shows:
 * the per-chunk outputs (create/write SAS) merged in chunk order and handed to the DAG through XCom,
   checked against a local computation;
 * no container or prefix named anywhere: every run works in its own workspace, so runs never collide;
-* cleanup as a teardown that deletes only what this run created, its workspace included.
+* cleanup as a teardown that deletes only what this run created, its workspace included; the pool is
+  shared by overlapping runs (``max_active_runs=2``) through leases, and goes with the last of them.
 
 It runs every day; trigger it from the UI (the form's defaults work) or with a run config, e.g.
 ``{"records": 20000, "chunks": 16}``. Locally it runs against the emulator and Azurite (``make demo``).

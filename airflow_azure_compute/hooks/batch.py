@@ -80,6 +80,15 @@ def error_code(err: BaseException) -> str | None:
     return getattr(getattr(err, "error", None), "code", None)
 
 
+def if_unchanged(etag: str | None) -> dict[str, Any]:
+    """SDK keywords sending ``If-Match: etag`` (none without an ETag)."""
+    if not etag:
+        return {}
+    from azure.core import MatchConditions
+
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
 def backoff(attempt: int, *, base: float = 0.5, cap: float = 30.0) -> float:
     """Exponential backoff with full jitter."""
     return random.uniform(0, min(cap, base * 2**attempt))
@@ -303,15 +312,19 @@ class BatchHook(AzureComputeSyncHook):
         except Exception as err:
             raise remote_error(f"{operation} {resource_id!r}", err) from err
 
-    def delete_pool(self, pool_id: str) -> bool:
-        """Start deleting a pool (no wait); False when it was already gone."""
-        return retry_call(f"delete_pool {pool_id!r}", lambda: self._delete_pool(pool_id))
+    def delete_pool(self, pool_id: str, *, etag: str | None = None) -> bool:
+        """Start deleting a pool (no wait); False when it was already gone.
 
-    def _delete_pool(self, pool_id: str) -> bool:
+        With ``etag``, only if the pool is unchanged since it was read: else `AzureComputeRemoteError` with
+        status 412 (``ConditionNotMet``).
+        """
+        return retry_call(f"delete_pool {pool_id!r}", lambda: self._delete_pool(pool_id, etag))
+
+    def _delete_pool(self, pool_id: str, etag: str | None) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            self.client.begin_delete_pool(pool_id, polling_interval=1)
+            self.client.begin_delete_pool(pool_id, polling_interval=1, **if_unchanged(etag))
             return True
         except ResourceNotFoundError:
             return False
@@ -319,6 +332,23 @@ class BatchHook(AzureComputeSyncHook):
             if error_code(err) == "PoolBeingDeleted":
                 return True
             raise remote_error(f"delete_pool {pool_id!r}", err) from err
+
+    def replace_pool_metadata(self, pool_id: str, metadata: Mapping[str, str], *, etag: str) -> None:
+        """Replace the pool's metadata (``PATCH``), only if the pool is unchanged since it was read.
+
+        Raises `AzureComputeRemoteError` with status 412 (``ConditionNotMet``) when its ETag moved on.
+        """
+        from azure.batch import models
+
+        body = {"metadata": [{"name": k, "value": v} for k, v in metadata.items()]}
+
+        def patch() -> None:
+            try:
+                self.client.update_pool(pool_id, models.BatchPoolUpdateOptions(body), **if_unchanged(etag))
+            except Exception as err:
+                raise remote_error(f"update_pool {pool_id!r}", err) from err
+
+        retry_call(f"update_pool {pool_id!r}", patch)
 
     def list_node_states(self, pool_id: str) -> list[str]:
         return [wire_value(n.state) for n in self.client.list_nodes(pool_id, select=["id", "state"])]
@@ -358,23 +388,29 @@ class BatchHook(AzureComputeSyncHook):
             raise remote_error(f"stop_pool_resize {pool_id!r}", err) from err
 
     def replace_start_task(self, pool: Mapping[str, Any], start_task: Mapping[str, Any] | None) -> None:
-        """Give an existing pool a new start task (``updateproperties``), keeping its other properties.
+        """Give an existing pool a new start task, keeping its other properties.
 
-        Nodes run it when they next join or restart (see `reboot_node`).
+        A new start task goes by ``PATCH``, which leaves the metadata (other runs' pool leases) as it is;
+        removing it takes ``updateproperties``, which rewrites the metadata read in ``pool``. Nodes run
+        the start task when they next join or restart (see `reboot_node`).
         """
         from azure.batch import models
 
-        body: dict[str, Any] = {
-            "certificateReferences": pool.get("certificateReferences") or [],
-            "applicationPackageReferences": pool.get("applicationPackageReferences") or [],
-            "metadata": pool.get("metadata") or [],
-        }
-        if start_task:
-            body["startTask"] = dict(start_task)
+        pool_id = str(pool["id"])
         try:
-            self.client.replace_pool_properties(str(pool["id"]), models.BatchPoolReplaceOptions(body))
+            if start_task:
+                self.client.update_pool(
+                    pool_id, models.BatchPoolUpdateOptions({"startTask": dict(start_task)})
+                )
+                return
+            body: dict[str, Any] = {
+                "certificateReferences": pool.get("certificateReferences") or [],
+                "applicationPackageReferences": pool.get("applicationPackageReferences") or [],
+                "metadata": pool.get("metadata") or [],
+            }
+            self.client.replace_pool_properties(pool_id, models.BatchPoolReplaceOptions(body))
         except Exception as err:
-            raise remote_error(f"replace_pool_properties {pool.get('id')!r}", err) from err
+            raise remote_error(f"replace_start_task {pool_id!r}", err) from err
 
     def reboot_node(self, pool_id: str, node_id: str, *, requeue: bool = True) -> None:
         """Restart a node (no wait): it runs the pool's current start task again."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ try:  # Airflow >= 3.1: the Task SDK owns the exceptions tasks raise
 except ImportError:  # pragma: no cover - Airflow 3.0
     from airflow.exceptions import AirflowNotFoundException  # type: ignore[no-redef,assignment]
 
+from airflow_azure_compute import pool_leases
 from airflow_azure_compute.cleanup import CleanupReport, RendersEachField
 from airflow_azure_compute.ids import created_by_run, derive_id, run_scope
 from airflow_azure_compute.operators._batch_common import BatchBaseOperator
@@ -43,8 +45,9 @@ def map_indexes(context: Context, task_id: str) -> list[int]:
 class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
     """Delete the jobs, pools and blob containers this dag run created, its workspace, and nothing else.
 
-    A resource is deleted only when its metadata names this dag and run (the pool, fan-out and blob
-    operators write it when they create something); reused resources are left alone and logged.
+    A job or container is deleted only when its metadata names this dag and run (the fan-out and blob
+    operators write it when they create something); reused ones are left alone and logged. A pool is
+    shared through leases: it goes with the last run of the DAG that holds it (see ``pool_ids``).
     Runs with ``trigger_rule="all_done"`` so it works as a teardown (``.as_teardown(setups=...)``).
     Returns ``{"deleted": [...], "kept": [...]}``.
 
@@ -59,9 +62,13 @@ class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
     :param python_task_ids: Airflow task ids of Python calls and maps (`BatchPythonOperator`,
         `BatchMapOperator`, ``@task.azure_batch``): the job a try may have left (e.g. held, its task
         killed before its wait began) is found from the run workspace, for every map index.
-    :param pool_ids: pool ids to consider. A pool is deleted only when this run created it: a pool
-        shared by several runs (``if_exists="reuse"``) stays unless it is the creating run's to delete;
-        leave it out of ``pool_ids`` to keep it for the next runs.
+    :param pool_ids: pool ids to consider. This run's lease on each is released (see
+        `airflow_azure_compute.pool_leases`); the pool is deleted only when a run of this DAG created it
+        and no other run holds a live lease on it, so a pool shared by overlapping runs stays until the
+        last of them ends. A pool created outside this DAG is never deleted. Leave a pool out of
+        ``pool_ids`` to keep it for the next runs.
+    :param pool_lease_ttl: how old a lease may be before it stops keeping a pool when Airflow cannot
+        tell whether its run still runs (a lease whose run Airflow knows has ended never keeps it).
     :param containers: blob containers to consider.
     :param workspace: also delete the run's workspace (see
         `BlobCleanupOperator`).
@@ -85,6 +92,7 @@ class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
         containers: str | Sequence[str] | None = None,
         workspace: bool = True,
         workspace_container: str | None = None,
+        pool_lease_ttl: timedelta = pool_leases.DEFAULT_LEASE_TTL,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -96,6 +104,7 @@ class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
         self.containers = containers
         self.workspace = workspace
         self.workspace_container = workspace_container
+        self.pool_lease_ttl = pool_lease_ttl
 
     def execute(self, context: Context) -> dict[str, list[str]]:
         dag_id, run_id, _, _ = run_scope(context)
@@ -110,14 +119,28 @@ class BatchCleanupOperator(RendersEachField, BatchBaseOperator):
         if jobs or pools:
             hook = self.hook
             # Jobs before pools: a pool cannot go while its jobs hold tasks on it.
-            for kind, ids, get, delete in (
-                ("job", jobs, hook.get_job, hook.delete_job),
-                ("pool", pools, hook.get_pool, hook.delete_pool),
-            ):
-                for resource_id in dict.fromkeys(ids):
-                    self._delete_if_ours(
-                        report, f"{kind}:{resource_id}", resource_id, get, delete, dag_id, run_id
-                    )
+            for job_id in dict.fromkeys(jobs):
+                self._delete_if_ours(
+                    report, f"job:{job_id}", job_id, hook.get_job, hook.delete_job, dag_id, run_id
+                )
+            run_state = pool_leases.airflow_run_state(context["ti"])
+            for pool_id in dict.fromkeys(pools):
+                label = f"pool:{pool_id}"
+                released = report.attempt(
+                    label,
+                    partial(
+                        pool_leases.release, hook, pool_id, dag_id, run_id, run_state, ttl=self.pool_lease_ttl
+                    ),
+                )
+                if released is None:
+                    continue
+                if released.deleted:
+                    report.deleted.append(label)
+                elif released.holders:
+                    self.log.info("pool %s kept: still leased by %s", pool_id, ", ".join(released.holders))
+                    report.kept.append(label)
+                elif not released.created_here:
+                    report.kept.append(label)
         containers = _names(self.containers)
         if containers or self.workspace:
             # The Blob cleanup decides for containers (and blobs under them) by the same metadata rule.

@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_azure_compute import pool_leases
 from airflow_azure_compute.deferral import default_deferrable
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
     AzureComputeRemoteError,
     DeadlineExceededError,
 )
-from airflow_azure_compute.ids import run_metadata
+from airflow_azure_compute.ids import run_metadata, run_scope
 from airflow_azure_compute.links import BatchPoolLink, batch_account_fields
 from airflow_azure_compute.operators._batch_common import BatchBaseOperator, spec_fields
 
@@ -46,8 +47,8 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
     """Make sure a pool shaped like ``pool_spec`` exists; optionally wait until ``min_ready_nodes`` are usable.
 
     Returns ``{"pool_id", "created"}``. The pool's metadata names the dag, run and task that created it,
-    which is what `BatchCleanupOperator` checks
-    before deleting anything.
+    and every run that creates or reuses it records a lease there (see `airflow_azure_compute.pool_leases`):
+    `BatchCleanupOperator` deletes a pool only when a run of its DAG created it and no other run holds it.
 
     :param pool_spec: a `PoolSpec` or a mapping of its fields.
     :param if_exists: ``reuse`` (check the shape, naming any difference), ``fail``, ``recreate``, or
@@ -114,6 +115,11 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         body = self.create_body(spec, context)
         self.restarted = 0
         created = self.ensure(hook, spec, policy, body)
+        dag_id, run_id, _, _ = run_scope(context)
+        while not created and not pool_leases.acquire(hook, spec.pool_id, dag_id, run_id):
+            # Its last run's teardown deleted the pool between our check and our lease: make it again.
+            self.log.info("pool %s went away before this run could lease it; ensuring it again", spec.pool_id)
+            created = self.ensure(hook, spec, policy, body)
         BatchPoolLink.persist(context, pool_id=spec.pool_id, **batch_account_fields(hook.settings))
         result = {"pool_id": spec.pool_id, "created": created}
         if self.restarted:
@@ -205,8 +211,9 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
             source = BlobSasSource(self.blob_conn_id, expiry=mount_expiry(self.mount_sas_expiry, context))
             account = source.account_name
             sas = {m.container_name: source.token(m.container_name, "rl") for m in spec.mounts}
+        dag_id, run_id, _, _ = run_scope(context)
         return spec.to_wire(
-            metadata=run_metadata(context),
+            metadata={**run_metadata(context), **pool_leases.lease_entry(dag_id, run_id)},
             registry_user=user,
             registry_password=password,
             mount_account=account,

@@ -785,3 +785,45 @@ def test_scheduled_dag_backfills_three_days_two_at_a_time_on_one_shared_pool(air
     assert batch.get_pool(pool_id) is not None  # shared: no run asked to delete it
     assert all(batch.get_job(j) in (None,) or batch.get_job(j).get("state") == "deleting" for j in jobs)
     batch.delete_pool(pool_id)
+
+
+def test_overlapping_runs_of_the_example_share_one_pool_and_the_last_deletes_it(
+    airflow: AirflowStack,
+) -> None:
+    """The ``@daily`` example (``max_active_runs=2``, teardown with ``pool_ids``) backfilled over two dates
+    beside its scheduled date, all on one pool: no run's teardown deletes the pool under another run
+    (every run succeeds), a teardown that ends while another run holds the pool keeps it, and each
+    pool created is deleted once, by the last run holding it."""
+    from airflow_azure_compute.hooks.batch import BatchHook
+
+    pool_id = f"e2e-shared-{os.urandom(3).hex()}"
+    conf = {"records": 600, "chunks": 2, "seed": 3, "pool_id": pool_id, "python": sys.executable}
+    scheduled = (
+        _run_instead_of_the_schedule(airflow, EXAMPLE, conf)
+        if airflow.next_logical_date(EXAMPLE) is not None and not airflow.dag_runs(EXAMPLE)
+        else None
+    )
+    airflow.unpause(EXAMPLE)
+    airflow.backfill(EXAMPLE, "2026-02-01T00:00:00Z", "2026-02-02T00:00:00Z", conf, max_active_runs=2)
+    deadline = time.monotonic() + 60
+    while len(runs := airflow.dag_runs(EXAMPLE, "backfill")) < 2 and time.monotonic() < deadline:
+        airflow.check_alive()
+        time.sleep(0.5)
+    run_ids = [r["dag_run_id"] for r in runs] + ([scheduled] if scheduled else [])
+    assert len(run_ids) >= 2, runs
+    for run_id in run_ids:
+        state = airflow.wait_for_run(EXAMPLE, run_id, timeout=300)
+        assert state == "success", airflow.failure_report(EXAMPLE, run_id)
+
+    label = f"pool:{pool_id}"
+    cleanups = {run_id: airflow.xcom(EXAMPLE, run_id, "cleanup") for run_id in run_ids}
+    created = sum(bool(airflow.xcom(EXAMPLE, run_id, "pool")["created"]) for run_id in run_ids)
+    deleted = [run_id for run_id, c in cleanups.items() if label in c["deleted"]]
+    kept = [run_id for run_id, c in cleanups.items() if label in c["kept"]]
+    assert len(deleted) == created >= 1, cleanups  # each pool made was deleted once
+    assert kept, f"no teardown ran while another run held the pool: {cleanups}"
+    for run_id in kept:
+        log = airflow.task_log(EXAMPLE, run_id, "cleanup")
+        assert f"pool {pool_id} kept: still leased by {EXAMPLE}/" in log, log[-3000:]
+    pool = BatchHook().get_pool(pool_id)
+    assert pool is None or pool.get("state") == "deleting"

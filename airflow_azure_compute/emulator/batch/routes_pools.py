@@ -9,6 +9,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
+from airflow_azure_compute.emulator.batch.conditions import check_conditions
 from airflow_azure_compute.emulator.batch.engine import BatchEngine
 from airflow_azure_compute.emulator.batch.files import delete_file, file_response, list_files, resolve
 from airflow_azure_compute.emulator.batch.http_common import (
@@ -149,11 +150,14 @@ class PoolRoutes:
         return refuse
 
     # ------------------------------------------------------------------ helpers
-    def pool(self, request: web.Request, *, mutable: bool = False) -> Pool:
+    def pool(self, request: web.Request, *, mutable: bool = False, conditional: bool = False) -> Pool:
+        """The request's pool; ``conditional``: a write on it also honours If-Match and its kin (412)."""
         pool_id = request.match_info["poolId"]
         pool = self.engine.pools.get(pool_id.lower())
         if pool is None:
             raise BatchError(404, "PoolNotFound", f"The specified pool {pool_id} does not exist.")
+        if conditional:
+            check_conditions(request, pool.etag, pool.last_modified)
         if mutable and pool.state == "deleting":
             raise BatchError(409, "PoolBeingDeleted", f"The specified pool {pool.id} is being deleted.")
         return pool
@@ -200,20 +204,23 @@ class PoolRoutes:
 
     async def get(self, request: web.Request) -> web.Response:
         pool = self.pool(request)
+        if check_conditions(request, pool.etag, pool.last_modified):
+            return web.Response(status=304, headers=entity_headers(pool.etag, pool.last_modified))
         return one(request, pool.wire(), entity_headers(pool.etag, pool.last_modified))
 
     async def head(self, request: web.Request) -> web.Response:
         pool = self.pool(request)
-        return web.Response(status=200, headers=entity_headers(pool.etag, pool.last_modified))
+        status = 304 if check_conditions(request, pool.etag, pool.last_modified) else 200
+        return web.Response(status=status, headers=entity_headers(pool.etag, pool.last_modified))
 
     async def delete(self, request: web.Request) -> web.Response:
-        pool = self.pool(request)
+        pool = self.pool(request, conditional=True)
         if pool.state != "deleting":
             self.engine.delete_pool(pool)
         return web.Response(status=202)
 
     async def patch(self, request: web.Request) -> web.Response:
-        pool = self.pool(request, mutable=True)
+        pool = self.pool(request, mutable=True, conditional=True)
         body = await read_json(request)
         check_pool(body, blob_mounts=self.engine.mounts.blob_endpoint is not None)
         empty_only = [name for name in EMPTY_POOL_PROPERTIES if name in body]
@@ -245,7 +252,7 @@ class PoolRoutes:
         return web.Response(status=204, headers=entity_headers(pool.etag, pool.last_modified))
 
     async def resize(self, request: web.Request) -> web.Response:
-        pool = self.pool(request, mutable=True)
+        pool = self.pool(request, mutable=True, conditional=True)
         body = await read_json(request)
         if pool.enable_autoscale:
             raise BatchError(
@@ -269,13 +276,13 @@ class PoolRoutes:
         return web.Response(status=202, headers=entity_headers(pool.etag, pool.last_modified, pool.url))
 
     async def stop_resize(self, request: web.Request) -> web.Response:
-        pool = self.pool(request, mutable=True)
+        pool = self.pool(request, mutable=True, conditional=True)
         if pool.allocation_state == "resizing":
             self.engine.stop_resize(pool)
         return web.Response(status=202, headers=entity_headers(pool.etag, pool.last_modified, pool.url))
 
     async def enable_autoscale(self, request: web.Request) -> web.Response:
-        pool = self.pool(request, mutable=True)
+        pool = self.pool(request, mutable=True, conditional=True)
         body = await read_json(request)
         formula = body.get("autoScaleFormula") or pool.autoscale_formula
         if not formula:
