@@ -79,8 +79,8 @@ BATCH_STATUS_ERRATA = {
 #: Examples that use features the ACI emulator refuses by design (400 ``FeatureNotEmulated``, never a
 #: success that ignores them): they count as not matching, and the test checks the refusal.
 ACI_REFUSED = {
-    "ContainerGroupCreateConfidential": "the Confidential SKU (confidential computing) is not emulated",
-    "ContainerGroupEncryptionProperties": "customer-managed encryption keys are not emulated",
+    "ContainerGroupCreateConfidential": "the Confidential SKU (an enforced confidential computing policy and "
+    "SEV-SNP attestation) and container security contexts are not emulated",
     "ContainerGroupsCreateOrUpdate": "VNet (networkProfile), DNS config and Log Analytics are not emulated "
     "(its identity, GPU and volumes are)",
 }

@@ -17,6 +17,7 @@ from typing import Any
 from airflow_azure_compute.emulator.aci.errors import CloudError, bad_request
 from airflow_azure_compute.emulator.aci.probes import ProbeSpec, parse_probe
 from airflow_azure_compute.emulator.aci.properties import (
+    check_encryption,
     check_ip_address,
     check_limits,
     check_ports,
@@ -397,6 +398,7 @@ def parse_group(body: Any, name: str) -> GroupSpec:
             )
     _check_identity(body.get("identity"))
     check_registry_credentials(props, body.get("identity"))
+    check_encryption(props, body.get("identity"))
     stored = copy.deepcopy(body)
     stored["properties"].update(osType=os_type, restartPolicy=policy)
     stored["properties"].pop("provisioningState", None)
@@ -462,7 +464,7 @@ def _check_identity(raw: Any) -> None:
 
 
 def assign_identity(body: dict[str, Any], previous: Mapping[str, Any] | None) -> None:
-    """Complete ``body["identity"]`` as ARM answers it: a ``principalId``/``tenantId`` for a system
+    """Complete ``body["identity"]`` as ARM answers it: the ``tenantId``, a ``principalId`` for a system
     identity (kept from ``previous``, the group's former body, on an update) and a ``principalId``/
     ``clientId`` per user-assigned identity (derived from its resource id: one identity, one principal)."""
     identity = body.get("identity")
@@ -473,13 +475,12 @@ def assign_identity(body: dict[str, Any], previous: Mapping[str, Any] | None) ->
     if kind == "None":
         body.pop("identity")
         return
+    identity["tenantId"] = EMULATOR_TENANT_ID  # answered for user-assigned identities alone too
     if "SystemAssigned" in kind:
         before = (previous or {}).get("identity") or {}
         identity["principalId"] = before.get("principalId") or str(uuid.uuid4())
-        identity["tenantId"] = EMULATOR_TENANT_ID
     else:
         identity.pop("principalId", None)
-        identity.pop("tenantId", None)
     users = identity.get("userAssignedIdentities") or {}
     for resource_id in list(users):
         key = resource_id.lower()
@@ -502,6 +503,12 @@ def localize(text: str, mounts: Mapping[str, str]) -> str:
     return text
 
 
+#: Why a confidential group is refused: what its containers observe differs, not only where they run.
+CONFIDENTIAL = (
+    "confidential containers (Azure enforces the group's confidential computing enforcement policy on "
+    "every container, command, environment variable and mount, and gives containers AMD SEV-SNP "
+    "attestation)"
+)
 #: Group properties the emulator does not emulate, with the name a refusal gives them. A request
 #: that uses one gets a 400 naming it (never a success that silently ignores it).
 NOT_EMULATED_GROUP: Mapping[str, str] = {
@@ -509,9 +516,8 @@ NOT_EMULATED_GROUP: Mapping[str, str] = {
     "networkProfile": "virtual network deployment (networkProfile)",
     "dnsConfig": "custom DNS configuration (dnsConfig)",
     "diagnostics": "Log Analytics diagnostics",
-    "encryptionProperties": "customer-managed encryption keys",
     "extensions": "container group extensions",
-    "confidentialComputeProperties": "confidential containers",
+    "confidentialComputeProperties": CONFIDENTIAL,
 }
 #: The same for each container's properties (``resources.requests``/``limits`` keys as ``resources.<key>``).
 NOT_EMULATED_CONTAINER: Mapping[str, str] = {"securityContext": "container security contexts"}
@@ -520,8 +526,11 @@ NOT_EMULATED_CONTAINER: Mapping[str, str] = {"securityContext": "container secur
 def refuse_not_emulated(body: Mapping[str, Any]) -> None:
     """400 ``FeatureNotEmulated`` naming the first feature of ``body`` the emulator does not emulate."""
     props = body.get("properties") or {}
-    if str(props.get("sku") or "Standard").lower() != "standard":
-        raise not_emulated(f"the {props.get('sku')} SKU", "properties.sku")
+    sku = str(props.get("sku") or "Standard")
+    if sku.lower() == "confidential":
+        raise not_emulated(f"the Confidential SKU: {CONFIDENTIAL}", "properties.sku")
+    if sku.lower() != "standard":
+        raise not_emulated(f"the {sku} SKU", "properties.sku")
     if str(props.get("priority") or "Regular").lower() != "regular":
         raise not_emulated(f"{props.get('priority')} priority", "properties.priority")
     for key, feature in NOT_EMULATED_GROUP.items():

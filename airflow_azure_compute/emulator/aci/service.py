@@ -136,6 +136,7 @@ class GroupRecord:
         deployment = self.deployment
         props["provisioningState"] = "Deleting" if self.deletion else deployment.provisioning_state
         props.setdefault("sku", "Standard")
+        props.setdefault("initContainers", [])  # Azure answers the empty list
         ip_address = props.get("ipAddress")
         if isinstance(ip_address, dict):
             ip_address["ip"] = "127.0.0.1"

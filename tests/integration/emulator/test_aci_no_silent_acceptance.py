@@ -23,6 +23,8 @@ IDENTITY = (
     "Microsoft.ManagedIdentity/userAssignedIdentities/puller"
 )
 
+VAULT = "https://keys.vault.azure.net"
+
 
 @pytest.fixture(scope="module")
 def client(aci_sdk: Any) -> Any:
@@ -68,9 +70,21 @@ REFUSALS: list[tuple[str, Change, str, str]] = [
      "properties.confidentialComputeProperties", "FeatureNotEmulated"),
     ("extensions", lambda b: _props(b).update(extensions=[{"name": "kube-proxy", "properties": {}}]),
      "properties.extensions", "FeatureNotEmulated"),
-    ("encryption", lambda b: _props(b).update(encryptionProperties={"vaultBaseUrl": "https://v", "keyName": "k",
-                                                                   "keyVersion": "1"}),
-     "properties.encryptionProperties", "FeatureNotEmulated"),
+    ("Confidential SKU with a CCE policy", lambda b: _props(b).update(
+        sku="Confidential", confidentialComputeProperties={"ccePolicy": "e30="}),
+     "properties.sku", "FeatureNotEmulated"),
+    ("a customer-managed key without a version", lambda b: _props(b).update(
+        encryptionProperties={"vaultBaseUrl": VAULT, "keyName": "k"}),
+     "properties.encryptionProperties.keyVersion", "InvalidRequestContent"),
+    ("a customer-managed key in no vault", lambda b: _props(b).update(
+        encryptionProperties={"vaultBaseUrl": "vault.vault.azure.net", "keyName": "k", "keyVersion": "1"}),
+     "properties.encryptionProperties.vaultBaseUrl", "InvalidRequestContent"),
+    ("a key vault identity the group lacks", lambda b: _props(b).update(
+        encryptionProperties={"vaultBaseUrl": VAULT, "keyName": "k", "keyVersion": "1", "identity": IDENTITY}),
+     "properties.encryptionProperties.identity", "InvalidRequestContent"),
+    ("a misspelt customer-managed key property", lambda b: _props(b).update(
+        encryptionProperties={"vaultBaseUrl": VAULT, "keyName": "k", "keyVersion": "1", "keyVaultUrl": VAULT}),
+     "properties.encryptionProperties.keyVaultUrl", "InvalidRequestContent"),
     ("a probe with exec and httpGet", lambda b: _main(b).update(
         livenessProbe={"exec": {"command": ["true"]}, "httpGet": {"port": 80}}),
      "properties.containers[0].properties.livenessProbe", "InvalidRequestContent"),
@@ -161,6 +175,54 @@ def test_properties_without_local_effect_are_validated_and_echoed(
             lambda: client.container_groups.get(aci["resource_group"], name).instance_view.state == "Running",
             what="the group to run",
         )
+    finally:
+        client.container_groups.begin_delete(aci["resource_group"], name).result()
+
+
+def test_a_group_with_a_customer_managed_key_runs_and_reads_it_back(
+    client: ContainerInstanceManagementClient, aci: dict[str, Any]
+) -> None:
+    name = f"cmk-{uuid.uuid4().hex[:8]}"
+    key = m.EncryptionProperties(
+        vault_base_url=VAULT, key_name="group-key", key_version="0a1b2c", identity=IDENTITY
+    )
+    group = m.ContainerGroup(
+        location="westeurope",
+        identity=m.ContainerGroupIdentity(
+            type="UserAssigned", user_assigned_identities={IDENTITY: m.UserAssignedIdentities()}
+        ),
+        containers=[
+            m.Container(
+                name="main",
+                image="busybox",
+                command=["/bin/sh", "-c", "echo encrypted at rest only; sleep 30"],
+                resources=m.ResourceRequirements(requests=m.ResourceRequests(cpu=1.0, memory_in_gb=1.0)),
+            )
+        ],
+        os_type="Linux",
+        restart_policy="Never",
+        encryption_properties=key,
+    )
+    created = client.container_groups.begin_create_or_update(aci["resource_group"], name, group).result()
+    try:
+        expected = {"vault_base_url": f"{VAULT}/", "key_name": "group-key", "key_version": "0a1b2c",
+                    "identity": IDENTITY}  # fmt: skip
+        assert created.encryption_properties.as_dict() == expected  # the vault URL as Azure answers it
+        assert created.sku == "Standard" and created.init_containers == []
+        wait_for(
+            lambda: client.container_groups.get(aci["resource_group"], name).instance_view.state == "Running",
+            what="the group to run",
+        )
+        wait_for(
+            lambda: (
+                "encrypted at rest only"
+                in (client.containers.list_logs(aci["resource_group"], name, "main").content or "")
+            ),
+            what="the container's output",
+        )
+        read = client.container_groups.get(aci["resource_group"], name)
+        assert read.encryption_properties.as_dict() == expected
+        assert read.identity.tenant_id and IDENTITY in read.identity.user_assigned_identities
     finally:
         client.container_groups.begin_delete(aci["resource_group"], name).result()
 

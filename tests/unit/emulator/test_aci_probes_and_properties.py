@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from airflow_azure_compute.emulator.aci.errors import CloudError
+from airflow_azure_compute.emulator.aci.model import parse_group
 from airflow_azure_compute.emulator.aci.probes import ProbeSpec, parse_probe
 from airflow_azure_compute.emulator.aci.properties import (
+    check_encryption,
     check_ip_address,
     check_registry_credentials,
     refuse_unknown_properties,
@@ -87,3 +89,95 @@ def test_read_only_properties_of_an_answer_are_not_unknown() -> None:
         },
     }
     refuse_unknown_properties(answer)
+
+
+KEY_IDENTITY = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
+    "Microsoft.ManagedIdentity/userAssignedIdentities/key-reader"
+)
+GROUP_IDENTITY = {"type": "UserAssigned", "userAssignedIdentities": {KEY_IDENTITY: {}}}
+ENCRYPTION = "properties.encryptionProperties"
+
+
+def _encryption(**changes: Any) -> dict[str, Any]:
+    key = {
+        "vaultBaseUrl": "https://vault.vault.azure.net",
+        "keyName": "k",
+        "keyVersion": "0123456789abcdef0123456789abcdef",
+        "identity": KEY_IDENTITY,
+    }
+    key.update(changes)
+    return {key_: value for key_, value in key.items() if value is not None}
+
+
+def test_a_customer_managed_key_is_kept_with_the_vault_url_azure_answers() -> None:
+    props = {"encryptionProperties": _encryption(identity=KEY_IDENTITY.upper())}
+    check_encryption(props, GROUP_IDENTITY)  # resource ids compare without case
+    assert props["encryptionProperties"]["vaultBaseUrl"] == "https://vault.vault.azure.net/"
+
+
+def test_a_key_without_identity_is_reached_by_the_service_principal() -> None:
+    props = {
+        "encryptionProperties": _encryption(identity=None, vaultBaseUrl="https://vault.vault.azure.net/")
+    }
+    check_encryption(props, None)
+    assert props["encryptionProperties"]["vaultBaseUrl"] == "https://vault.vault.azure.net/"
+
+
+@pytest.mark.parametrize(
+    ("raw", "identity", "target"),
+    [
+        ("https://vault.vault.azure.net", GROUP_IDENTITY, ENCRYPTION),
+        (_encryption(vaultBaseUrl=None), GROUP_IDENTITY, f"{ENCRYPTION}.vaultBaseUrl"),
+        (_encryption(vaultBaseUrl=""), GROUP_IDENTITY, f"{ENCRYPTION}.vaultBaseUrl"),
+        (_encryption(vaultBaseUrl="http://vault.vault.azure.net"), GROUP_IDENTITY, f"{ENCRYPTION}.vaultBaseUrl"),
+        (_encryption(vaultBaseUrl="vault.vault.azure.net"), GROUP_IDENTITY, f"{ENCRYPTION}.vaultBaseUrl"),
+        (_encryption(vaultBaseUrl="https://vault.vault.azure.net/keys/k"), GROUP_IDENTITY, f"{ENCRYPTION}.vaultBaseUrl"),
+        (_encryption(keyName=None), GROUP_IDENTITY, f"{ENCRYPTION}.keyName"),
+        (_encryption(keyName=7), GROUP_IDENTITY, f"{ENCRYPTION}.keyName"),
+        (_encryption(keyVersion=None), GROUP_IDENTITY, f"{ENCRYPTION}.keyVersion"),
+        (_encryption(keyVersion=" "), GROUP_IDENTITY, f"{ENCRYPTION}.keyVersion"),
+        (_encryption(), None, f"{ENCRYPTION}.identity"),
+        (_encryption(identity=KEY_IDENTITY + "-other"), GROUP_IDENTITY, f"{ENCRYPTION}.identity"),
+    ],
+)  # fmt: skip
+def test_a_malformed_customer_managed_key_names_the_field(raw: Any, identity: Any, target: str) -> None:
+    with pytest.raises(CloudError) as info:
+        check_encryption({"encryptionProperties": raw}, identity)
+    assert (info.value.status, info.value.code, info.value.target) == (400, "InvalidRequestContent", target)
+    assert target in info.value.message
+
+
+def test_a_misspelt_encryption_property_is_refused() -> None:
+    body = {"location": "l", "properties": {"encryptionProperties": _encryption(keyVerison="1")}}
+    with pytest.raises(CloudError) as info:
+        refuse_unknown_properties(body)
+    assert info.value.target == f"{ENCRYPTION}.keyVerison"
+
+
+def _group(**props: Any) -> dict[str, Any]:
+    container = {
+        "name": "main",
+        "properties": {"image": "x", "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}},
+    }
+    return {"location": "westeurope", "properties": {"containers": [container], "osType": "Linux", **props}}
+
+
+@pytest.mark.parametrize(
+    ("props", "target"),
+    [
+        ({"sku": "Confidential"}, "properties.sku"),
+        ({"sku": "confidential", "confidentialComputeProperties": {"ccePolicy": "e30="}}, "properties.sku"),
+        (
+            {"confidentialComputeProperties": {"ccePolicy": "e30="}},
+            "properties.confidentialComputeProperties",
+        ),
+    ],
+)
+def test_a_confidential_group_is_refused_for_what_its_containers_would_see(
+    props: dict[str, Any], target: str
+) -> None:
+    with pytest.raises(CloudError) as info:
+        parse_group(_group(**props), "g")
+    assert (info.value.status, info.value.code, info.value.target) == (400, "FeatureNotEmulated", target)
+    assert "enforcement policy" in info.value.message and "attestation" in info.value.message
