@@ -14,8 +14,10 @@ decides either lands first (the pool stays) or finds the pool being deleted (and
 A lease is stale, and no longer keeps the pool, when Airflow says its dag run has ended (any state
 but ``queued`` or ``running``: the run finished without its teardown releasing it). When Airflow
 cannot tell (the run is unknown to this Airflow, or the state cannot be asked), the lease is stale
-once it is older than ``ttl``. The creating run (named by the pool's ``airflow_dag_id`` /
-``airflow_run_id`` metadata) counts as a holder as well, from the pool's creation time.
+once it is older than ``ttl``. A pool created with leases carries the ``airflow_leases`` mark, and its
+creator's lease is the one written at creation: once released, it no longer holds the pool. On a pool
+created without the mark (by an older release of this provider), the creating run (named by the pool's
+``airflow_dag_id`` / ``airflow_run_id`` metadata) counts as a holder from the pool's creation time.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEASE_PREFIX = "airflow_lease_"
+#: Metadata mark of a pool created with leases: its creator holds it through its own lease only.
+LEASED_MARK = "airflow_leases"
 #: How old a lease whose run Airflow cannot find may be before it stops keeping the pool.
 DEFAULT_LEASE_TTL = timedelta(days=1)
 #: Dag run states in which a run still uses its pool.
@@ -59,6 +63,11 @@ def lease_entry(dag_id: str, run_id: str, since: datetime | None = None) -> dict
     """``{key: value}`` of a run's lease, to add to a pool's metadata."""
     at = (since or datetime.now(timezone.utc)).isoformat()
     return {lease_key(dag_id, run_id): json.dumps({"dag_id": dag_id, "run_id": run_id, "since": at})}
+
+
+def creation_metadata(dag_id: str, run_id: str) -> dict[str, str]:
+    """The lease metadata a run puts in the pool it creates: its own lease and the `LEASED_MARK`."""
+    return {LEASED_MARK: "1", **lease_entry(dag_id, run_id)}
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ def leases_of(pool: Mapping[str, Any]) -> dict[str, Lease]:
     metadata = {str(i.get("name")).lower(): str(i.get("value")) for i in pool.get("metadata") or ()}
     out: dict[str, Lease] = {}
     creator_dag, creator_run = metadata.get(DAG_KEY), metadata.get(RUN_KEY)
-    if creator_dag and creator_run:
+    if creator_dag and creator_run and LEASED_MARK not in metadata:
         key = lease_key(creator_dag, creator_run)
         out[key] = Lease(key, creator_dag, creator_run, _time(pool.get("creationTime")))
     for key, value in metadata.items():
@@ -236,11 +245,13 @@ def airflow_run_state(ti: Any) -> RunState:
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
+    "LEASED_MARK",
     "LEASE_PREFIX",
     "Lease",
     "Release",
     "acquire",
     "airflow_run_state",
+    "creation_metadata",
     "lease_entry",
     "lease_key",
     "leases_of",

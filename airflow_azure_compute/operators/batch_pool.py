@@ -213,7 +213,7 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
             sas = {m.container_name: source.token(m.container_name, "rl") for m in spec.mounts}
         dag_id, run_id, _, _ = run_scope(context)
         return spec.to_wire(
-            metadata={**run_metadata(context), **pool_leases.lease_entry(dag_id, run_id)},
+            metadata={**run_metadata(context), **pool_leases.creation_metadata(dag_id, run_id)},
             registry_user=user,
             registry_password=password,
             mount_account=account,

@@ -6,7 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_azure_compute.pool_leases import Lease, airflow_run_state, lease_entry, lease_key, leases_of
+from airflow_azure_compute.pool_leases import (
+    Lease,
+    airflow_run_state,
+    creation_metadata,
+    lease_entry,
+    lease_key,
+    leases_of,
+)
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
 TTL = timedelta(days=1)
@@ -37,6 +44,16 @@ def test_leases_of_reads_each_run_and_counts_the_creator() -> None:
     assert (creator.run_id, creator.since) == ("creator", datetime(2026, 12, 1, 10, tzinfo=timezone.utc))
     assert leases["airflow_lease_0123456789abcdef"].since is None  # unreadable: only the age bound applies
     assert len(leases) == 3
+
+
+def test_a_pool_created_with_leases_is_held_by_its_creator_only_through_its_own_lease() -> None:
+    """Two teardowns that end together must not each keep the pool for the other: once the creating
+    run has released its lease, it holds the pool no more (the implicit creator lease is for pools
+    created without the `LEASED_MARK`)."""
+    created = {"airflow_dag_id": "d", "airflow_run_id": "creator", **creation_metadata("d", "creator")}
+    assert lease_key("d", "creator") in leases_of(_pool(created))
+    released = {k: v for k, v in created.items() if k != lease_key("d", "creator")}
+    assert leases_of(_pool(released)) == {}
 
 
 @pytest.mark.parametrize(
