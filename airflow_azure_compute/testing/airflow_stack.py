@@ -44,6 +44,8 @@ COMPONENTS: dict[str, list[str]] = {
 
 #: Run states after which a DAG run never changes again.
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
+#: What an Airflow 3.3 task logs when the API server refused its terminal-state report (apache/airflow#65594).
+LOST_REPORT = "Failed to report terminal task state to supervisor"
 
 HOST = "127.0.0.1"
 
@@ -291,11 +293,32 @@ class AirflowStack:
         return str(self._json("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120) -> str:
-        """Poll the run until it is ``success`` or ``failed``; return that state."""
+        """Poll the run until it is ``success`` or ``failed``; return that state.
+
+        A run that failed because Airflow lost a task's own terminal-state report (`LOST_REPORT`, an
+        Airflow 3.3 bug: the task finished, the API server refused its report) has those tasks cleared
+        once (unmapped tasks only), and is waited on again.
+        """
         deadline = time.monotonic() + timeout
+        cleared = False
         while True:
             self.check_alive()
             state = self.run_state(dag_id, run_id)
+            if state == "failed" and not cleared and (lost := self._lost_reports(dag_id, run_id)):
+                self._json(
+                    "POST",
+                    f"/dags/{dag_id}/clearTaskInstances",
+                    json={
+                        "dry_run": False,
+                        "dag_run_id": run_id,
+                        "task_ids": lost,
+                        "only_failed": True,
+                        "include_downstream": True,
+                        "reset_dag_runs": True,
+                    },
+                )
+                cleared = True
+                continue
             if state in FINISHED_RUN_STATES:
                 return state
             if time.monotonic() > deadline:
@@ -341,6 +364,16 @@ class AirflowStack:
             else:
                 lines.append(str(entry))
         return "\n".join(lines)
+
+    def _lost_reports(self, dag_id: str, run_id: str) -> list[str]:
+        """The unmapped failed tasks whose last try logged `LOST_REPORT`."""
+        lost = []
+        for ti in self.task_instances(dag_id, run_id):
+            if ti["state"] != "failed" or not ti.get("try_number") or ti.get("map_index", -1) != -1:
+                continue
+            if LOST_REPORT in self.task_log(dag_id, run_id, ti["task_id"], ti["try_number"]):
+                lost.append(str(ti["task_id"]))
+        return lost
 
     def failure_report(self, dag_id: str, run_id: str, tail: int = 3000) -> str:
         """Task states, then the end of the log of every task instance that did not succeed."""
