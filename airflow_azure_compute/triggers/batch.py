@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from airflow.triggers.base import TriggerEvent
 
+from airflow_azure_compute.deferral import poll_delay
 from airflow_azure_compute.hooks.batch import BatchAsyncHook, adrive_probe, backoff, is_transient
 from airflow_azure_compute.specs import FailurePolicy
 from airflow_azure_compute.states import (
@@ -186,7 +187,7 @@ class _BatchPollingTrigger(SerializableTrigger):
                     if time.time() >= self.deadline:
                         yield TriggerEvent(self.timeout_event())
                         return
-                    await asyncio.sleep(min(self.poll_interval, max(self.deadline - time.time(), 0.0)))
+                    await asyncio.sleep(poll_delay(self.poll_interval, self.deadline))
         except Exception as err:
             yield TriggerEvent(
                 {
