@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -539,18 +539,9 @@ class BatchPythonBaseOperator(StopsBatchWork, BatchBaseOperator, ABC):
 
     # -------------------------------------------------------------------------------- collect
     def _read_outputs(self, workspace: RunWorkspace, names: Sequence[str]) -> list[bytes | None]:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        blob = self.blob
-
-        def read(name: str) -> bytes | None:
-            try:
-                return blob.read_bytes(workspace.output_container, name)
-            except ResourceNotFoundError:
-                return None
-
+        """The outputs' bytes, in order; None for one that is absent."""
         with ThreadPoolExecutor(TRANSFER_CONCURRENCY) as pool:
-            return list(pool.map(read, names))
+            return list(pool.map(partial(self.blob.read_bytes_if_exists, workspace.output_container), names))
 
     def _collect(
         self, plan: PythonRunPlan, workspace: RunWorkspace, failed: Sequence[Mapping[str, Any]]
