@@ -75,24 +75,30 @@ class BatchBaseOperator(LineageMixin, BaseOperator):
 
         return BlobHook(self.blob_conn_id).settings.account_name
 
+
+class WaitsForPool(BatchBaseOperator):
+    """Base of the operators that wait for a pool (its nodes ready, a resize done), deferred or not."""
+
+    #: Seconds between the wait's polls (set by the operator's ``poll_interval``).
+    poll_interval: float
+
     def defer_pool_wait(
         self,
         trigger_class: Callable[..., BaseTrigger],
-        result: dict[str, Any],
-        *,
         pool_id: str,
         deadline: float,
-        poll_interval: float,
+        result: dict[str, Any],
         **fields: Any,
     ) -> NoReturn:
-        """Wait for pool ``pool_id`` in the triggerer (``trigger_class`` with ``fields``) until ``deadline``;
-        ``execute_complete`` gets the event and ``result``."""
+        """Wait for pool ``pool_id`` in the triggerer (``trigger_class`` with ``fields``, polling every
+        ``poll_interval`` seconds until the epoch ``deadline``); ``execute_complete`` gets the event and
+        ``result``."""
         self.defer(
             trigger=trigger_class(
                 pool_id=pool_id,
                 conn_id=self.azure_conn_id,
                 deadline=deadline,
-                poll_interval=poll_interval,
+                poll_interval=self.poll_interval,
                 **fields,
             ),
             method_name="execute_complete",
@@ -130,4 +136,4 @@ def spec_fields(value: Any, spec_class: str) -> Any:
     return value.as_dict() if isinstance(value, getattr(specs, spec_class)) else value
 
 
-__all__ = ["BatchBaseOperator", "check_pool_wait", "spec_fields"]
+__all__ = ["BatchBaseOperator", "WaitsForPool", "check_pool_wait", "spec_fields"]

@@ -19,7 +19,7 @@ from airflow_azure_compute.exceptions import (
     DeadlineExceededError,
 )
 from airflow_azure_compute.links import BatchPoolLink, batch_account_fields
-from airflow_azure_compute.operators._batch_common import BatchBaseOperator, check_pool_wait
+from airflow_azure_compute.operators._batch_common import BatchBaseOperator, WaitsForPool, check_pool_wait
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
 
 
-class BatchResizePoolOperator(BatchBaseOperator):
+class BatchResizePoolOperator(WaitsForPool):
     """Resize a fixed-size pool to ``dedicated_nodes`` + ``spot_nodes``; returns the pool's node counts.
 
     Returns ``{"pool_id", "dedicated_nodes", "spot_nodes"}`` once the pool is steady at the target.
@@ -152,12 +152,7 @@ class BatchResizePoolOperator(BatchBaseOperator):
             decision = evaluate_resize(hook.get_pool(self.pool_id) or {})
             if decision.outcome.value == "waiting":
                 self.defer_pool_wait(
-                    BatchPoolResizeTrigger,
-                    result,
-                    pool_id=self.pool_id,
-                    deadline=deadline,
-                    poll_interval=self.poll_interval,
-                    stop_on_kill=self.stop_on_kill,
+                    BatchPoolResizeTrigger, self.pool_id, deadline, result, stop_on_kill=self.stop_on_kill
                 )
         while True:
             decision = evaluate_resize(hook.get_pool(self.pool_id) or {})
