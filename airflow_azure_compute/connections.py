@@ -17,7 +17,8 @@ never registers those types.
 
 Entra ID modes shared by all: ``service_principal`` (secret or certificate), ``managed_identity``,
 ``workload_identity``, ``default`` (DefaultAzureCredential) and ``token`` (a bearer token given as is).
-Every type accepts an endpoint override and a ``ca_bundle`` for TLS.
+Every type accepts an endpoint override, a ``ca_bundle`` for TLS and a ``cloud`` (`AzureCloud`: the
+cloud of the resources, else decided from the endpoints; see `ServiceSettings.azure_cloud`).
 
 The settings object is parsed and validated once; `ServiceSettings.credential` and
 `ServiceSettings.async_credential` build the sync and async credential from one table, so the
