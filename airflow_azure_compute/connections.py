@@ -17,7 +17,8 @@ never registers those types.
 
 Entra ID modes shared by all: ``service_principal`` (secret or certificate), ``managed_identity``,
 ``workload_identity``, ``default`` (DefaultAzureCredential) and ``token`` (a bearer token given as is).
-Every type accepts an endpoint override and a ``ca_bundle`` for TLS.
+Every type accepts an endpoint override, a ``ca_bundle`` for TLS and a ``cloud`` (`AzureCloud`: the
+cloud of the resources, else decided from the endpoints; see `ServiceSettings.azure_cloud`).
 
 The settings object is parsed and validated once; `ServiceSettings.credential` and
 `ServiceSettings.async_credential` build the sync and async credential from one table, so the
@@ -38,6 +39,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_azure_compute.clouds import (
+    ENDPOINTS,
+    AzureCloud,
+    cloud_signals,
+    decide_cloud,
+    parse_cloud,
+    url_host,
+)
 from airflow_azure_compute.enums import StrEnum
 from airflow_azure_compute.exceptions import ConnectionConfigError
 
@@ -89,7 +98,7 @@ ALLOWED_MODES: Mapping[ServiceKind, frozenset[AuthMode]] = {
 #: Token scopes per service (ACI's derives from the ARM endpoint; Durable's is ``app_auth_scope``).
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
 STORAGE_SCOPE = "https://storage.azure.com/.default"
-DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+DEFAULT_ARM_ENDPOINT = ENDPOINTS[AzureCloud.PUBLIC].resource_manager
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -127,7 +136,7 @@ _IDENTITY_EXTRAS = (
     "token",
     "ca_bundle",
 )
-_COMMON_EXTRAS = frozenset({*_IDENTITY_EXTRAS, "auth_mode", "allow_http"})
+_COMMON_EXTRAS = frozenset({*_IDENTITY_EXTRAS, "auth_mode", "allow_http", "cloud"})
 
 
 def _is_loopback(host: str) -> bool:
@@ -176,6 +185,8 @@ class ServiceSettings:
     storage_connection: str | None = None
     app_auth_scope: str | None = None
     function_app_name: str | None = None
+    #: The ``cloud`` extra; None: decided from the endpoints (see `azure_cloud`).
+    cloud: AzureCloud | None = None
 
     # ----------------------------------------------------------------------------------- parsing
     @classmethod
@@ -224,6 +235,9 @@ class ServiceSettings:
         kind = ServiceKind(kind)
         x = _Extra(dict(extra or {}), kind, conn_id)
         common: dict[str, Any] = {name: x.get(name) for name in _IDENTITY_EXTRAS}
+        common["cloud"] = cloud = x.cloud()
+        if cloud not in (None, AzureCloud.PUBLIC) and not common["authority_host"]:
+            common["authority_host"] = ENDPOINTS[cloud].active_directory
         parse = _PARSERS[kind]
         settings = parse(x, conn_id=conn_id, host=host, login=login, password=password, common=common)
         settings._validate(allow_http=x.flag("allow_http"))
@@ -240,6 +254,20 @@ class ServiceSettings:
         if self.kind is ServiceKind.ACI:
             return f"{self.endpoint.rstrip('/')}/.default"
         return self.app_auth_scope
+
+    @property
+    def azure_cloud(self) -> AzureCloud:
+        """The cloud this connection talks to: the ``cloud`` extra, else the cloud of the endpoint's
+        (then the queue endpoint's, then the authority's) DNS zone, else the public cloud (emulators
+        on loopback, custom domains). Portal links open this cloud's portal."""
+        return decide_cloud(self.cloud, self._cloud_urls())
+
+    def _cloud_urls(self) -> dict[str, str | None]:
+        return {
+            _ENDPOINT_FIELD[self.kind]: self.endpoint,
+            "queue_url": self.queue_endpoint,
+            "authority_host": self.authority_host,
+        }
 
     @property
     def queue_url(self) -> str:
@@ -329,6 +357,7 @@ class ServiceSettings:
                 "(http is accepted only for loopback emulators, or set allow_http: true in the extra)",
                 _ENDPOINT_FIELD[self.kind],
             )
+        self._validate_cloud()
         if self.auth_mode in (AuthMode.SHARED_KEY, AuthMode.CONNECTION_STRING) and self.account_key:
             if not self.account_name:
                 raise self._fail("a shared key needs the account name (the Login field)", "login")
@@ -391,6 +420,22 @@ class ServiceSettings:
                 "or set app_auth_scope for App Service authentication",
                 "function_key",
             )
+
+    def _validate_cloud(self) -> None:
+        """The ``cloud`` extra and the DNS zones of the connection's URLs all name one cloud. The
+        error names hosts only: a URL's query may hold a key (``?code=``)."""
+        urls = self._cloud_urls()
+        said = [(name, f"{name} host {url_host(urls[name])!r} is in {cloud}", cloud)
+                for name, cloud in cloud_signals(urls)]  # fmt: skip
+        if self.cloud is not None:
+            said.insert(0, ("cloud", f"cloud is {self.cloud}", self.cloud))
+        for name, text, cloud in said[1:]:
+            if cloud is not said[0][2]:
+                raise self._fail(
+                    f"{said[0][1]} but {text}; a connection talks to one Azure cloud: correct one of "
+                    "them (cloud can be left out: it is decided from the endpoints)",
+                    name,
+                )
 
 
 _ENDPOINT_FIELD = {
@@ -463,6 +508,15 @@ class _Extra:
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
         raise ConnectionConfigError("expected true or false", conn_id=self.conn_id, field=name)
+
+    def cloud(self) -> AzureCloud | None:
+        raw = self.get("cloud")
+        if raw is None:
+            return None
+        try:
+            return parse_cloud(raw)
+        except ValueError as err:
+            raise ConnectionConfigError(str(err), conn_id=self.conn_id, field="cloud") from None
 
     def auth_mode(self) -> AuthMode | None:
         raw = self.get("auth_mode")
@@ -621,7 +675,8 @@ def _account_from_url(endpoint: str) -> str | None:
 
 def _parse_aci(x: _Extra, *, conn_id: str | None, host: str | None, login: str | None,
                password: str | None, common: dict[str, Any]) -> ServiceSettings:  # fmt: skip
-    endpoint = (x.get("arm_endpoint") or host or DEFAULT_ARM_ENDPOINT).rstrip("/")
+    default = ENDPOINTS[common.get("cloud") or AzureCloud.PUBLIC].resource_manager
+    endpoint = (x.get("arm_endpoint") or host or default).rstrip("/")
     return ServiceSettings(
         kind=ServiceKind.ACI, endpoint=endpoint, auth_mode=x.auth_mode() or _entra_mode(common),
         conn_id=conn_id, subscription_id=x.get("subscription_id"), resource_group=x.get("resource_group"),
@@ -654,13 +709,6 @@ OFFICIAL_CONN_TYPES: Mapping[str, ServiceKind] = {
     "wasb": ServiceKind.BLOB,
     "azure_batch": ServiceKind.BATCH,
     "azure_container_instances": ServiceKind.ACI,
-}
-
-#: ``cloud_environment`` of an official ACI connection -> (ARM endpoint, Entra ID authority host).
-_CLOUDS: Mapping[str, tuple[str, str]] = {
-    "AzurePublicCloud": (DEFAULT_ARM_ENDPOINT, "https://login.microsoftonline.com"),
-    "AzureChinaCloud": ("https://management.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
-    "AzureUSGovernment": ("https://management.usgovcloudapi.net", "https://login.microsoftonline.us"),
 }
 
 
@@ -717,20 +765,17 @@ def _from_official(
                 conn_id=conn_id,
                 field=unsupported,
             )
-    cloud = str(x.get("cloud_environment") or "AzurePublicCloud")
-    if cloud not in _CLOUDS:
-        raise ConnectionConfigError(
-            f"unknown cloud_environment {cloud!r}; use one of: " + ", ".join(_CLOUDS),
-            conn_id=conn_id,
-            field="cloud_environment",
-        )
-    arm, authority = _CLOUDS[cloud]
+    # cloud_environment (AzurePublicCloud, AzureChinaCloud, AzureUSGovernment) is this provider's
+    # cloud extra, which also gives the ARM endpoint and the authority of the cloud.
+    if x.get("cloud_environment"):
+        try:
+            ours["cloud"] = parse_cloud(str(x["cloud_environment"])).value
+        except ValueError as err:
+            raise ConnectionConfigError(str(err), conn_id=conn_id, field="cloud_environment") from None
     ours.update(
         subscription_id=x.get("subscriptionId") or x.get("subscription_id"),
-        arm_endpoint=x.get("arm_endpoint") or arm,
+        arm_endpoint=x.get("arm_endpoint"),
     )
-    if authority != _CLOUDS["AzurePublicCloud"][1]:
-        ours["authority_host"] = authority
     if x.get("tenantId") and login and password:
         ours.update(tenant_id=x["tenantId"], client_id=login, client_secret=password)
     return kind, {"extra": ours}

@@ -31,6 +31,13 @@ _AUTH_MODES: dict[str, str] = {
     "token": "Bearer token",
 }
 
+#: The clouds offered in the form (names as ``az cloud list`` gives them); empty (null) = from the endpoints.
+_CLOUDS: dict[str, str] = {
+    "AzureCloud": "Azure (public)",
+    "AzureChinaCloud": "Azure China (21Vianet)",
+    "AzureUSGovernment": "Azure US Government",
+}
+
 #: Entra ID and TLS fields every connection type accepts.
 _ENTRA_FIELDS: dict[str, Any] = {
     "auth_mode": _field(
@@ -48,6 +55,13 @@ _ENTRA_FIELDS: dict[str, Any] = {
     "certificate_password": _field("Certificate password", "Password of the certificate file.", secret=True),
     "federated_token_file": _field(
         "Federated token file", "Workload identity token file (default: $AZURE_FEDERATED_TOKEN_FILE)."
+    ),
+    "cloud": _field(
+        "Azure cloud",
+        "The cloud of the resources; leave empty to decide it from the endpoints. Sets the portal of the "
+        "links, and the default authority (and ARM endpoint) of a sovereign cloud.",
+        enum=[None, *_CLOUDS],
+        values_display={"null": "Decided from the endpoints", **_CLOUDS},
     ),
     "authority_host": _field(
         "Authority host", "Entra ID authority for sovereign clouds, e.g. https://login.microsoftonline.us."

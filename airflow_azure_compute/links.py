@@ -11,6 +11,12 @@ Each link is three ClassVars on `AzurePortalLink`: ``name`` (the button), ``key`
 operator writes with `AzurePortalLink.persist`) and ``url_template`` (formatted with the persisted
 fields). Only resource coordinates are persisted, never credentials. A task instance that persisted
 nothing (it failed before it created anything) gets no link, never an error.
+
+The portal is the one of the cloud the connection talks to (``https://portal.azure.cn`` for Azure
+China, ``https://portal.azure.us`` for Azure US Government; see `airflow_azure_compute.clouds`). The
+operator decides it from its connection while it runs and persists the cloud's name as the field
+``cloud`` (`arm_scope`), so rendering a link never needs the connection; link data persisted without
+it opens the public portal.
 """
 
 from __future__ import annotations
@@ -23,12 +29,15 @@ from urllib.parse import quote, urlsplit
 from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
+from airflow_azure_compute.clouds import ENDPOINTS, AzureCloud, portal_url
+
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.definitions.context import Context
     from airflow.sdk.types import TaskInstanceKey
 
-PORTAL = "https://portal.azure.com"
+#: The public cloud's portal.
+PORTAL = ENDPOINTS[AzureCloud.PUBLIC].portal
 
 
 class AzurePortalLink(BaseOperatorLink):
@@ -45,13 +54,14 @@ class AzurePortalLink(BaseOperatorLink):
 
     @classmethod
     def format_url(cls, fields: Mapping[str, Any]) -> str:
-        """The URL for persisted ``fields``; empty when a field the URL needs is missing or empty."""
+        """The URL for persisted ``fields``, on the portal of their ``cloud`` (the public one when
+        absent); empty when a field the URL needs is missing or empty, or the cloud is unknown."""
         needed = {name for _, name, _, _ in Formatter().parse(cls.url_template) if name and name != "portal"}
-        if any(not fields.get(name) for name in needed):
+        portal = portal_url(fields.get("cloud"))
+        if not portal or any(not fields.get(name) for name in needed):
             return ""
-        return cls.url_template.format(
-            portal=PORTAL, **{k: quote(str(v), safe="") for k, v in fields.items()}
-        )
+        quoted = {k: quote(str(v), safe="") for k, v in fields.items() if k != "portal"}
+        return cls.url_template.format(**quoted, portal=portal)
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         fields = XCom.get_value(key=self.key, ti_key=ti_key)
@@ -59,10 +69,13 @@ class AzurePortalLink(BaseOperatorLink):
 
 
 def arm_scope(settings: Any) -> dict[str, str]:
-    """``subscription_id`` and ``resource_group`` of a connection (empty when not given)."""
+    """``subscription_id`` and ``resource_group`` of a connection (empty when not given), and the
+    ``cloud`` whose portal shows them (the connection's `azure_cloud`, decided now, while the task
+    runs)."""
     return {
         "subscription_id": str(getattr(settings, "subscription_id", None) or ""),
         "resource_group": str(getattr(settings, "resource_group", None) or ""),
+        "cloud": str(getattr(settings, "azure_cloud", None) or AzureCloud.PUBLIC),
     }
 
 

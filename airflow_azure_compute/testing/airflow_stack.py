@@ -1,8 +1,9 @@
 """Run real Airflow 3 components (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1.
 
 Used by the end-to-end test, ``make demo`` and ``make airflow``. `run_airflow` prepares a
-throw-away ``AIRFLOW_HOME`` (SQLite, LocalExecutor, no examples, the simple auth manager with one admin
-user whose password it chooses), migrates the database, starts each component as its own process in its
+throw-away ``AIRFLOW_HOME`` (a metadata database of its own, PostgreSQL where it can run, see
+`metadata_db`; LocalExecutor, no examples, the simple auth manager with one admin user whose password it
+chooses), migrates the database, starts each component as its own process in its
 own session, waits until the API reports every component healthy, and on exit stops exactly the
 process groups it started. No component serves logs on a port: the scheduler and triggerer run with
 ``--skip-serve-logs`` and the API server reads task logs from the shared local log folder.
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from airflow_azure_compute.testing.metadata_db import DatabaseKind, metadata_database
 
 #: The components started, in order; each is ``python -m airflow <args>``.
 COMPONENTS: dict[str, list[str]] = {
@@ -69,9 +72,15 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def airflow_env(
-    home: Path, dags_folder: Path, port: int, password_file: Path, username: str
+    home: Path,
+    dags_folder: Path,
+    port: int,
+    password_file: Path,
+    username: str,
+    database_url: str | None = None,
 ) -> dict[str, str]:
-    """The ``AIRFLOW__*`` settings shared by every component of one stack."""
+    """The ``AIRFLOW__*`` settings shared by every component of one stack (``database_url``: its metadata
+    database, by default a SQLite file in ``home``)."""
     from cryptography.fernet import Fernet
 
     base_url = f"http://{HOST}:{port}"
@@ -95,7 +104,7 @@ def airflow_env(
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url or f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__API__HOST": HOST,
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": base_url,
@@ -264,8 +273,8 @@ class AirflowStack:
         """Backfill the logical dates from ``from_date`` to ``to_date`` (ISO 8601) with ``conf``, at most
         ``max_active_runs`` at a time (``POST /backfills``); return the backfill's id.
 
-        On SQLite the API server answers 503 ("Database is locked") while the scheduler holds the
-        database; the request is repeated until it goes through or ``timeout`` passes.
+        On SQLite (`metadata_db`) the API server answers 503 ("Database is locked") while the scheduler
+        holds the database; the request is repeated until it goes through or ``timeout`` passes.
         """
         body = {
             "dag_id": dag_id, "from_date": from_date, "to_date": to_date, "dag_run_conf": dict(conf or {}),
@@ -460,6 +469,7 @@ def run_airflow(
     username: str = "admin",
     password: str | None = None,
     timeout: float = 150,
+    database: DatabaseKind = "auto",
 ) -> Iterator[AirflowStack]:
     """Run api-server, scheduler, dag-processor and triggerer over ``dags_folder``.
 
@@ -470,6 +480,8 @@ def run_airflow(
     :param username: the simple auth manager's admin user.
     :param password: its password; default a random one.
     :param timeout: seconds to wait for the migration and for every component to be healthy.
+    :param database: the metadata database (`metadata_database`): ``auto`` is a PostgreSQL server of the
+        stack's own when the ``dev`` extra is installed, else SQLite.
     """
     with ExitStack() as stack:
         if home is None:
@@ -483,9 +495,12 @@ def run_airflow(
         password_file = home / "simple_auth_manager_passwords.json"
         password_file.write_text(json.dumps({username: password}))
         password_file.chmod(0o600)
+        database_url = stack.enter_context(
+            metadata_database(home, database, server_log=log_dir / "postgres.log")
+        )
         full_env = {
             **os.environ,
-            **airflow_env(home, Path(dags_folder).resolve(), port, password_file, username),
+            **airflow_env(home, Path(dags_folder).resolve(), port, password_file, username, database_url),
             **(env or {}),
         }
         airflow = [sys.executable, "-m", "airflow"]

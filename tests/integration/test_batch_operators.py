@@ -341,7 +341,8 @@ def test_pool_with_registry_credentials_and_mounts(
     batch_env: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Registry login from a connection and a blob mount SAS reach the pool body; XCom holds no secret."""
+    """Registry login from a connection and a blob mount SAS reach the pool body; XCom holds no secret,
+    and the pool's answer holds neither (Azure leaves them out)."""
     from airflow_azure_compute.hooks.blob import BlobHook
 
     secret = "registry-s3cret-value"
@@ -365,11 +366,15 @@ def test_pool_with_registry_credentials_and_mounts(
     ti, ctx = _ctx("pool")
     op = BatchEnsurePoolOperator(task_id="pool", pool_spec=spec, min_ready_nodes=0)
     assert op.execute(ctx) == {"pool_id": pid, "created": True}
+    sent = op.create_body(op.spec(), ctx)  # what execute sends: the secrets are in the create body
+    sent_registry = sent["virtualMachineConfiguration"]["containerConfiguration"]["containerRegistries"][0]
+    assert sent_registry["password"] == secret
+    assert "sp=rl" in sent["mountConfiguration"][0]["azureBlobFileSystemConfiguration"]["sasKey"]
     pool = BatchHook().get_pool(pid) or {}
     registry = pool["virtualMachineConfiguration"]["containerConfiguration"]["containerRegistries"][0]
-    assert registry["username"] == "puller"
+    assert registry == {"registryServer": "myacr.io", "username": "puller"}
     mount_cfg = pool["mountConfiguration"][0]["azureBlobFileSystemConfiguration"]
-    assert mount_cfg["containerName"] == mount and "sp=rl" in mount_cfg["sasKey"]
+    assert mount_cfg["containerName"] == mount and "sasKey" not in mount_cfg
     assert {m["name"]: m["value"] for m in pool["metadata"]}["airflow_run_id"] == ti.run_id
     assert secret not in json.dumps(ti.xcom) and secret not in json.dumps(op.pool_spec)
     missing = BatchEnsurePoolOperator(

@@ -247,6 +247,11 @@ def test_links_never_carry_secrets() -> None:
         "/providers/Microsoft.ContainerInstance/containerGroups/cg-1"
     )
     assert ContainerGroupLink.format_url({"group_name": "x"}) == ""
+    for cloud, portal in (("AzureChinaCloud", "portal.azure.cn"), ("AzureUSGovernment", "portal.azure.us")):
+        sovereign = ContainerGroupLink.format_url(
+            {"subscription_id": "sub", "resource_group": "rg", "group_name": "cg-1", "cloud": cloud}
+        )
+        assert sovereign == url.replace("portal.azure.com", portal)
     url = DurableInstanceLink.format_url(
         {
             "endpoint": "https://app.example.net/",

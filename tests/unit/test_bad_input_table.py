@@ -76,6 +76,12 @@ CONNECTIONS: list[tuple[str, Callable[[], Any], str]] = [
         "acount_url",
     ),
     ("batch: bad auth mode", conn_case("azure_compute_batch", BATCH, **x(auth_mode="magic")), "auth_mode"),
+    ("batch: unknown cloud", conn_case("azure_compute_batch", BATCH, **x(cloud="AzureGermanCloud")), "cloud"),
+    (
+        "batch: cloud not the account's",
+        conn_case("azure_compute_batch", BATCH, **x(cloud="AzureUSGovernment")),
+        "account_url",
+    ),
     (
         "batch: auth mode of another service",
         conn_case("azure_compute_batch", BATCH, **x(auth_mode="sas")),

@@ -159,6 +159,16 @@ def test_auth_mode_lists_every_mode_and_labels_the_empty_choice() -> None:
         assert "default" not in schema  # an empty form stores null: inferred from the other fields
 
 
+def test_cloud_lists_the_clouds_and_labels_the_empty_choice() -> None:
+    from airflow_azure_compute.clouds import AzureCloud
+
+    for ct in get_provider_info()["connection-types"]:
+        schema = ct["conn-fields"]["cloud"]["schema"]
+        assert schema["enum"] == [None, *(c.value for c in AzureCloud)]
+        assert set(schema["values_display"]) == {"null", *(c.value for c in AzureCloud)}
+        assert "default" not in schema  # an empty form stores null: decided from the endpoints
+
+
 #: A working connection of each type: its standard fields and the extra fields a user fills in.
 _FILLED_IN: dict[str, dict[str, Any]] = {
     "azure_compute_batch": {"host": "https://acct.westeurope.batch.azure.com", "login": "acct",

@@ -26,6 +26,7 @@ from airflow_azure_compute.emulator.aci.properties import (
     not_emulated,
     refuse_unknown_properties,
 )
+from airflow_azure_compute.emulator.redaction import DROP, SecretFields
 
 API_VERSION = "2023-05-01"
 RESOURCE_TYPE = "Microsoft.ContainerInstance/containerGroups"
@@ -544,27 +545,24 @@ def refuse_not_emulated(body: Mapping[str, Any]) -> None:
                     raise not_emulated(feature, f"properties.{kind}[{index}].properties.{key}")
 
 
+#: What ARM leaves out of a container group answer, or shows instead (matched at the end of a
+#: property's path: containers and init containers alike). Sources on the docs page ``emulator/aci.md``.
+SECRETS = SecretFields(
+    {
+        ("environmentVariables", "secureValue"): DROP,
+        ("imageRegistryCredentials", "password"): DROP,
+        ("azureFile", "storageAccountKey"): DROP,
+        ("volumes", "secret"): {},
+        ("logAnalytics", "workspaceKey"): "",
+    }
+)
+
+
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of a stored body without the secrets Azure never returns: ``secureValue``,
-    registry passwords, Azure Files storage keys, secret volume contents and the Log Analytics
-    workspace key (Azure answers it as an empty string)."""
-    out = copy.deepcopy(dict(body))
-    props = out.get("properties", {})
-    for container in props.get("containers", []):
-        variables = container.get("properties", {}).get("environmentVariables") or []
-        container["properties"]["environmentVariables"] = [
-            {k: v for k, v in var.items() if k != "secureValue"} for var in variables
-        ]
-    for cred in props.get("imageRegistryCredentials") or []:
-        cred.pop("password", None)
-    for volume in props.get("volumes") or []:
-        if isinstance(volume.get("azureFile"), dict):
-            volume["azureFile"].pop("storageAccountKey", None)
-        if isinstance(volume.get("secret"), dict):
-            volume["secret"] = {}
-    log_analytics = (props.get("diagnostics") or {}).get("logAnalytics")
-    if isinstance(log_analytics, dict) and "workspaceKey" in log_analytics:
-        log_analytics["workspaceKey"] = ""
+    """A deep copy of a stored body without the secrets Azure never returns (`SECRETS`): ``secureValue``s,
+    registry passwords, Azure Files storage keys, secret volume contents (``{}``) and the Log Analytics
+    workspace key (``""``)."""
+    out: dict[str, Any] = SECRETS.scrub(body)
     return out
 
 

@@ -249,6 +249,7 @@ class AciService(EmulatorService):
 
     # -- framework hooks ---------------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
+        app.middlewares.append(self._authenticate_first)
         app.middlewares.append(unknown_route_middleware)
         arm = self._arm
         app.add_routes(
@@ -321,13 +322,29 @@ class AciService(EmulatorService):
         }
 
     # -- plumbing ----------------------------------------------------------------------------------
+    @web.middleware
+    async def _authenticate_first(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The bearer check before anything else on every ARM path, served or not, as ARM answers an
+        unauthenticated request to any path with 401 (admin and exec/attach socket paths excepted:
+        the socket checks its session password)."""
+        path = request.path
+        if path.startswith(ADMIN_PREFIX) or path.startswith(BRIDGE_PATH.split("{", 1)[0]):
+            return await handler(request)
+        try:
+            self._authorize(request)
+        except CloudError as err:
+            response = err.response()
+            response.headers["x-ms-request-id"] = str(uuid.uuid4())
+            return response
+        return await handler(request)
+
     def _arm(self, handler: Handler) -> Handler:
-        """Wrap an ARM handler: bearer check, api-version check, CloudError rendering, request id."""
+        """Wrap an ARM handler (authenticated by `_authenticate_first`): api-version check, CloudError
+        rendering, request id."""
 
         @functools.wraps(handler)
         async def wrapped(request: web.Request) -> web.StreamResponse:
             try:
-                self._authorize(request)
                 if not request.query.get("api-version"):
                     raise CloudError(
                         400,

@@ -2,9 +2,9 @@
 
 The emulator stores create bodies as received; every GET passes them through here so the answer
 has the defaults Azure always returns (``userIdentity``, start-task and job-preparation settings,
-``imageReference.version``, ...), Azure's casing of the enums it normalises (``nodeFillType`` is
-``Spread``/``Pack`` on the wire although the SDK's enum spells it lowercase), and none of the
-secrets Azure never returns (user account passwords, SSH private keys).
+``imageReference.version``, ...) and Azure's casing of the enums it normalises (``nodeFillType`` is
+``Spread``/``Pack`` on the wire although the SDK's enum spells it lowercase). The secrets Azure never
+returns are left out afterwards, by `secret_fields.without_secrets`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from typing import Any
 UNLIMITED = "P10675199DT2H48M5.4775807S"
 #: ``taskSchedulingPolicy.nodeFillType`` as the service sends it (recorded Azure traffic).
 NODE_FILL_TYPES: Mapping[str, str] = {"spread": "Spread", "pack": "Pack"}
-_SECRET_USER_FIELDS = ("password",)
-_SECRET_LINUX_FIELDS = ("sshPrivateKey",)
 
 
 def auto_user() -> dict[str, Any]:
@@ -75,23 +73,6 @@ def virtual_machine_configuration(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _without(entry: Any, names: tuple[str, ...]) -> Any:
-    return {k: v for k, v in entry.items() if k not in names} if isinstance(entry, dict) else entry
-
-
-def user_accounts(accounts: list[Any]) -> list[Any]:
-    """Pool user accounts without their passwords and SSH private keys."""
-    out = []
-    for account in accounts:
-        account = _without(account, _SECRET_USER_FIELDS)
-        if isinstance(account, dict) and isinstance(account.get("linuxUserConfiguration"), dict):
-            account["linuxUserConfiguration"] = _without(
-                account["linuxUserConfiguration"], _SECRET_LINUX_FIELDS
-            )
-        out.append(account)
-    return out
-
-
 def network_configuration(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A pool's network configuration with the settings Azure reports when none were given."""
     out = dict(spec)
@@ -101,7 +82,7 @@ def network_configuration(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def pool(out: dict[str, Any]) -> dict[str, Any]:
-    """Apply the pool defaults and redactions to a pool's wire body (in place; returned)."""
+    """Apply the pool defaults to a pool's wire body (in place; returned)."""
     out.setdefault("enableInterNodeCommunication", False)
     policy = dict(out.get("taskSchedulingPolicy") or {})
     policy["nodeFillType"] = node_fill_type(policy.get("nodeFillType") or "spread")
@@ -113,8 +94,6 @@ def pool(out: dict[str, Any]) -> dict[str, Any]:
         out["virtualMachineConfiguration"] = virtual_machine_configuration(out["virtualMachineConfiguration"])
     if isinstance(out.get("startTask"), dict):
         out["startTask"] = start_task(out["startTask"])
-    if isinstance(out.get("userAccounts"), list):
-        out["userAccounts"] = user_accounts(out["userAccounts"])
     return out
 
 

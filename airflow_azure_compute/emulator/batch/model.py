@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_azure_compute.emulator.batch import defaults
+from airflow_azure_compute.emulator.batch.secret_fields import without_secrets
 from airflow_azure_compute.emulator.batch.wire import format_duration, iso, new_etag, now, parse_duration
 
 TASK_STATES = ("active", "preparing", "running", "completed")
@@ -119,7 +120,7 @@ class Node:
             out["startTaskInfo"] = self.start_task_info
         if self.errors:
             out["errors"] = self.errors
-        return out
+        return without_secrets(out)
 
 
 def _inbound_endpoints(network: dict[str, Any] | None, number: int, dual_stack: bool) -> list[dict[str, Any]]:
@@ -234,7 +235,7 @@ class Pool:
         out["currentNodeCommunicationMode"] = "simplified" if simplified else "classic"
         if isinstance(spec.get("identity"), dict):
             out["identity"] = defaults.pool_identity(spec["identity"])
-        return defaults.pool(out)
+        return without_secrets(defaults.pool(out))
 
 
 @dataclass(kw_only=True)
@@ -346,7 +347,7 @@ class Task(_Tracked):
         self._wire_previous(out)
         if self.node_info:
             out["nodeInfo"] = self.node_info
-        return out
+        return without_secrets(out)
 
 
 class _TaskView(Mapping[str, Any]):
@@ -495,4 +496,4 @@ class Job(_Tracked):
             }
         )
         self._wire_previous(out)
-        return defaults.job(out)
+        return without_secrets(defaults.job(out))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -120,6 +121,9 @@ class DurableApi:
         async def fallback(request: web.Request) -> web.StreamResponse:
             raw_path = request.rel_url.raw_path
             canonical = canonical_path(raw_path)
+            if canonical is not None and canonical.startswith(WEBHOOK_PATH) and not self._key_given(request):
+                # the host checks the system key before the extension sees the path, served or not
+                return web.Response(status=401)
             if canonical is None or canonical == raw_path:
                 raise web.HTTPNotFound()
             url = URL.build(path=canonical, query_string=request.rel_url.raw_query_string, encoded=True)
@@ -147,10 +151,14 @@ class DurableApi:
 
         return check_task_hub
 
+    def _key_given(self, request: web.Request) -> bool:
+        """Whether the request carries the system key (``code`` or ``x-functions-key``)."""
+        given = request.query.get("code") or request.headers.get("x-functions-key") or ""
+        return hmac.compare_digest(given.encode(), self.key.encode())
+
     def _authorized(self, handler: Handler) -> Handler:
         async def check_code(request: web.Request) -> web.StreamResponse:
-            given = request.query.get("code") or request.headers.get("x-functions-key")
-            if given != self.key:
+            if not self._key_given(request):
                 return web.Response(status=401)
             return await handler(request)
 
