@@ -416,17 +416,21 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
-def link_dags_folder(target: Path, dag_files: Sequence[Path], support_dir: Path | None = None) -> Path:
+def link_dags_folder(
+    target: Path, dag_files: Sequence[Path], support_dir: Path | Sequence[Path] | None = None
+) -> Path:
     """Make ``target`` a DAG folder that parses exactly ``dag_files`` (linked, not copied).
 
-    Every entry of ``support_dir`` (e.g. ``example_dags/``, whose DAGs import helper modules and
-    function apps beside them) is linked too, but the ones not in ``dag_files`` are listed in
-    ``.airflowignore`` so the dag-processor skips them while they stay importable.
+    Every entry of ``support_dir``, a folder or a list of folders (e.g. ``example_dags/``, whose DAGs
+    import helper modules and function apps beside them), is linked too, but the ones not in
+    ``dag_files`` are listed in ``.airflowignore`` so the dag-processor skips them while they stay
+    importable (the DAG folder is on ``sys.path``).
     """
     target.mkdir(parents=True, exist_ok=True)
     wanted = {Path(f).resolve() for f in dag_files}
     ignored: list[str] = []
-    entries = sorted(support_dir.iterdir()) if support_dir and support_dir.is_dir() else []
+    folders = [support_dir] if isinstance(support_dir, Path) else list(support_dir or [])
+    entries = [entry for folder in folders if folder.is_dir() for entry in sorted(folder.iterdir())]
     for entry in entries:
         if entry.name.startswith(".") or entry.name == "__pycache__" or entry.resolve() in wanted:
             continue

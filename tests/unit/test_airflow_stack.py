@@ -85,3 +85,24 @@ def test_dags_folder_parses_only_the_chosen_dags(tmp_path: Path) -> None:
     }
     ignored = (folder / ".airflowignore").read_text().split()
     assert sorted(ignored) == ["_helpers.py", "other.py", "programs"]
+
+
+def test_dags_folder_links_the_support_of_several_folders(tmp_path: Path) -> None:
+    examples, harness = tmp_path / "example_dags", tmp_path / "harness"
+    for folder, names in ((examples, ("wanted.py", "other.py")), (harness, ("race.py", "parts.py"))):
+        folder.mkdir()
+        for name in names:
+            (folder / name).write_text("# dag\n")
+
+    folder = link_dags_folder(
+        tmp_path / "dags", [examples / "wanted.py", harness / "race.py"], [examples, harness]
+    )
+
+    linked = {p.name: p.resolve() for p in folder.iterdir() if p.is_symlink()}
+    assert linked == {
+        "wanted.py": examples / "wanted.py",
+        "other.py": examples / "other.py",
+        "race.py": harness / "race.py",
+        "parts.py": harness / "parts.py",
+    }
+    assert sorted((folder / ".airflowignore").read_text().split()) == ["other.py", "parts.py"]

@@ -8,35 +8,18 @@ that no task of the job keeps running: the trigger's ``on_kill`` terminates the 
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
+from harness_parts import POOL, ensure_pool, on_pool
 
 from airflow_azure_compute.operators.batch_cleanup import BatchCleanupOperator
 from airflow_azure_compute.operators.batch_fanout import BatchRunTasksOperator
-from airflow_azure_compute.operators.batch_pool import BatchEnsurePoolOperator
 from airflow_azure_compute.sensors.batch import BatchJobSensor
 
-with DAG(
-    dag_id="batch_kill_race",
-    schedule=None,
-    catchup=False,
-    params={"pool_id": Param("batch-kill-race", type="string"), "python": Param("python3", type="string")},
-):
-    pool = BatchEnsurePoolOperator(
-        task_id="pool",
-        pool_spec={
-            "pool_id": "{{ params.pool_id }}",
-            "vm_size": "standard_d2s_v5",
-            "image": "canonical:0001-com-ubuntu-server-jammy:22_04-lts",
-            "node_agent_sku_id": "batch.node.ubuntu 22.04",
-            "dedicated_nodes": 1,
-        },
-        if_exists="reuse",
-        min_ready_nodes=1,
-        poll_interval=2,
-    )
+with DAG(dag_id="batch_kill_race", **on_pool("batch-kill-race")):
+    pool = ensure_pool()
     fanout = BatchRunTasksOperator(
         task_id="fanout",
-        job={"pool_id": "{{ params.pool_id }}"},
+        job={"pool_id": POOL},
         items=[0, 1, 2],
         command_line=(
             "{{ params.python }} -u -c "

@@ -7,10 +7,10 @@ task log while it runs.
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
+from harness_parts import POOL, PYTHON, ensure_pool, fanout_job, on_pool
 
 from airflow_azure_compute.operators.batch_fanout import BatchRunTasksOperator
-from airflow_azure_compute.operators.batch_pool import BatchEnsurePoolOperator
 from airflow_azure_compute.sensors.batch import BatchJobSensor
 
 LINES = 30
@@ -20,36 +20,16 @@ PROGRAM = (
     f"for i in range({LINES})]"
 )
 
-with DAG(
-    dag_id="live_output",
-    schedule=None,
-    catchup=False,
-    params={"pool_id": Param("live-output", type="string"), "python": Param("python3", type="string")},
-):
-    pool = BatchEnsurePoolOperator(
-        task_id="pool",
-        pool_spec={
-            "pool_id": "{{ params.pool_id }}",
-            "vm_size": "standard_d2s_v5",
-            "image": "canonical:0001-com-ubuntu-server-jammy:22_04-lts",
-            "node_agent_sku_id": "batch.node.ubuntu 22.04",
-            "dedicated_nodes": 1,
-        },
-        if_exists="reuse",
-        min_ready_nodes=1,
-        poll_interval=2,
-    )
+with DAG(dag_id="live_output", **on_pool("live-output")):
+    pool = ensure_pool()
     fanout = BatchRunTasksOperator(
         task_id="fanout",
-        job={"pool_id": "{{ params.pool_id }}"},
-        manifest=[{"name": "talker", "command_line": f'{{{{ params.python }}}} -c "{PROGRAM}"'}],
+        job={"pool_id": POOL},
+        manifest=[{"name": "talker", "command_line": f'{PYTHON} -c "{PROGRAM}"'}],
     )
     wait = BatchJobSensor(
         task_id="wait",
-        job_id=fanout.output["job_id"],
-        task_id_prefix=fanout.output["task_id_prefix"],
-        expected_tasks=fanout.output["task_count"],
-        owns_job=fanout.output["owns_job"],
+        **fanout_job(fanout),
         stream_output=[0],
         stream_output_bytes=100,
         deferrable=True,

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, task
+from harness_parts import SMALL_GROUP, SQUARE_WORKERS
 
 from airflow_azure_compute.operators.container_instances import (
     ContainerInstancesDeleteGroupsOperator,
@@ -32,7 +32,6 @@ from airflow_azure_compute.sensors.durable import DurableOrchestrationSensor
 
 GREETINGS = [["Tokyo"], ["Seattle", "London"]]
 POOL_ITEMS = [[1, 2, 3], [4, 5]]
-HANDLERS = Path(__file__).resolve().parents[2] / "integration" / "pool_work" / "handlers.py"
 
 with DAG(dag_id="mapped_aci_durable", start_date=datetime(2026, 1, 1), schedule=None) as dag:
 
@@ -46,32 +45,17 @@ with DAG(dag_id="mapped_aci_durable", start_date=datetime(2026, 1, 1), schedule=
         code = "import os; print('env', os.environ['ITEM'])"
         return [{"command": [sys.executable, "-c", code], "environment": {"ITEM": str(i)}} for i in range(2)]
 
-    small = {"image": "python:3.11-slim", "cpu": 0.5, "memory_gb": 0.5, "poll_interval": 0.5}
     group = ContainerInstancesRunGroupOperator.partial(
-        task_id="group", cleanup="keep", logging_interval=None, **small
+        task_id="group", cleanup="keep", logging_interval=None, **SMALL_GROUP
     ).expand(command=commands())
     group_kwargs = ContainerInstancesRunGroupOperator.partial(
-        task_id="group_kwargs", logging_interval=None, **small
+        task_id="group_kwargs", logging_interval=None, **SMALL_GROUP
     ).expand_kwargs(command_kwargs())
     sense_group = ContainerGroupSensor.partial(task_id="sense_group", poke_interval=0.5).expand(
         group_name=group.output.map(lambda result: result["group_name"])
     )
     worker_pool = ContainerInstancesWorkerPoolOperator.partial(
-        task_id="worker_pool",
-        image="python:3.11-slim",
-        command=[
-            sys.executable,
-            "-u",
-            "-m",
-            "airflow_azure_compute.runtime.queue_worker",
-            f"{HANDLERS}:square",
-        ],
-        workers=1,
-        worker_idle=1.0,
-        visibility_timeout=30,
-        poll_interval=0.5,
-        cpu=0.5,
-        memory_gb=0.5,
+        task_id="worker_pool", **SQUARE_WORKERS
     ).expand(items=POOL_ITEMS)
     delete_groups = ContainerInstancesDeleteGroupsOperator(task_id="delete_groups", created_by_this_run=True)
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
+from harness_parts import POOL, PYTHON, SMALL_GROUP, SQUARE_WORKERS, ensure_pool, fanout_job, on_pool
 
 from airflow_azure_compute.operators.batch_cleanup import BatchCleanupOperator
 from airflow_azure_compute.operators.batch_fanout import BatchRunTasksOperator
 from airflow_azure_compute.operators.batch_job import BatchEnsureJobOperator
 from airflow_azure_compute.operators.batch_mpi import BatchRunMultiInstanceTaskOperator
-from airflow_azure_compute.operators.batch_pool import BatchEnsurePoolOperator
 from airflow_azure_compute.operators.batch_pool_resize import BatchResizePoolOperator
 from airflow_azure_compute.operators.batch_python import BatchMapOperator
 from airflow_azure_compute.operators.container_instances import (
@@ -36,11 +35,6 @@ from airflow_azure_compute.sensors.batch import BatchJobSensor
 from airflow_azure_compute.sensors.container_instances import ContainerGroupSensor
 from airflow_azure_compute.sensors.durable import DurableOrchestrationSensor
 
-HANDLERS = Path(__file__).resolve().parents[2] / "integration" / "pool_work" / "handlers.py"
-POOL = "{{ params.pool_id }}"
-PYTHON = "{{ params.python }}"
-SMALL_GROUP = {"image": "python:3.11-slim", "cpu": 0.5, "memory_gb": 0.5, "poll_interval": 0.5}
-
 
 def double(x: int) -> int:
     return 2 * x
@@ -48,26 +42,14 @@ def double(x: int) -> int:
 
 with DAG(
     dag_id="portal_links",
-    schedule=None,
-    catchup=False,
     start_date=datetime(2026, 1, 1),
-    params={"pool_id": Param("portal-links", type="string"), "python": Param("python3", type="string")},
+    **on_pool("portal-links"),
 ) as dag:
-    pool = BatchEnsurePoolOperator(
-        task_id="pool",
-        pool_spec={
-            "pool_id": POOL,
-            "vm_size": "standard_d2s_v5",
-            "image": "canonical:0001-com-ubuntu-server-jammy:22_04-lts",
-            "node_agent_sku_id": "batch.node.ubuntu 22.04",
-            "dedicated_nodes": 2,
-            "inter_node_communication": True,
-            "task_slots_per_node": 1,
-        },
-        if_exists="reuse",
-        min_ready_nodes=2,
-        deferrable=False,
+    pool = ensure_pool(
+        nodes=2,
         poll_interval=1,
+        spec={"inter_node_communication": True, "task_slots_per_node": 1},
+        deferrable=False,
     )
     resize = BatchResizePoolOperator(
         task_id="resize", pool_id=POOL, dedicated_nodes=2, deferrable=False, poll_interval=1
@@ -89,10 +71,7 @@ with DAG(
     )
     wait = BatchJobSensor(
         task_id="wait",
-        job_id=fanout.output["job_id"],
-        task_id_prefix=fanout.output["task_id_prefix"],
-        expected_tasks=fanout.output["task_count"],
-        owns_job=fanout.output["owns_job"],
+        **fanout_job(fanout),
         deferrable=False,
         poke_interval=1,
     )
@@ -123,23 +102,7 @@ with DAG(
         poke_interval=0.5,
     )
     workers = ContainerInstancesWorkerPoolOperator(
-        task_id="workers",
-        items=[1, 2],
-        image="python:3.11-slim",
-        command=[
-            sys.executable,
-            "-u",
-            "-m",
-            "airflow_azure_compute.runtime.queue_worker",
-            f"{HANDLERS}:square",
-        ],
-        workers=1,
-        worker_idle=1.0,
-        visibility_timeout=30,
-        cpu=0.5,
-        memory_gb=0.5,
-        deferrable=False,
-        poll_interval=0.5,
+        task_id="workers", items=[1, 2], deferrable=False, **SQUARE_WORKERS
     )
     no_link = ContainerInstancesRunGroupOperator(
         task_id="no_link", group_name="Not A Valid Name!", command=["true"], deferrable=False, **SMALL_GROUP
