@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,29 +51,40 @@ def emulator(azure_emulator: dict[str, Any]) -> dict[str, Any]:
     return azure_emulator
 
 
-@pytest.fixture(scope="session")
-def blob_connection(azurite: AzuriteEndpoints) -> Iterator[str]:
-    """``AIRFLOW_CONN_AZURE_COMPUTE_BLOB_DEFAULT`` pointing at the session's Azurite; yields the conn id."""
+@contextmanager
+def connection_variables(
+    endpoints: Mapping[str, Any], azurite: AzuriteEndpoints
+) -> Iterator[pytest.MonkeyPatch]:
+    """``AIRFLOW_CONN_*`` of every service of ``endpoints`` and Azurite until the block ends; yields the
+    MonkeyPatch, which undoes whatever else a caller sets through it too."""
     from airflow_azure_compute.emulator.airflow_env import connection_env
 
     mp = pytest.MonkeyPatch()
-    for key, value in connection_env({}, azurite).items():
+    for key, value in connection_env(endpoints, azurite).items():
         mp.setenv(key, value)
     try:
-        yield "azure_compute_blob_default"
+        yield mp
     finally:
         mp.undo()
+
+
+@pytest.fixture(scope="session")
+def blob_connection(azurite: AzuriteEndpoints) -> Iterator[str]:
+    """``AIRFLOW_CONN_AZURE_COMPUTE_BLOB_DEFAULT`` pointing at the session's Azurite; yields the conn id."""
+    with connection_variables({}, azurite):
+        yield "azure_compute_blob_default"
 
 
 @pytest.fixture(scope="session")
 def batch_env(emulator: dict[str, Any], azurite: AzuriteEndpoints) -> Iterator[dict[str, Any]]:
     """``AIRFLOW_CONN_AZURE_COMPUTE_{BATCH,BLOB}_DEFAULT`` for the session's emulator and Azurite."""
-    from airflow_azure_compute.emulator.airflow_env import connection_env
-
-    mp = pytest.MonkeyPatch()
-    for key, value in connection_env(emulator, azurite).items():
-        mp.setenv(key, value)
-    try:
+    with connection_variables(emulator, azurite):
         yield emulator
-    finally:
-        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def module_connections(emulator: dict[str, Any], azurite: AzuriteEndpoints) -> Iterator[pytest.MonkeyPatch]:
+    """Every connection of the session's emulator and Azurite as ``AIRFLOW_CONN_*`` for one test module;
+    yields the module's MonkeyPatch, for variables of its own that go with them."""
+    with connection_variables(emulator, azurite) as mp:
+        yield mp

@@ -7,7 +7,6 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -42,18 +41,10 @@ TICKER = "import time\nfor i in range({n}):\n    print('tick', i)\n    time.slee
 
 
 @pytest.fixture(scope="module")
-def aci(emulator: dict[str, Any], azurite: Any) -> Iterator[ContainerInstancesHook]:
-    from airflow_azure_compute.emulator.airflow_env import connection_env
-
-    mp = pytest.MonkeyPatch()
-    for key, value in connection_env(emulator, azurite).items():
-        mp.setenv(key, value)
+def aci(module_connections: pytest.MonkeyPatch) -> ContainerInstancesHook:
     secrets = {"conn_type": "generic", "password": SECRET, "extra": {"api_token": "tok-123"}}
-    mp.setenv("AIRFLOW_CONN_ACI_SECRETS", json.dumps(secrets))
-    try:
-        yield ContainerInstancesHook()
-    finally:
-        mp.undo()
+    module_connections.setenv("AIRFLOW_CONN_ACI_SECRETS", json.dumps(secrets))
+    return ContainerInstancesHook()
 
 
 def run_op(op: ContainerInstancesRunGroupOperator, ti: FakeTI) -> tuple[Any, list[str]]:

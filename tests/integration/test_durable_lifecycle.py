@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,32 +18,17 @@ from airflow_azure_compute.operators.durable import (
     DurableStartOrchestrationOperator,
 )
 from airflow_azure_compute.sensors.durable import DurableOrchestrationSensor
-from tests.integration.ops_support import FakeTI, context_for, execute, expect_deferred, first_event, rebuild
+from tests.integration.ops_support import (
+    FakeTI,
+    context_for,
+    execute,
+    expect_deferred,
+    first_event,
+    rebuild,
+    wait_status,
+)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def durable(emulator: dict[str, Any], azurite: Any) -> Iterator[DurableHook]:
-    from airflow_azure_compute.emulator.airflow_env import connection_env
-
-    mp = pytest.MonkeyPatch()
-    for key, value in connection_env(emulator, azurite).items():
-        mp.setenv(key, value)
-    try:
-        yield DurableHook()
-    finally:
-        mp.undo()
-
-
-def wait_status(hook: DurableHook, instance_id: str, *wanted: RuntimeStatus, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = hook.get_status(instance_id)
-        if status is not None and status.runtime_status in wanted:
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"{instance_id} never reached {wanted}")
 
 
 def act(instance_id: str, action: str, **kwargs: Any) -> Any:

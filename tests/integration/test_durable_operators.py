@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,34 +23,17 @@ from airflow_azure_compute.operators.durable import (
 )
 from airflow_azure_compute.sensors.durable import DurableOrchestrationSensor
 from airflow_azure_compute.triggers.durable import DurableOrchestrationTrigger
-from tests.integration.ops_support import FakeTI, context_for, execute, expect_deferred, first_event, rebuild
+from tests.integration.ops_support import (
+    FakeTI,
+    context_for,
+    execute,
+    expect_deferred,
+    first_event,
+    rebuild,
+    wait_status,
+)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def durable(emulator: dict[str, Any], azurite: Any) -> Iterator[DurableHook]:
-    from airflow_azure_compute.emulator.airflow_env import connection_env
-
-    mp = pytest.MonkeyPatch()
-    for key, value in connection_env(emulator, azurite).items():
-        mp.setenv(key, value)
-    bad = {"conn_type": "azure_compute_durable", "host": emulator["durable"]["url"], "password": "wrong-key"}
-    mp.setenv("AIRFLOW_CONN_DURABLE_BAD_KEY", json.dumps(bad))
-    try:
-        yield DurableHook()
-    finally:
-        mp.undo()
-
-
-def wait_status(hook: DurableHook, instance_id: str, *wanted: RuntimeStatus, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = hook.get_status(instance_id)
-        if status is not None and status.runtime_status in wanted:
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"{instance_id} never reached {wanted}")
 
 
 def test_start_wait_deferred_output_and_purge(durable: DurableHook) -> None:

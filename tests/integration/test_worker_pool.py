@@ -11,7 +11,6 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +30,8 @@ HANDLERS = Path(__file__).resolve().parent / "pool_work" / "handlers.py"
 
 
 @pytest.fixture(scope="module")
-def stack(emulator: dict[str, Any], azurite: Any) -> Iterator[ContainerInstancesHook]:
-    from airflow_azure_compute.emulator.airflow_env import connection_env
-
-    mp = pytest.MonkeyPatch()
-    for key, value in connection_env(emulator, azurite).items():
-        mp.setenv(key, value)
-    try:
-        yield ContainerInstancesHook()
-    finally:
-        mp.undo()
+def stack(module_connections: pytest.MonkeyPatch) -> ContainerInstancesHook:
+    return ContainerInstancesHook()
 
 
 def pool(
