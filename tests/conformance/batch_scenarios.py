@@ -52,16 +52,27 @@ class BatchWorld:
             raise AssertionError(f"setup request failed: {reply.status} {reply.body}")
         return reply
 
+    def create(self, collection: str, body: dict[str, Any]) -> Reply:
+        """POST ``body`` to ``/pools`` or ``/jobs``; what the service created is deleted at cleanup."""
+        reply = self.wire.send("POST", f"/{collection}", body)
+        if reply.status == 201:
+            (self.created_pools if collection == "pools" else self.created_jobs).append(body["id"])
+        return reply
+
     def pool(self, name: str, nodes: int = 0, **spec: Any) -> str:
         pool_id = unique(name)
         body = {"id": pool_id, "vmSize": "standard_d2s_v3", "virtualMachineConfiguration": IMAGE}
         body.update({"targetDedicatedNodes": nodes, **spec})
-        self.ok(self.wire.send("POST", "/pools", body), 201)
-        self.created_pools.append(pool_id)
+        self.ok(self.create("pools", body), 201)
         wait_for(lambda: self._steady(pool_id), what=f"pool {pool_id} to be steady")
         if nodes:
             wait_for(lambda: self._idle_nodes(pool_id) >= nodes, what=f"{nodes} idle node(s) in {pool_id}")
         return pool_id
+
+    def one_node(self, name: str, **spec: Any) -> tuple[str, str]:
+        """A new pool with one idle node (start task completed), and that node's id."""
+        pool_id = self.pool(name, nodes=1, startTask=START_TASK, **spec)
+        return pool_id, str(self.wire.send("GET", f"/pools/{pool_id}/nodes").body["value"][0]["id"])
 
     def _steady(self, pool_id: str) -> bool:
         return bool(self.wire.send("GET", f"/pools/{pool_id}").body["allocationState"] == "steady")
@@ -84,9 +95,23 @@ class BatchWorld:
 
     def job(self, name: str, pool_id: str, **spec: Any) -> str:
         job_id = unique(name)
-        self.ok(self.wire.send("POST", "/jobs", {"id": job_id, "poolInfo": {"poolId": pool_id}, **spec}), 201)
-        self.created_jobs.append(job_id)
+        self.ok(self.create("jobs", {"id": job_id, "poolInfo": {"poolId": pool_id}, **spec}), 201)
         return job_id
+
+    def idle_job(self) -> str:
+        """A new job on the idle pool."""
+        return self.job("jobId", self.idle_pool())
+
+    def idle_task(self) -> str:
+        """The path of a new task of a new job on the idle pool (it stays active)."""
+        job_id = self.idle_job()
+        return f"/jobs/{job_id}/tasks/{self.task(job_id, 'taskId')}"
+
+    def wait_job(self, job_id: str, state: str) -> None:
+        wait_for(
+            lambda: self.wire.send("GET", f"/jobs/{job_id}").body["state"] == state,
+            what=f"job {job_id} to be {state}",
+        )
 
     def task(self, job_id: str, name: str, command: str = "cmd /c echo task", **spec: Any) -> str:
         task_id = unique(name)
@@ -124,8 +149,19 @@ class BatchWorld:
             self.wire.send("DELETE", f"/pools/{pool_id}")
 
 
-def _file_path(example: dict[str, Any]) -> str:
-    return quote(example["parameters"]["filePath"].replace("\\", "/"), safe="")
+def _task_file(job_task: tuple[str, str], example: dict[str, Any]) -> str:
+    """The path of the example's file of the task ``(job_id, task_id)``."""
+    job_id, task_id = job_task
+    file_path = quote(example["parameters"]["filePath"].replace("\\", "/"), safe="")
+    return f"/jobs/{job_id}/tasks/{task_id}/files/{file_path}"
+
+
+def _file_on_node(world: BatchWorld, job_task: tuple[str, str]) -> str:
+    """The path of ``wd/testFile.txt`` of the task ``(job_id, task_id)`` on its node of the node pool."""
+    job_id, task_id = job_task
+    node_id = world.node_of(job_id, task_id)
+    path = quote(f"workitems/{job_id}/job-1/{task_id}/wd/testFile.txt", safe="")
+    return f"/pools/{world.node_pool()}/nodes/{node_id}/files/{path}"
 
 
 # ---------------------------------------------------------------------------------------- pools
@@ -133,10 +169,7 @@ def _create_pool(world: BatchWorld, example: dict[str, Any]) -> Reply:
     """The example's pool, without nodes (what is checked is the create's answer)."""
     pool = example["parameters"]["pool"]
     body = dict(pool, id=unique(pool["id"]), targetDedicatedNodes=0, targetLowPriorityNodes=0)
-    reply = world.wire.send("POST", "/pools", body)
-    if reply.status == 201:
-        world.created_pools.append(body["id"])
-    return reply
+    return world.create("pools", body)
 
 
 for _name in (
@@ -204,10 +237,9 @@ def _get_pool_as_created(world: BatchWorld, example: dict[str, Any]) -> Reply:
         ]
         body["identity"] = {"type": shown["identity"]["type"], "userAssignedIdentities": identities}
     body.update(id=unique(shown["id"]), targetDedicatedNodes=0)
-    created = world.wire.send("POST", "/pools", body)
+    created = world.create("pools", body)
     if created.status != 201:
         return created
-    world.created_pools.append(body["id"])
     return world.wire.send("GET", f"/pools/{body['id']}")
 
 
@@ -300,8 +332,7 @@ def _list_nodes(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 @scenario("Nodes_DisableNodeScheduling")
 def _disable_scheduling(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    pool_id = world.pool("disablePool", nodes=1, startTask=START_TASK)
-    node_id = world.wire.send("GET", f"/pools/{pool_id}/nodes").body["value"][0]["id"]
+    pool_id, node_id = world.one_node("disablePool")
     return world.wire.send(
         "POST",
         f"/pools/{pool_id}/nodes/{node_id}/disablescheduling",
@@ -311,8 +342,7 @@ def _disable_scheduling(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 @scenario("Nodes_RebootNode")
 def _reboot_node(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    pool_id = world.pool("rebootPool", nodes=1, startTask=START_TASK)
-    node_id = world.wire.send("GET", f"/pools/{pool_id}/nodes").body["value"][0]["id"]
+    pool_id, node_id = world.one_node("rebootPool")
     return world.wire.send(
         "POST", f"/pools/{pool_id}/nodes/{node_id}/reboot", example["parameters"]["nodeRebootParameter"]
     )
@@ -328,42 +358,40 @@ def _replace_pool_properties(world: BatchWorld, example: dict[str, Any]) -> Repl
 @scenario("Jobs_CreateJob_Basic")
 def _create_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
     job = dict(example["parameters"]["job"], id=unique("jobId"), poolInfo={"poolId": world.idle_pool()})
-    reply = world.wire.send("POST", "/jobs", job)
-    if reply.status == 201:
-        world.created_jobs.append(job["id"])
-    return reply
+    return world.create("jobs", job)
 
 
 @scenario("Jobs_CreateJob_Complex")
 def _create_job_auto_pool(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job = dict(example["parameters"]["job"], id=unique("jobId"))
-    reply = world.wire.send("POST", "/jobs", job)
-    if reply.status == 201:
-        world.created_jobs.append(job["id"])
-    return reply
+    return world.create("jobs", dict(example["parameters"]["job"], id=unique("jobId")))
 
 
 @scenario("Jobs_GetJob")
 def _get_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
+    job_id = world.idle_job()
     world.ok(world.wire.send("POST", f"/jobs/{job_id}/terminate", {}), 202)
-    wait_for(
-        lambda: world.wire.send("GET", f"/jobs/{job_id}").body["state"] == "completed",
-        what="the job to complete",
-    )
+    world.wait_job(job_id, "completed")
     return world.wire.send("GET", f"/jobs/{job_id}")
 
 
-@scenario("Jobs_UpdateJob")
-def _update_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
-    body = dict(example["parameters"]["job"], poolInfo={"poolId": world.idle_pool()})
-    return world.wire.send("PATCH", f"/jobs/{job_id}", body)
+def _send_job(method: str) -> Scenario:
+    """A scenario that sends the example's job (on the idle pool) to a new job with ``method``."""
+
+    def send(world: BatchWorld, example: dict[str, Any]) -> Reply:
+        job_id = world.idle_job()
+        body = dict(example["parameters"]["job"], poolInfo={"poolId": world.idle_pool()})
+        return world.wire.send(method, f"/jobs/{job_id}", body)
+
+    return send
+
+
+scenario("Jobs_UpdateJob")(_send_job("PATCH"))
+scenario("Jobs_ReplaceJob")(_send_job("PUT"))
 
 
 @scenario("Jobs_TerminateJob")
 def _terminate_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
+    job_id = world.idle_job()
     return world.wire.send(
         "POST", f"/jobs/{job_id}/terminate", example["parameters"]["jobTerminateParameter"]
     )
@@ -371,13 +399,13 @@ def _terminate_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 @scenario("Jobs_DeleteJob")
 def _delete_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
+    job_id = world.idle_job()
     return world.wire.send("DELETE", f"/jobs/{job_id}")
 
 
 # ---------------------------------------------------------------------------------------- tasks
 def _create_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
+    job_id = world.idle_job()
     task = dict(example["parameters"]["task"], id=unique(example["parameters"]["task"]["id"]))
     return world.wire.send("POST", f"/jobs/{job_id}/tasks", task)
 
@@ -403,7 +431,7 @@ def _create_container_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
 @scenario("Tasks_CreateTaskCollection_Basic")
 @scenario("Tasks_CreateTaskCollection_Complex")
 def _task_collection(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
+    job_id = world.idle_job()
     tasks = [dict(t, id=unique(t["id"])) for t in example["parameters"]["taskCollection"]["value"]]
     renamed = {t["id"].rsplit("-", 1)[0]: t["id"] for t in tasks}
     reply = world.wire.send("POST", f"/jobs/{job_id}/addtaskcollection", {"value": tasks})
@@ -414,7 +442,7 @@ def _task_collection(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 @scenario("Tasks_ListTasks")
 def _list_tasks(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
+    job_id = world.idle_job()
     renamed = {}
     for entry in example["responses"]["200"]["body"]["value"]:
         retries = entry["constraints"]["maxTaskRetryCount"]
@@ -431,9 +459,7 @@ def _list_tasks(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 @scenario("Tasks_DeleteTask")
 def _delete_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
-    task_id = world.task(job_id, "taskId")
-    return world.wire.send("DELETE", f"/jobs/{job_id}/tasks/{task_id}")
+    return world.wire.send("DELETE", world.idle_task())
 
 
 @scenario("Tasks_ListTaskFiles")
@@ -444,45 +470,34 @@ def _list_task_files(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 @scenario("Tasks_GetTaskFile")
 def _get_task_file(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id, task_id = world.finished_file_task()
-    return world.wire.send("GET", f"/jobs/{job_id}/tasks/{task_id}/files/{_file_path(example)}")
+    return world.wire.send("GET", _task_file(world.finished_file_task(), example))
 
 
 @scenario("Nodes_GetNodeFile")
 def _get_node_file(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id, task_id = world.finished_file_task()
-    node_id = world.node_of(job_id, task_id)
-    path = quote(f"workitems/{job_id}/job-1/{task_id}/wd/testFile.txt", safe="")
-    return world.wire.send("GET", f"/pools/{world.node_pool()}/nodes/{node_id}/files/{path}")
+    return world.wire.send("GET", _file_on_node(world, world.finished_file_task()))
 
 
 @scenario("Tasks_GetTaskFileProperties")
 def _task_file_properties(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id, task_id = world.finished_file_task()
-    return world.wire.send("HEAD", f"/jobs/{job_id}/tasks/{task_id}/files/{_file_path(example)}")
+    return world.wire.send("HEAD", _task_file(world.finished_file_task(), example))
 
 
 @scenario("Tasks_DeleteTaskFile")
 def _delete_task_file(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id, task_id = world.new_file_task()
-    return world.wire.send(
-        "DELETE", f"/jobs/{job_id}/tasks/{task_id}/files/{_file_path(example)}", query={"recursive": "false"}
-    )
+    return world.wire.send("DELETE", _task_file(world.new_file_task(), example), query={"recursive": "false"})
 
 
 # ------------------------------------------------------------------- more pool, job and task operations
-def _task_file_on_node(job_id: str, task_id: str) -> str:
-    return quote(f"workitems/{job_id}/job-1/{task_id}/wd/testFile.txt", safe="")
-
-
 @scenario("Pools_DeletePool")
 def _delete_pool(world: BatchWorld, example: dict[str, Any]) -> Reply:
     return world.wire.send("DELETE", f"/pools/{world.pool('poolId')}")
 
 
 @scenario("Pools_UpdatePool")
+@scenario("Pools_Update_CustomerManagedKey_ForBatchManagedAccounts")
 def _update_pool(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    pool_id = world.pool("poolId")
+    pool_id = world.pool("poolId")  # no nodes: vmSize and the VM configuration may change
     return world.wire.send("PATCH", f"/pools/{pool_id}", example["parameters"]["pool"])
 
 
@@ -521,35 +536,26 @@ def _list_node_files(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 @scenario("Nodes_GetNodeFileProperties")
 def _node_file_properties(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id, task_id = world.finished_file_task()
-    node_id = world.node_of(job_id, task_id)
-    path = _task_file_on_node(job_id, task_id)
-    return world.wire.send("HEAD", f"/pools/{world.node_pool()}/nodes/{node_id}/files/{path}")
+    return world.wire.send("HEAD", _file_on_node(world, world.finished_file_task()))
 
 
 @scenario("Nodes_DeleteNodeFile")
 def _delete_node_file(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id, task_id = world.new_file_task()
-    node_id = world.node_of(job_id, task_id)
-    path = _task_file_on_node(job_id, task_id)
     return world.wire.send(
-        "DELETE", f"/pools/{world.node_pool()}/nodes/{node_id}/files/{path}", query={"recursive": "false"}
+        "DELETE", _file_on_node(world, world.new_file_task()), query={"recursive": "false"}
     )
 
 
 def _disabled_job(world: BatchWorld) -> str:
-    job_id = world.job("jobId", world.idle_pool())
+    job_id = world.idle_job()
     world.ok(world.wire.send("POST", f"/jobs/{job_id}/disable", {"disableTasks": "requeue"}), 202)
-    wait_for(
-        lambda: world.wire.send("GET", f"/jobs/{job_id}").body["state"] == "disabled",
-        what="the job to be disabled",
-    )
+    world.wait_job(job_id, "disabled")
     return job_id
 
 
 @scenario("Jobs_DisableJob")
 def _disable_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
+    job_id = world.idle_job()
     return world.wire.send("POST", f"/jobs/{job_id}/disable", example["parameters"]["disableOptions"])
 
 
@@ -562,23 +568,13 @@ def _enable_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
 def _list_jobs(world: BatchWorld, example: dict[str, Any]) -> Reply:
     job_id = _disabled_job(world)  # the example's job was disabled, then enabled again
     world.ok(world.wire.send("POST", f"/jobs/{job_id}/enable"), 202)
-    wait_for(
-        lambda: world.wire.send("GET", f"/jobs/{job_id}").body["state"] == "active",
-        what="the job to be active again",
-    )
+    world.wait_job(job_id, "active")
     return world.wire.send("GET", "/jobs", query={"$filter": f"id eq '{job_id}'"})
-
-
-@scenario("Jobs_ReplaceJob")
-def _replace_job(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
-    body = dict(example["parameters"]["job"], poolInfo={"poolId": world.idle_pool()})
-    return world.wire.send("PUT", f"/jobs/{job_id}", body)
 
 
 @scenario("Jobs_GetJobTaskCounts")
 def _task_counts(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
+    job_id = world.idle_job()
     world.task(job_id, "taskId")
     return world.wire.send("GET", f"/jobs/{job_id}/taskcounts")
 
@@ -607,7 +603,7 @@ def _prep_release_status(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 @scenario("Tasks_GetTask")
 def _get_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())  # no nodes: the task stays active, as in the example
+    job_id = world.idle_job()  # no nodes: the task stays active, as in the example
     shown = example["responses"]["200"]["body"]
     task_id = world.task(
         job_id,
@@ -630,16 +626,12 @@ def _list_subtasks(world: BatchWorld, example: dict[str, Any]) -> Reply:
 
 @scenario("Tasks_ReplaceTask")
 def _replace_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
-    task_id = world.task(job_id, "taskId")
-    return world.wire.send("PUT", f"/jobs/{job_id}/tasks/{task_id}", example["parameters"]["task"])
+    return world.wire.send("PUT", world.idle_task(), example["parameters"]["task"])
 
 
 @scenario("Tasks_TerminateTask")
 def _terminate_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    job_id = world.job("jobId", world.idle_pool())
-    task_id = world.task(job_id, "taskId")
-    return world.wire.send("POST", f"/jobs/{job_id}/tasks/{task_id}/terminate")
+    return world.wire.send("POST", f"{world.idle_task()}/terminate")
 
 
 @scenario("Tasks_ReactivateTask")
@@ -649,22 +641,13 @@ def _reactivate_task(world: BatchWorld, example: dict[str, Any]) -> Reply:
     return world.wire.send("POST", f"/jobs/{job_id}/tasks/{task_id}/reactivate")
 
 
-@scenario("Pools_Update_CustomerManagedKey_ForBatchManagedAccounts")
-def _update_pool_cmk(world: BatchWorld, example: dict[str, Any]) -> Reply:
-    pool_id = world.pool("poolId")  # no nodes: vmSize and the VM configuration may change
-    return world.wire.send("PATCH", f"/pools/{pool_id}", example["parameters"]["pool"])
-
-
 @scenario("Nodes_Get_DualStackNetworking")
 def _get_dual_stack_node(world: BatchWorld, example: dict[str, Any]) -> Reply:
     """A node of a pool with the dual stack example's network configuration."""
     create = load_example("Pools_CreatePool_DualStackNetworking")["parameters"]["pool"]
-    pool_id = world.pool(
+    pool_id, node_id = world.one_node(
         example["parameters"]["poolId"],
-        nodes=1,
         vmSize=create["vmSize"],
         networkConfiguration=create["networkConfiguration"],
-        startTask=START_TASK,
     )
-    node_id = world.wire.send("GET", f"/pools/{pool_id}/nodes").body["value"][0]["id"]
     return world.wire.send("GET", f"/pools/{pool_id}/nodes/{node_id}")
