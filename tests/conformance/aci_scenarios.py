@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from tests.conformance.clients import ACI_API, HttpWire, Reply, wait_for
+from tests.conformance.clients import ACI_API, HttpWire, Reply, Scenarios, wait_for
 
-Scenario = Callable[["AciWorld", dict[str, Any]], Reply]
-SCENARIOS: dict[str, Scenario] = {}
-
-
-def scenario(name: str) -> Callable[[Scenario], Scenario]:
-    def register(fn: Scenario) -> Scenario:
-        SCENARIOS[name] = fn
-        return fn
-
-    return register
+SCENARIOS: Scenarios[AciWorld] = Scenarios()
+scenario = SCENARIOS.register
 
 
 class AciWorld:

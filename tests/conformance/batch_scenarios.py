@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tests.conformance.clients import BatchWire, Reply, unique, wait_for
+from tests.conformance.clients import BatchWire, Reply, Scenarios, unique, wait_for
 
 DATA = Path(__file__).parent / "data" / "batch"
 
 Scenario = Callable[["BatchWorld", dict[str, Any]], Reply]
-SCENARIOS: dict[str, Scenario] = {}
+SCENARIOS: Scenarios[BatchWorld] = Scenarios()
+scenario = SCENARIOS.register
 
 #: The start task of pools that get nodes (the examples' ``cmd /c`` lines are Windows-only).
 START_TASK = {"commandLine": "/bin/sh -c 'echo hello'"}
@@ -28,14 +29,6 @@ IMAGE = {
 def load_example(name: str) -> dict[str, Any]:
     """Another kept example (a scenario may build what one example presupposes from another)."""
     return json.loads((DATA / f"{name}.json").read_text())  # type: ignore[no-any-return]
-
-
-def scenario(name: str) -> Callable[[Scenario], Scenario]:
-    def register(fn: Scenario) -> Scenario:
-        SCENARIOS[name] = fn
-        return fn
-
-    return register
 
 
 class BatchWorld:

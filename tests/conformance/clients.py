@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 T = TypeVar("T")
+W = TypeVar("W")
 BATCH_API = "2025-06-01"
 ACI_API = "2023-05-01"
 
@@ -31,6 +32,22 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Any = None
     raw: bytes = b""
+
+
+class Scenarios(dict[str, Callable[[W, dict[str, Any]], Reply]]):
+    """The replays of one service by example name: ``world`` and the example in, the emulator's answer out.
+
+    ``@SCENARIOS.register(name)`` adds one; stacked (or called again) it serves several examples.
+    """
+
+    def register(
+        self, name: str
+    ) -> Callable[[Callable[[W, dict[str, Any]], Reply]], Callable[[W, dict[str, Any]], Reply]]:
+        def add(fn: Callable[[W, dict[str, Any]], Reply]) -> Callable[[W, dict[str, Any]], Reply]:
+            self[name] = fn
+            return fn
+
+        return add
 
 
 def unique(name: str) -> str:

@@ -7,22 +7,13 @@ Orchestrations come from ``tests/function_apps/durable_patterns.py`` and entitie
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tests.conformance.clients import HttpWire, Reply, wait_for
+from tests.conformance.clients import HttpWire, Reply, Scenarios, wait_for
 
-Scenario = Callable[["DurableWorld", dict[str, Any]], Reply]
-SCENARIOS: dict[str, Scenario] = {}
-
-
-def scenario(name: str) -> Callable[[Scenario], Scenario]:
-    def register(fn: Scenario) -> Scenario:
-        SCENARIOS[name] = fn
-        return fn
-
-    return register
+SCENARIOS: Scenarios[DurableWorld] = Scenarios()
+scenario = SCENARIOS.register
 
 
 class DurableWorld:
