@@ -190,6 +190,37 @@ def _poll(condition: Any, timeout: float, what: str) -> None:
         time.sleep(0.25)
 
 
+def _poll_for_good(holds: Any, timeout: float, what: str) -> None:
+    """Poll until ``holds()`` has been true for 8 s in a row: a trigger the triggerer picked up just before
+    a task was killed may still create or release work, which its ``on_kill`` then stops."""
+    since: list[float] = []
+
+    def held_for_good() -> bool:
+        if not holds():
+            since.clear()
+            return False
+        since[:] = since or [time.monotonic()]
+        return time.monotonic() - since[0] >= 8
+
+    _poll(held_for_good, timeout, what)
+
+
+def _trigger_log_has(airflow: AirflowStack, dag_id: str, run_id: str, task_id: str, text: str) -> bool:
+    pattern = f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/attempt=*.log.trigger.*.log"
+    return any(text in p.read_text() for p in airflow.home.glob(pattern))
+
+
+def _mark_failed(airflow: AirflowStack, dag_id: str, run_id: str, task_id: str) -> None:
+    marked: list[int] = []
+
+    def mark_failed() -> bool:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        marked.append(airflow.request("PATCH", path, json={"new_state": "failed"}).status_code)
+        return marked[-1] == 200
+
+    _poll(mark_failed, 60, f"cannot mark the task failed: {marked}")
+
+
 @pytest.mark.parametrize("moment", ["deferral", "running", "printing-logs"])
 def test_a_task_killed_at_any_moment_leaves_no_group(airflow: AirflowStack, moment: str) -> None:
     """Mark the deferred ACI task failed at the instant of deferral, once its group runs, and while the
@@ -203,32 +234,19 @@ def test_a_task_killed_at_any_moment_leaves_no_group(airflow: AirflowStack, mome
     if moment != "deferral":
         _poll(lambda: bool(_groups_of(run_id)), 60, "the trigger never created the group")
     if moment == "printing-logs":
-        pattern = f"logs/dag_id={dag_id}/run_id={run_id}/task_id=run/attempt=*.log.trigger.*.log"
-
-        def ticking() -> bool:
-            return any("[main] tick" in p.read_text() for p in airflow.home.glob(pattern))
-
-        _poll(ticking, 60, "the group's logs never reached the task's log")
-    marked: list[int] = []
-
-    def mark_failed() -> bool:
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/run"
-        marked.append(airflow.request("PATCH", path, json={"new_state": "failed"}).status_code)
-        return marked[-1] == 200
-
-    _poll(mark_failed, 60, f"cannot mark the task failed: {marked}")
+        _poll(
+            lambda: _trigger_log_has(airflow, dag_id, run_id, "run", "[main] tick"),
+            60,
+            "the group's logs never reached the task's log",
+        )
+    _mark_failed(airflow, dag_id, run_id, "run")
     # A trigger the triggerer picked up just before the mark may still create the group; its on_kill
     # then deletes it. What must hold: the group goes, and stays gone for good.
-    absent_since: list[float] = []
-
-    def gone_for_good() -> bool:
-        if _groups_of(run_id):
-            absent_since.clear()
-            return False
-        absent_since[:] = absent_since or [time.monotonic()]
-        return time.monotonic() - absent_since[0] >= 8
-
-    _poll(gone_for_good, 120, f"a group of the killed task is still there: {_groups_of(run_id)}")
+    _poll_for_good(
+        lambda: not _groups_of(run_id),
+        120,
+        f"a group of the killed task is still there: {_groups_of(run_id)}",
+    )
     assert airflow.task_states(dag_id, run_id)["run"] == "failed"
 
 
@@ -404,22 +422,6 @@ KILL_POOLS = {
 }
 
 
-def _trigger_log_has(airflow: AirflowStack, dag_id: str, run_id: str, task_id: str, text: str) -> bool:
-    pattern = f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/attempt=*.log.trigger.*.log"
-    return any(text in p.read_text() for p in airflow.home.glob(pattern))
-
-
-def _mark_failed(airflow: AirflowStack, dag_id: str, run_id: str, task_id: str) -> None:
-    marked: list[int] = []
-
-    def mark_failed() -> bool:
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
-        marked.append(airflow.request("PATCH", path, json={"new_state": "failed"}).status_code)
-        return marked[-1] == 200
-
-    _poll(mark_failed, 60, f"cannot mark the task failed: {marked}")
-
-
 def _kill_at_deferral(airflow: AirflowStack, dag_id: str, run_id: str, upstream: str, task_id: str) -> bool:
     """Once ``upstream`` succeeded, stop the triggerer (SIGSTOP to its process group), wait until
     ``task_id`` defers and mark it failed: the window in which Airflow deletes a trigger unrun. Returns
@@ -478,21 +480,13 @@ def _running_tasks(hook: Any, job_id: str) -> int:
 
 
 def _no_task_runs_for_good(job_id: str) -> None:
-    """Poll until no task of ``job_id`` runs, and none has for 8 s in a row (a trigger the triggerer
-    picked up just before the mark may still release a held job; its ``on_kill`` then terminates it)."""
+    """Poll until no task of ``job_id`` runs, and none has for 8 s in a row (see ``_poll_for_good``)."""
     from airflow_azure_compute.hooks.batch import BatchHook
 
     hook = BatchHook()
-    quiet_since: list[float] = []
-
-    def quiet_for_good() -> bool:
-        if _running_tasks(hook, job_id):
-            quiet_since.clear()
-            return False
-        quiet_since[:] = quiet_since or [time.monotonic()]
-        return time.monotonic() - quiet_since[0] >= 8
-
-    _poll(quiet_for_good, 120, f"tasks of the killed task's job {job_id} still run")
+    _poll_for_good(
+        lambda: not _running_tasks(hook, job_id), 120, f"tasks of the killed task's job {job_id} still run"
+    )
 
 
 @pytest.mark.parametrize("moment", ["deferral", "polling", "printing-logs"])
