@@ -53,3 +53,24 @@ def aci_sdk(aci: dict[str, Any]) -> Iterator[Any]:
         polling_interval=0.05,
     ) as client:
         yield client
+
+
+@pytest.fixture
+async def durable_client(emulator: dict[str, Any]) -> AsyncIterator[Any]:
+    """azure-functions-durable's own ``DurableOrchestrationClient`` on the emulator's Durable host, built
+    from a binding whose ``rpcBaseUrl`` is the host's local RPC base; the package's global aiohttp
+    session, bound to this test's loop, is closed afterwards."""
+    import json
+
+    from azure.durable_functions import DurableOrchestrationClient
+    from azure.durable_functions.models.utils import http_utils
+
+    durable = emulator["durable"]
+    binding = {
+        "taskHubName": durable["task_hub"],
+        "creationUrls": {},
+        "managementUrls": {"id": "INSTANCEID"},
+        "rpcBaseUrl": durable["rpc_base_url"],
+    }
+    yield DurableOrchestrationClient(json.dumps(binding))
+    await http_utils._close_session()

@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from azure.durable_functions import DurableOrchestrationClient, OrchestrationRuntimeStatus
-from azure.durable_functions.models.utils import http_utils
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -26,19 +24,6 @@ TERMINAL = {
     OrchestrationRuntimeStatus.Terminated,
     OrchestrationRuntimeStatus.Canceled,
 }
-
-
-@pytest.fixture
-async def client(emulator: dict[str, Any]) -> AsyncIterator[DurableOrchestrationClient]:
-    durable = emulator["durable"]
-    binding = {
-        "taskHubName": durable["task_hub"],
-        "creationUrls": {},
-        "managementUrls": {"id": "INSTANCEID"},
-        "rpcBaseUrl": durable["rpc_base_url"],
-    }
-    yield DurableOrchestrationClient(json.dumps(binding))
-    await http_utils._close_session()  # the package's session is bound to this test's loop
 
 
 async def wait_done(client: DurableOrchestrationClient, instance_id: str, timeout: float = 30) -> Any:
@@ -51,65 +36,69 @@ async def wait_done(client: DurableOrchestrationClient, instance_id: str, timeou
         await asyncio.sleep(0.05)
 
 
-async def test_start_and_poll(client: DurableOrchestrationClient) -> None:
-    instance_id = await client.start_new("chain_orchestrator", client_input=["Oslo", "Lima"])
+async def test_start_and_poll(durable_client: DurableOrchestrationClient) -> None:
+    instance_id = await durable_client.start_new("chain_orchestrator", client_input=["Oslo", "Lima"])
     assert len(instance_id) == 32
-    status = await wait_done(client, instance_id)
+    status = await wait_done(durable_client, instance_id)
     assert status.runtime_status == OrchestrationRuntimeStatus.Completed
     assert status.output == ["Hello Oslo!", "Hello Lima!"]
     assert status.custom_status == {"done": 2}
     # The client double-encodes its input: the instance keeps the JSON text.
     assert status.input_ == json.dumps(["Oslo", "Lima"])
 
-    missing = await client.get_status("no-such-instance")
+    missing = await durable_client.get_status("no-such-instance")
     assert not missing
 
     with pytest.raises(Exception, match="no_such_orchestrator"):
-        await client.start_new("no_such_orchestrator")
+        await durable_client.start_new("no_such_orchestrator")
 
 
-async def test_fan_out_with_explicit_id(client: DurableOrchestrationClient) -> None:
+async def test_fan_out_with_explicit_id(durable_client: DurableOrchestrationClient) -> None:
     instance_id = f"client-fan-{uuid.uuid4().hex[:8]}"
-    assert await client.start_new("fan_out_orchestrator", instance_id, {"count": 50}) == instance_id
-    status = await wait_done(client, instance_id)
+    assert await durable_client.start_new("fan_out_orchestrator", instance_id, {"count": 50}) == instance_id
+    status = await wait_done(durable_client, instance_id)
     assert status.output["sum"] == sum(i * i for i in range(50))
 
 
-async def test_raise_event(client: DurableOrchestrationClient) -> None:
-    instance_id = await client.start_new("approval_orchestrator", client_input={"timeout_s": 60})
-    await client.raise_event(instance_id, "Approval", {"ok": True})
-    status = await wait_done(client, instance_id)
+async def test_raise_event(durable_client: DurableOrchestrationClient) -> None:
+    instance_id = await durable_client.start_new("approval_orchestrator", client_input={"timeout_s": 60})
+    await durable_client.raise_event(instance_id, "Approval", {"ok": True})
+    status = await wait_done(durable_client, instance_id)
     assert status.output["outcome"] == "approved"
     # raise_event double-encodes too: the orchestrator receives the JSON text.
     assert status.output["payload"] == json.dumps({"ok": True})
     with pytest.raises(Exception, match="gone"):
-        await client.raise_event(instance_id, "Approval", {"ok": False})
+        await durable_client.raise_event(instance_id, "Approval", {"ok": False})
 
 
-async def test_terminate_suspend_resume_restart_purge(client: DurableOrchestrationClient) -> None:
-    instance_id = await client.start_new("ticking_orchestrator", client_input={"ticks": 4, "pause_s": 0.05})
-    await client.suspend(instance_id, "hold on")
-    status = await client.get_status(instance_id)
+async def test_terminate_suspend_resume_restart_purge(durable_client: DurableOrchestrationClient) -> None:
+    instance_id = await durable_client.start_new(
+        "ticking_orchestrator", client_input={"ticks": 4, "pause_s": 0.05}
+    )
+    await durable_client.suspend(instance_id, "hold on")
+    status = await durable_client.get_status(instance_id)
     assert status.runtime_status == OrchestrationRuntimeStatus.Suspended
-    await client.resume(instance_id, "go on")
-    status = await wait_done(client, instance_id)
+    await durable_client.resume(instance_id, "go on")
+    status = await wait_done(durable_client, instance_id)
     assert (status.runtime_status, status.output) == (OrchestrationRuntimeStatus.Completed, 4)
 
-    restarted = await client.restart(instance_id)
+    restarted = await durable_client.restart(instance_id)
     new_id = restarted["id"]  # the package returns the response body, not the id
     assert new_id != instance_id
-    assert (await wait_done(client, new_id)).output == 4
+    assert (await wait_done(durable_client, new_id)).output == 4
 
-    long_id = await client.start_new("ticking_orchestrator", client_input={"ticks": 1000, "pause_s": 0.05})
-    await client.terminate(long_id, "stop now")
-    status = await wait_done(client, long_id)
+    long_id = await durable_client.start_new(
+        "ticking_orchestrator", client_input={"ticks": 1000, "pause_s": 0.05}
+    )
+    await durable_client.terminate(long_id, "stop now")
+    status = await wait_done(durable_client, long_id)
     assert (status.runtime_status, status.output) == (OrchestrationRuntimeStatus.Terminated, "stop now")
 
-    assert (await client.purge_instance_history(long_id)).instances_deleted == 1
-    assert (await client.purge_instance_history(long_id)).instances_deleted == 0
+    assert (await durable_client.purge_instance_history(long_id)).instances_deleted == 1
+    assert (await durable_client.purge_instance_history(long_id)).instances_deleted == 0
 
     since = datetime.now(timezone.utc) - timedelta(minutes=10)
-    completed = await client.get_status_by(
+    completed = await durable_client.get_status_by(
         created_time_from=since, runtime_status=[OrchestrationRuntimeStatus.Completed]
     )
     assert {instance_id, new_id} <= {s.instance_id for s in completed}

@@ -4,15 +4,12 @@ azure-functions-durable's client, and nothing is started."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 from azure.durable_functions import DurableOrchestrationClient
-from azure.durable_functions.models.utils import http_utils
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -62,26 +59,13 @@ async def test_the_host_task_hub_and_no_local_effect_parameters_are_accepted(
             assert await answer.json() == ["Hello Oslo!"]
 
 
-@pytest.fixture
-async def client(emulator: dict[str, Any]) -> AsyncIterator[DurableOrchestrationClient]:
-    durable = emulator["durable"]
-    binding = {
-        "taskHubName": durable["task_hub"],
-        "creationUrls": {},
-        "managementUrls": {"id": "INSTANCEID"},
-        "rpcBaseUrl": durable["rpc_base_url"],
-    }
-    yield DurableOrchestrationClient(json.dumps(binding))
-    await http_utils._close_session()  # the package's session is bound to this test's loop
-
-
 async def test_the_durable_client_naming_another_task_hub_is_refused(
-    client: DurableOrchestrationClient,
+    durable_client: DurableOrchestrationClient,
 ) -> None:
-    instance_id = await client.start_new("approval_orchestrator", client_input={"timeout_s": 30})
+    instance_id = await durable_client.start_new("approval_orchestrator", client_input={"timeout_s": 30})
     # the client turns any 400 of raise event into this text of its own
     with pytest.raises(Exception, match="Only application/json request content is supported"):
-        await client.raise_event(instance_id, "Approval", {"ok": True}, task_hub_name="OtherHub")
-    status = await client.get_status(instance_id)
+        await durable_client.raise_event(instance_id, "Approval", {"ok": True}, task_hub_name="OtherHub")
+    status = await durable_client.get_status(instance_id)
     assert status.runtime_status.value in ("Pending", "Running")  # the event was not delivered
-    await client.terminate(instance_id, "test over")
+    await durable_client.terminate(instance_id, "test over")
