@@ -37,6 +37,14 @@ def py(code: str) -> list[str]:
     return [sys.executable, "-u", "-c", code]
 
 
+def python_group(task_id: str, code: str, **kwargs: Any) -> ContainerInstancesRunGroupOperator:
+    """A one-container group on ``python:3.11`` that runs ``code``, polled every 0.1 s."""
+    kwargs.setdefault("poll_interval", 0.1)
+    return ContainerInstancesRunGroupOperator(
+        task_id=task_id, image="python:3.11", command=py(code), **kwargs
+    )
+
+
 TICKER = "import time\nfor i in range({n}):\n    print('tick', i)\n    time.sleep({pause})\nraise SystemExit({code})"
 
 
@@ -102,12 +110,7 @@ def test_full_lifecycle_trigger_creates_streams_logs_and_fires_once(aci: Contain
 
 def test_failure_keeps_group_with_logs_fetched_first(aci: ContainerInstancesHook) -> None:
     ti = FakeTI(task_id="failing", run_id="aci-fail")
-    op = ContainerInstancesRunGroupOperator(
-        task_id="failing",
-        image="python:3.11",
-        command=py("print('about to fail'); raise SystemExit(3)"),
-        poll_interval=0.1,
-    )
+    op = python_group("failing", "print('about to fail'); raise SystemExit(3)")
     with pytest.raises(RemoteWorkFailedError) as err, structlog.testing.capture_logs() as logs:
         execute(op, context_for(ti))
     assert "'main': 3" in str(err.value)
@@ -120,14 +123,7 @@ def test_failure_keeps_group_with_logs_fetched_first(aci: ContainerInstancesHook
 
 def test_delete_policy_deletes_failed_group_non_deferrable(aci: ContainerInstancesHook) -> None:
     ti = FakeTI(task_id="sync", run_id="aci-sync")
-    op = ContainerInstancesRunGroupOperator(
-        task_id="sync",
-        image="python:3.11",
-        command=py("raise SystemExit(2)"),
-        poll_interval=0.1,
-        cleanup="delete",
-        deferrable=False,
-    )
+    op = python_group("sync", "raise SystemExit(2)", cleanup="delete", deferrable=False)
     with pytest.raises(RemoteWorkFailedError):
         op.execute(context_for(ti))
     assert aci.get_group(ti.xcom["azure_aci_container_group"]["group_name"]) is None
@@ -142,14 +138,12 @@ def test_secure_environment_from_connection_never_logged(aci: ContainerInstances
         "assert os.environ['API_TOKEN'] == 'tok-123'\n"
         "print('secrets ok, plain =', os.environ['PLAIN'])"
     )
-    op = ContainerInstancesRunGroupOperator(
-        task_id="secure",
-        image="python:3.11",
-        command=py(check),
+    op = python_group(
+        "secure",
+        check,
         environment={"PLAIN": "visible"},
         secure_environment={"APP_SECRET": "password", "API_TOKEN": "api_token"},
         secure_env_conn_id="aci_secrets",
-        poll_interval=0.1,
         cleanup="keep",
     )
     result, printed = run_op(op, ti)
@@ -163,12 +157,7 @@ def test_secure_environment_from_connection_never_logged(aci: ContainerInstances
 
 def test_retry_reattaches_to_running_group(aci: ContainerInstancesHook) -> None:
     def try_once() -> Any:
-        op = ContainerInstancesRunGroupOperator(
-            task_id="long",
-            image="python:3.11",
-            command=py(TICKER.format(n=40, pause=0.1, code=0)),
-            poll_interval=0.1,
-        )
+        op = python_group("long", TICKER.format(n=40, pause=0.1, code=0))
         return expect_deferred(lambda: op.execute(context_for(FakeTI(task_id="long", run_id="aci-retry"))))
 
     first = try_once()
@@ -204,13 +193,7 @@ def _start_time(aci: ContainerInstancesHook, name: str) -> Any:
 
 
 def _killable(task_id: str, run_id: str, **kwargs: Any) -> tuple[Any, str]:
-    op = ContainerInstancesRunGroupOperator(
-        task_id=task_id,
-        image="python:3.11",
-        command=py(TICKER.format(n=300, pause=0.05, code=0)),
-        poll_interval=0.1,
-        **kwargs,
-    )
+    op = python_group(task_id, TICKER.format(n=300, pause=0.05, code=0), **kwargs)
     deferred = expect_deferred(lambda: op.execute(context_for(FakeTI(task_id=task_id, run_id=run_id))))
     return deferred, deferred.kwargs["group_name"]  # type: ignore[index]
 
@@ -259,13 +242,7 @@ def test_kill_while_deferred_deletes_group(aci: ContainerInstancesHook, when: st
 
 def test_triggerer_restart_mid_wait_resumes(aci: ContainerInstancesHook) -> None:
     ti = FakeTI(task_id="restart", run_id="aci-restart")
-    op = ContainerInstancesRunGroupOperator(
-        task_id="restart",
-        image="python:3.11",
-        command=py(TICKER.format(n=8, pause=0.1, code=0)),
-        poll_interval=0.1,
-        logging_interval=None,
-    )
+    op = python_group("restart", TICKER.format(n=8, pause=0.1, code=0), logging_interval=None)
     deferred = expect_deferred(lambda: op.execute(context_for(ti)))
     name = deferred.kwargs["group_name"]  # type: ignore[index]
 
@@ -288,14 +265,7 @@ def test_triggerer_restart_mid_wait_resumes(aci: ContainerInstancesHook) -> None
 
 def test_deadline_stops_and_fails(aci: ContainerInstancesHook) -> None:
     ti = FakeTI(task_id="slow", run_id="aci-deadline")
-    op = ContainerInstancesRunGroupOperator(
-        task_id="slow",
-        image="python:3.11",
-        command=py(TICKER.format(n=300, pause=0.1, code=0)),
-        poll_interval=0.1,
-        timeout=0.5,
-        cleanup="delete",
-    )
+    op = python_group("slow", TICKER.format(n=300, pause=0.1, code=0), timeout=0.5, cleanup="delete")
     with pytest.raises(DeadlineExceededError):
         execute(op, context_for(ti))
     assert aci.get_group(ti.xcom["azure_aci_container_group"]["group_name"]) is None
@@ -336,13 +306,8 @@ def test_sensor_waits_for_a_group_created_elsewhere(aci: ContainerInstancesHook,
 
 def test_a_service_group_is_waited_for_until_running_and_left_up(aci: ContainerInstancesHook) -> None:
     ti = FakeTI(task_id="service", run_id="aci-service")
-    op = ContainerInstancesRunGroupOperator(
-        task_id="service",
-        image="python:3.11",
-        command=py(TICKER.format(n=600, pause=0.1, code=0)),
-        restart_policy="Always",
-        wait_for="running",
-        poll_interval=0.1,
+    op = python_group(
+        "service", TICKER.format(n=600, pause=0.1, code=0), restart_policy="Always", wait_for="running"
     )
     result, _ = run_op(op, ti)
     assert result["state"] == "Running" and result["group_name"]
