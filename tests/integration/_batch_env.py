@@ -36,3 +36,20 @@ POOL_BASE = {
     "image": "canonical:0001-com-ubuntu-server-jammy:22_04-lts",
     "node_agent_sku_id": "batch.node.ubuntu 22.04",
 }
+
+
+def pool_body(pool_id: str, **fields: Any) -> dict[str, Any]:
+    """The REST body (camelCase, as ``create_pool`` sends it) of a pool of ``POOL_BASE``, plus ``fields``."""
+    return {
+        "id": pool_id,
+        "vmSize": POOL_BASE["vm_size"],
+        "virtualMachineConfiguration": {
+            "imageReference": {
+                "publisher": "canonical",
+                "offer": "0001-com-ubuntu-server-jammy",
+                "sku": "22_04-lts",
+            },
+            "nodeAgentSKUId": POOL_BASE["node_agent_sku_id"],
+        },
+        **fields,
+    }

@@ -19,7 +19,7 @@ from airflow_azure_compute.hooks.blob import BlobHook
 from airflow_azure_compute.operators.batch_mpi import BatchRunMultiInstanceTaskOperator
 from airflow_azure_compute.operators.batch_pool import BatchEnsurePoolOperator
 from airflow_azure_compute.workspace import RunWorkspace
-from tests.integration._batch_env import POOL_BASE, fresh
+from tests.integration._batch_env import POOL_BASE, fresh, pool_body
 from tests.integration.ops_support import FakeTI, context_for, execute
 
 pytestmark = pytest.mark.integration
@@ -205,21 +205,7 @@ def test_emulator_keeps_a_multi_instance_task_active_on_a_plain_pool(batch_env: 
 
     hook = BatchHook("azure_compute_batch_default")
     pool_id, job_id = fresh("plain"), fresh("job")
-    hook.create_pool(
-        {
-            "id": pool_id,
-            "vmSize": "standard_d2s_v5",
-            "virtualMachineConfiguration": {
-                "imageReference": {
-                    "publisher": "canonical",
-                    "offer": "0001-com-ubuntu-server-jammy",
-                    "sku": "22_04-lts",
-                },
-                "nodeAgentSKUId": "batch.node.ubuntu 22.04",
-            },
-            "targetDedicatedNodes": 2,
-        }
-    )
+    hook.create_pool(pool_body(pool_id, targetDedicatedNodes=2))
     hook.create_job({"id": job_id, "poolInfo": {"poolId": pool_id}})
     hook.client.create_task(
         job_id,

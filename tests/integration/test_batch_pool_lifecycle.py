@@ -16,7 +16,7 @@ from airflow_azure_compute.operators.batch_pool_resize import (
     BatchResizePoolOperator,
     BatchStopPoolResizeOperator,
 )
-from tests.integration._batch_env import POOL_BASE, admin, fresh
+from tests.integration._batch_env import POOL_BASE, admin, fresh, pool_body
 from tests.integration.ops_support import FakeTI, context_for, execute
 
 pytestmark = pytest.mark.integration
@@ -224,19 +224,7 @@ def test_emulator_refuses_mounts_without_what_azure_requires(
 ) -> None:
     from azure.batch import models
 
-    body = {
-        "id": fresh("raw"),
-        "vmSize": "standard_d2s_v5",
-        "virtualMachineConfiguration": {
-            "imageReference": {
-                "publisher": "canonical",
-                "offer": "0001-com-ubuntu-server-jammy",
-                "sku": "22_04-lts",
-            },
-            "nodeAgentSKUId": "batch.node.ubuntu 22.04",
-        },
-        "mountConfiguration": [mount],
-    }
+    body = pool_body(fresh("raw"), mountConfiguration=[mount])
     with pytest.raises(HttpResponseError) as info:
         _hook().client.create_pool(models.BatchPoolCreateOptions(body))
     assert info.value.status_code == 400

@@ -22,7 +22,7 @@ from airflow_azure_compute.exceptions import AzureComputeConflictError
 from airflow_azure_compute.hooks.batch import BatchHook
 from airflow_azure_compute.hooks.blob import BlobHook
 from airflow_azure_compute.hooks.container_instances import ContainerInstancesHook
-from tests.integration._batch_env import POOL_BASE, fresh
+from tests.integration._batch_env import fresh, pool_body
 
 pytestmark = pytest.mark.integration
 
@@ -85,20 +85,7 @@ def test_create_pool_terminate_and_deletes_survive_lost_answers(
     batch: BatchHook, batch_env: dict[str, Any]
 ) -> None:
     pool_id = fresh("pool")
-    body = {
-        "id": pool_id,
-        "vmSize": POOL_BASE["vm_size"],
-        "virtualMachineConfiguration": {
-            "imageReference": {
-                "publisher": "canonical",
-                "offer": "0001-com-ubuntu-server-jammy",
-                "sku": "22_04-lts",
-            },
-            "nodeAgentSKUId": POOL_BASE["node_agent_sku_id"],
-        },
-        "targetDedicatedNodes": 0,
-        "metadata": [{"name": "owner", "value": "me"}],
-    }
+    body = pool_body(pool_id, targetDedicatedNodes=0, metadata=[{"name": "owner", "value": "me"}])
     faults(batch_env, "batch", lose_next=1)
     assert batch.create_pool(body) is True
     job_id = fresh("job")
