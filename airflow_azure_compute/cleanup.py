@@ -29,6 +29,28 @@ def should_delete(policy: CleanupPolicy, succeeded: bool) -> bool:
     return policy is CleanupPolicy.DELETE or (policy is CleanupPolicy.DELETE_ON_SUCCESS and succeeded)
 
 
+def run_then_clean_up(step: Callable[[], T], clean_up: Callable[[bool], None]) -> T:
+    """Run ``step``; unless it deferred, call ``clean_up(succeeded)`` in ``finally``.
+
+    A task that defers has handed its work to a trigger: nothing is cleaned up until it resumes.
+    """
+    from airflow.sdk.exceptions import TaskDeferred
+
+    succeeded: bool | None = None
+    try:
+        value = step()
+        succeeded = True
+        return value
+    except TaskDeferred:
+        raise
+    except BaseException:
+        succeeded = False
+        raise
+    finally:
+        if succeeded is not None:
+            clean_up(succeeded)
+
+
 class RendersEachField:
     """Mixin of teardown operators: a template field that fails to render does not stop the others.
 
@@ -82,4 +104,4 @@ class CleanupReport:
             )
 
 
-__all__ = ["CleanupPolicy", "CleanupReport", "RendersEachField", "should_delete"]
+__all__ = ["CleanupPolicy", "CleanupReport", "RendersEachField", "run_then_clean_up", "should_delete"]

@@ -88,6 +88,15 @@ def _connection_type(
     }
 
 
+def _account_form(host_example: str) -> dict[str, Any]:
+    """The form of an account reached by URL, account name and shared key (Batch, Blob Storage)."""
+    return {
+        "hidden-fields": ["schema", "port", "extra"],
+        "relabeling": {"host": "Account URL", "login": "Account name", "password": "Account key"},
+        "placeholders": {"host": host_example, "login": "myaccount"},
+    }
+
+
 #: Optional ARM scope of a Batch account or function app: only the portal links use it.
 _PORTAL_FIELDS: dict[str, Any] = {
     "subscription_id": _field("Subscription ID", "Subscription of the account (for portal links)."),
@@ -100,11 +109,7 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
         "batch.BatchHook",
         "Azure Batch (azure-compute)",
         dict(_PORTAL_FIELDS),
-        {
-            "hidden-fields": ["schema", "port", "extra"],
-            "relabeling": {"host": "Account URL", "login": "Account name", "password": "Account key"},
-            "placeholders": {"host": "https://myaccount.westeurope.batch.azure.com", "login": "myaccount"},
-        },
+        _account_form("https://myaccount.westeurope.batch.azure.com"),
     ),
     _connection_type(
         "azure_compute_blob",
@@ -117,11 +122,7 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
                 "Queue URL", "Storage queue endpoint (worker pools), default derived from the Blob endpoint."
             ),
         },
-        {
-            "hidden-fields": ["schema", "port", "extra"],
-            "relabeling": {"host": "Account URL", "login": "Account name", "password": "Account key"},
-            "placeholders": {"host": "https://myaccount.blob.core.windows.net", "login": "myaccount"},
-        },
+        _account_form("https://myaccount.blob.core.windows.net"),
     ),
     _connection_type(
         "azure_compute_aci",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from airflow_azure_compute.specs import FailurePolicy
 
@@ -71,10 +71,16 @@ class TaskCounts:
 
 @dataclass(frozen=True)
 class Decision:
-    """Result of `evaluate_tasks`."""
+    """Result of `evaluate_tasks` (and of `decide_job`, which names the ``blockage`` it found)."""
 
     outcome: Outcome
     message: str
+    blockage: str | None = None
+
+    @property
+    def status(self) -> Literal["success", "failed"]:
+        """The event status of a final decision: ``success`` or ``failed``."""
+        return "success" if self.outcome is Outcome.SUCCEEDED else "failed"
 
 
 def allowed_failures(policy: FailurePolicy, total: int, tolerate_percent: float) -> int:
@@ -346,6 +352,53 @@ def evaluate_blockage(
     return Decision(Outcome.FAILED, summary)
 
 
+def decide_job(
+    job_id: str,
+    counts: TaskCounts,
+    *,
+    prefix: str | None,
+    expected: int | None,
+    policy: FailurePolicy = FailurePolicy.FAIL_FAST,
+    tolerate_percent: float = 0.0,
+) -> Generator[BlockageQuery, Any, Decision | None]:
+    """One poll's decision on a job's tasks, the one both the sync sensor and the async trigger make.
+
+    Sans-I/O like `find_blockage`, which it runs only while the counts wait: None when they wait and
+    some task can (or might) still run; else the final `Decision`, whose ``blockage`` names what
+    stopped the wait early when the counts alone did not end it.
+    """
+    decision = evaluate_tasks(counts, expected=expected, policy=policy, tolerate_percent=tolerate_percent)
+    if decision.outcome is not Outcome.WAITING:
+        return decision
+    reason = yield from find_blockage(job_id, counts, prefix=prefix)
+    if reason is None:
+        return None
+    blocked = evaluate_blockage(
+        counts, reason, expected=expected, policy=policy, tolerate_percent=tolerate_percent
+    )
+    return replace(blocked, blockage=reason)
+
+
+def job_event(
+    status: str,
+    message: str,
+    *,
+    job_id: str,
+    task_id_prefix: str | None,
+    counts: TaskCounts | None = None,
+    failed_tasks: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The event of a job wait (``BatchJobEvent``), whether the trigger or the sensor decided it."""
+    return {
+        "status": status,
+        "job_id": job_id,
+        "task_id_prefix": task_id_prefix,
+        "counts": counts.as_dict() if counts else {},
+        "failed_tasks": list(failed_tasks),
+        "message": message,
+    }
+
+
 BLOCKED_SELECT: Final = ["id", "dependsOn"]
 BLOCKER_SELECT: Final = ["id", "executionInfo", "exitConditions"]
 
@@ -389,11 +442,13 @@ __all__ = [
     "allowed_failures",
     "blocked_tasks",
     "blocks_dependents",
+    "decide_job",
     "evaluate_blockage",
     "evaluate_pool",
     "evaluate_tasks",
     "failed_tasks_filter",
     "find_blockage",
+    "job_event",
     "might_be_stuck",
     "prefix_filter",
     "progress_line",

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings
 from airflow_azure_compute.exceptions import AzureComputeRemoteError, DeadlineExceededError
@@ -60,6 +60,8 @@ from airflow_azure_compute.states import (
 if TYPE_CHECKING:
     from azure.batch import BatchClient
     from azure.batch.aio import BatchClient as AsyncBatchClient
+
+R = TypeVar("R")
 
 #: ``addtaskcollection`` limits: 100 tasks and 1 MB per request (we stay under 900 KB).
 MAX_TASKS_PER_REQUEST = 100
@@ -122,28 +124,26 @@ def blockage_list_args(query: BlockageQuery) -> dict[str, Any]:
     return {"filter": failed_tasks_filter(query.prefix), "select": BLOCKER_SELECT, "max_results": 1000}
 
 
-def drive_probe(
-    probe: Generator[BlockageQuery, Any, str | None], answer: Callable[[BlockageQuery], Any]
-) -> str | None:
-    """Run a sans-I/O `find_blockage` with a sync ``answer``."""
+def drive_probe(probe: Generator[BlockageQuery, Any, R], answer: Callable[[BlockageQuery], Any]) -> R:
+    """Run a sans-I/O probe (`find_blockage`, `decide_job`) with a sync ``answer``."""
     try:
         query = next(probe)
         while True:
             query = probe.send(answer(query))
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
 
 
 async def adrive_probe(
-    probe: Generator[BlockageQuery, Any, str | None], answer: Callable[[BlockageQuery], Awaitable[Any]]
-) -> str | None:
-    """Run a sans-I/O `find_blockage` with an async ``answer``."""
+    probe: Generator[BlockageQuery, Any, R], answer: Callable[[BlockageQuery], Awaitable[Any]]
+) -> R:
+    """Run a sans-I/O probe (`find_blockage`, `decide_job`) with an async ``answer``."""
     try:
         query = next(probe)
         while True:
             query = probe.send(await answer(query))
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
 
 
 def gate_action(job: Mapping[str, Any] | None) -> str:
@@ -701,17 +701,17 @@ class BatchHook(AzureComputeSyncHook):
         except ResourceNotFoundError as err:
             raise job_not_found(job_id, err) from err
 
+    def answer_query(self, query: BlockageQuery) -> Any:
+        """The read a sans-I/O probe of `airflow_azure_compute.states` asks for (see `drive_probe`)."""
+        if query.kind == "job":
+            return self.get_job(query.target)
+        if query.kind == "pool":
+            return self.get_pool(query.target)
+        return [t.as_dict() for t in self.client.list_tasks(query.target, **blockage_list_args(query))]
+
     def find_blockage(self, job_id: str, counts: TaskCounts, prefix: str | None = None) -> str | None:
         """Why no remaining task can run (see `find_blockage`)."""
-
-        def answer(query: BlockageQuery) -> Any:
-            if query.kind == "job":
-                return self.get_job(query.target)
-            if query.kind == "pool":
-                return self.get_pool(query.target)
-            return [t.as_dict() for t in self.client.list_tasks(query.target, **blockage_list_args(query))]
-
-        return drive_probe(find_blockage(job_id, counts, prefix=prefix), answer)
+        return drive_probe(find_blockage(job_id, counts, prefix=prefix), self.answer_query)
 
     def get_scoped_counts(self, job_id: str, prefix: str) -> TaskCounts:
         """Counts of the tasks under ``prefix``: a filtered, selected, paged list (⌈n/1000⌉ requests)."""
@@ -853,19 +853,21 @@ class BatchAsyncHook(AzureComputeBaseHook):
         except ResourceNotFoundError:
             return None
 
+    async def answer_query(self, client: AsyncBatchClient, query: BlockageQuery) -> Any:
+        """The read a sans-I/O probe of `airflow_azure_compute.states` asks for (see `adrive_probe`)."""
+        if query.kind == "job":
+            return await self.get_job(client, query.target)
+        if query.kind == "pool":
+            return await self.get_pool(client, query.target)
+        return [t.as_dict() async for t in client.list_tasks(query.target, **blockage_list_args(query))]
+
     async def find_blockage(
         self, client: AsyncBatchClient, job_id: str, counts: TaskCounts, prefix: str | None = None
     ) -> str | None:
         """Why no remaining task can run (see `find_blockage`)."""
-
-        async def answer(query: BlockageQuery) -> Any:
-            if query.kind == "job":
-                return await self.get_job(client, query.target)
-            if query.kind == "pool":
-                return await self.get_pool(client, query.target)
-            return [t.as_dict() async for t in client.list_tasks(query.target, **blockage_list_args(query))]
-
-        return await adrive_probe(find_blockage(job_id, counts, prefix=prefix), answer)
+        return await adrive_probe(
+            find_blockage(job_id, counts, prefix=prefix), lambda query: self.answer_query(client, query)
+        )
 
     async def get_scoped_counts(self, client: AsyncBatchClient, job_id: str, prefix: str) -> TaskCounts:
         tasks = client.list_tasks(

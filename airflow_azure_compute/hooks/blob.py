@@ -260,6 +260,15 @@ class BlobHook(AzureComputeSyncHook):
     def read_bytes(self, container: str, name: str) -> bytes:
         return bytes(self.container(container).download_blob(name).readall())
 
+    def read_bytes_if_exists(self, container: str, name: str) -> bytes | None:
+        """The blob's bytes, or None when the blob (or its container) does not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.read_bytes(container, name)
+        except ResourceNotFoundError:
+            return None
+
     def get_blob(self, container: str, name: str) -> BlobEntry | None:
         from azure.core.exceptions import ResourceNotFoundError
 

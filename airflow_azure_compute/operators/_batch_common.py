@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 
 from airflow_azure_compute.lineage import LineageMixin
 
 if TYPE_CHECKING:
+    from logging import Logger
+
+    from airflow.triggers.base import BaseTrigger
+
     from airflow_azure_compute.hooks.batch import BatchHook
 
 
@@ -72,6 +76,52 @@ class BatchBaseOperator(LineageMixin, BaseOperator):
         return BlobHook(self.blob_conn_id).settings.account_name
 
 
+class WaitsForPool(BatchBaseOperator):
+    """Base of the operators that wait for a pool (its nodes ready, a resize done), deferred or not."""
+
+    #: Seconds between the wait's polls (set by the operator's ``poll_interval``).
+    poll_interval: float
+
+    def defer_pool_wait(
+        self,
+        trigger_class: Callable[..., BaseTrigger],
+        pool_id: str,
+        deadline: float,
+        result: dict[str, Any],
+        **fields: Any,
+    ) -> NoReturn:
+        """Wait for pool ``pool_id`` in the triggerer (``trigger_class`` with ``fields``, polling every
+        ``poll_interval`` seconds until the epoch ``deadline``); ``execute_complete`` gets the event and
+        ``result``."""
+        self.defer(
+            trigger=trigger_class(
+                pool_id=pool_id,
+                conn_id=self.azure_conn_id,
+                deadline=deadline,
+                poll_interval=self.poll_interval,
+                **fields,
+            ),
+            method_name="execute_complete",
+            kwargs={"result": result},
+        )
+
+
+def check_pool_wait(
+    log: Logger, event: Mapping[str, Any], *, code: str, success: Collection[str] = ("success",)
+) -> None:
+    """Log the message of a pool wait that ended in a ``success`` status; else raise its error:
+    `DeadlineExceededError` on ``timeout``, `AzureComputeRemoteError` with ``code`` otherwise."""
+    from airflow_azure_compute.exceptions import AzureComputeRemoteError, DeadlineExceededError
+
+    status = event.get("status")
+    if status in success:
+        log.info("%s", event.get("message"))
+        return
+    if status == "timeout":
+        raise DeadlineExceededError(str(event.get("message")))
+    raise AzureComputeRemoteError(str(event.get("message")), code=code)
+
+
 def spec_fields(value: Any, spec_class: str) -> Any:
     """``value.as_dict()`` when it is an instance of ``spec_class`` (a class name in
     `airflow_azure_compute.specs`), else ``value`` unchanged: what operators store, so it templates.
@@ -86,4 +136,4 @@ def spec_fields(value: Any, spec_class: str) -> Any:
     return value.as_dict() if isinstance(value, getattr(specs, spec_class)) else value
 
 
-__all__ = ["BatchBaseOperator", "spec_fields"]
+__all__ = ["BatchBaseOperator", "WaitsForPool", "check_pool_wait", "spec_fields"]

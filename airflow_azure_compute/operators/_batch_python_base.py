@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -147,6 +147,16 @@ class PythonRunPlan:
         return f"{self.outputs}{self.task_id(index)}/{name}"
 
 
+@dataclass(frozen=True)
+class PythonRunResults:
+    """What a run collected: every item's outcome in input order and where each chunk starts in it."""
+
+    plan: PythonRunPlan
+    workspace: RunWorkspace
+    outcomes: list[tuple[str, Any]]
+    starts: list[int]
+
+
 class BatchPythonBaseOperator(StopsBatchWork, BatchBaseOperator, ABC):
     """Shared by the call and the map operators; parameters documented here once.
 
@@ -244,14 +254,7 @@ class BatchPythonBaseOperator(StopsBatchWork, BatchBaseOperator, ABC):
         return 1
 
     @abstractmethod
-    def deliver(
-        self,
-        context: Context,
-        plan: PythonRunPlan,
-        workspace: RunWorkspace,
-        outcomes: list[tuple[str, Any]],
-        starts: list[int],
-    ) -> Any:
+    def deliver(self, context: Context, results: PythonRunResults) -> Any:
         """The task's return value from the outcomes (in input order); raise per the error policy."""
 
     # ---------------------------------------------------------------------------------- hooks
@@ -532,25 +535,16 @@ class BatchPythonBaseOperator(StopsBatchWork, BatchBaseOperator, ABC):
         self.record_job(plan.job_id)
         try:
             outcomes, starts = self._collect(plan, workspace, list(event.get("failed_tasks") or []))
-            value = self.deliver(context, plan, workspace, outcomes, starts)
+            value = self.deliver(context, PythonRunResults(plan, workspace, outcomes, starts))
         finally:
             self._finish(plan, workspace)
         return value
 
     # -------------------------------------------------------------------------------- collect
     def _read_outputs(self, workspace: RunWorkspace, names: Sequence[str]) -> list[bytes | None]:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        blob = self.blob
-
-        def read(name: str) -> bytes | None:
-            try:
-                return blob.read_bytes(workspace.output_container, name)
-            except ResourceNotFoundError:
-                return None
-
+        """The outputs' bytes, in order; None for one that is absent."""
         with ThreadPoolExecutor(TRANSFER_CONCURRENCY) as pool:
-            return list(pool.map(read, names))
+            return list(pool.map(partial(self.blob.read_bytes_if_exists, workspace.output_container), names))
 
     def _collect(
         self, plan: PythonRunPlan, workspace: RunWorkspace, failed: Sequence[Mapping[str, Any]]
@@ -649,6 +643,7 @@ __all__ = [
     "POOL_PYTHON_KEY",
     "BatchPythonBaseOperator",
     "PythonRunPlan",
+    "PythonRunResults",
     "choose_chunk_size",
     "current_round",
     "pool_python",

@@ -16,7 +16,7 @@ from airflow_azure_compute.exceptions import (
 )
 from airflow_azure_compute.ids import run_metadata, run_scope
 from airflow_azure_compute.links import BatchPoolLink, batch_account_fields
-from airflow_azure_compute.operators._batch_common import BatchBaseOperator, spec_fields
+from airflow_azure_compute.operators._batch_common import WaitsForPool, check_pool_wait, spec_fields
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -43,7 +43,7 @@ def mount_expiry(explicit: timedelta | None, context: Context | Mapping[str, Any
     return timeout if isinstance(timeout, timedelta) and timeout > timedelta(0) else DEFAULT_MOUNT_SAS_EXPIRY
 
 
-class BatchEnsurePoolOperator(BatchBaseOperator):
+class BatchEnsurePoolOperator(WaitsForPool):
     """Make sure a pool shaped like ``pool_spec`` exists; optionally wait until ``min_ready_nodes`` are usable.
 
     Returns ``{"pool_id", "created"}``. The pool's metadata names the dag, run and task that created it,
@@ -141,16 +141,8 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
         if self.deferrable:
             from airflow_azure_compute.triggers.batch import BatchPoolReadyTrigger
 
-            self.defer(
-                trigger=BatchPoolReadyTrigger(
-                    pool_id=spec.pool_id,
-                    conn_id=self.azure_conn_id,
-                    deadline=deadline,
-                    poll_interval=self.poll_interval,
-                    min_ready_nodes=self.min_ready_nodes,
-                ),
-                method_name="execute_complete",
-                kwargs={"result": result},
+            self.defer_pool_wait(
+                BatchPoolReadyTrigger, spec.pool_id, deadline, result, min_ready_nodes=self.min_ready_nodes
             )
         return self.wait_on_worker(hook, spec.pool_id, deadline, result)
 
@@ -177,13 +169,8 @@ class BatchEnsurePoolOperator(BatchBaseOperator):
     def execute_complete(
         self, context: Context, event: Mapping[str, Any], result: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        status = event.get("status")
-        if status == "success":
-            self.log.info("%s", event.get("message"))
-            return result or {"pool_id": event.get("pool_id"), "created": False}
-        if status == "timeout":
-            raise DeadlineExceededError(str(event.get("message")))
-        raise AzureComputeRemoteError(str(event.get("message")), code="PoolNotReady")
+        check_pool_wait(self.log, event, code="PoolNotReady")
+        return result or {"pool_id": event.get("pool_id"), "created": False}
 
     def create_body(self, spec: PoolSpec, context: Context) -> dict[str, Any]:
         """The create body, with registry credentials and mount SAS resolved from connections."""

@@ -19,7 +19,7 @@ from airflow_azure_compute.exceptions import (
     DeadlineExceededError,
 )
 from airflow_azure_compute.links import BatchPoolLink, batch_account_fields
-from airflow_azure_compute.operators._batch_common import BatchBaseOperator
+from airflow_azure_compute.operators._batch_common import BatchBaseOperator, WaitsForPool, check_pool_wait
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
 
 
-class BatchResizePoolOperator(BatchBaseOperator):
+class BatchResizePoolOperator(WaitsForPool):
     """Resize a fixed-size pool to ``dedicated_nodes`` + ``spot_nodes``; returns the pool's node counts.
 
     Returns ``{"pool_id", "dedicated_nodes", "spot_nodes"}`` once the pool is steady at the target.
@@ -151,16 +151,8 @@ class BatchResizePoolOperator(BatchBaseOperator):
 
             decision = evaluate_resize(hook.get_pool(self.pool_id) or {})
             if decision.outcome.value == "waiting":
-                self.defer(
-                    trigger=BatchPoolResizeTrigger(
-                        pool_id=self.pool_id,
-                        conn_id=self.azure_conn_id,
-                        deadline=deadline,
-                        poll_interval=self.poll_interval,
-                        stop_on_kill=self.stop_on_kill,
-                    ),
-                    method_name="execute_complete",
-                    kwargs={"result": result},
+                self.defer_pool_wait(
+                    BatchPoolResizeTrigger, self.pool_id, deadline, result, stop_on_kill=self.stop_on_kill
                 )
         while True:
             decision = evaluate_resize(hook.get_pool(self.pool_id) or {})
@@ -178,13 +170,8 @@ class BatchResizePoolOperator(BatchBaseOperator):
     def execute_complete(
         self, context: Context, event: Mapping[str, Any], result: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        status = event.get("status")
-        if status in ("success", "succeeded"):
-            self.log.info("%s", event.get("message"))
-            return result or {"pool_id": self.pool_id}
-        if status == "timeout":
-            raise DeadlineExceededError(str(event.get("message")))
-        raise AzureComputeRemoteError(str(event.get("message")), code="PoolResizeFailed")
+        check_pool_wait(self.log, event, code="PoolResizeFailed", success=("success", "succeeded"))
+        return result or {"pool_id": self.pool_id}
 
     def on_kill(self) -> None:
         if self.stop_on_kill:

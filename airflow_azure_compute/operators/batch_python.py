@@ -14,15 +14,13 @@ from airflow_azure_compute.exceptions import AzureComputeConfigError
 from airflow_azure_compute.operators._batch_python_base import (
     POOL_PYTHON_KEY,
     BatchPythonBaseOperator,
-    PythonRunPlan,
+    PythonRunResults,
     choose_chunk_size,
     pool_slots,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
-
-    from airflow_azure_compute.workspace import RunWorkspace
 
 
 class BatchPythonOperator(BatchPythonBaseOperator):
@@ -73,21 +71,15 @@ class BatchPythonOperator(BatchPythonBaseOperator):
             ship.pickle_value(value, f"argument {key!r}", field="op_kwargs", modules=modules)
         return [(tuple(self.op_args), dict(self.op_kwargs))], False
 
-    def deliver(
-        self,
-        context: Context,
-        plan: PythonRunPlan,
-        workspace: RunWorkspace,
-        outcomes: list[tuple[str, Any]],
-        starts: list[int],
-    ) -> Any:
+    def deliver(self, context: Context, results: PythonRunResults) -> Any:
         import pickle
 
         from airflow_azure_compute.python_results import ItemError, rebuild_exception
 
+        plan, workspace = results.plan, results.workspace
         self.log_remote_output(workspace, plan, 0)
         self.blob.delete_prefix(workspace.output_container, plan.outputs)
-        status, value = outcomes[0]
+        status, value = results.outcomes[0]
         name = getattr(self.python_callable, "__qualname__", "the function")
         if status != "ok":
             error = ItemError.from_record(0, value)
@@ -168,14 +160,7 @@ class BatchMapOperator(BatchPythonBaseOperator):
     def chunk_size(self, count: int, pool: Mapping[str, Any]) -> int:
         return self.fixed_chunk_size or choose_chunk_size(count, pool_slots(pool))
 
-    def deliver(
-        self,
-        context: Context,
-        plan: PythonRunPlan,
-        workspace: RunWorkspace,
-        outcomes: list[tuple[str, Any]],
-        starts: list[int],
-    ) -> Any:
+    def deliver(self, context: Context, results: PythonRunResults) -> Any:
         import pickle
 
         from airflow_azure_compute.python_results import (
@@ -185,7 +170,8 @@ class BatchMapOperator(BatchPythonBaseOperator):
             split_outcomes,
         )
 
-        values, errors = split_outcomes(0, outcomes)
+        plan, workspace = results.plan, results.workspace
+        values, errors = split_outcomes(0, results.outcomes)
         count = len(values)
         self.log.info("items: %d/%d done, %d raised", count - len(errors), count, len(errors))
         if errors and self.on_item_error == "fail":
@@ -204,6 +190,7 @@ class BatchMapOperator(BatchPythonBaseOperator):
         if inline:
             blob.delete_prefix(workspace.output_container, plan.outputs)
             return map_xcom(count, errors, results=values)
+        starts = results.starts
         ends = [*starts[1:], count]
         chunks = [
             {"blob": plan.output(i, "result.pkl"), "start": start, "count": end - start}

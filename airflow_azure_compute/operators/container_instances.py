@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_azure_compute.cleanup import CleanupPolicy, should_delete
+from airflow_azure_compute.cleanup import CleanupPolicy, run_then_clean_up, should_delete
 from airflow_azure_compute.deferral import deadline_after, default_deferrable, to_seconds
 from airflow_azure_compute.deprecations import renamed_argument
 from airflow_azure_compute.exceptions import (
@@ -402,26 +402,17 @@ class ContainerInstancesRunGroupOperator(LineageMixin, BaseOperator):
 
         A group waited for until ``running`` is a service: it is left running after success.
         """
-        from airflow.sdk.exceptions import TaskDeferred
 
-        succeeded: bool | None = None
-        try:
-            value = step()
-            succeeded = True
-            return value
-        except TaskDeferred:
-            raise
-        except BaseException:
-            succeeded = False
-            raise
-        finally:
+        def clean_up(succeeded: bool) -> None:
             serving = succeeded and self.wait_for is WaitFor.RUNNING
-            if succeeded is not None and not serving and should_delete(self.cleanup, bool(succeeded)):
+            if not serving and should_delete(self.cleanup, succeeded):
                 try:
                     hook.delete_group(name)
                     self.log.info("deleted container group %s (cleanup=%s)", name, self.cleanup.value)
                 except AzureComputeError as err:  # never hide the task's own outcome
                     self.log.warning("delete of container group %s failed: %s", name, err)
+
+        return run_then_clean_up(step, clean_up)
 
     def on_kill(self) -> None:
         if self._group is None or self.on_kill_action is OnKillAction.KEEP:

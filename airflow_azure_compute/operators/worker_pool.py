@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_azure_compute.cleanup import CleanupPolicy, should_delete
+from airflow_azure_compute.cleanup import CleanupPolicy, run_then_clean_up, should_delete
 from airflow_azure_compute.deferral import deadline_after, default_deferrable
 from airflow_azure_compute.exceptions import (
     AzureComputeConfigError,
@@ -445,22 +445,16 @@ class ContainerInstancesWorkerPoolOperator(LineageMixin, BaseOperator):
                 self.log.info("[%s] %s", name, line)
 
     def _with_cleanup(self, context: Context, step: Any) -> Any:
-        from airflow.sdk.exceptions import TaskDeferred
-
-        succeeded: bool | None = None
-        try:
+        def step_then_report() -> Any:
             value = step()
-            succeeded = True
             self._report(context)
             return value
-        except TaskDeferred:
-            raise
-        except BaseException:
-            succeeded = False
-            raise
-        finally:
-            if succeeded is not None and should_delete(self.cleanup, succeeded):
+
+        def clean_up(succeeded: bool) -> None:
+            if should_delete(self.cleanup, succeeded):
                 self._clean_up()
+
+        return run_then_clean_up(step_then_report, clean_up)
 
     def _report(self, context: Context) -> None:
         """Lineage of a pool that succeeded; its results as an Asset when ``cleanup`` keeps them."""

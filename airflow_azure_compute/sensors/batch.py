@@ -279,35 +279,36 @@ class BatchJobSensor(StopsBatchWork, LineageMixin, BaseSensorOperator):
 
     def evaluate_now(self, hook: BatchHook, policy: FailurePolicy) -> dict[str, Any] | None:
         """One poll on the worker: an event dict when done, else None."""
-        from airflow_azure_compute.states import Outcome, evaluate_blockage, evaluate_tasks, progress_line
+        from airflow_azure_compute.hooks.batch import drive_probe
+        from airflow_azure_compute.states import decide_job, job_event, progress_line
 
         counts = self.counts(hook)
         self.log.info("job %s: %s", self.job_id, progress_line(counts, self.expected, rate=None, elapsed=0.0))
-        decision = evaluate_tasks(
-            counts, expected=self.expected, policy=policy, tolerate_percent=float(self.tolerate_percent)
-        )
         prefix = self.task_id_prefix if self.scope == "prefix" else None
-        if decision.outcome is Outcome.WAITING:
-            reason = hook.find_blockage(self.job_id, counts, prefix)
-            if reason is None:
-                return None
-            self.log.error("job %s: %s", self.job_id, reason)
-            decision = evaluate_blockage(
+        decision = drive_probe(
+            decide_job(
+                self.job_id,
                 counts,
-                reason,
+                prefix=prefix,
                 expected=self.expected,
                 policy=policy,
                 tolerate_percent=float(self.tolerate_percent),
-            )
+            ),
+            hook.answer_query,
+        )
+        if decision is None:
+            return None
+        if decision.blockage:
+            self.log.error("job %s: %s", self.job_id, decision.blockage)
         failed = hook.list_failed_tasks(self.job_id, prefix, limit=100) if counts.failed else []
-        return {
-            "status": "success" if decision.outcome is Outcome.SUCCEEDED else "failed",
-            "job_id": self.job_id,
-            "task_id_prefix": self.task_id_prefix,
-            "counts": counts.as_dict(),
-            "failed_tasks": failed,
-            "message": decision.message,
-        }
+        return job_event(
+            decision.status,
+            decision.message,
+            job_id=self.job_id,
+            task_id_prefix=self.task_id_prefix,
+            counts=counts,
+            failed_tasks=failed,
+        )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         event = self.evaluate_now(self.hook, self._check())

@@ -24,14 +24,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_azure_compute.hooks.batch import BatchAsyncHook, backoff, is_transient
+from airflow_azure_compute.deferral import poll_delay
+from airflow_azure_compute.hooks.batch import BatchAsyncHook, adrive_probe, backoff, is_transient
 from airflow_azure_compute.specs import FailurePolicy
 from airflow_azure_compute.states import (
     Outcome,
     TaskCounts,
-    evaluate_blockage,
+    decide_job,
     evaluate_pool,
-    evaluate_tasks,
+    job_event,
     progress_line,
 )
 from airflow_azure_compute.triggers.base import SerializableTrigger
@@ -186,7 +187,7 @@ class _BatchPollingTrigger(SerializableTrigger):
                     if time.time() >= self.deadline:
                         yield TriggerEvent(self.timeout_event())
                         return
-                    await asyncio.sleep(min(self.poll_interval, max(self.deadline - time.time(), 0.0)))
+                    await asyncio.sleep(poll_delay(self.poll_interval, self.deadline))
         except Exception as err:
             yield TriggerEvent(
                 {
@@ -268,16 +269,20 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         self._last_logged = 0.0
 
     def _base_event(
-        self, status: EventStatus, message: str, counts: TaskCounts | None = None
+        self,
+        status: EventStatus,
+        message: str,
+        counts: TaskCounts | None = None,
+        failed_tasks: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        return {
-            "status": status,
-            "job_id": self.job_id,
-            "task_id_prefix": self.task_id_prefix,
-            "counts": counts.as_dict() if counts else {},
-            "failed_tasks": [],
-            "message": message,
-        }
+        return job_event(
+            status,
+            message,
+            job_id=self.job_id,
+            task_id_prefix=self.task_id_prefix,
+            counts=counts,
+            failed_tasks=failed_tasks or [],
+        )
 
     def timeout_event(self) -> dict[str, Any]:
         return self._base_event("timeout", f"job {self.job_id}: deadline passed before its tasks were done")
@@ -318,25 +323,22 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
         await self._tail.poll(client, self.log)
         counts = await self.counts(hook, client)
         self.report_progress(counts)
-        decision = evaluate_tasks(
-            counts,
-            expected=self.expected_tasks,
-            policy=self.failure_policy,
-            tolerate_percent=self.tolerate_percent,
-        )
         prefix = self.task_id_prefix if self.scope == "prefix" else None
-        if decision.outcome is Outcome.WAITING:
-            reason = await hook.find_blockage(client, self.job_id, counts, prefix)
-            if reason is None:
-                return None
-            self.log.error("job %s: %s", self.job_id, reason)
-            decision = evaluate_blockage(
+        decision = await adrive_probe(
+            decide_job(
+                self.job_id,
                 counts,
-                reason,
+                prefix=prefix,
                 expected=self.expected_tasks,
                 policy=self.failure_policy,
                 tolerate_percent=self.tolerate_percent,
-            )
+            ),
+            lambda query: hook.answer_query(client, query),
+        )
+        if decision is None:
+            return None
+        if decision.blockage:
+            self.log.error("job %s: %s", self.job_id, decision.blockage)
         while await self._tail.poll(client, self.log):  # the rest of the output, then partial lines
             pass
         self._tail.flush(self.log)
@@ -345,10 +347,7 @@ class BatchJobCompleteTrigger(_BatchPollingTrigger):
             if counts.failed
             else []
         )
-        status: EventStatus = "success" if decision.outcome is Outcome.SUCCEEDED else "failed"
-        event = self._base_event(status, decision.message, counts)
-        event["failed_tasks"] = failed
-        return event
+        return self._base_event(decision.status, decision.message, counts, failed)
 
     async def on_kill(self) -> None:
         """A user killed the task: terminate the job when this run owns it, else this fan-out's tasks.

@@ -35,6 +35,17 @@ def test_containers_lifecycle(blob_connection: str) -> None:
     assert hook.delete_container(name) is False
 
 
+def test_read_bytes_if_exists_returns_none_for_an_absent_blob_or_container(blob_connection: str) -> None:
+    hook = BlobHook(blob_connection)
+    name = unique("hook")
+    hook.create_container(name)
+    hook.upload_bytes(name, "here", b"data")
+    assert hook.read_bytes_if_exists(name, "here") == b"data"
+    assert hook.read_bytes_if_exists(name, "missing") is None
+    assert hook.read_bytes_if_exists(unique("nocontainer"), "here") is None
+    hook.delete_container(name)
+
+
 def test_upload_list_download_delete(blob_connection: str, tmp_path: object) -> None:
     hook = BlobHook(blob_connection)
     name = unique("hook")

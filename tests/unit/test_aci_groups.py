@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_azure_compute.cleanup import CleanupPolicy, should_delete
+from airflow_azure_compute.cleanup import CleanupPolicy, run_then_clean_up, should_delete
 from airflow_azure_compute.exceptions import AzureComputeConfigError
 from airflow_azure_compute.hooks.aci_groups import (
     ContainerSpec,
@@ -200,6 +200,29 @@ def test_cleanup_policy() -> None:
     assert CleanupPolicy.parse("Delete_On_Success", field="cleanup") is CleanupPolicy.DELETE_ON_SUCCESS
     with pytest.raises(AzureComputeConfigError, match="cleanup: 'maybe' is not one of: keep, delete"):
         CleanupPolicy.parse("maybe", field="cleanup")
+
+
+def test_run_then_clean_up_applies_cleanup_unless_the_step_deferred() -> None:
+    from airflow.sdk.exceptions import TaskDeferred
+
+    seen: list[bool] = []
+    assert run_then_clean_up(lambda: 7, seen.append) == 7 and seen == [True]
+
+    def fails() -> None:
+        raise KeyboardInterrupt  # any BaseException counts as a failure
+
+    with pytest.raises(KeyboardInterrupt):
+        run_then_clean_up(fails, seen.append)
+    assert seen == [True, False]
+
+    def defers() -> None:
+        raise TaskDeferred(
+            trigger=ContainerGroupTrigger(group_name="g", conn_id="c", deadline=1.0), method_name="m"
+        )
+
+    with pytest.raises(TaskDeferred):
+        run_then_clean_up(defers, seen.append)
+    assert seen == [True, False]  # the trigger owns the work now
 
 
 def test_operator_surface() -> None:

@@ -15,8 +15,10 @@ from airflow_azure_compute.states import (
     TaskCounts,
     blocked_tasks,
     blocks_dependents,
+    decide_job,
     evaluate_blockage,
     find_blockage,
+    job_event,
 )
 
 JOB = {"id": "j", "state": "active", "poolInfo": {"poolId": "p"}, "usesTaskDependencies": True}
@@ -150,6 +152,39 @@ def test_blockage_decision_per_policy() -> None:
     assert tolerate.outcome is Outcome.SUCCEEDED
     strict = evaluate_blockage(STUCK, "why", expected=4, policy=FailurePolicy.TOLERATE, tolerate_percent=50)
     assert strict.outcome is Outcome.FAILED
+
+
+def test_the_job_decision_looks_for_blocked_work_only_while_the_counts_wait() -> None:
+    answer, asked = answers()
+
+    def decide(counts: TaskCounts, policy: FailurePolicy) -> Any:
+        return drive_probe(decide_job("j", counts, prefix=None, expected=4, policy=policy), answer)
+
+    failed_fast = decide(STUCK, FailurePolicy.FAIL_FAST)  # the counts decide: no request
+    assert failed_fast.outcome is Outcome.FAILED and failed_fast.blockage is None and asked == []
+    assert decide(TaskCounts(active=2, running=2), FailurePolicy.RUN_ALL) is None and asked == []
+    blocked = decide(STUCK, FailurePolicy.RUN_ALL)
+    assert asked == ["job", "pool", "active", "failed"]
+    assert blocked.outcome is Outcome.FAILED and blocked.status == "failed"
+    assert blocked.blockage == "2 task(s) can never run (b, c): blocked by failed dependencies a"
+    assert blocked.message.endswith(blocked.blockage)
+
+
+def test_a_job_event_carries_the_decision_counts_and_failed_tasks() -> None:
+    done = decide_job("j", TaskCounts(completed=4, succeeded=4), prefix=None, expected=4)
+    decision = drive_probe(done, answers()[0])
+    assert decision.status == "success"
+    event = job_event(
+        decision.status, decision.message, job_id="j", task_id_prefix="p-", counts=TaskCounts(completed=4)
+    )
+    assert event == {
+        "status": "success",
+        "job_id": "j",
+        "task_id_prefix": "p-",
+        "counts": {"active": 0, "running": 0, "completed": 4, "succeeded": 0, "failed": 0},
+        "failed_tasks": [],
+        "message": "4/4 done, 0 failed",
+    }
 
 
 def test_specs_expose_on_task_failure_and_dependency_action() -> None:
