@@ -172,16 +172,12 @@ def test_blob_and_queue_hooks_sign_in_with_the_storage_audience_in_china(
     assert set(recorder.asked) == {("https://storage.azure.com/.default",)}
 
 
-def test_azurite_refuses_a_token_of_another_audience(
-    oauth_azurite: tuple[AzuriteEndpoints, str],
-    recorder: RecordingCredential,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_azurite_refuses_a_token_of_another_audience(oauth_azurite: tuple[AzuriteEndpoints, str]) -> None:
     """The Azurite above does check the audience: a Batch-scoped token is refused."""
     from azure.storage.blob import BlobServiceClient
 
     azurite, ca_path = oauth_azurite
-    client = BlobServiceClient(azurite.blob_url, credential=recorder, audience="https://batch.chinacloudapi.cn/",
-                               connection_verify=ca_path)  # fmt: skip
+    client = BlobServiceClient(azurite.blob_url, credential=RecordingCredential(),
+                               audience="https://batch.chinacloudapi.cn/", connection_verify=ca_path)  # fmt: skip
     with pytest.raises(HttpResponseError, match="Invalid token audience"):
         client.get_service_properties()
