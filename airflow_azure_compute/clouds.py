@@ -12,6 +12,19 @@ suffix (``core.windows.net``, ``core.chinacloudapi.cn``, ``core.usgovcloudapi.ne
 URLs (``batch.azure.com``, ``batch.chinacloudapi.cn``, ``batch.usgovcloudapi.net``), function apps
 (``azurewebsites.net``, ``chinacloudsites.cn``, ``azurewebsites.us``).
 
+Each cloud also has its own Entra ID token scopes (the audience of a bearer token plus ``/.default``):
+
+- Batch: the Batch resource id ``https://batch.core.windows.net/``, ``https://batch.chinacloudapi.cn/``,
+  ``https://batch.core.usgovcloudapi.net/`` (azure-cli's ``batch_resource_id``; go-autorest's
+  ``ResourceIdentifiers.Batch``; "Authenticate Azure Batch services with Microsoft Entra ID" on
+  learn.microsoft.com and docs.azure.cn), with ``/.default`` appended as azure-cli's
+  ``resource_to_scopes`` and azure-batch's own default (``https://batch.core.windows.net//.default``) do.
+- Storage: ``https://storage.azure.com/`` in all three (go-autorest's ``ResourceIdentifiers.Storage``;
+  azure-storage-blob's default ``STORAGE_OAUTH_SCOPE``; Entra ID authorization of Blob Storage is
+  available "in all public regions and national clouds").
+- Resource Manager: the cloud's ARM endpoint plus ``/.default`` (Microsoft Learn, "Multicloud: Connect
+  to all regions with the Azure libraries for Python"; go-autorest's ``TokenAudience``).
+
 `decide_cloud` picks the cloud from a connection's explicit ``cloud`` extra, else from the first
 URL of a known zone (the service endpoint, then the authority); a host of no known zone (an emulator
 on 127.0.0.1 or localhost, a custom domain) says nothing, and with no signal at all the cloud is the
@@ -48,13 +61,20 @@ class AzureCloud(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CloudEndpoints:
-    """Where a cloud's portal, Resource Manager and Entra ID authority are, and its DNS zones."""
+    """Where a cloud's portal, Resource Manager and Entra ID authority are, its DNS zones and storage
+    suffix, and the Entra ID token scopes of its services."""
 
     portal: str
     resource_manager: str
     active_directory: str
     #: DNS zones whose hosts belong to this cloud (a host is the zone or ends with ``.<zone>``).
     zones: tuple[str, ...]
+    #: Storage account hosts are ``<account>.<service>.<storage_suffix>``.
+    storage_suffix: str
+    #: Entra ID token scopes of the services (see the module docstring for their sources).
+    batch_scope: str
+    storage_scope: str
+    arm_scope: str
 
 
 ENDPOINTS: Mapping[AzureCloud, CloudEndpoints] = {
@@ -63,18 +83,30 @@ ENDPOINTS: Mapping[AzureCloud, CloudEndpoints] = {
         resource_manager="https://management.azure.com",
         active_directory="https://login.microsoftonline.com",
         zones=("azure.com", "windows.net", "azurewebsites.net", "microsoftonline.com"),
+        storage_suffix="core.windows.net",
+        batch_scope="https://batch.core.windows.net//.default",
+        storage_scope="https://storage.azure.com/.default",
+        arm_scope="https://management.azure.com/.default",
     ),
     AzureCloud.CHINA: CloudEndpoints(
         portal="https://portal.azure.cn",
         resource_manager="https://management.chinacloudapi.cn",
         active_directory="https://login.chinacloudapi.cn",
         zones=("chinacloudapi.cn", "chinacloudsites.cn", "azure.cn", "microsoftonline.cn"),
+        storage_suffix="core.chinacloudapi.cn",
+        batch_scope="https://batch.chinacloudapi.cn//.default",
+        storage_scope="https://storage.azure.com/.default",
+        arm_scope="https://management.chinacloudapi.cn/.default",
     ),
     AzureCloud.US_GOVERNMENT: CloudEndpoints(
         portal="https://portal.azure.us",
         resource_manager="https://management.usgovcloudapi.net",
         active_directory="https://login.microsoftonline.us",
         zones=("usgovcloudapi.net", "azurewebsites.us", "azure.us", "microsoftonline.us"),
+        storage_suffix="core.usgovcloudapi.net",
+        batch_scope="https://batch.core.usgovcloudapi.net//.default",
+        storage_scope="https://storage.azure.com/.default",
+        arm_scope="https://management.usgovcloudapi.net/.default",
     ),
 }
 

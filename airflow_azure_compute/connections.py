@@ -18,7 +18,8 @@ never registers those types.
 Entra ID modes shared by all: ``service_principal`` (secret or certificate), ``managed_identity``,
 ``workload_identity``, ``default`` (DefaultAzureCredential) and ``token`` (a bearer token given as is).
 Every type accepts an endpoint override, a ``ca_bundle`` for TLS and a ``cloud`` (`AzureCloud`: the
-cloud of the resources, else decided from the endpoints; see `ServiceSettings.azure_cloud`).
+cloud of the resources, else decided from the endpoints; see `ServiceSettings.azure_cloud`), which
+also picks the Entra ID token scope of the service (`ServiceSettings.token_scope`).
 
 The settings object is parsed and validated once; `ServiceSettings.credential` and
 `ServiceSettings.async_credential` build the sync and async credential from one table, so the
@@ -42,6 +43,7 @@ from urllib.parse import urlsplit
 from airflow_azure_compute.clouds import (
     ENDPOINTS,
     AzureCloud,
+    cloud_of_url,
     cloud_signals,
     decide_cloud,
     parse_cloud,
@@ -95,9 +97,10 @@ ALLOWED_MODES: Mapping[ServiceKind, frozenset[AuthMode]] = {
     ServiceKind.DURABLE: ENTRA_MODES | {AuthMode.FUNCTION_KEY},
 }
 
-#: Token scopes per service (ACI's derives from the ARM endpoint; Durable's is ``app_auth_scope``).
-BATCH_SCOPE = "https://batch.core.windows.net//.default"
-STORAGE_SCOPE = "https://storage.azure.com/.default"
+#: Token scopes of the public cloud (every cloud's are in `airflow_azure_compute.clouds.ENDPOINTS`;
+#: a connection's are `ServiceSettings.token_scope`).
+BATCH_SCOPE = ENDPOINTS[AzureCloud.PUBLIC].batch_scope
+STORAGE_SCOPE = ENDPOINTS[AzureCloud.PUBLIC].storage_scope
 DEFAULT_ARM_ENDPOINT = ENDPOINTS[AzureCloud.PUBLIC].resource_manager
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -246,14 +249,28 @@ class ServiceSettings:
     # ------------------------------------------------------------------------------- credentials
     @property
     def token_scope(self) -> str | None:
-        """The Entra ID scope a bearer token for this service needs."""
+        """The Entra ID scope a bearer token for this service needs, in the connection's cloud
+        (`azure_cloud`): Batch and Storage the cloud's (`CloudEndpoints`); Resource Manager the cloud's
+        when the ARM endpoint is in the cloud's DNS zone, else ``<arm_endpoint>/.default`` (a custom ARM
+        endpoint, such as an emulator's, is its own audience); Durable the ``app_auth_scope`` extra
+        (the function app's own registration, the same in every cloud)."""
+        if self.kind is ServiceKind.DURABLE:
+            return self.app_auth_scope
+        cloud = ENDPOINTS[self.azure_cloud]
         if self.kind is ServiceKind.BATCH:
-            return BATCH_SCOPE
+            return cloud.batch_scope
         if self.kind is ServiceKind.BLOB:
-            return STORAGE_SCOPE
-        if self.kind is ServiceKind.ACI:
+            return cloud.storage_scope
+        if cloud_of_url(self.endpoint) is None:
             return f"{self.endpoint.rstrip('/')}/.default"
-        return self.app_auth_scope
+        return cloud.arm_scope
+
+    @property
+    def token_scopes(self) -> list[str]:
+        """``[token_scope]`` for a connection that signs in with Entra ID, else empty (shared key, SAS,
+        function key): what the SDK clients are given as their credential scopes."""
+        scope = self.token_scope
+        return [scope] if scope and self.uses_entra else []
 
     @property
     def azure_cloud(self) -> AzureCloud:
@@ -790,7 +807,7 @@ def _from_wasb(
     ours = {k: v for k, v in ours.items() if k not in others}
     if x.get("connection_string"):
         return {"extra": {**ours, "connection_string": x["connection_string"]}}
-    url = host or (f"https://{login}.blob.core.windows.net" if login else None)
+    url = host or (f"https://{login}.blob.{_storage_suffix(ours)}" if login else None)
     if url and "://" not in url:
         url = f"https://{url}"
     ours["account_url"] = url
@@ -808,6 +825,17 @@ def _from_wasb(
         return {"extra": {**ours, "sas_token": sas}}
     key = password or x.get("account_key")
     return {"login": login, "password": key, "extra": ours}
+
+
+def _storage_suffix(extra: Mapping[str, Any]) -> str:
+    """The storage DNS suffix of the cloud a ``wasb`` connection with only an account name talks to:
+    its ``cloud`` extra, else its authority's cloud, else the public cloud's ``core.windows.net``."""
+    try:
+        explicit = parse_cloud(str(extra["cloud"])) if extra.get("cloud") else None
+    except ValueError:
+        explicit = None  # refused, naming the connection and the field, by the parser that follows
+    cloud = decide_cloud(explicit, {"authority_host": str(extra.get("authority_host") or "")})
+    return ENDPOINTS[cloud].storage_suffix
 
 
 _PARSERS: Mapping[ServiceKind, _Parser] = {

@@ -59,7 +59,7 @@ _ENTRA_FIELDS: dict[str, Any] = {
     "cloud": _field(
         "Azure cloud",
         "The cloud of the resources; leave empty to decide it from the endpoints. Sets the portal of the "
-        "links, and the default authority (and ARM endpoint) of a sovereign cloud.",
+        "links, the Entra ID token scopes, and the default authority (and ARM endpoint) of a sovereign cloud.",
         enum=[None, *_CLOUDS],
         values_display={"null": "Decided from the endpoints", **_CLOUDS},
     ),

@@ -43,7 +43,7 @@ from airflow_azure_compute.hooks.idempotent import (
     is_transient,
     retry_call,
 )
-from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
+from airflow_azure_compute.hooks.sdk_options import credential_scopes, sdk_client_kwargs
 from airflow_azure_compute.states import (
     BLOCKED_SELECT,
     BLOCKER_SELECT,
@@ -68,6 +68,13 @@ MAX_TASKS_PER_REQUEST = 100
 MAX_REQUEST_BYTES = 900_000
 #: How much of stdout.txt / stderr.txt forensics keep (the end of the file).
 TAIL_BYTES = 4096
+
+
+def client_options(settings: ServiceSettings, *, aio: bool) -> dict[str, Any]:
+    """Keyword arguments of both ``BatchClient`` classes (everything but the endpoint and credential):
+    transport, TLS, and for Entra ID the Batch token scope of the connection's cloud (azure-batch's
+    default is the public cloud's)."""
+    return {**credential_scopes(settings), **sdk_client_kwargs(settings, aio=aio)}
 
 
 def remote_error(operation: str, err: Exception) -> AzureComputeRemoteError:
@@ -258,7 +265,7 @@ class BatchHook(AzureComputeSyncHook):
         from azure.batch import BatchClient
 
         s = self.settings
-        return BatchClient(endpoint=s.endpoint, credential=s.credential(), **sdk_client_kwargs(s, aio=False))
+        return BatchClient(endpoint=s.endpoint, credential=s.credential(), **client_options(s, aio=False))
 
     def probe(self) -> str:
         first_page: Iterable[Any] = next(self.client.list_pools(max_results=1, select=["id"]).by_page(), [])
@@ -825,7 +832,7 @@ class BatchAsyncHook(AzureComputeBaseHook):
         settings: ServiceSettings = await self.aget_settings()
         credential = settings.async_credential()
         client = AioBatchClient(
-            endpoint=settings.endpoint, credential=credential, **sdk_client_kwargs(settings, aio=True)
+            endpoint=settings.endpoint, credential=credential, **client_options(settings, aio=True)
         )
         await client.__aenter__()
         return client, credential
@@ -939,6 +946,7 @@ __all__ = [
     "SubmitResult",
     "backoff",
     "chunk_tasks",
+    "client_options",
     "gate_action",
     "is_transient",
     "iter_serialized_chunks",

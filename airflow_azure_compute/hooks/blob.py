@@ -31,7 +31,7 @@ from airflow_azure_compute.hooks.blob_transfer import (
     TaskPool,
     content_settings,
 )
-from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
+from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs, storage_audience
 from airflow_azure_compute.hooks.storage_retry import storage_retry_policy
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ class BlobEntry:
 
 
 def client_kwargs(settings: ServiceSettings, *, aio: bool) -> dict[str, Any]:
-    """Keyword arguments of ``BlobServiceClient`` (sync or aio) except the credential."""
+    """Keyword arguments of ``BlobServiceClient`` (sync or aio) except the credential; with Entra ID,
+    the Storage token audience of the connection's cloud."""
     return {
         "account_url": settings.endpoint,
         "max_single_put_size": BLOCK_SIZE,
@@ -71,6 +72,7 @@ def client_kwargs(settings: ServiceSettings, *, aio: bool) -> dict[str, Any]:
         "max_single_get_size": BLOCK_SIZE,
         "max_chunk_get_size": BLOCK_SIZE,
         "retry_policy": storage_retry_policy(aio=aio),
+        **storage_audience(settings),
         **sdk_client_kwargs(settings, aio=aio),
     }
 

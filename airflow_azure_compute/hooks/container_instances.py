@@ -16,7 +16,7 @@ from airflow_azure_compute.connections import ServiceKind, ServiceSettings
 from airflow_azure_compute.exceptions import AzureComputeRemoteError
 from airflow_azure_compute.hooks.base import AzureComputeBaseHook, AzureComputeSyncHook
 from airflow_azure_compute.hooks.idempotent import aretry_call, retry_call
-from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
+from airflow_azure_compute.hooks.sdk_options import credential_scopes, sdk_client_kwargs
 
 if TYPE_CHECKING:
     from azure.mgmt.containerinstance import ContainerInstanceManagementClient
@@ -33,8 +33,8 @@ def client_options(settings: ServiceSettings, *, aio: bool) -> dict[str, Any]:
     return {
         "subscription_id": settings.subscription_id,
         "base_url": settings.endpoint,
-        "credential_scopes": [settings.token_scope],
         "polling_interval": LRO_POLLING_INTERVAL,
+        **credential_scopes(settings),
         **sdk_client_kwargs(settings, aio=aio),
     }
 

@@ -9,6 +9,10 @@
   (``use_env_settings=False``) and the only other thing ``requests`` takes from the environment, a
   CA bundle, is passed explicitly. With a proxy or netrc configured, the libraries keep their own
   per-request lookups, unchanged.
+* Token scopes in the connection's cloud (`ServiceSettings.token_scope`), for Entra ID sign-in only:
+  ``credential_scopes`` for azure-batch and the management clients (whose defaults are the public
+  cloud's), ``audience`` for azure-storage-blob and azure-storage-queue (which append ``/.default``).
+  Shared key and SAS clients get neither.
 * azure-core's per-request INFO logging is turned down: thousands of chunk requests would flood the
   task log (operators log progress instead).
 """
@@ -50,4 +54,23 @@ def sdk_client_kwargs(settings: ServiceSettings, *, aio: bool) -> dict[str, Any]
     return {**environment_free_transport(aio=aio), **settings.client_kwargs()}
 
 
-__all__ = ["environment_free_transport", "quiet_http_logging", "sdk_client_kwargs"]
+def credential_scopes(settings: ServiceSettings) -> dict[str, Any]:
+    """``credential_scopes`` of an azure-batch or azure-mgmt client signing in with Entra ID (else
+    nothing: a shared key needs no scope)."""
+    return {"credential_scopes": settings.token_scopes} if settings.token_scopes else {}
+
+
+def storage_audience(settings: ServiceSettings) -> dict[str, Any]:
+    """``audience`` of an azure-storage client signing in with Entra ID: the scope's resource, as the
+    SDK appends ``/.default`` itself (else nothing: keys and SAS need no audience)."""
+    scopes = settings.token_scopes
+    return {"audience": scopes[0].removesuffix("/.default")} if scopes else {}
+
+
+__all__ = [
+    "credential_scopes",
+    "environment_free_transport",
+    "quiet_http_logging",
+    "sdk_client_kwargs",
+    "storage_audience",
+]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 from airflow_azure_compute.connections import ServiceKind, ServiceSettings
 from airflow_azure_compute.exceptions import AzureComputeConfigError, AzureComputeRemoteError
 from airflow_azure_compute.hooks.base import AzureComputeSyncHook
-from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs
+from airflow_azure_compute.hooks.sdk_options import sdk_client_kwargs, storage_audience
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueServiceClient
@@ -86,6 +86,7 @@ class StorageQueueHook(AzureComputeSyncHook):
         return QueueServiceClient(
             account_url=self.settings.queue_url,
             credential=self.settings.credential(),
+            **storage_audience(self.settings),
             **sdk_client_kwargs(self.settings, aio=False),
         )
 

@@ -90,8 +90,13 @@ def _stop(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
 
 
 @contextmanager
-def run_azurite(workspace: Path | None = None, *, timeout: float = 30) -> Iterator[AzuriteEndpoints]:
-    """Run Azurite on free 127.0.0.1 ports in a temporary workspace; yield its endpoints."""
+def run_azurite(
+    workspace: Path | None = None, *, timeout: float = 30, extra_args: Sequence[str] = ()
+) -> Iterator[AzuriteEndpoints]:
+    """Run Azurite on free 127.0.0.1 ports in a temporary workspace; yield its endpoints.
+
+    ``extra_args`` are more Azurite options, e.g. ``--cert``, ``--key`` and ``--oauth basic`` for
+    HTTPS with Entra ID bearer tokens."""
     with tempfile.TemporaryDirectory(prefix="azurite-") as tmp:
         location = workspace or Path(tmp)
         log_path = Path(tmp) / "azurite.log"
@@ -101,7 +106,7 @@ def run_azurite(workspace: Path | None = None, *, timeout: float = 30) -> Iterat
             "--queueHost", "127.0.0.1", "--queuePort", "0",
             "--tableHost", "127.0.0.1", "--tablePort", "0",
             "--location", str(location),
-            "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry",
+            "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry", *extra_args,
         ]  # fmt: skip
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -33,6 +33,33 @@ def test_wasb_account_name_and_key_without_host() -> None:
     assert (s.endpoint, s.account_name, s.account_key) == ("https://acct.blob.core.windows.net", "acct", KEY)
 
 
+@pytest.mark.parametrize(
+    ("extra", "endpoint"),
+    [
+        ({"cloud": "AzureChinaCloud"}, "https://acct.blob.core.chinacloudapi.cn"),
+        ({"cloud": "azureusgovernment"}, "https://acct.blob.core.usgovcloudapi.net"),
+        ({"cloud": "AzureCloud"}, "https://acct.blob.core.windows.net"),
+        ({"authority_host": "https://login.chinacloudapi.cn"}, "https://acct.blob.core.chinacloudapi.cn"),
+        ({"extra__wasb__cloud": "AzureUSGovernment"}, "https://acct.blob.core.usgovcloudapi.net"),
+    ],
+)
+def test_wasb_account_name_builds_the_url_of_its_cloud(extra: dict[str, Any], endpoint: str) -> None:
+    """A Login alone names an account of the connection's cloud: its storage suffix, not the public one
+    (which the same connection's ``cloud`` would then refuse)."""
+    s = parse("wasb", extra, login="acct", password=KEY)
+    assert (s.endpoint, s.queue_url, s.account_name) == (
+        endpoint,
+        endpoint.replace(".blob.", ".queue."),
+        "acct",
+    )
+
+
+def test_wasb_unknown_cloud_is_refused_naming_the_field() -> None:
+    with pytest.raises(ConnectionConfigError, match="unknown cloud 'AzureGermanCloud'") as err:
+        parse("wasb", {"cloud": "AzureGermanCloud"}, login="acct", password=KEY)
+    assert (err.value.field, err.value.conn_id) == ("cloud", "theirs")
+
+
 def test_wasb_connection_string_wins() -> None:
     cs = f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY};EndpointSuffix=core.windows.net"
     s = parse("wasb", {"connection_string": cs, "sas_token": SAS})
