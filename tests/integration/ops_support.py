@@ -7,17 +7,12 @@ instance is a small stand-in (dag.test() covers the real one in tests/e2e).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.sdk.exceptions import TaskDeferred
 from airflow.triggers.base import BaseTrigger
-
-if TYPE_CHECKING:
-    from airflow_azure_compute.hooks.durable import DurableHook
-    from airflow_azure_compute.hooks.durable_api import RuntimeStatus
 
 
 @dataclass
@@ -82,14 +77,3 @@ def expect_deferred(call: Callable[[], Any]) -> TaskDeferred:
     except TaskDeferred as deferred:
         return deferred
     raise AssertionError("expected the operator to defer")
-
-
-def wait_status(hook: DurableHook, instance_id: str, *wanted: RuntimeStatus, timeout: float = 30) -> Any:
-    """The Durable instance's status once its runtime status is one of ``wanted``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = hook.get_status(instance_id)
-        if status is not None and status.runtime_status in wanted:
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"{instance_id} never reached {wanted}")

@@ -18,15 +18,8 @@ from airflow_azure_compute.operators.durable import (
     DurableStartOrchestrationOperator,
 )
 from airflow_azure_compute.sensors.durable import DurableOrchestrationSensor
-from tests.integration.ops_support import (
-    FakeTI,
-    context_for,
-    execute,
-    expect_deferred,
-    first_event,
-    rebuild,
-    wait_status,
-)
+from tests.integration._durable_helpers import wait_status
+from tests.integration.ops_support import FakeTI, context_for, execute, expect_deferred, first_event, rebuild
 
 pytestmark = pytest.mark.integration
 
