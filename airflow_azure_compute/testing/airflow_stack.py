@@ -49,6 +49,9 @@ COMPONENTS: dict[str, list[str]] = {
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 #: What an Airflow 3.3 task logs when the API server refused its terminal-state report (apache/airflow#65594).
 LOST_REPORT = "Failed to report terminal task state to supervisor"
+#: The event Airflow's scheduler logs when it fails a task as "killed externally": in Airflow 3.3 also a
+#: task that resumed after a deferral before the scheduler had read its worker's exit at the deferral.
+STATE_MISMATCH = "state mismatch"
 
 HOST = "127.0.0.1"
 
@@ -304,16 +307,17 @@ class AirflowStack:
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120) -> str:
         """Poll the run until it is ``success`` or ``failed``; return that state.
 
-        A run that failed because Airflow lost a task's own terminal-state report (`LOST_REPORT`, an
-        Airflow 3.3 bug: the task finished, the API server refused its report) has those tasks cleared
-        once (unmapped tasks only), and is waited on again.
+        A run that failed only through one of two Airflow 3.3 races has those tasks cleared once
+        (unmapped tasks only) and is waited on again: the task finished but the API server refused its
+        report (`LOST_REPORT`), or the scheduler failed a resumed task as killed externally
+        (`STATE_MISMATCH`).
         """
         deadline = time.monotonic() + timeout
         cleared = False
         while True:
             self.check_alive()
             state = self.run_state(dag_id, run_id)
-            if state == "failed" and not cleared and (lost := self._lost_reports(dag_id, run_id)):
+            if state == "failed" and not cleared and (lost := self._failed_by_airflow(dag_id, run_id)):
                 self._json(
                     "POST",
                     f"/dags/{dag_id}/clearTaskInstances",
@@ -374,13 +378,21 @@ class AirflowStack:
                 lines.append(str(entry))
         return "\n".join(lines)
 
-    def _lost_reports(self, dag_id: str, run_id: str) -> list[str]:
-        """The unmapped failed tasks whose last try logged `LOST_REPORT`."""
+    def _failed_by_airflow(self, dag_id: str, run_id: str) -> list[str]:
+        """The unmapped failed tasks whose last try logged `LOST_REPORT` or got a `STATE_MISMATCH` event."""
+        events = self._json(
+            "GET",
+            "/eventLogs",
+            params={"dag_id": dag_id, "run_id": run_id, "event": STATE_MISMATCH, "limit": 100},
+        )["event_logs"]
+        mismatched = {(e.get("task_id"), e.get("try_number")) for e in events}
         lost = []
         for ti in self.task_instances(dag_id, run_id):
             if ti["state"] != "failed" or not ti.get("try_number") or ti.get("map_index", -1) != -1:
                 continue
-            if LOST_REPORT in self.task_log(dag_id, run_id, ti["task_id"], ti["try_number"]):
+            if (ti["task_id"], ti["try_number"]) in mismatched or LOST_REPORT in self.task_log(
+                dag_id, run_id, ti["task_id"], ti["try_number"]
+            ):
                 lost.append(str(ti["task_id"]))
         return lost
 
@@ -552,6 +564,8 @@ __all__ = [
     "COMPONENTS",
     "FINISHED_RUN_STATES",
     "HOST",
+    "LOST_REPORT",
+    "STATE_MISMATCH",
     "AirflowStack",
     "AirflowStackError",
     "airflow_env",
