@@ -307,10 +307,10 @@ class AirflowStack:
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120) -> str:
         """Poll the run until it is ``success`` or ``failed``; return that state.
 
-        A run that failed only through one of two Airflow 3.3 races has those tasks cleared once
-        (unmapped tasks only) and is waited on again: the task finished but the API server refused its
-        report (`LOST_REPORT`), or the scheduler failed a resumed task as killed externally
-        (`STATE_MISMATCH`).
+        A run that Airflow 3.3 itself broke has its failed tasks cleared once (unmapped tasks only; Airflow
+        clears their setups and teardowns with them) and is waited on again: a task finished but the API
+        server refused its report (`LOST_REPORT`), or the scheduler failed a resumed task as killed
+        externally (`STATE_MISMATCH`).
         """
         deadline = time.monotonic() + timeout
         cleared = False
@@ -379,22 +379,32 @@ class AirflowStack:
         return "\n".join(lines)
 
     def _failed_by_airflow(self, dag_id: str, run_id: str) -> list[str]:
-        """The unmapped failed tasks whose last try logged `LOST_REPORT` or got a `STATE_MISMATCH` event."""
+        """The unmapped failed tasks of a run Airflow itself broke, or none.
+
+        Airflow broke the run when any of its tasks, in any try, got a `STATE_MISMATCH` event or logged
+        `LOST_REPORT`: a task it failed that way can fail its retry or a downstream task in turn (its
+        teardown ran meanwhile, its orchestration saw the failure), so every failed task is returned.
+        """
         events = self._json(
             "GET",
             "/eventLogs",
             params={"dag_id": dag_id, "run_id": run_id, "event": STATE_MISMATCH, "limit": 100},
         )["event_logs"]
-        mismatched = {(e.get("task_id"), e.get("try_number")) for e in events}
-        lost = []
-        for ti in self.task_instances(dag_id, run_id):
-            if ti["state"] != "failed" or not ti.get("try_number") or ti.get("map_index", -1) != -1:
-                continue
-            if (ti["task_id"], ti["try_number"]) in mismatched or LOST_REPORT in self.task_log(
-                dag_id, run_id, ti["task_id"], ti["try_number"]
-            ):
-                lost.append(str(ti["task_id"]))
-        return lost
+        tis = self.task_instances(dag_id, run_id)
+        failed = [
+            str(ti["task_id"])
+            for ti in tis
+            if ti["state"] == "failed" and ti.get("try_number") and ti.get("map_index", -1) == -1
+        ]
+        if not failed or events:
+            return failed
+        lost_report = any(
+            LOST_REPORT in self.task_log(dag_id, run_id, ti["task_id"], attempt)
+            for ti in tis
+            if ti.get("map_index", -1) == -1
+            for attempt in range(1, int(ti.get("try_number") or 0) + 1)
+        )
+        return failed if lost_report else []
 
     def failure_report(self, dag_id: str, run_id: str, tail: int = 3000) -> str:
         """Task states, then the end of the log of every task instance that did not succeed."""
